@@ -1,0 +1,94 @@
+"""Where requests go and how they authenticate. The key never appears in repr or logs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+
+SGP_DEFAULT_BASE_URL = "https://api.egp.scale.com"
+SGP_CHAT_PATH = "/v4/beta/chat/completions"
+SGP_MODELS_PATH = "/v5/chat/completions/models"
+LOCAL_MODEL = "local/smollm2-135m-instruct"
+
+AuthStyle = Literal["x-api-key", "bearer"]
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=10.0)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    base_url: str
+    chat_path: str = SGP_CHAT_PATH
+    auth: AuthStyle = "x-api-key"
+    api_key: str | None = field(default=None, repr=False)
+    account_id: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT, repr=False)
+    models_path: str | None = None
+    kind: str = "custom"  # sgp | openai | local | custom: a hint for presets and the UI
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if self.models_path is None:
+            object.__setattr__(self, "models_path", _default_models_path(self.chat_path))
+
+    @classmethod
+    def sgp(cls, api_key: str | None = None, account_id: str | None = None, base_url: str | None = None) -> "Endpoint":
+        return cls(
+            name="SGP",
+            base_url=base_url or os.environ.get("SGP_BASE_URL") or SGP_DEFAULT_BASE_URL,
+            chat_path=SGP_CHAT_PATH,
+            auth="x-api-key",
+            api_key=api_key or os.environ.get("SGP_API_KEY"),
+            account_id=account_id or os.environ.get("SGP_ACCOUNT_ID"),
+            models_path=SGP_MODELS_PATH,
+            kind="sgp",
+        )
+
+    @classmethod
+    def openai_compatible(cls, base_url: str, api_key: str | None = None, name: str = "OpenAI-compatible") -> "Endpoint":
+        """Like the OpenAI SDK: base_url ends in /v1, requests go to {base_url}/chat/completions."""
+        return cls(name=name, base_url=base_url, chat_path="/chat/completions", auth="bearer",
+                   api_key=api_key, models_path="/models", kind="openai")
+
+    @classmethod
+    def local(cls, port: int, host: str = "127.0.0.1", api_key: str | None = None) -> "Endpoint":
+        """The bundled sandbox, spoken to exactly as SGP is."""
+        return cls(name="Local sandbox", base_url=f"http://{host}:{port}", chat_path=SGP_CHAT_PATH,
+                   auth="x-api-key", api_key=api_key, models_path=SGP_MODELS_PATH, kind="local")
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url + self.chat_path
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url + (self.models_path or "/models")
+
+    @property
+    def sgp_style(self) -> bool:
+        """Whether the model list comes in SGP's {items: [...]} shape."""
+        return self.models_path == SGP_MODELS_PATH
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.api_key:
+            if self.auth == "bearer":
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            else:
+                headers["x-api-key"] = self.api_key
+        if self.account_id:
+            headers["x-selected-account-id"] = self.account_id
+        return headers
+
+    def all_headers(self) -> dict[str, str]:
+        return {**self.headers, **self.auth_headers()}
+
+
+def _default_models_path(chat_path: str) -> str:
+    if chat_path.startswith(("/v4/", "/v5/")):
+        return SGP_MODELS_PATH
+    return chat_path.rsplit("/chat/completions", 1)[0] + "/models"
