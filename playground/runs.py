@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, ValidationError, computed_field
+from pydantic_core import from_json
 
-from playground.errors import APIError
+from playground.errors import APIError, StreamError, error_message
 from playground.schema import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -16,8 +18,13 @@ from playground.schema import (
     FunctionCall,
     TokenLogprob,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
+
+
+_clock = time.perf_counter
+_NO_DELTA: dict = {}
 
 
 class RunError(BaseModel):
@@ -41,8 +48,12 @@ class ChoiceResult(BaseModel):
     finish_reason: str | None = None
 
 
-class ChunkRecord(BaseModel):
-    """One raw stream event and when it arrived (seconds after the request was sent)."""
+@dataclass(slots=True)
+class ChunkRecord:
+    """One raw stream event and when it arrived (seconds after the request was sent).
+
+    A plain dataclass (pydantic validates and serialises it as {"t", "data"}): a long stream
+    has tens of thousands of them, and a BaseModel each would cost more than the parsing."""
 
     t: float
     data: str
@@ -93,16 +104,47 @@ class Run(BaseModel):
         return tokens / span if tokens and span > 0 else None
 
 
+def parse_chunk(data: str) -> ChatCompletionChunk:
+    """One event's data -> a validated chunk; StreamError for bad data or an error object."""
+    try:
+        chunk = ChatCompletionChunk.model_validate_json(data)
+    except ValidationError as error:
+        try:  # an error object whose other fields are odd is still an error object
+            obj = from_json(data)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("error") is not None:
+            raise StreamError(None, error_message({"error": obj["error"]}), data) from None
+        raise StreamError(None, f"malformed stream data: {_short(data)} ({error.errors()[0]['msg']})", data) from None
+    extra = chunk.__pydantic_extra__
+    if extra and extra.get("error") is not None:
+        raise StreamError(None, error_message({"error": extra["error"]}), data)
+    return chunk
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class RunRecorder:
-    """Builds a Run from chunks (or one completion) as they arrive. Cheap per chunk."""
+    """Builds a Run from chunks (or one completion) as they arrive. Cheap per chunk: the Run
+    itself (a pydantic model, slow to mutate) is filled in once, by finish()."""
 
     def __init__(self, request: ChatRequest, endpoint: str = "", preset: str | None = None) -> None:
         self.run = Run(request=request, endpoint=endpoint, preset=preset)
         self._t0 = time.perf_counter()
+        # Raw events as two flat lists (floats and strs are not tracked by the garbage collector,
+        # so a long stream adds no GC work); ChunkRecords are built once, by finish().
+        self._raw_t: list[float] = []
+        self._raw_data: list[str] = []
         self._texts: dict[int, list[str]] = {}
         self._refusals: dict[int, list[str]] = {}
         self._tool_calls: dict[int, dict[int, dict]] = {}
         self._choices: dict[int, ChoiceResult] = {}
+        self._deltas = 0
+        self._seen_chunk = False
+        self._ttft_pending = True
+        self._need_id = True
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
@@ -117,12 +159,103 @@ class RunRecorder:
             self._texts[index] = []
         return choice
 
+    def _first_token(self) -> None:
+        if self._ttft_pending:
+            self._ttft_pending = False
+            self.run.ttft_s = self.elapsed()
+
     def add_raw(self, data: str) -> None:
-        self.run.chunks.append(ChunkRecord(t=self.elapsed(), data=data))
+        """Keep one raw event (its data) with the time it arrived."""
+        self._raw_t.append(_clock())
+        self._raw_data.append(data)
+
+    def add_data(self, data: str) -> None:
+        """Record one event's data and accumulate the chunk in it: the fast path.
+
+        Plain text chunks (the bulk of any stream) are read straight from the JSON; anything
+        else (the first chunk, usage, tool calls, logprobs, refusals, odd types) goes through
+        the pydantic model, so both ways give the same Run. Raises StreamError when the data
+        is not a chunk or holds an error object."""
+        self._raw_t.append(_clock())
+        self._raw_data.append(data)
+        try:
+            obj = from_json(data)
+        except ValueError:
+            obj = None
+        if obj.__class__ is not dict or not self._seen_chunk or not self._add_plain(obj, data):
+            self.add_chunk(parse_chunk(data))
+
+    def _add_plain(self, obj: dict, data: str) -> bool:
+        """Accumulate a one-choice text chunk; False (nothing changed) for anything else.
+
+        Checks what pydantic would check for the fields it reads, so bad data still fails
+        (through the model path, with pydantic's words)."""
+        choices = obj.get("choices")
+        if choices.__class__ is not list or len(choices) != 1 or obj.get("usage") is not None:
+            return False
+        if obj.get("error") is not None:
+            raise StreamError(None, error_message({"error": obj["error"]}), data)
+        ident, model = obj.get("id", ""), obj.get("model", "")
+        if (
+            ident.__class__ is not str
+            or model.__class__ is not str
+            or obj.get("object", "").__class__ is not str
+            or obj.get("created", 0).__class__ is not int
+        ):
+            return False
+        choice = choices[0]
+        if choice.__class__ is not dict:
+            return False
+        index = choice.get("index", 0)
+        finish = choice.get("finish_reason")
+        if (
+            index.__class__ is not int
+            or choice.get("logprobs") is not None
+            or (finish is not None and finish.__class__ is not str)
+        ):
+            return False
+        delta = choice.get("delta", _NO_DELTA)
+        if delta.__class__ is not dict:
+            return False
+        content = delta.get("content")
+        if content is None or len(delta) != 1:  # more than one piece of text: look closer
+            role = delta.get("role")
+            if (
+                (content is not None and content.__class__ is not str)
+                or (role is not None and role.__class__ is not str)
+                or delta.get("tool_calls") is not None
+                or delta.get("refusal") is not None
+                or delta.get("function_call") is not None
+            ):
+                return False
+        elif content.__class__ is not str:
+            return False
+        fingerprint = obj.get("system_fingerprint")
+        if fingerprint is not None and fingerprint.__class__ is not str:
+            return False
+        if fingerprint and fingerprint != self.run.system_fingerprint:
+            self.run.system_fingerprint = fingerprint
+        if ident and self._need_id:
+            self._need_id = False
+            self.run.response_id, self.run.response_model = ident, model or None
+        texts = self._texts.get(index)
+        if texts is None:
+            self._choice(index)
+            texts = self._texts[index]
+        if content:
+            if self._ttft_pending:
+                self._first_token()
+            texts.append(content)
+            self._deltas += 1
+        if finish:
+            self._choices[index].finish_reason = finish
+        return True
 
     def add_chunk(self, chunk: ChatCompletionChunk) -> None:
         run = self.run
-        if not run.response_id and chunk.id:
+        self._seen_chunk = True
+        if self._need_id and chunk.id:
+            self._need_id = False
             run.response_id, run.response_model = chunk.id, chunk.model or None
         if chunk.system_fingerprint:
             run.system_fingerprint = chunk.system_fingerprint
@@ -132,17 +265,18 @@ class RunRecorder:
             choice = self._choice(choice_delta.index)
             delta = choice_delta.delta
             if delta.content:
-                if run.ttft_s is None:
-                    run.ttft_s = self.elapsed()
+                self._first_token()
                 self._texts[choice_delta.index].append(delta.content)
-                run.content_deltas += 1
+                self._deltas += 1
             if delta.refusal:
                 self._refusals.setdefault(choice_delta.index, []).append(delta.refusal)
-            if delta.tool_calls:
-                if run.ttft_s is None:
-                    run.ttft_s = self.elapsed()
+            tool_calls = list(delta.tool_calls or ())
+            if delta.function_call is not None:  # the deprecated single function call
+                tool_calls.append(ToolCallDelta(index=0, function=delta.function_call))
+            if tool_calls:
+                self._first_token()
                 calls = self._tool_calls.setdefault(choice_delta.index, {})
-                for call in delta.tool_calls:
+                for call in tool_calls:
                     slot = calls.setdefault(call.index, {"id": "", "type": "function", "name": "", "arguments": []})
                     if call.id:
                         slot["id"] = call.id
@@ -182,6 +316,16 @@ class RunRecorder:
         self.run.cancelled = True
         self.run.partial = True
 
+    @property
+    def choice_count(self) -> int:
+        """Choices seen so far (n > 1 streams them interleaved)."""
+        return len(self._choices)
+
+    @property
+    def chunk_count(self) -> int:
+        """Raw events recorded so far (run.chunks is filled in by finish())."""
+        return len(self._raw_data) + len(self.run.chunks)
+
     def snapshot_text(self, index: int = 0) -> str:
         """The text so far, for live display while streaming."""
         return "".join(self._texts.get(index, ()))
@@ -189,6 +333,11 @@ class RunRecorder:
     def finish(self) -> Run:
         run = self.run
         run.total_s = self.elapsed()
+        run.content_deltas = self._deltas
+        if self._raw_data:
+            t0 = self._t0
+            run.chunks = run.chunks + list(map(ChunkRecord, [t - t0 for t in self._raw_t], self._raw_data))
+            self._raw_t, self._raw_data = [], []
         for index, choice in self._choices.items():
             choice.text = "".join(self._texts[index])
             if index in self._refusals:

@@ -261,7 +261,7 @@ class ChatRequest(_Open):
     def to_wire(self) -> dict[str, Any]:
         """The JSON body: unset (None) fields left out, unknown fields sent unchanged."""
         body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        body.update(self.extra_fields)  # exclude_none must not drop an explicit null the user typed
+        _restore_null_extras(self, body)  # exclude_none must not drop an explicit null the user typed
         return body
 
     @classmethod
@@ -269,19 +269,42 @@ class ChatRequest(_Open):
         return cls.model_validate(body)
 
 
+def _restore_null_extras(model: BaseModel, dumped: dict[str, Any]) -> None:
+    """Put back the unknown fields set to null, at every depth (exclude_none removed them)."""
+    for key, value in (model.__pydantic_extra__ or {}).items():
+        if value is None:
+            dumped[key] = None
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        out = dumped.get(info.serialization_alias or info.alias or name)
+        if isinstance(value, BaseModel) and isinstance(out, dict):
+            _restore_null_extras(value, out)
+        elif isinstance(value, list) and isinstance(out, list):
+            for item, item_out in zip(value, out):
+                if isinstance(item, BaseModel) and isinstance(item_out, dict):
+                    _restore_null_extras(item, item_out)
+
+
 def describe_error(error: ValidationError) -> list[str]:
     """One readable line per field error: 'temperature: must be between 0 and 2, got 3'."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
+        loc = item["loc"]
+        where = ".".join(str(part) for i, part in enumerate(loc) if not _is_union_tag(part, loc[i - 1] if i else None))
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}" if where and not message.startswith(where.split(".")[0]) else message)
     return lines
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the chosen union member's name in loc ('str', 'list[...]', 'function-after[...]').
-    return isinstance(part, str) and (part in ROLES or "[" in part or part[:1].isupper() or part in ("str", "int", "float", "bool"))
+def _is_union_tag(part: Any, before: Any) -> bool:
+    # pydantic puts the chosen union member's name in loc ('str', 'list[...]', 'function-after[...]'),
+    # and a message's role right after its index (messages.0.user.content): a role anywhere else
+    # is a real field name (tool_choice.function.name).
+    if not isinstance(part, str):
+        return False
+    if part in ROLES:
+        return isinstance(before, int)
+    return "[" in part or part[:1].isupper() or part in ("str", "int", "float", "bool")
 
 
 # --- responses ------------------------------------------------------------------------

@@ -2,20 +2,23 @@
 
 Works on raw byte chunks (faster than decoding every line to str first), accepts LF, CRLF
 and CR line ends, multi-line data, comments (keep-alives) and events split across reads.
+The hot path (`data:` lines and blank lines) stays inline: a stream can carry tens of
+thousands of events, and the per-event cost is what the client's speed is made of.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
     data: str
     event: str | None = None
     id: str | None = None
     retry: int | None = None
+
+
+_new_event = tuple.__new__  # builds a ServerSentEvent without the Python-level __new__
 
 
 class SSEDecoder:
@@ -23,7 +26,7 @@ class SSEDecoder:
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._event: str | None = None
         self._id: str | None = None
         self._retry: int | None = None
@@ -36,50 +39,52 @@ class SSEDecoder:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if held:
                 buffer = buffer[:-1] + b"\r"
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()  # the unfinished tail
-        events = []
-        for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        blocks = buffer.split(b"\n\n")  # one block per event (an empty one for extra blank lines)
+        self._buffer = blocks.pop()  # the unfinished event
+        events: list[ServerSentEvent] = []
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:  # the common case: one data line
+                text = block[6:].decode("utf-8", errors="replace")
+                events.append(_new_event(ServerSentEvent, (text, None, self._id, self._retry)))
+            elif block:
+                for line in block.split(b"\n"):
+                    self._line(line)
+                if self._data or self._event is not None:
+                    events.append(self._dispatch())
         return events
 
     def flush(self) -> list[ServerSentEvent]:
         """At end of stream: an event without its closing blank line still counts."""
-        events = []
-        if self._buffer:
-            tail, self._buffer = self._buffer.rstrip(b"\r"), b""
-            event = self._line(tail)
-            if event is not None:
-                events.append(event)
-        event = self._line(b"")
-        if event is not None:
-            events.append(event)
-        return events
+        tail, self._buffer = self._buffer, b""
+        for line in tail.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+            self._line(line)
+        if self._data or self._event is not None:
+            return [self._dispatch()]
+        return []
 
-    def _line(self, line: bytes) -> ServerSentEvent | None:
-        if not line:
-            return self._dispatch()
-        if line[:1] == b":":
-            return None  # comment / keep-alive
+    def _line(self, line: bytes) -> None:
+        if line[:5] == b"data:":
+            self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif line and line[:1] != b":":  # not a blank line, nor a comment / keep-alive
+            self._field(line)
+
+    def _field(self, line: bytes) -> None:
         name, sep, value = line.partition(b":")
         if sep and value[:1] == b" ":
             value = value[1:]
-        if name == b"data":
-            self._data.append(value.decode("utf-8", errors="replace"))
+        if name == b"data":  # "data" with no colon: an empty data line
+            self._data.append(value)
         elif name == b"event":
             self._event = value.decode("utf-8", errors="replace")
         elif name == b"id":
             self._id = value.decode("utf-8", errors="replace")
         elif name == b"retry" and value.isdigit():
             self._retry = int(value)
-        return None
 
-    def _dispatch(self) -> ServerSentEvent | None:
-        if not self._data and self._event is None:
-            return None
-        event = ServerSentEvent(data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry)
+    def _dispatch(self) -> ServerSentEvent:
+        data = self._data
+        raw = data[0] if len(data) == 1 else b"\n".join(data)
+        event = _new_event(ServerSentEvent, (raw.decode("utf-8", errors="replace"), self._event, self._id, self._retry))
         self._data, self._event = [], None
         return event
 
