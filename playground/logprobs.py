@@ -1,0 +1,433 @@
+"""Tables and numbers from token logprobs: per-token table, perplexity, entropy, and a
+token-aligned diff of two answers (per byte when the two runs used different tokenizers).
+
+Conventions:
+- A logprob at or below -9999 (or -inf / NaN) means "outside the top 20": its probability is
+  0, its logprob shows as NaN, and perplexity leaves it out (it is unknown, not -9999).
+- Entropy is in bits, over the top-k alternatives renormalised to sum to 1, with the sampled
+  token added when the server left it out of top_logprobs (some servers include it, some do
+  not; both give the same number).
+- Tables are built from column lists in one pass (numpy for the arithmetic), never row by row.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import attrgetter
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from playground.fastdiff import byte_opcodes, opcodes, starts
+from playground.schema import TokenLogprob, TopLogprob
+
+SENTINEL = -9999.0
+ENTROPY_UNIT = "bits"
+TOKEN_COLUMNS = ["position", "token", "probability", "logprob", "entropy", "alternatives"]
+DIFF_COLUMNS = ["op", "pos_a", "pos_b", "token_a", "token_b", "logprob_a", "logprob_b", "delta", "topk_overlap"]
+_LN2 = math.log(2.0)
+_NAN = float("nan")
+
+
+def known(logprob: float) -> bool:
+    """False for the 'outside the top 20' sentinel, -inf and NaN."""
+    return logprob > SENTINEL and logprob != math.inf  # NaN compares False
+
+
+def visible_token(token: str) -> str:
+    """A token with its whitespace made visible, for one-line displays."""
+    return token.replace(" ", "\u2423").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+# --- one answer -----------------------------------------------------------------------
+
+
+def token_table(tokens: Sequence[TokenLogprob]) -> pd.DataFrame:
+    """One row per token: position, token, probability, logprob, entropy (bits), alternatives
+    (a readable string such as 'Paris 91.2% | London 3.1%', in the server's order)."""
+    n = len(tokens)
+    texts = [tok.token for tok in tokens]
+    lp_array = np.fromiter((tok.logprob for tok in tokens), dtype=float, count=n)
+    names: list[str] = []  # every alternative's token, all rows end to end
+    alt_lps: list[float] = []  # their logprobs
+    entropy_lps: list[float] = []  # alternatives plus the sampled token when it is missing
+    alt_counts = [0] * n
+    entropy_counts = [0] * n
+    for i, tok in enumerate(tokens):
+        alts = tok.top_logprobs
+        if not alts:
+            continue
+        lps = [alt.logprob for alt in alts]
+        row_names = [alt.token for alt in alts]
+        if not min(lps) > SENTINEL:  # rare: drop sentinel / NaN alternatives
+            keep = [k for k, v in enumerate(lps) if known(v)]
+            lps, row_names = [lps[k] for k in keep], [row_names[k] for k in keep]
+        names.extend(row_names)
+        alt_lps.extend(lps)
+        entropy_lps.extend(lps)
+        alt_counts[i] = len(lps)
+        entropy_counts[i] = len(lps)
+        if lps and tok.token not in row_names and known(tok.logprob):
+            entropy_lps.append(tok.logprob)
+            entropy_counts[i] += 1
+    with np.errstate(invalid="ignore", over="ignore"):
+        known_mask = lp_array > SENTINEL
+        logprob = np.where(known_mask, lp_array, np.nan)
+        probability = np.where(known_mask, np.exp(np.minimum(lp_array, 0.0)), 0.0)
+    return pd.DataFrame(
+        {
+            "position": np.arange(n, dtype=np.int64),
+            "token": pd.Series(texts, dtype=object),
+            "probability": probability,
+            "logprob": logprob,
+            "entropy": _segment_entropy(entropy_lps, entropy_counts),
+            "alternatives": pd.Series(_alternative_strings(names, alt_lps, alt_counts), dtype=object),
+        },
+        columns=TOKEN_COLUMNS,
+    )
+
+
+_PERCENT = [f" {k / 10:.1f}%" for k in range(1001)]  # " 0.0%" .. " 100.0%"
+
+
+def _alternative_strings(names: list[str], logprobs: list[float], counts: list[int]) -> list[str]:
+    """'tok 91.2% | tok 3.1%' per row, formatted in bulk (per-item f-strings are 5x slower)."""
+    if not names:
+        return [""] * len(counts)
+    shown = {name: visible_token(name) for name in set(names)}
+    percent = np.rint(np.exp(np.minimum(np.asarray(logprobs, dtype=float), 0.0)) * 1000).astype(np.int64)
+    # name, percent, separator, name, percent, ... then one join per row (no per-item concat).
+    parts = [" | "] * (3 * len(names))
+    parts[0::3] = map(shown.__getitem__, names)
+    parts[1::3] = map(_PERCENT.__getitem__, percent.tolist())
+    out, offset, join = [], 0, "".join
+    for count in counts:
+        out.append(join(parts[3 * offset:3 * (offset + count) - 1]) if count else "")
+        offset += count
+    return out
+
+
+def _segment_entropy(flat: list[float], counts: list[int]) -> np.ndarray:
+    """Entropy (bits) of each renormalised segment of `flat`; NaN where a segment is empty."""
+    counts_a = np.asarray(counts, dtype=np.int64)
+    out = np.full(len(counts_a), np.nan)
+    if not flat:
+        return out
+    values = np.asarray(flat, dtype=float)
+    nonempty = counts_a > 0
+    sizes = counts_a[nonempty]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    peak = np.repeat(np.maximum.reduceat(values, starts), sizes)
+    weights = np.exp(values - peak)
+    total = np.add.reduceat(weights, starts)
+    p = weights / np.repeat(total, sizes)
+    plogp = np.zeros_like(p)
+    np.multiply(p, np.log(p, where=p > 0, out=np.zeros_like(p)), out=plogp, where=p > 0)
+    out[nonempty] = np.maximum(-np.add.reduceat(plogp, starts) / _LN2, 0.0)
+    return out
+
+
+def entropy_of(top_logprobs: Iterable[TopLogprob | float]) -> float | None:
+    """Entropy in bits of the renormalised alternatives (TopLogprob objects or bare logprobs);
+    None when there are none with a known logprob."""
+    values = [item if isinstance(item, (int, float)) else item.logprob for item in top_logprobs]
+    values = [v for v in values if known(v)]
+    if not values:
+        return None
+    return float(_segment_entropy(values, [len(values)])[0])
+
+
+def perplexity(tokens: Sequence[TokenLogprob]) -> float | None:
+    """exp(-mean logprob) over tokens with a known logprob; None when there are none."""
+    values = [tok.logprob for tok in tokens if known(tok.logprob)]
+    if not values:
+        return None
+    return math.exp(-math.fsum(values) / len(values))
+
+
+def total_logprob(tokens: Sequence[TokenLogprob]) -> float:
+    """Sum of the known logprobs (the sequence's log-likelihood, sentinel tokens left out)."""
+    return math.fsum(tok.logprob for tok in tokens if known(tok.logprob))
+
+
+def chosen_probability_series(tokens: Sequence[TokenLogprob], name: str = "probability") -> pd.Series:
+    """The chosen token's probability along the answer, indexed by position (0 outside top 20)."""
+    lp = np.fromiter((tok.logprob for tok in tokens), dtype=float, count=len(tokens))
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = np.where(lp > SENTINEL, np.exp(np.minimum(lp, 0.0)), 0.0)
+    return pd.Series(p, index=pd.RangeIndex(len(tokens), name="position"), name=name)
+
+
+def probability_chart_data(runs: Mapping[str, Sequence[TokenLogprob]]) -> pd.DataFrame:
+    """Wide frame for st.line_chart: one column per run label, indexed by position."""
+    if not runs:
+        return pd.DataFrame(index=pd.RangeIndex(0, name="position"))
+    return pd.concat({label: chosen_probability_series(tokens) for label, tokens in runs.items()}, axis=1)
+
+
+# --- two answers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlignedRow:
+    op: str  # equal | replace | insert | delete
+    i: int | None  # index into a (None for insert)
+    j: int | None  # index into b (None for delete)
+
+
+@dataclass
+class Alignment:
+    """Two token sequences lined up by difflib over their token strings."""
+
+    a: Sequence[TokenLogprob]
+    b: Sequence[TokenLogprob]
+    opcodes: list[tuple[str, int, int, int, int]]
+    rows: list[AlignedRow] = field(default_factory=list)
+
+    @property
+    def first_divergence(self) -> int | None:
+        return first_divergence(self.a, self.b)
+
+    @property
+    def equal_count(self) -> int:
+        return sum(i2 - i1 for tag, i1, i2, _, _ in self.opcodes if tag == "equal")
+
+    @property
+    def similarity(self) -> float:
+        """difflib's ratio: 2 * matches / (len(a) + len(b)); 1.0 for two empty answers."""
+        total = len(self.a) + len(self.b)
+        return 1.0 if total == 0 else 2.0 * self.equal_count / total
+
+
+def _rows_from_opcodes(opcodes: Iterable[tuple[str, int, int, int, int]]) -> list[AlignedRow]:
+    rows: list[AlignedRow] = []
+    append = rows.append
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == "equal":
+            rows.extend(AlignedRow("equal", i, j) for i, j in zip(range(i1, i2), range(j1, j2)))
+            continue
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(paired):
+            append(AlignedRow("replace", i1 + k, j1 + k))
+        for i in range(i1 + paired, i2):
+            append(AlignedRow("delete", i, None))
+        for j in range(j1 + paired, j2):
+            append(AlignedRow("insert", None, j))
+    return rows
+
+
+def align(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob]) -> Alignment:
+    """Line two answers up token by token (difflib over the token strings, autojunk off)."""
+    codes = opcodes([t.token for t in a_tokens], [t.token for t in b_tokens])
+    return Alignment(a=a_tokens, b=b_tokens, opcodes=codes, rows=_rows_from_opcodes(codes))
+
+
+def first_divergence(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]) -> int | None:
+    """Index of the first token where the answers differ (the shorter length when one answer is
+    the start of the other); None when they are the same token for token."""
+    for k, (x, y) in enumerate(zip(a, b)):
+        if x.token != y.token:
+            return k
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def token_bytes(token: TokenLogprob | TopLogprob) -> bytes:
+    """The token's bytes as the server gave them, else the UTF-8 of its text."""
+    raw = token.bytes
+    if raw is not None:
+        try:
+            return bytes(raw)
+        except (TypeError, ValueError):
+            pass
+    return token.token.encode("utf-8")
+
+
+def first_divergence_bytes(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]) -> int | None:
+    """Byte offset where the two answers' texts first differ; None when identical."""
+    x = b"".join(token_bytes(t) for t in a)
+    y = b"".join(token_bytes(t) for t in b)
+    return None if x == y else _common_prefix(x, y)
+
+
+def _common_prefix(x: bytes | str, y: bytes | str) -> int:
+    """Length of the common prefix, by halving (the comparisons run in C)."""
+    lo, hi = 0, min(len(x), len(y))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if x[:mid] == y[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def same_tokenizer(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob], model_a: str | None = None,
+                   model_b: str | None = None) -> bool:
+    """Heuristic: did the two answers come from the same tokenizer?
+
+    - the same model name: yes;
+    - where the two texts share a start, do the token boundaries fall at the same offsets
+      (needs at least 4 boundaries of evidence on each side; 80% agreement says yes);
+    - else, do the first position's top-k alternatives overlap (Jaccard >= 0.3);
+    - no evidence either way: assume yes (the token diff is then at worst a coarse diff).
+    """
+    if model_a and model_b and model_a == model_b:
+        return True
+    if not a or not b:
+        return True
+    texts_a, texts_b = [t.token for t in a], [t.token for t in b]
+    limit = _common_prefix("".join(texts_a), "".join(texts_b))
+    bounds_a = _boundaries(texts_a, limit)
+    bounds_b = _boundaries(texts_b, limit)
+    if min(len(bounds_a), len(bounds_b)) >= 4:
+        return len(bounds_a & bounds_b) / len(bounds_a | bounds_b) >= 0.8
+    alts_a = {t.token for t in a[0].top_logprobs}
+    alts_b = {t.token for t in b[0].top_logprobs}
+    if len(alts_a) >= 2 and len(alts_b) >= 2:
+        return len(alts_a & alts_b) / len(alts_a | alts_b) >= 0.3
+    return True
+
+
+def _boundaries(pieces: list[str], limit: int) -> set[int]:
+    """Offsets where pieces end, up to and including `limit`."""
+    ends = list(accumulate(map(len, pieces)))
+    return set(ends[:bisect_right(ends, limit)])
+
+
+_TOKEN_OF = attrgetter("token")
+
+
+def _alternative_sets(tokens: Sequence[TokenLogprob], wanted: Iterable[int]) -> dict[int, set[str]]:
+    return {i: set(map(_TOKEN_OF, tokens[i].top_logprobs)) for i in wanted}
+
+
+def _jaccard(x: set[str], y: set[str]) -> float:
+    union = len(x | y)
+    return len(x & y) / union if union else _NAN
+
+
+def diff_table(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob], mode: str = "auto",
+               alignment: Alignment | None = None) -> pd.DataFrame:
+    """At each aligned position: op, pos_a, pos_b, token_a, token_b, logprob_a, logprob_b,
+    delta (b - a), topk_overlap (Jaccard of the two alternative sets).
+
+    mode "token" aligns tokens; "byte" aligns the two texts byte by byte and reports pieces
+    split at both sides' token boundaries (token_a/token_b are then the pieces' text, pos_a/pos_b
+    and the logprobs those of the tokens the pieces belong to); "auto" picks "byte" when
+    `same_tokenizer` says the tokenizers differ. The frame's attrs carry "mode",
+    "same_tokenizer" (the heuristic's verdict, whatever the mode) and "first_divergence" (a
+    token index, or a byte offset in byte mode; None when the answers are identical).
+    """
+    if mode not in ("auto", "token", "byte"):
+        raise ValueError(f"mode must be 'auto', 'token' or 'byte', got {mode!r}")
+    same = same_tokenizer(a_tokens, b_tokens)
+    use_bytes = mode == "byte" or (mode == "auto" and not same)
+    if use_bytes:
+        rows = _byte_rows(a_tokens, b_tokens)
+        divergence = first_divergence_bytes(a_tokens, b_tokens)
+    else:
+        alignment = alignment or align(a_tokens, b_tokens)
+        rows = [(r.op, r.i, r.j, None, None) for r in alignment.rows]
+        divergence = first_divergence(a_tokens, b_tokens)
+    frame = _diff_frame(a_tokens, b_tokens, rows)
+    frame.attrs.update(mode="byte" if use_bytes else "token", same_tokenizer=same, first_divergence=divergence)
+    return frame
+
+
+def _diff_frame(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob],
+                rows: list[tuple[str, int | None, int | None, str | None, str | None]]) -> pd.DataFrame:
+    """rows: (op, i, j, text_a, text_b); a None text means the whole token's text."""
+    ops = [row[0] for row in rows]
+    ia = np.fromiter((-1 if row[1] is None else row[1] for row in rows), dtype=np.int64, count=len(rows))
+    ib = np.fromiter((-1 if row[2] is None else row[2] for row in rows), dtype=np.int64, count=len(rows))
+    la, lb = _logprobs_with_gap(a)[ia], _logprobs_with_gap(b)[ib]  # index -1 is the NaN gap
+    if any(row[3] is not None or row[4] is not None for row in rows):  # byte mode: pieces of tokens
+        tok_a = [row[3] if row[3] is not None or row[1] is None else a[row[1]].token for row in rows]
+        tok_b = [row[4] if row[4] is not None or row[2] is None else b[row[2]].token for row in rows]
+    else:
+        texts_a, texts_b = [t.token for t in a] + [None], [t.token for t in b] + [None]
+        tok_a, tok_b = [texts_a[i] for i in ia.tolist()], [texts_b[j] for j in ib.tolist()]
+    pairs = [(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i >= 0 and j >= 0]
+    sets_a = _alternative_sets(a, {i for i, _ in pairs})
+    sets_b = _alternative_sets(b, {j for _, j in pairs})
+    overlap = np.full(len(rows), np.nan)
+    if pairs:
+        both = (ia >= 0) & (ib >= 0)
+        overlap[both] = [_jaccard(sets_a[i], sets_b[j]) for i, j in pairs]
+    return pd.DataFrame(
+        {
+            "op": pd.Series(ops, dtype=object),
+            "pos_a": pd.arrays.IntegerArray(ia.copy(), ia < 0),
+            "pos_b": pd.arrays.IntegerArray(ib.copy(), ib < 0),
+            "token_a": pd.Series(tok_a, dtype=object),
+            "token_b": pd.Series(tok_b, dtype=object),
+            "logprob_a": la,
+            "logprob_b": lb,
+            "delta": lb - la,
+            "topk_overlap": overlap,
+        },
+        columns=DIFF_COLUMNS,
+    )
+
+
+def _logprobs_with_gap(tokens: Sequence[TokenLogprob]) -> np.ndarray:
+    """The tokens' logprobs (NaN where unknown) and one NaN more at the end, for index -1."""
+    values = np.fromiter((t.logprob for t in tokens), dtype=float, count=len(tokens))
+    with np.errstate(invalid="ignore"):
+        values = np.where(values > SENTINEL, values, np.nan)
+    return np.append(values, np.nan)
+
+
+def _byte_rows(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]):
+    """Align the two byte strings; cut each aligned span at every token boundary of either side."""
+    a_bytes, b_bytes = [token_bytes(t) for t in a], [token_bytes(t) for t in b]
+    x, y = b"".join(a_bytes), b"".join(b_bytes)
+    owner_a, owner_b = _owners(a_bytes), _owners(b_bytes)
+    starts_a, starts_b = starts(a_bytes), starts(b_bytes)
+    rows = []
+    for tag, i1, i2, j1, j2 in byte_opcodes(x, y):
+        if tag == "equal":
+            shift = j1 - i1
+            cuts = sorted(set(_cuts(starts_a, i1, i2)) | {s - shift for s in _cuts(starts_b, j1, j2)})
+            for lo, hi in zip(cuts, cuts[1:]):
+                piece = _decode(x[lo:hi])
+                rows.append(("equal", owner_a[lo], owner_b[lo + shift], piece, piece))
+            continue
+        pieces_a = _pieces(x, i1, i2, starts_a, owner_a)
+        pieces_b = _pieces(y, j1, j2, starts_b, owner_b)
+        paired = min(len(pieces_a), len(pieces_b))
+        for k in range(paired):
+            rows.append(("replace", pieces_a[k][0], pieces_b[k][0], pieces_a[k][1], pieces_b[k][1]))
+        for owner, text in pieces_a[paired:]:
+            rows.append(("delete", owner, None, text, None))
+        for owner, text in pieces_b[paired:]:
+            rows.append(("insert", None, owner, None, text))
+    return rows
+
+
+def _owners(pieces: list[bytes]) -> list[int]:
+    """For every byte offset, the index of the token it belongs to."""
+    owners: list[int] = []
+    for index, piece in enumerate(pieces):
+        owners.extend([index] * len(piece))
+    return owners
+
+
+def _cuts(starts: list[int], lo: int, hi: int) -> list[int]:
+    """lo, the token starts strictly inside (lo, hi), and hi."""
+    return [lo, *starts[bisect_right(starts, lo):bisect_left(starts, hi)], hi]
+
+
+def _pieces(data: bytes, lo: int, hi: int, starts: list[int], owners: list[int]) -> list[tuple[int, str]]:
+    if hi <= lo:
+        return []
+    cuts = _cuts(starts, lo, hi)
+    return [(owners[p], _decode(data[p:q])) for p, q in zip(cuts, cuts[1:]) if q > p]
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,225 @@
+"""The run history: SQLite on disk, filters, search, paging, no keys, quick at 10,000 runs."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from playground.runs import ChoiceResult, Run, RunError
+from playground.runstore import RunStore, SecretInRunError
+from playground.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def make_run(k: int = 0, *, text: str = "", prompt: str = "hello", endpoint: str = "Local sandbox",
+             model: str = "local/smollm2-135m-instruct", preset: str | None = None, minutes: float | None = None,
+             **extra) -> Run:
+    request = ChatRequest.from_wire({"model": model, "messages": [{"role": "user", "content": prompt}], **extra})
+    return Run(
+        id=f"run-{k:05d}",
+        started_at=T0 + timedelta(minutes=k if minutes is None else minutes),
+        endpoint=endpoint,
+        request=request,
+        preset=preset,
+        choices=[ChoiceResult(index=0, text=text or f"answer {k}", finish_reason="stop")],
+        usage=Usage(prompt_tokens=3, completion_tokens=k % 7 + 1, total_tokens=3 + k % 7 + 1),
+        total_s=0.5 + k / 1000,
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs.sqlite3")
+
+
+def test_save_get_round_trip_keeps_everything(store):
+    run = make_run(1, text="Paris.", temperature=0.3, min_p=0.1)
+    run.choices[0].logprobs = [TokenLogprob(token="Paris", logprob=-0.1,
+                                            top_logprobs=[TopLogprob(token="Paris", logprob=-0.1)])]
+    run.error = RunError(kind="StreamError", message="cut", status_code=None)
+    run.partial = True
+    store.save(run)
+    back = store.get(run.id)
+    assert back is not None
+    assert back.model_dump() == run.model_dump()
+    assert back.request.extra_fields == {"min_p": 0.1}
+    assert store.get("missing") is None
+
+
+def test_file_is_sqlite_in_wal_mode(store):
+    store.save(make_run())
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_save_is_an_upsert(store):
+    run = make_run(1, text="first")
+    store.save(run)
+    run.choices[0].text = "second"
+    store.save(run)
+    assert store.count() == 1
+    assert store.get(run.id).text == "second"
+    assert store.list()[0].text_preview == "second"
+
+
+def test_summary_fields(store):
+    run = make_run(3, text="x" * 500, preset="haiku")
+    run.error = RunError(kind="RateLimitError", message="slow down", status_code=429)
+    run.partial = True
+    store.save(run)
+    [summary] = store.list()
+    assert summary.id == run.id and summary.started_at == run.started_at
+    assert summary.endpoint == "Local sandbox" and summary.model == "local/smollm2-135m-instruct"
+    assert summary.preset == "haiku" and summary.error_kind == "RateLimitError" and summary.partial is True
+    assert summary.total_tokens == 3 + 3 % 7 + 1 and summary.total_s == pytest.approx(0.503)
+    assert summary.text_preview == "x" * 200
+
+
+def test_list_newest_first_and_paged(store):
+    store.save_many(make_run(k) for k in range(25))
+    first = store.list(limit=10)
+    assert [s.id for s in first] == [f"run-{k:05d}" for k in range(24, 14, -1)]
+    third = store.list(limit=10, offset=20)
+    assert [s.id for s in third] == [f"run-{k:05d}" for k in range(4, -1, -1)]
+    assert store.count() == 25
+
+
+def test_filters(store):
+    store.save_many([
+        make_run(1, endpoint="SGP", model="openai/gpt-4o", preset="a"),
+        make_run(2, endpoint="SGP", model="openai/gpt-4o-mini"),
+        make_run(3, endpoint="Local sandbox", preset="a"),
+        make_run(4, endpoint="SGP", model="openai/gpt-4o", preset="b"),
+    ])
+    assert [s.id for s in store.list(endpoint="SGP")] == ["run-00004", "run-00002", "run-00001"]
+    assert [s.id for s in store.list(endpoint="SGP", model="openai/gpt-4o")] == ["run-00004", "run-00001"]
+    assert [s.id for s in store.list(preset="a")] == ["run-00003", "run-00001"]
+    assert store.count(endpoint="SGP", preset="b") == 1
+    assert store.distinct("endpoint") == ["Local sandbox", "SGP"]
+    assert store.distinct("preset") == ["a", "b"]
+    with pytest.raises(ValueError):
+        store.distinct("data; DROP TABLE runs")
+
+
+def test_time_filters(store):
+    store.save_many(make_run(k, minutes=k * 60 * 24) for k in range(5))  # one a day from 1 March
+    since, until = T0 + timedelta(days=1), T0 + timedelta(days=3)
+    assert [s.id for s in store.list(since=since, until=until)] == ["run-00002", "run-00001"]
+    assert store.count(since=since.timestamp()) == 4
+    day = (T0 + timedelta(days=2)).astimezone().date()
+    assert isinstance(day, date)
+    local_day = [s.id for s in store.list(since=day, until=day)]
+    assert "run-00002" in local_day and len(local_day) == 1
+
+
+def test_search_text_and_messages(store):
+    store.save_many([
+        make_run(1, text="The capital is Paris.", prompt="capital of France?"),
+        make_run(2, text="Berlin it is.", prompt="Capital of Germany?"),
+        make_run(3, text="100% sure_thing", prompt="odd chars"),
+    ])
+    assert [s.id for s in store.list(search="paris")] == ["run-00001"]
+    assert [s.id for s in store.list(search="capital of")] == ["run-00002", "run-00001"]  # prompts, any case
+    assert [s.id for s in store.list(search="100%")] == ["run-00003"]
+    assert store.count(search="%") == 1 and store.count(search="_") == 1  # wildcards are literal
+    assert store.count(search="nowhere") == 0
+
+
+def test_delete(store):
+    store.save(make_run(1))
+    assert store.delete("run-00001") is True
+    assert store.delete("run-00001") is False
+    assert store.get("run-00001") is None and store.count() == 0
+
+
+@pytest.mark.parametrize("extra", [
+    {"api_key": "abc"},
+    {"headers": {"Authorization": "Bearer abcdefghijkl"}},
+    {"chat_template_kwargs": {"x-api-key": "zzz"}},
+    {"vendor": {"nested": [{"secret": "s"}]}},
+    {"note": "sk-abcdefghijklmnopqrstuvwx"},
+    {"metadata": {"token": "ghp_abcdefghijklmnopqrstuvwxyz0123"}},
+])
+def test_refuses_runs_that_look_like_they_hold_a_key(store, extra):
+    run = make_run(1, **extra)
+    with pytest.raises(SecretInRunError):
+        store.save(run)
+    assert store.count() == 0  # refused, not stripped and stored
+
+
+def test_allows_ordinary_token_fields(store):
+    store.save(make_run(1, max_tokens=5, max_completion_tokens=5, top_logprobs=2, logprobs=True,
+                        metadata={"team": "blue"}))
+    assert store.count() == 1
+
+
+def test_forbid_catches_the_endpoint_key_anywhere(store):
+    run = make_run(1, text="the key is k-123-SECRET")
+    with pytest.raises(SecretInRunError):
+        store.save(run, forbid=["k-123-SECRET"])
+    store.save(run, forbid=["", "other"])
+    assert store.count() == 1
+
+
+def test_safe_from_many_threads(store):
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for k in range(20):
+                store.save(make_run(t * 100 + k))
+                store.list(limit=5)
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count() == 120
+
+
+def test_quick_with_ten_thousand_runs(tmp_path):
+    store = RunStore(tmp_path / "big.sqlite3")
+    endpoints = ["SGP", "Local sandbox", "vllm"]
+    runs = [make_run(k, endpoint=endpoints[k % 3], model=f"vendor/model-{k % 5}", preset=f"p{k % 4}",
+                     text=f"answer number {k} " + "lorem ipsum " * 5) for k in range(10_000)]
+    start = time.perf_counter()
+    store.save_many(runs)
+    insert_s = time.perf_counter() - start
+    assert store.count() == 10_000
+
+    def timed(fn):
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            result = fn()
+            best = min(best, time.perf_counter() - t)
+        return best, result
+
+    elapsed, page = timed(lambda: store.list(endpoint="SGP", model="vendor/model-2", limit=50, offset=100))
+    assert len(page) == 50 and all(s.endpoint == "SGP" and s.model == "vendor/model-2" for s in page)
+    assert page == sorted(page, key=lambda s: s.started_at, reverse=True)
+    assert elapsed < 0.050, f"filtered page took {elapsed * 1000:.1f} ms"
+
+    elapsed, page = timed(lambda: store.list(search="number 99", limit=50))
+    assert page and elapsed < 0.050, f"search page took {elapsed * 1000:.1f} ms"
+
+    elapsed, count = timed(lambda: store.count(preset="p1", since=T0 + timedelta(days=1)))
+    assert count > 0 and elapsed < 0.050
+    assert insert_s < 10.0
+
+
+def test_reopening_the_file_keeps_the_runs(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    RunStore(path).save(make_run(7, text="kept"))
+    again = RunStore(path)
+    assert again.get("run-00007").text == "kept" and again.count() == 1

@@ -1,0 +1,184 @@
+"""Settings: data dir, configured endpoints from secrets and environment, prices and cost."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from playground.endpoint import LOCAL_MODEL, SGP_CHAT_PATH, SGP_DEFAULT_BASE_URL, Endpoint
+from playground.runs import Run
+from playground.schema import ChatRequest, Usage
+from playground.settings import (
+    configured_endpoints,
+    cost_of,
+    data_dir,
+    default_endpoint_name,
+    price_table,
+    runs_db_path,
+)
+
+
+def by_name(endpoints: list[Endpoint]) -> dict[str, Endpoint]:
+    return {e.name: e for e in endpoints}
+
+
+# --- paths ----------------------------------------------------------------------------
+
+
+def test_data_dir_from_environment(tmp_path):
+    target = tmp_path / "nested" / "data"
+    assert data_dir({"PLAYGROUND_DATA_DIR": str(target)}) == target
+    assert target.is_dir()
+    assert runs_db_path({"PLAYGROUND_DATA_DIR": str(target)}) == target / "runs.sqlite3"
+
+
+def test_data_dir_reads_os_environ_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "env"))
+    assert data_dir() == tmp_path / "env" and runs_db_path() == tmp_path / "env" / "runs.sqlite3"
+
+
+def test_data_dir_default_is_the_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLAYGROUND_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # platformdirs on Linux
+    path = data_dir({})
+    assert path.name == "playground" and path.is_dir()
+    if os.name == "posix" and not os.environ.get("SNAP"):
+        assert path == tmp_path / "xdg" / "playground"
+
+
+# --- endpoints ------------------------------------------------------------------------
+
+
+def test_sandbox_only_without_key():
+    endpoints = configured_endpoints({}, {}, local_port=8765)
+    assert [e.name for e in endpoints] == ["Local sandbox"]
+    assert endpoints[0].chat_url == "http://127.0.0.1:8765" + SGP_CHAT_PATH
+    assert default_endpoint_name(endpoints) == "Local sandbox"
+    assert configured_endpoints({}, {}, local_port=None) == []
+    assert default_endpoint_name([]) is None
+
+
+def test_sgp_from_environment(monkeypatch):
+    # os.environ must not leak in: only the mapping given counts.
+    monkeypatch.setenv("SGP_ACCOUNT_ID", "from-os-environ")
+    endpoints = by_name(configured_endpoints({}, {"SGP_API_KEY": "k1"}, local_port=1234))
+    sgp = endpoints["SGP"]
+    assert sgp.api_key == "k1" and sgp.account_id is None and sgp.base_url == SGP_DEFAULT_BASE_URL
+    assert sgp.auth == "x-api-key" and sgp.chat_path == SGP_CHAT_PATH and sgp.kind == "sgp"
+    assert default_endpoint_name(list(endpoints.values())) == "SGP"
+
+    env = {"SGP_API_KEY": "k2", "SGP_ACCOUNT_ID": "acct", "SGP_BASE_URL": "https://sgp.internal/"}
+    sgp = by_name(configured_endpoints({}, env, None))["SGP"]
+    assert (sgp.account_id, sgp.base_url) == ("acct", "https://sgp.internal")
+    assert sgp.auth_headers() == {"x-api-key": "k2", "x-selected-account-id": "acct"}
+
+
+def test_sgp_key_from_secrets_wins_over_environment():
+    endpoints = configured_endpoints({"SGP_API_KEY": "from-secrets"}, {"SGP_API_KEY": "from-env"}, None)
+    assert by_name(endpoints)["SGP"].api_key == "from-secrets"
+
+
+def test_endpoint_tables_from_secrets():
+    secrets = {
+        "endpoints": {
+            "vllm": {"base_url": "http://gpu:8000/v1", "auth": "bearer", "api_key": "vk"},
+            "staging": {"base_url": "https://staging.example", "api_key_env": "STAGING_KEY", "account_id": "a1",
+                        "headers": {"X-Team": "blue"}},
+            "custom path": {"base_url": "http://x:1", "chat_path": "v5/chat/completions"},
+            "broken": {"auth": "bearer"},
+            "bad auth": {"base_url": "http://x:1", "auth": "basic"},
+            "not a table": "http://x",
+        }
+    }
+    problems: list[str] = []
+    endpoints = by_name(configured_endpoints(secrets, {"STAGING_KEY": "sk"}, 8765, problems))
+    assert list(endpoints) == ["Local sandbox", "vllm", "staging", "custom path"]
+    vllm = endpoints["vllm"]
+    assert vllm.chat_url == "http://gpu:8000/v1/chat/completions" and vllm.auth_headers() == {"Authorization": "Bearer vk"}
+    assert vllm.models_url == "http://gpu:8000/v1/models" and vllm.kind == "openai"
+    staging = endpoints["staging"]
+    assert staging.chat_path == SGP_CHAT_PATH and staging.api_key == "sk" and staging.account_id == "a1"
+    assert staging.all_headers() == {"X-Team": "blue", "x-api-key": "sk", "x-selected-account-id": "a1"}
+    assert endpoints["custom path"].chat_path == "/v5/chat/completions"
+    assert len(problems) == 3 and any("broken" in p and "base_url" in p for p in problems)
+    assert any("bad auth" in p and "auth" in p for p in problems)
+
+
+def test_name_clash_is_renamed_not_lost():
+    secrets = {"endpoints": {"SGP": {"base_url": "https://other.example", "api_key": "x"}}}
+    problems: list[str] = []
+    names = [e.name for e in configured_endpoints(secrets, {"SGP_API_KEY": "k"}, None, problems)]
+    assert names == ["SGP", "SGP (secrets)"] and problems
+
+
+def test_real_streamlit_secrets_object(tmp_path):
+    """st.secrets itself: nested tables are AttrDicts, and a missing file raises on access."""
+    from streamlit import config
+    from streamlit.runtime.secrets import Secrets
+
+    missing = Secrets()
+    old = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(tmp_path / "nope" / "secrets.toml")])
+    try:
+        with pytest.raises(Exception):
+            missing["endpoints"]
+        assert [e.name for e in configured_endpoints(missing, {}, 8765)] == ["Local sandbox"]
+        assert price_table(missing) == {}
+
+        path = tmp_path / "secrets.toml"
+        path.write_text(
+            '[endpoints.vllm]\nbase_url = "http://gpu:8000/v1"\nauth = "bearer"\napi_key = "vk"\n'
+            '[prices]\n"openai/gpt-4o" = [2.5, 10.0]\n"openai/gpt-4o-mini" = { input = 0.15, output = 0.6 }\n'
+        )
+        config.set_option("secrets.files", [str(path)])
+        secrets = Secrets()
+        endpoints = by_name(configured_endpoints(secrets, {}, None))
+        assert endpoints["vllm"].api_key == "vk"
+        assert price_table(secrets) == {"openai/gpt-4o": (2.5, 10.0), "openai/gpt-4o-mini": (0.15, 0.6)}
+        secrets._reset()
+    finally:
+        config.set_option("secrets.files", old)
+
+
+# --- prices and cost ------------------------------------------------------------------
+
+
+def test_price_table_shapes():
+    secrets = {"prices": {
+        "a/list": [1, 2],
+        "a/table": {"input": 0.5, "output": 1.5},
+        "a/alt-names": {"prompt": 3, "completion": 4},
+        "bad/one": [1],
+        "bad/neg": [-1, 2],
+        "bad/text": "cheap",
+        "bad/bool": [True, 1],
+    }}
+    assert price_table(secrets) == {"a/list": (1.0, 2.0), "a/table": (0.5, 1.5), "a/alt-names": (3.0, 4.0)}
+    assert price_table({}) == {}
+
+
+def run_with(model: str, prompt_tokens: int, completion_tokens: int, response_model: str | None = None) -> Run:
+    request = ChatRequest.from_wire({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                  total_tokens=prompt_tokens + completion_tokens)
+    return Run(request=request, usage=usage, response_model=response_model)
+
+
+def test_cost_of():
+    prices = {"openai/gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)}
+    assert cost_of(run_with("openai/gpt-4o", 1_000_000, 100_000), prices) == pytest.approx(2.5 + 1.0)
+    assert cost_of(run_with("openai/gpt-4o-mini", 2000, 1000), prices) == pytest.approx((2000 * 0.15 + 1000 * 0.6) / 1e6)
+    assert cost_of(run_with("x/unknown", 10, 10, response_model="gpt-4o-mini"), prices) is not None
+    assert cost_of(run_with(LOCAL_MODEL, 10, 10), prices) is None
+    assert cost_of(run_with("openai/gpt-4o", 10, 10), {}) is None
+    no_usage = Run(request=ChatRequest.from_wire({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+    assert cost_of(no_usage, prices) is None
+
+
+def test_module_does_not_import_streamlit():
+    source = Path(__file__).resolve().parent.parent / "playground"
+    for name in ("settings.py", "runstore.py", "logprobs.py", "codegen.py", "textsafe.py", "fastdiff.py"):
+        text = (source / name).read_text()
+        assert "import streamlit" not in text and "from streamlit" not in text, name
