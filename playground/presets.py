@@ -1,0 +1,299 @@
+"""Presets: a named, tagged ChatRequest with template variables, stored as canonical JSON.
+
+A preset file is the unit teams share: committed in presets/, sent as a file, or packed into a
+share link. Each path refuses secrets and reports a bad file in plain words. The folder store
+lives in playground/presetstore.py and the link codec in playground/sharelink.py; both are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from playground.schema import ChatRequest, describe_error
+from playground.secrets_check import SecretFoundError, check_no_secrets
+from playground.sharelink import MAX_TOKEN_CHARS, ShareLinkError, ShareLinkTooLarge, decode_token, encode_token
+
+SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 1_000_000
+VARIABLE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+__all__ = [
+    "SCHEMA_VERSION", "MAX_FILE_BYTES", "MAX_TOKEN_CHARS", "Preset", "Variable", "EndpointHint",
+    "PresetFileError", "MissingVariableError", "SecretFoundError", "ShareLinkError", "ShareLinkTooLarge",
+    "preset_to_json", "preset_from_json", "parse_preset_bytes", "variables_in", "fill_variables",
+    "to_share_token", "from_share_token", "schema_text", "write_schema", "PresetStore", "default_presets_dir",
+    "slugify", "ImportReport", "PresetStoreError", "PresetNameError", "PresetNotFound", "PresetExistsError",
+    "PresetConflictError",
+]
+
+
+class EndpointHint(BaseModel):
+    """Which kind of endpoint and model the preset was made for. Never a key or an account id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sgp", "openai", "local", "custom"] | None = None
+    model: str | None = None
+
+
+class Variable(BaseModel):
+    """A `{{name}}` placeholder in message text; default None means the user must give a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    default: str | None = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(f"variable name {value!r} must be letters, digits and _ (not starting with a digit)")
+        return value
+
+
+class Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = Field(json_schema_extra={"const": 1})
+    name: str = Field(min_length=1, max_length=120)
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    endpoint: EndpointHint | None = None
+    variables: list[Variable] = Field(default_factory=list)
+    request: ChatRequest
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unknown schema_version {value} (this Playground reads version {SCHEMA_VERSION})")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _clean_tags(cls, value: list[str]) -> list[str]:
+        seen: list[str] = []
+        for tag in (t.strip() for t in value):
+            if tag and tag not in seen:
+                seen.append(tag)
+        return seen
+
+    @classmethod
+    def new(cls, name: str, request: ChatRequest, description: str = "", tags: list[str] | None = None,
+            endpoint_kind: str | None = None, variables: list[Variable] | None = None) -> "Preset":
+        """A preset of `request`, declaring every `{{var}}` its messages use (no defaults)."""
+        declared = {v.name: v for v in variables or []}
+        for var in variables_in(request):
+            declared.setdefault(var, Variable(name=var))
+        hint = EndpointHint(kind=endpoint_kind, model=request.model)
+        return cls(schema_version=SCHEMA_VERSION, name=name, description=description, tags=tags or [],
+                   endpoint=hint, variables=list(declared.values()), request=request)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical structure: fixed key order, request as sent on the wire."""
+        wire = self.request.to_wire()
+        known = [k for k in ChatRequest.model_fields if k in wire]
+        request = {k: wire[k] for k in known} | {k: wire[k] for k in sorted(wire) if k not in known}
+        return {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "description": self.description,
+            "tags": list(self.tags),
+            "endpoint": self.endpoint.model_dump() if self.endpoint else None,
+            "variables": [v.model_dump() for v in self.variables],
+            "request": request,
+        }
+
+    def defaults(self) -> dict[str, str | None]:
+        values: dict[str, str | None] = {v.name: v.default for v in self.variables}
+        for var in variables_in(self.request):
+            values.setdefault(var, None)
+        return values
+
+
+class PresetFileError(ValueError):
+    """A preset file (or dict) that cannot be used, with the reason in plain words."""
+
+    def __init__(self, source: str, reason: str):
+        self.source, self.reason = source, reason
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+
+class MissingVariableError(ValueError):
+    def __init__(self, names: list[str]):
+        self.names = names
+        listed = ", ".join(f"{{{{{n}}}}}" for n in names)
+        super().__init__(f"Fill in a value for {listed} before sending: the prompt uses "
+                         f"{'it' if len(names) == 1 else 'them'} and no default is set.")
+
+
+# --- canonical JSON ---------------------------------------------------------------------------
+
+
+def preset_to_json(preset: Preset) -> str:
+    """Canonical text: fixed key order, 2-space indent, UTF-8 kept readable, trailing newline."""
+    return json.dumps(preset.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def preset_from_dict(data: Any, source: str = "") -> Preset:
+    """Validate a parsed structure: secrets, schema_version, then every field."""
+    if not isinstance(data, dict):
+        raise PresetFileError(source, f"expected a JSON object with the preset's fields, got {type(data).__name__}")
+    try:
+        check_no_secrets(data)
+    except SecretFoundError as exc:
+        raise PresetFileError(source, str(exc)) from exc
+    if "schema_version" not in data:
+        raise PresetFileError(source, "missing field 'schema_version' (is this a Playground preset file?)")
+    version = data["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise PresetFileError(source, f"unknown schema_version {version!r} (this Playground reads version "
+                                      f"{SCHEMA_VERSION}); it was made by another version of the app")
+    try:
+        return Preset.model_validate(data)
+    except ValidationError as exc:
+        raise PresetFileError(source, "; ".join(_describe(exc))) from exc
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    lines = []
+    for error, line in zip(exc.errors(), describe_error(exc)):
+        if error["type"] == "missing":
+            line = "missing field '" + ".".join(str(p) for p in error["loc"]) + "'"
+        lines.append(line)
+    return lines
+
+
+def preset_from_json(text: str, source: str = "") -> Preset:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise PresetFileError(source, f"the JSON ends too early (truncated file?): {exc.msg} ({where})") from exc
+        raise PresetFileError(source, f"not valid JSON: {exc.msg} ({where})") from exc
+    return preset_from_dict(data, source)
+
+
+def parse_preset_bytes(data: bytes, source: str = "") -> Preset:
+    """An uploaded or read file's bytes as a Preset, or PresetFileError with the reason."""
+    if len(data) > MAX_FILE_BYTES:
+        raise PresetFileError(source, f"the file is over 1 MB ({len(data):,} bytes); a preset is a few KB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PresetFileError(source, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
+                                      "a preset file is UTF-8 JSON") from exc
+    return preset_from_json(text.removeprefix("\ufeff"), source)
+
+
+# --- variables --------------------------------------------------------------------------------
+
+
+def variables_in(request: ChatRequest) -> list[str]:
+    """The `{{name}}` variables in the request's message text, in order of first use."""
+    names: list[str] = []
+    for message in request.messages:
+        for text in _texts(message.content if hasattr(message, "content") else None):
+            for name in VARIABLE_RE.findall(text):
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [part.text for part in content if getattr(part, "text", None)]
+    return []
+
+
+def fill_variables(request: ChatRequest, values: Mapping[str, str | None]) -> ChatRequest:
+    """A copy of `request` with every `{{name}}` replaced; MissingVariableError when one has no value."""
+    missing = [n for n in variables_in(request) if values.get(n) is None]
+    if missing:
+        raise MissingVariableError(missing)
+
+    def sub(text: str) -> str:
+        return VARIABLE_RE.sub(lambda m: str(values[m.group(1)]), text)
+
+    wire = request.to_wire()
+    for message in wire["messages"]:
+        content = message.get("content")
+        if isinstance(content, str):
+            message["content"] = sub(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    part["text"] = sub(part["text"])
+    return ChatRequest.from_wire(wire)
+
+
+# --- share links ------------------------------------------------------------------------------
+
+
+def to_share_token(preset: Preset) -> str:
+    """A URL-safe token of the preset; ShareLinkTooLarge over 8 KB, SecretFoundError on a secret."""
+    data = preset.to_dict()
+    check_no_secrets(data)
+    return encode_token(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+
+def from_share_token(token: str) -> Preset:
+    """The preset in a token; ShareLinkError (garbled, tampered, too big, bad content) loads nothing."""
+    text = decode_token(token)
+    try:
+        return preset_from_json(text, "")
+    except PresetFileError as exc:
+        raise ShareLinkError(f"This share link does not hold a usable preset: {exc.reason}") from exc
+
+
+# --- JSON Schema of the file format -----------------------------------------------------------
+
+
+def schema_text() -> str:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              "title": "Playground preset", **Preset.model_json_schema(by_alias=True)}
+    schema["title"] = "Playground preset"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schema(path: Path | str | None = None) -> Path:
+    """Write presets/preset.schema.json (python -m playground.presets regenerates it)."""
+    target = Path(path) if path else Path(__file__).resolve().parents[1] / "presets" / "preset.schema.json"
+    target.write_text(schema_text(), encoding="utf-8")
+    return target
+
+
+_STORE_NAMES = {"PresetStore", "default_presets_dir", "slugify", "ImportReport", "PresetStoreError", "PresetNameError",
+                "PresetNotFound", "PresetExistsError", "PresetConflictError"}
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export the folder store lazily (playground.presetstore imports this module)."""
+    if name in _STORE_NAMES:
+        from playground import presetstore
+
+        return getattr(presetstore, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+if __name__ == "__main__":
+    print(write_schema())

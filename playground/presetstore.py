@@ -1,0 +1,246 @@
+"""PresetStore: a folder of canonical preset JSON files (presets/ beside app.py by default).
+
+File names are a slug of the preset's name; names that would leave the folder are refused.
+Writes go to a temp file in the same folder, then os.replace, under a lock, so readers and a
+concurrent writer never see half a file. A save over a file that changed on disk since it was
+loaded (its hash differs from the one the caller loaded) raises PresetConflictError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from playground.presets import Preset, PresetFileError, parse_preset_bytes, preset_to_json
+from playground.secrets_check import check_no_secrets
+
+try:
+    import fcntl
+except ImportError:  # Windows: the in-process lock still orders threads
+    fcntl = None
+
+SCHEMA_FILE = "preset.schema.json"
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class PresetStoreError(ValueError):
+    pass
+
+
+class PresetNameError(PresetStoreError):
+    pass
+
+
+class PresetNotFound(PresetStoreError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PresetExistsError(PresetStoreError):
+    pass
+
+
+class PresetConflictError(PresetStoreError):
+    pass
+
+
+@dataclass
+class ImportReport:
+    imported: list[str]
+    errors: list[tuple[str, str]]  # (file name, reason)
+
+
+def default_presets_dir() -> Path:
+    env = os.environ.get("PLAYGROUND_PRESETS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "presets"
+
+
+def slugify(name: str) -> str:
+    """'Few-shot: Capitals!' -> 'few-shot-capitals'. Raises PresetNameError for path-like names."""
+    raw = name.strip()
+    if not raw:
+        raise PresetNameError("A preset needs a name.")
+    if ("/" in raw or "\\" in raw or ".." in raw or raw.startswith(("~", ".")) or os.path.isabs(raw)
+            or re.match(r"^[A-Za-z]:", raw) or any(ord(c) < 32 for c in raw)):
+        raise PresetNameError(f"The name {raw!r} looks like a path; a preset name may not contain '/', '\\', "
+                              "'..' or start with '.', '~' or a drive letter.")
+    ascii_name = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80].strip("-")
+    if not slug:
+        slug = "preset-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:10]
+    return slug
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class PresetStore:
+    def __init__(self, folder: Path | str | None = None):
+        self.folder = Path(folder) if folder is not None else default_presets_dir()
+        key = str(self.folder.resolve())
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(key, threading.Lock())
+
+    # --- paths -------------------------------------------------------------------------------
+
+    def path_for(self, name: str) -> Path:
+        path = (self.folder / f"{slugify(name)}.json").resolve()
+        if path.parent != self.folder.resolve():
+            raise PresetNameError(f"The name {name!r} would leave the presets folder.")
+        return path
+
+    def _files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.json") if p.name != SCHEMA_FILE and p.is_file())
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def scan(self) -> tuple[list[Preset], list[tuple[str, str]]]:
+        """Every readable preset (sorted by name) and (file name, reason) for each broken file."""
+        presets, problems = [], []
+        for path in self._files():
+            try:
+                presets.append(parse_preset_bytes(path.read_bytes(), path.name))
+            except PresetFileError as exc:
+                problems.append((path.name, exc.reason))
+            except OSError as exc:
+                problems.append((path.name, f"cannot be read: {exc.strerror}"))
+        presets.sort(key=lambda p: p.name.lower())
+        return presets, problems
+
+    def list(self) -> list[Preset]:
+        return self.scan()[0]
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.list()]
+
+    def exists(self, name: str) -> bool:
+        return self.path_for(name).exists()
+
+    def load_with_hash(self, name: str) -> tuple[Preset, str]:
+        """The preset and the hash of its file, to pass back as save(..., expected_hash=)."""
+        path = self.path_for(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise PresetNotFound(f"No preset named {name!r} in {self.folder}.") from None
+        preset = parse_preset_bytes(data, path.name)
+        return preset, content_hash(data)
+
+    def load(self, name: str) -> Preset:
+        return self.load_with_hash(name)[0]
+
+    def current_hash(self, name: str) -> str | None:
+        try:
+            return content_hash(self.path_for(name).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    # --- writing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            fd = os.open(self.folder, os.O_RDONLY) if fcntl else None
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    def save(self, preset: Preset, overwrite: bool = False, expected_hash: str | None = None) -> str:
+        """Write the preset atomically; return the new file hash.
+
+        expected_hash (from load_with_hash) means "replace the version I loaded": if the file changed
+        or vanished since, PresetConflictError. Without it an existing file is replaced only when
+        overwrite is true, else PresetExistsError.
+        """
+        check_no_secrets(preset.to_dict())
+        path = self.path_for(preset.name)
+        data = preset_to_json(preset).encode("utf-8")
+        with self._locked():
+            current = self.current_hash(preset.name)
+            if expected_hash is not None:
+                if current != expected_hash:
+                    what = "was deleted" if current is None else "was changed on disk"
+                    raise PresetConflictError(
+                        f"The preset {preset.name!r} {what} since you loaded it (by someone else, or a git pull). "
+                        "Your version was not saved: save it under a new name, or reload the preset first.")
+            elif current is not None and not overwrite:
+                raise PresetExistsError(f"A preset named {preset.name!r} already exists ({path.name}). "
+                                        "Choose another name, or overwrite it.")
+            self._write(path, data)
+        return content_hash(data)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def delete(self, name: str, expected_hash: str | None = None) -> None:
+        path = self.path_for(name)
+        with self._locked():
+            current = self.current_hash(name)
+            if current is None:
+                raise PresetNotFound(f"No preset named {name!r} in {self.folder}.")
+            if expected_hash is not None and current != expected_hash:
+                raise PresetConflictError(f"The preset {name!r} changed on disk since you loaded it; "
+                                          "reload it before deleting.")
+            path.unlink()
+
+    def rename(self, old: str, new: str, overwrite: bool = False) -> Preset:
+        preset, digest = self.load_with_hash(old)
+        renamed = preset.model_copy(update={"name": new.strip()})
+        if self.path_for(new) == self.path_for(old):
+            self.save(renamed, expected_hash=digest)
+            return renamed
+        self.save(renamed, overwrite=overwrite)
+        self.delete(old)
+        return renamed
+
+    def duplicate(self, name: str, new_name: str | None = None) -> Preset:
+        preset = self.load(name)
+        if new_name is None:
+            new_name, n = f"{preset.name} (copy)", 2
+            while self.exists(new_name):
+                new_name, n = f"{preset.name} (copy {n})", n + 1
+        copy = preset.model_copy(update={"name": new_name.strip()})
+        self.save(copy)
+        return copy
+
+    def import_files(self, files: list[tuple[str, bytes]], overwrite: bool = False) -> ImportReport:
+        """Validate and save each (file name, bytes); bad files are reported by name, good ones saved."""
+        report = ImportReport([], [])
+        for filename, data in files:
+            try:
+                preset = parse_preset_bytes(data, filename)
+                self.save(preset, overwrite=overwrite)
+            except PresetFileError as exc:
+                report.errors.append((filename, exc.reason))
+            except (PresetStoreError, ValueError) as exc:
+                report.errors.append((filename, str(exc)))
+            else:
+                report.imported.append(preset.name)
+        return report

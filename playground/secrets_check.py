@@ -1,0 +1,76 @@
+"""Find secrets (API keys, bearer tokens, passwords) anywhere in a JSON-like structure.
+
+Presets, share links and imported files must never carry a key. Nothing is stripped
+silently: `find_secrets` names every field that looks like a secret and the caller refuses.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Field names (compared lower-case, without "-" and "_") that hold a credential.
+_SECRET_NAMES = {
+    "apikey", "xapikey", "authorization", "proxyauthorization", "bearer", "bearertoken",
+    "accesstoken", "authtoken", "refreshtoken", "idtoken", "sessiontoken", "token", "secret",
+    "clientsecret", "secretkey", "password", "passwd", "privatekey", "cookie", "setcookie",
+    "xselectedaccountid", "accountid", "xauthtoken", "xaccesstoken", "awssecretaccesskey",
+}
+_SECRET_PARTS = ("apikey", "secret", "password", "authorization", "accesstoken", "authtoken", "bearer")
+
+# Values that look like a credential wherever they appear (message text included).
+_SECRET_VALUES = [
+    (re.compile(r"\bBearer\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE), "a bearer token"),
+    (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"), "an API key (sk-...)"),
+    (re.compile(r"\b(?:ghp|gho|ghu|ghs|github_pat)_[A-Za-z0-9_]{20,}"), "a GitHub token"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
+    (re.compile(r"\bxox[abpr]-[A-Za-z0-9\-]{10,}"), "a Slack token"),
+    (re.compile(r"\bx-api-key\s*[:=]\s*\S{8,}", re.IGNORECASE), "an x-api-key header"),
+]
+
+
+class SecretFoundError(ValueError):
+    """A structure carries something that looks like a credential."""
+
+    def __init__(self, findings: list[str], what: str = "this preset"):
+        self.findings = findings
+        listed = "; ".join(findings)
+        super().__init__(
+            f"Refused: {what} carries a secret ({listed}). Remove it: keys belong in the "
+            "endpoint settings (secrets.toml or the environment), never in a preset."
+        )
+
+
+def _is_secret_name(key: str) -> bool:
+    norm = re.sub(r"[^a-z0-9]", "", key.lower())
+    return norm in _SECRET_NAMES or any(part in norm for part in _SECRET_PARTS)
+
+
+def find_secrets(value: Any, path: str = "") -> list[str]:
+    """Every place in `value` that looks like a secret, as 'field path: why' strings."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            # A secret-named field holding a value (not a JSON-schema object describing one).
+            if _is_secret_name(str(key)) and isinstance(item, str):
+                if item.strip():
+                    found.append(f"field '{where}'")
+                    continue
+            found.extend(find_secrets(item, where))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found.extend(find_secrets(item, f"{path}[{i}]"))
+    elif isinstance(value, str):
+        for pattern, label in _SECRET_VALUES:
+            if pattern.search(value):
+                found.append(f"field '{path or '(value)'}' holds {label}")
+                break
+    return found
+
+
+def check_no_secrets(value: Any, path: str = "", what: str = "this preset") -> None:
+    """Raise SecretFoundError naming each secret-looking field of `value`."""
+    findings = find_secrets(value, path)
+    if findings:
+        raise SecretFoundError(findings, what)
