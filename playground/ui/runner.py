@@ -1,0 +1,232 @@
+"""Running the request: the Run button (Ctrl+Enter), streaming with a `Stop generating`
+button, and saving every run (finished, failed or stopped) to the run history.
+
+How a stream is shown: a worker thread runs `ChatClient.run` (it touches no Streamlit API)
+and saves the Run when it ends. The script thread polls the worker's recorder and redraws
+the text at most every POLL_S seconds. A click on `Stop generating` makes Streamlit raise
+its rerun exception inside the polling loop; the `finally` there sets the cancel event, so
+the stream stops at once and the Run is kept, marked partial. The run in flight lives in
+st.session_state["live_run"] (a LiveRun: its recorder holds the text as chunks arrive), so
+nothing is lost when the script is interrupted; the next page run moves the finished Run to
+st.session_state["last_run"].
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import streamlit as st
+
+from playground.client import ChatClient
+from playground.endpoint import Endpoint
+from playground.runs import Run, RunError, RunRecorder
+from playground.schema import ChatRequest, message_text
+from playground.ui import render
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.05  # at most ~20 redraws a second
+STOP_WAIT_S = 3.0  # how long Stop waits for the worker to hand back its run
+LIVE = "live_run"
+LAST = "last_run"
+SAVE_ERROR = "last_run_save_error"
+_REQUESTED = "_run_requested"
+
+
+def save_run(run: Run, endpoint: Endpoint | None = None) -> str | None:
+    """Store a run in the history (refused if the endpoint's key shows up in it). Returns
+    why it was not saved, or None; a broken store is reported, never fatal."""
+    try:
+        from playground.runstore import RunStore
+        from playground.settings import runs_db_path
+
+        RunStore(runs_db_path()).save(run, forbid=[endpoint.api_key or ""] if endpoint else ())
+    except Exception as error:
+        log.warning("could not save run %s to the history: %s", run.id, type(error).__name__)
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+class LiveRun:
+    """One run in flight: filled by the worker thread, read by the script thread."""
+
+    def __init__(self, request: ChatRequest, endpoint: Endpoint, preset: str | None) -> None:
+        self.request = request
+        self.endpoint = endpoint
+        self.preset = preset
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+        self.recorder: RunRecorder | None = None
+        self.run: Run | None = None
+        self.save_error: str | None = None
+        self.started = time.perf_counter()
+        self.thread = threading.Thread(target=self._work, name="playground-run", daemon=True)
+
+    def start(self) -> "LiveRun":
+        self.thread.start()
+        return self
+
+    def _on_chunk(self, chunk: Any, recorder: RunRecorder) -> None:
+        self.recorder = recorder
+
+    def _work(self) -> None:
+        try:
+            with ChatClient(self.endpoint) as client:
+                run = client.run(self.request, on_chunk=self._on_chunk, cancel=self.cancel, preset=self.preset)
+        except Exception as error:  # run() never raises an APIError; anything else is a bug worth showing
+            log.exception("run failed")
+            run = Run(request=self.request, endpoint=self.endpoint.name, preset=self.preset,
+                      error=RunError.from_exception(error))
+        self.run = run
+        self.save_error = save_run(run, self.endpoint)
+        self.done.set()
+
+    def texts(self) -> list[str]:
+        """The text of each choice so far ([] before the first chunk)."""
+        recorder = self.recorder
+        if recorder is None:
+            return []
+        return [recorder.snapshot_text(i) for i in range(self.request.n or 1)]
+
+
+def _request_run() -> None:
+    st.session_state[_REQUESTED] = True
+
+
+def collect_finished() -> None:
+    """Move the run of an interrupted script run into last_run.
+
+    A new script run while a stream is in flight means the user clicked something (Stop
+    generating, or any other widget): the stream is cancelled, and its partial run kept.
+    Streamlit may start the new run before the interrupted one has finished its `finally`,
+    so this waits for the worker itself."""
+    live: LiveRun | None = st.session_state.get(LIVE)
+    if live is None:
+        return
+    if not live.done.is_set():
+        live.cancel.set()
+        live.done.wait(STOP_WAIT_S)
+    if live.done.is_set() and live.run is not None:
+        st.session_state[LAST] = live.run
+        st.session_state[SAVE_ERROR] = live.save_error
+        st.session_state.pop(LIVE, None)
+
+
+def blockers(errors: dict[str, str]) -> list[str]:
+    """What keeps Run disabled: a view holding a value that is not valid."""
+    return [f"Fix {_where(source)} first: {message}" for source, message in errors.items()]
+
+
+def not_ready(request: ChatRequest) -> list[str]:
+    """What makes a click on Run do nothing but say why (Run stays enabled, so Ctrl+Enter
+    in the message box both commits the text and runs)."""
+    reasons = []
+    if not any(message_text(m).strip() or getattr(m, "tool_calls", None) for m in request.messages):
+        reasons.append("Type a message first.")
+    if not request.model:
+        reasons.append("Choose a model in the sidebar.")
+    return reasons
+
+
+def _where(source: str) -> str:
+    if source == "json":
+        return "the JSON view"
+    if source.startswith("msg_"):
+        return "the messages"
+    return source.removeprefix("p_").replace("_", " ")
+
+
+def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, str], preset: str | None,
+                    waiting_for: list[str] | None = None) -> None:
+    """The Run / Stop generating bar, the live answer while streaming, then the last run.
+    `waiting_for`: more reasons to keep Run disabled (a preset's variables not filled in)."""
+    collect_finished()
+    start = st.session_state.pop(_REQUESTED, False)
+    reasons = blockers(errors) + list(waiting_for or [])
+    unready = not_ready(request)
+    bar = st.container(horizontal=True, vertical_alignment="center")
+    run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
+    pending: LiveRun | None = st.session_state.get(LIVE)
+    if start and not reasons and not unready:
+        # Run stays where it was (disabled), so the page does not jump; Stop appears beside it.
+        _run_button(run_slot, ["running"])
+        stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:")
+        note.caption(f"Streaming from {escape(endpoint.name)} · {escape(request.model)}…" if request.stream
+                     else f"Waiting for the whole answer from {escape(endpoint.name)}…")
+        stream(request, endpoint, preset, st.empty())
+        st.rerun()  # draw the page again: Run enabled, the finished run below it
+    _run_button(run_slot, reasons)
+    if reasons:
+        note.caption(escape(" ".join(reasons)))
+    elif start and unready:
+        note.warning(escape(" ".join(unready)), icon=":material/info:")
+    elif pending is not None and not pending.done.is_set():
+        note.caption("Stopping the previous run…")
+    last: Run | None = st.session_state.get(LAST)
+    if last is not None:
+        render.show_run(last, key="last")
+        _save_note()
+
+
+def _save_note() -> None:
+    problem = st.session_state.get(SAVE_ERROR)
+    if problem:
+        st.warning(f"This run was not saved to the history: {escape(problem)}", icon=":material/history:")
+
+
+def _run_button(slot: Any, reasons: list[str]) -> None:
+    slot.button("Run", key="run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter",
+                on_click=_request_run, disabled=bool(reasons), help="Send the request (Ctrl+Enter)")
+
+
+def escape(text: str) -> str:
+    from playground.textsafe import escape_markdown
+
+    return escape_markdown(text)
+
+
+def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: Any) -> Run | None:
+    """Run the request, drawing its text as it arrives; the Run ends in st.session_state
+    ["last_run"]. Returns it, or None when the worker has not handed it back in time after
+    a Stop (it is saved all the same, and shown on a later rerun)."""
+    live = LiveRun(request, endpoint, preset).start()
+    st.session_state[LIVE] = live
+    finished = False
+    try:
+        shown: list[str] | None = None
+        last_draw = 0.0
+        while not live.done.wait(POLL_S):
+            texts = live.texts()
+            now = time.perf_counter()
+            if texts != shown and now - last_draw >= POLL_S:
+                _draw_live(out, texts, bool(request.stream))
+                shown, last_draw = texts, now
+            else:
+                _ = LAST in st.session_state  # a yield point: lets a Stop click interrupt a silent stream
+        finished = True
+    finally:
+        if not finished:
+            live.cancel.set()  # Stop generating (or any other click): keep what arrived
+            live.done.wait(STOP_WAIT_S)
+    # Only reached when the loop ended by itself: show the result now.
+    run = live.run
+    if run is not None:
+        st.session_state[LAST] = run
+        st.session_state[SAVE_ERROR] = live.save_error
+        st.session_state.pop(LIVE, None)
+    return run
+
+
+def _draw_live(out: Any, texts: list[str], streaming: bool) -> None:
+    with out.container():
+        if not texts:
+            st.html(render.answer_html("", streaming=streaming))
+        elif len(texts) == 1:
+            st.html(render.answer_html(texts[0], streaming=True))
+        else:
+            for i, text in enumerate(texts):
+                st.caption(f"Choice {i + 1}")
+                st.html(render.answer_html(text, streaming=True))

@@ -1,0 +1,267 @@
+"""The sidebar: which endpoint and which model. Every page reads them through
+`current_endpoint()` and `current_model()`.
+
+Entries: the local sandbox (always; started on first use), SGP when SGP_API_KEY is set,
+every [endpoints.NAME] table of .streamlit/secrets.toml, and a custom OpenAI-compatible
+server whose URL and key are typed in (the key lives in this session only). The choice is
+kept in st.session_state["endpoint_name"] and st.session_state["model"].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Any
+
+import httpx
+import streamlit as st
+
+from playground.client import ChatClient
+from playground.endpoint import LOCAL_MODEL, Endpoint
+from playground.errors import APIError
+from playground.textsafe import escape_markdown
+
+ENDPOINT_KEY = "endpoint_name"
+MODEL_KEY = "model"
+CUSTOM = "Custom (OpenAI-compatible)"
+LOCAL = "Local sandbox"
+CUSTOM_URL_KEY = "custom_base_url"
+CUSTOM_KEY_KEY = "custom_api_key"
+_ENDPOINTS = "_sb_endpoints"
+_PROBLEMS = "_sb_endpoint_problems"
+_PICK_MODEL = "_sb_pick_model"
+MODELS_TTL_S = 30
+SGP_FALLBACK_MODEL = "openai/gpt-4o-mini"
+INSTALL_HINT = "pip install -e '.[sandbox]'"
+
+
+# --- secrets and endpoints ------------------------------------------------------------------
+
+
+def secrets() -> dict[str, Any]:
+    """st.secrets as a dict; {} when there is no secrets file (st.secrets would raise)."""
+    try:
+        if st.secrets.load_if_toml_exists():
+            return st.secrets.to_dict()
+    except Exception:  # a broken secrets file must not take the app down
+        return {}
+    return {}
+
+
+@st.cache_resource(show_spinner="Starting the local model server…")
+def _sandbox_handle():
+    from playground.sandbox.launcher import ensure_sandbox
+
+    return ensure_sandbox()
+
+
+def sandbox_available() -> bool:
+    from playground.sandbox.launcher import sandbox_available as available
+
+    return available()
+
+
+def sandbox_handle(check: bool = False):
+    """The sandbox (started once per app process, reused when one already runs on
+    $PLAYGROUND_SANDBOX_PORT). With `check`, a sandbox that died is started again."""
+    handle = _sandbox_handle()
+    if check and handle.state == "running" and not handle.alive():
+        _sandbox_handle.clear()
+        handle = _sandbox_handle()
+    return handle
+
+
+def _sandbox_port_hint() -> int:
+    from playground.sandbox.launcher import configured_port
+
+    return configured_port()
+
+
+def configured(check: bool = False) -> list[Endpoint]:
+    """Every configured endpoint, the sandbox first. The sandbox is only started when chosen
+    (or when it is the default); with `check`, a sandbox that died is started again."""
+    from playground import settings
+
+    found = secrets()
+    chosen = st.session_state.get(ENDPOINT_KEY)
+    sgp = bool(found.get("SGP_API_KEY") or os.environ.get("SGP_API_KEY"))
+    wanted = chosen == LOCAL or (chosen is None and not sgp)
+    port = _local_port(check) if wanted else None
+    problems: list[str] = []
+    endpoints = settings.configured_endpoints(found, os.environ, port, problems)
+    st.session_state[_PROBLEMS] = problems
+    if not any(e.kind == "local" for e in endpoints):
+        endpoints.insert(0, Endpoint.local(port or _sandbox_port_hint()))
+    return endpoints
+
+
+def _local_port(check: bool = False) -> int | None:
+    handle = sandbox_handle(check)
+    return handle.port if getattr(handle, "port", None) else None
+
+
+def _custom_endpoint() -> Endpoint:
+    url = (st.session_state.get(CUSTOM_URL_KEY) or "").strip() or "http://127.0.0.1:8000/v1"
+    return Endpoint.openai_compatible(url, st.session_state.get(CUSTOM_KEY_KEY) or None, name=CUSTOM)
+
+
+def _names(endpoints: list[Endpoint]) -> list[str]:
+    return [e.name for e in endpoints] + [CUSTOM]
+
+
+def _default_name(endpoints: list[Endpoint]) -> str:
+    from playground import settings
+
+    name = settings.default_endpoint_name(endpoints)
+    return name if name in _names(endpoints) else endpoints[0].name
+
+
+def current_endpoint() -> Endpoint:
+    """The endpoint chosen in the sidebar (the default one before the sidebar has run)."""
+    endpoints = st.session_state.get(_ENDPOINTS) or configured()
+    name = st.session_state.get(ENDPOINT_KEY) or _default_name(endpoints)
+    if name == CUSTOM:
+        return _custom_endpoint()
+    for endpoint in endpoints:
+        if endpoint.name == name:
+            return endpoint
+    return endpoints[0]
+
+
+def current_model() -> str:
+    model = st.session_state.get(MODEL_KEY)
+    if model:
+        return model
+    endpoint = current_endpoint()
+    return _fallback_model(endpoint)
+
+
+def _fallback_model(endpoint: Endpoint) -> str:
+    if endpoint.kind == "local":
+        return LOCAL_MODEL
+    if endpoint.kind == "sgp":
+        return SGP_FALLBACK_MODEL
+    return ""
+
+
+# --- model list -----------------------------------------------------------------------------
+
+
+def _cache_id(endpoint: Endpoint) -> str:
+    key = hashlib.sha256((endpoint.api_key or "").encode()).hexdigest()[:16]
+    return f"{endpoint.name}|{endpoint.base_url}|{endpoint.models_path}|{endpoint.account_id or ''}|{key}"
+
+
+@st.cache_data(ttl=MODELS_TTL_S, show_spinner=False, max_entries=32)
+def _list_models(cache_id: str, _endpoint: Endpoint) -> tuple[list[str], str | None]:
+    quick = dataclasses.replace(_endpoint, timeout=httpx.Timeout(5.0, connect=3.0))
+    try:
+        with ChatClient(quick, max_retries=0) as client:
+            return client.list_models(), None
+    except APIError as error:
+        return [], str(error)
+    except Exception as error:  # a bad URL typed in, ...
+        return [], f"{type(error).__name__}: {error}"
+
+
+def list_models(endpoint: Endpoint) -> tuple[list[str], str | None]:
+    """(model ids, error): cached for a short while, failures too (a dead server is not re-asked each rerun)."""
+    return _list_models(_cache_id(endpoint), endpoint)
+
+
+# --- drawing --------------------------------------------------------------------------------
+
+
+def _on_endpoint() -> None:
+    st.session_state[ENDPOINT_KEY] = st.session_state["_sb_endpoint"]
+    st.session_state[_PICK_MODEL] = True  # pick a model of the new endpoint if the current one is not there
+
+
+def _on_model() -> None:
+    value = st.session_state["_sb_model"]
+    if value:
+        st.session_state[MODEL_KEY] = value.strip()
+
+
+def render() -> Endpoint:
+    """Draw the endpoint and model pickers in the sidebar; returns the chosen endpoint."""
+    with st.sidebar:
+        st.markdown("### Endpoint")
+        endpoints = configured(check=True)
+        names = _names(endpoints)
+        if st.session_state.get(ENDPOINT_KEY) not in names:
+            st.session_state[ENDPOINT_KEY] = _default_name(endpoints)
+            if st.session_state[ENDPOINT_KEY] == LOCAL:
+                endpoints = configured()  # starts the sandbox now that it is chosen
+        st.session_state[_ENDPOINTS] = endpoints  # for current_endpoint() during this run
+        st.session_state["_sb_endpoint"] = st.session_state[ENDPOINT_KEY]
+        st.selectbox("Endpoint", names, key="_sb_endpoint", on_change=_on_endpoint, label_visibility="collapsed",
+                     help="Where requests go. Add servers as [endpoints.NAME] tables in .streamlit/secrets.toml.")
+        for problem in st.session_state.get(_PROBLEMS) or []:
+            st.caption(f":material/warning: {escape_markdown(problem)}")
+        name = st.session_state[ENDPOINT_KEY]
+        if name == CUSTOM:
+            st.text_input("Base URL", key=CUSTOM_URL_KEY, placeholder="http://127.0.0.1:8000/v1",
+                          help="An OpenAI-compatible server; requests go to {base URL}/chat/completions.",
+                          persist_state="session")
+            st.text_input("API key", key=CUSTOM_KEY_KEY, type="password", persist_state="session",
+                          help="Sent as a Bearer token. Kept in this browser session only, never saved.")
+        endpoint = current_endpoint()
+        if endpoint.kind == "local":
+            _sandbox_status()
+        else:
+            st.caption(escape_markdown(endpoint.chat_url))
+        _model_picker(endpoint)
+    return endpoint
+
+
+def _sandbox_status() -> None:
+    handle = sandbox_handle()
+    state = getattr(handle, "state", "failed")
+    if state == "running":
+        st.badge(f"Running on 127.0.0.1:{handle.port}", icon=":material/check_circle:", color="green")
+        return
+    if state == "missing" or not sandbox_available():
+        st.warning("The local model is not installed. Add it with:", icon=":material/download:")
+        st.code(INSTALL_HINT, language="bash")
+        st.caption("or run `make run`, which installs it. Other endpoints work without it.")
+        return
+    if state == "starting":
+        st.badge("Starting…", icon=":material/hourglass_top:", color="orange")
+        st.button("Check again", key="_sb_sandbox_check")
+        return
+    st.badge("Failed to start", icon=":material/error:", color="red")
+    message = getattr(handle, "message", "")
+    if message:
+        with st.expander("Why"):
+            st.code(str(message)[-1500:], language="text")
+    if st.button("Try again", key="_sb_sandbox_retry"):
+        _sandbox_handle.clear()
+        st.rerun()
+
+
+def _model_picker(endpoint: Endpoint) -> None:
+    head = st.container(horizontal=True, vertical_alignment="center")
+    head.markdown("### Model")
+    if head.button("", key="_sb_refresh_models", type="tertiary", icon=":material/refresh:",
+                   help="Ask the server for its models again."):
+        _list_models.clear()
+        st.rerun()
+    models, error = list_models(endpoint)
+    current = st.session_state.get(MODEL_KEY)
+    repick = st.session_state.pop(_PICK_MODEL, False) and models and current not in models
+    if not current or repick:
+        preferred = _fallback_model(endpoint)
+        current = preferred if preferred in models else models[0] if models else (current or preferred)
+        st.session_state[MODEL_KEY] = current
+    st.session_state["_sb_model"] = current
+    if models:
+        options = models if current in models else [current, *models]
+        st.selectbox("Model", options, key="_sb_model", on_change=_on_model, label_visibility="collapsed",
+                     accept_new_options=True, help="From the server's model list; type to use another id.")
+    else:
+        st.text_input("Model", key="_sb_model", on_change=_on_model, label_visibility="collapsed",
+                      placeholder="vendor/model, e.g. openai/gpt-4o", help="The model id to send.")
+        if error:
+            st.caption(f"Could not list models: {escape_markdown(error)}. Type a model id.")

@@ -1,0 +1,463 @@
+"""The Playground page through Streamlit's AppTest: form and JSON as two views of one request,
+errors that name the line or the field, and runs against real loopback servers (a scripted
+server for exact replies, the sandbox for a real model).
+
+The app's "Local sandbox" is pointed at the server under test with PLAYGROUND_SANDBOX_PORT:
+the launcher reuses whatever answers /healthz there, as it does for a sandbox already running.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground.runstore import RunStore
+from playground.schema import ChatRequest
+from tests.scripted_server import Reply, ScriptedServer, make_chunk
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "scripted/scripted-model"
+
+
+def _serve_models(server: ScriptedServer) -> None:
+    server.route("/healthz", Reply.json(200, {"status": "ok"}))
+    server.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": [
+        {"model_name": "scripted-model", "model_type": "generic", "model_vendor": "scripted"}]}))
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    with ScriptedServer() as scripted:
+        _serve_models(scripted)
+        scripted.default = Reply.stream_text(["Hello", ",", " world"])
+        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
+        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
+        monkeypatch.delenv("SGP_API_KEY", raising=False)
+        yield scripted
+
+
+def _entry(app_path: str) -> None:
+    import runpy
+
+    runpy.run_path(app_path, run_name="__main__")
+
+
+def new_app() -> AppTest:
+    """The whole app (sidebar included) on every run.
+
+    AppTest.from_file("app.py") runs only the page script after the first run when a pages/
+    folder sits beside the main script (Streamlit 1.67), so the sidebar would vanish; a
+    script in a temporary folder that runs app.py does not have that problem."""
+    return AppTest.from_function(_entry, args=(str(REPO / "app.py"),), default_timeout=60)
+
+
+def open_app() -> AppTest:
+    at = new_app()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def request_of(at: AppTest) -> ChatRequest:
+    return at.session_state["request"]
+
+
+def message_keys(at: AppTest) -> list[str]:
+    return [w.key for w in at.text_area if w.key and w.key.startswith("msg_text_")]
+
+
+def type_user_message(at: AppTest, text: str) -> None:
+    at.text_area(key=message_keys(at)[-1]).set_value(text).run()
+
+
+def json_body(at: AppTest) -> dict:
+    return json.loads(at.text_area(key="request_json").value)
+
+
+def errors_text(at: AppTest) -> str:
+    """Every error on the page, markdown escapes removed."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in at.error))
+
+
+def chat_requests(server: ScriptedServer) -> list:
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+# --- form and JSON --------------------------------------------------------------------------
+
+UNKNOWN = {"min_p": 0.05, "chat_template_kwargs": {"enable_thinking": False}}
+
+
+def fill_every_field(at: AppTest) -> None:
+    """Set every seed field through its form widget (and a few messages)."""
+    at.text_area(key="msg_system").set_value("Be brief.").run()
+    type_user_message(at, "Hi")
+    at.button(key="msg_add").click().run()
+    at.text_area(key=message_keys(at)[-1]).set_value("Hello! How can I help?").run()
+    numbers = {"p_temperature": 0.7, "p_top_p": 0.9, "p_top_k": 40, "p_seed": 7, "p_n": 2,
+               "p_max_completion_tokens": 100, "p_max_tokens": 120, "p_frequency_penalty": 0.5,
+               "p_presence_penalty": -0.5}
+    for key, value in numbers.items():
+        at.number_input(key=key).set_value(value).run()
+    at.text_area(key="p_stop").set_value("END\n\\n\\n").run()
+    at.text_area(key="p_logit_bias").set_value('{"42": -100}').run()
+    at.selectbox(key="p_logprobs").set_value(True).run()
+    at.number_input(key="p_top_logprobs").set_value(5).run()
+    at.selectbox(key="p_response_format_type").set_value("json_schema").run()
+    at.text_input(key="p_response_format_name").set_value("person").run()
+    at.text_area(key="p_response_format_schema").set_value('{"type": "object"}').run()
+    at.selectbox(key="p_response_format_strict").set_value(True).run()
+    at.multiselect(key="p_modalities").set_value(["text"]).run()
+    at.text_input(key="p_audio_voice").set_value("alloy").run()
+    at.selectbox(key="p_audio_format").set_value("wav").run()
+    at.text_area(key="p_prediction").set_value("predicted text").run()
+    at.text_area(key="p_tools").set_value(
+        '[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]').run()
+    at.selectbox(key="p_tool_choice").set_value("function").run()
+    at.text_input(key="p_tool_choice_name").set_value("lookup").run()
+    at.selectbox(key="p_parallel_tool_calls").set_value(False).run()
+    at.text_area(key="p_functions").set_value('[{"name": "legacy"}]').run()
+    at.selectbox(key="p_function_call").set_value("auto").run()
+    at.selectbox(key="p_reasoning_effort").set_value("low").run()
+    at.text_area(key="p_metadata").set_value('{"team": "eval"}').run()
+    at.selectbox(key="p_store").set_value(True).run()
+    at.selectbox(key="p_stream").set_value(True).run()
+    at.selectbox(key="p_stream_include_usage").set_value(False).run()
+    at.text_area(key="p_extra").set_value(json.dumps(UNKNOWN)).run()
+
+
+EXPECTED = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello! How can I help?"},
+    ],
+    "model": MODEL,
+    "temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2,
+    "max_completion_tokens": 100, "max_tokens": 120, "stop": ["END", "\n\n"],
+    "frequency_penalty": 0.5, "presence_penalty": -0.5, "logit_bias": {"42": -100},
+    "logprobs": True, "top_logprobs": 5,
+    "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": {"type": "object"},
+                                                               "strict": True}},
+    "modalities": ["text"], "audio": {"voice": "alloy", "format": "wav"},
+    "prediction": {"type": "content", "content": "predicted text"},
+    "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+    "tool_choice": {"type": "function", "function": {"name": "lookup"}},
+    "parallel_tool_calls": False, "functions": [{"name": "legacy"}], "function_call": "auto",
+    "reasoning_effort": "low", "metadata": {"team": "eval"}, "store": True, "stream": True,
+    "stream_options": {"include_usage": False},
+    **UNKNOWN,
+}
+
+
+def test_form_to_json_to_form_keeps_every_field(server):
+    at = open_app()
+    fill_every_field(at)
+    assert not at.exception
+    assert errors_text(at) == ""
+    # form -> JSON: every field, the unknown ones included, exactly
+    assert json_body(at) == EXPECTED
+    assert request_of(at).to_wire() == EXPECTED
+
+    # JSON -> form: edit the JSON, every widget follows, unknown fields are kept
+    edited = dict(EXPECTED, temperature=1.1, seed=99, stop="###", repetition_penalty=1.2)
+    edited["messages"] = [*EXPECTED["messages"], {"role": "user", "content": "And again?"}]
+    at.text_area(key="request_json").set_value(json.dumps(edited)).run()
+    assert errors_text(at) == ""
+    assert request_of(at).to_wire() == edited
+    assert at.number_input(key="p_temperature").value == pytest.approx(1.1)
+    assert at.number_input(key="p_seed").value == 99
+    assert at.text_area(key="p_stop").value == "###"
+    assert at.number_input(key="p_top_k").value == 40
+    assert at.selectbox(key="p_response_format_type").value == "json_schema"
+    assert json.loads(at.text_area(key="p_response_format_schema").value) == {"type": "object"}
+    assert at.text_input(key="p_tool_choice_name").value == "lookup"
+    assert json.loads(at.text_area(key="p_extra").value) == {**UNKNOWN, "repetition_penalty": 1.2}
+    assert at.text_area(key="msg_system").value == "Be brief."
+    assert [at.text_area(key=k).value for k in message_keys(at)] == ["Hi", "Hello! How can I help?", "And again?"]
+
+    # form again: one widget changed, everything else (unknown fields too) untouched
+    at.number_input(key="p_top_p").set_value(0.5).run()
+    assert json_body(at) == dict(edited, top_p=0.5)
+
+
+def test_unset_fields_are_not_sent(server):
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.number_input(key="p_temperature").set_value(0.3).run()
+    assert json_body(at)["temperature"] == 0.3
+    body = json_body(at)
+    del body["temperature"]
+    at.text_area(key="request_json").set_value(json.dumps(body)).run()
+    assert at.number_input(key="p_temperature").value is None  # shown as "not set"
+    at.button(key="run").click().run()
+    sent = chat_requests(server)[-1].json
+    assert set(sent) == {"messages", "model", "max_completion_tokens", "stream", "stream_options"}
+
+
+def test_bad_json_shows_line_and_keeps_last_valid_request(server):
+    at = open_app()
+    type_user_message(at, "Hi")
+    before = request_of(at)
+    at.text_area(key="request_json").set_value('{\n  "model": "x",\n  "messages": [\n}').run()
+    text = errors_text(at)
+    assert "line 4" in text and "column 1" in text
+    assert request_of(at) == before
+    assert at.button(key="run").disabled
+    # the form still shows the last valid request
+    assert at.text_area(key=message_keys(at)[-1]).value == "Hi"
+    # fixing it enables Run again
+    at.text_area(key="request_json").set_value(json.dumps(before.to_wire())).run()
+    assert errors_text(at) == ""
+    assert not at.button(key="run").disabled
+
+
+def test_out_of_range_value_names_the_field(server):
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.number_input(key="p_temperature").set_value(0.5).run()
+    body = json_body(at)
+    at.text_area(key="request_json").set_value(json.dumps(dict(body, temperature=3))).run()
+    assert "temperature" in errors_text(at) and "between 0 and 2" in errors_text(at)
+    assert request_of(at).temperature == 0.5
+    assert at.number_input(key="p_temperature").value == 0.5
+    assert at.button(key="run").disabled
+
+    at.text_area(key="request_json").set_value(json.dumps(body)).run()
+    at.text_area(key="p_logit_bias").set_value('{"42": 500}').run()
+    assert "logit_bias" in errors_text(at) and "-100" in errors_text(at)
+    assert request_of(at).logit_bias is None
+    assert at.button(key="run").disabled
+
+
+def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server):
+    """What a preset, a share link or History's "rerun" does: put a new request in the session."""
+    at = open_app()
+    type_user_message(at, "old text")
+    at.session_state["request"] = ChatRequest.from_wire({
+        "model": "vendor/other-model", "temperature": 0.4, "messages": [
+            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "new text"}]})
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="p_temperature").value == pytest.approx(0.4)
+    assert at.text_area(key="msg_system").value == "Be kind."
+    assert [at.text_area(key=k).value for k in message_keys(at)] == ["new text"]
+    assert json_body(at)["model"] == "vendor/other-model"
+    assert at.session_state["model"] == "vendor/other-model"
+    assert at.selectbox(key="_sb_model").value == "vendor/other-model"
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def test_messages_editor_add_move_role_delete(server):
+    at = open_app()
+    type_user_message(at, "first")
+    at.button(key="msg_add").click().run()  # an assistant turn: few-shot
+    at.text_area(key=message_keys(at)[-1]).set_value("an example answer").run()
+    at.button(key="msg_add").click().run()
+    at.text_area(key=message_keys(at)[-1]).set_value("second").run()
+    roles = lambda: [(m.role, m.content) for m in request_of(at).messages]  # noqa: E731
+    assert roles() == [("user", "first"), ("assistant", "an example answer"), ("user", "second")]
+
+    last = message_keys(at)[-1].removeprefix("msg_text_")
+    at.button(key=f"msg_up_{last}").click().run()
+    assert roles() == [("user", "first"), ("user", "second"), ("assistant", "an example answer")]
+    assert [at.text_area(key=k).value for k in message_keys(at)] == ["first", "second", "an example answer"]
+
+    at.selectbox(key=f"msg_role_{last}").set_value("developer").run()
+    assert roles()[1] == ("developer", "second")
+
+    first = message_keys(at)[0].removeprefix("msg_text_")
+    at.button(key=f"msg_del_{first}").click().run()
+    assert roles() == [("developer", "second"), ("assistant", "an example answer")]
+
+    at.text_area(key="msg_system").set_value("You are terse.").run()
+    assert roles()[0] == ("system", "You are terse.")
+    assert json_body(at)["messages"][0] == {"role": "system", "content": "You are terse."}
+    at.text_area(key="msg_system").set_value("").run()
+    assert roles()[0] == ("developer", "second")
+
+
+def test_content_parts_and_tool_calls_survive_form_edits(server):
+    at = open_app()
+    body = json_body(at)
+    parts = [{"type": "text", "text": "What is in this picture?"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    body["messages"] = [{"role": "user", "content": parts},
+                        {"role": "assistant", "tool_calls": [call]},
+                        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+                        {"role": "user", "content": "Thanks", "name": "ann"}]
+    at.text_area(key="request_json").set_value(json.dumps(body)).run()
+    assert errors_text(at) == ""
+    keys = message_keys(at)
+    assert at.text_area(key=keys[0]).disabled  # two parts: edited in the JSON view only
+    assert any("content parts" in c.value for c in at.caption)
+    assert at.text_input(key="msg_tool_id_" + keys[2].removeprefix("msg_text_")).value == "call_1"
+    # a form edit elsewhere leaves all of it as it was
+    at.text_area(key=keys[3]).set_value("Thanks a lot").run()
+    at.number_input(key="p_seed").set_value(3).run()
+    expected = [*body["messages"][:3], {"role": "user", "content": "Thanks a lot", "name": "ann"}]
+    assert json_body(at)["messages"] == expected
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def test_run_against_scripted_server_shows_text_and_usage(server, tmp_path):
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    assert not at.exception
+    run = at.session_state["last_run"]
+    assert run.text == "Hello, world" and run.error is None and not run.partial
+    html = "\n".join(h.proto.body for h in at.html)
+    assert "Hello, world" in html
+    assert 'data-label="Prompt tokens"' in html and ">5</div>" in html
+    assert 'data-label="Completion tokens"' in html and ">3</div>" in html
+    assert ">stop</div>" in html
+    sent = chat_requests(server)[-1]
+    assert sent.path == "/v4/beta/chat/completions"
+    assert sent.json["model"] == MODEL
+    assert sent.json["messages"] == [{"role": "user", "content": "Say hello"}]
+    # saved in the history, without any key
+    stored = RunStore(tmp_path / "data" / "runs.sqlite3").list()
+    assert [s.id for s in stored] == [run.id]
+    # the request is still there to edit and run again
+    assert at.text_area(key=message_keys(at)[-1]).value == "Say hello"
+    assert not at.button(key="run").disabled
+
+
+def test_run_with_no_message_says_why_and_sends_nothing(server):
+    at = open_app()
+    assert not at.button(key="run").disabled  # enabled, so Ctrl+Enter in the box can commit and run
+    at.button(key="run").click().run()
+    assert any("Type a message first" in w.value for w in at.warning)
+    assert chat_requests(server) == []
+    assert "last_run" not in at.session_state
+
+
+def test_server_error_shows_status_and_servers_words(server, tmp_path):
+    server.add(Reply.error(422, {"detail": [{"loc": ["body", "temperature"], "msg": "must be at most 2",
+                                             "type": "value_error"}]}))
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.button(key="run").click().run()
+    text = errors_text(at)
+    assert "422" in text and "must be at most 2" in text
+    assert at.text_area(key=message_keys(at)[-1]).value == "Hi"
+    stored = RunStore(tmp_path / "data" / "runs.sqlite3").list()
+    assert stored and stored[0].error_kind == "BadRequestError"
+
+
+def _logprob_stream(tokens: list[tuple[str, float]]) -> Reply:
+    events = [make_chunk("", role="assistant")]
+    for token, logprob in tokens:
+        top = [{"token": token, "logprob": logprob}, {"token": " other", "logprob": logprob - 2.0}]
+        events.append(make_chunk(token, logprobs=[{"token": token, "logprob": logprob, "top_logprobs": top}]))
+    events.append(make_chunk(finish_reason="stop"))
+    events.append(make_chunk(choices=[], usage={"prompt_tokens": 4, "completion_tokens": len(tokens),
+                                                "total_tokens": 4 + len(tokens)}))
+    return Reply.sse(events)
+
+
+def test_logprobs_heatmap_inspector_table_and_escaping(server):
+    server.add(_logprob_stream([("<script>alert(1)</script>", -0.1), (" **bold**", -2.3), (" end", -0.01)]))
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.selectbox(key="p_logprobs").set_value(True).run()
+    at.number_input(key="p_top_logprobs").set_value(2).run()
+    at.button(key="run").click().run()
+    assert not at.exception
+    html = "\n".join(h.proto.body for h in at.html)
+    assert "<script>" not in html and "&#60;script&#62;" in html  # escaped, never markup
+    assert "pg-heatmap" in html and "Perplexity" in html
+    inspector = at.selectbox(key="last_c0_inspect")
+    assert inspector.value == 1  # the least likely token is chosen first
+    assert any("other" in str(df.value) for df in at.dataframe)
+    inspector.set_value(2).run()
+    assert any("end" in m.value for m in at.markdown)
+    assert len(at.dataframe) >= 2  # the alternatives and the token table
+
+
+def test_n_choices_in_tabs(server):
+    events = [make_chunk("", role="assistant", index=0), make_chunk("", role="assistant", index=1),
+              make_chunk("Alpha", index=0), make_chunk("Beta", index=1),
+              make_chunk(finish_reason="stop", index=0), make_chunk(finish_reason="length", index=1)]
+    server.add(Reply.sse(events))
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.number_input(key="p_n").set_value(2).run()
+    at.button(key="run").click().run()
+    assert [t.label for t in at.tabs][-2:] == ["Choice 1", "Choice 2"]
+    html = "\n".join(h.proto.body for h in at.html)
+    assert "Alpha" in html and "Beta" in html and "length, stop" in html
+
+
+def test_tool_calls_shown_as_json(server):
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+    events = [make_chunk("", role="assistant"), make_chunk(tool_calls=[call]), make_chunk(finish_reason="tool_calls")]
+    server.add(Reply.sse(events))
+    at = open_app()
+    type_user_message(at, "Hi")
+    at.button(key="run").click().run()
+    code = [c.value for c in at.code if '"lookup"' in c.value]
+    assert code and json.loads(code[0])[0]["function"] == {"name": "lookup", "arguments": {"q": "x"}}
+
+
+# --- endpoints and code ---------------------------------------------------------------------
+
+
+def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
+    with ScriptedServer() as other:
+        other.route("/v1/models", Reply.json(200, {"data": [{"id": "other-model"}]}))
+        other.default = Reply.stream_text(["from", " secrets"])
+        at = new_app()
+        at.secrets["endpoints"] = {"Team vLLM": {"base_url": other.base_url + "/v1", "auth": "bearer",
+                                                 "api_key": "sk-team-secret-0123456789abcdef"}}
+        at.run()
+        picker = at.selectbox(key="_sb_endpoint")
+        assert "Team vLLM" in picker.options and "Local sandbox" in picker.options
+        assert picker.value == "Local sandbox"
+        picker.set_value("Team vLLM").run()
+        assert at.session_state["model"] == "other-model"
+        type_user_message(at, "Hi")
+        at.button(key="run").click().run()
+        assert at.session_state["last_run"].text == "from secrets"
+        assert other.requests[-1].headers["authorization"] == "Bearer sk-team-secret-0123456789abcdef"
+        code = "\n".join(c.value for c in at.code)
+        assert "curl" in code and "OPENAI_API_KEY" in code and "sk-team-secret" not in code
+
+        # the custom entry: URL and key typed in; a server that cannot list models gives free text
+        at.selectbox(key="_sb_endpoint").set_value("Custom (OpenAI-compatible)").run()
+        at.text_input(key="custom_base_url").set_value("http://127.0.0.1:9/v1").run()
+        assert at.text_input(key="_sb_model") is not None
+        assert any("Could not list models" in c.value for c in at.caption)
+
+
+@pytest.mark.sandbox
+def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(sandbox.port))
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SGP_API_KEY", raising=False)
+    at = open_app()
+    assert at.session_state["model"] == "local/smollm2-135m-instruct"
+    type_user_message(at, "Name a colour.")
+    at.number_input(key="p_max_completion_tokens").set_value(8).run()
+    at.number_input(key="p_seed").set_value(1).run()
+    at.selectbox(key="p_logprobs").set_value(True).run()
+    at.number_input(key="p_top_logprobs").set_value(3).run()
+    at.button(key="run").click().run()
+    assert not at.exception
+    run = at.session_state["last_run"]
+    assert run.error is None, run.error
+    assert run.text and run.usage is not None and 0 < run.usage.completion_tokens <= 8
+    html = "\n".join(h.proto.body for h in at.html)
+    assert "pg-heatmap" in html and f">{run.usage.completion_tokens}</div>" in html
+    assert len(run.choices[0].logprobs[0].top_logprobs) == 3
