@@ -1,0 +1,261 @@
+"""The Presets page: browse and search, preview, diff, duplicate/rename/delete, export, import,
+share links. pages/presets.py only calls render()."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pandas as pd
+import streamlit as st
+
+from playground.presetdiff import message_cell_html, message_rows, param_rows, word_diff_html
+from playground.presets import (
+    Preset, PresetStore, SecretFoundError, ShareLinkError, preset_to_json, to_share_token,
+)
+from playground.presetstore import PresetStoreError, slugify
+from playground.schema import message_text
+from playground.textsafe import escape_markdown
+from playground.ui.preset_widgets import LOADED_KEY, apply_preset
+
+NOTES_KEY = "presets_notes"  # [(level, text)] shown at the top of the next run
+CONFIRM_KEY = "presets_confirm_delete"
+SHARE_KEY = "presets_share_for"
+DEFAULT_BASE_URL = "http://localhost:8501"
+
+
+def _note(level: str, text: str) -> None:
+    st.session_state.setdefault(NOTES_KEY, []).append((level, text))
+
+
+def _q(name: str) -> str:
+    """A preset name quoted for markdown."""
+    return "“" + escape_markdown(name) + "”"
+
+
+def app_base_url() -> str:
+    """The app's root URL: PLAYGROUND_BASE_URL, else the browser's URL (st.context.url), else localhost."""
+    configured = os.environ.get("PLAYGROUND_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    url = getattr(st.context, "url", None)
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme and parts.netloc:
+            base_path = (st.get_option("server.baseUrlPath") or "").strip("/")
+            return f"{parts.scheme}://{parts.netloc}" + (f"/{base_path}" if base_path else "")
+    return DEFAULT_BASE_URL
+
+
+def share_url(token: str) -> str:
+    return f"{app_base_url()}/?preset={token}"
+
+
+def filter_presets(presets: list[Preset], search: str, tags: list[str]) -> list[Preset]:
+    words = search.lower().split()
+    out = []
+    for preset in presets:
+        hay = " ".join([preset.name, preset.description, *preset.tags]).lower()
+        if all(w in hay for w in words) and all(t in preset.tags for t in tags):
+            out.append(preset)
+    return out
+
+
+# --- callbacks --------------------------------------------------------------------------------
+
+
+def _store() -> PresetStore:
+    return PresetStore()
+
+
+def _on_duplicate(name: str) -> None:
+    try:
+        copy = _store().duplicate(name)
+    except (PresetStoreError, ValueError) as exc:
+        return _note("error", escape_markdown(str(exc)))
+    st.session_state["presets_selected"] = copy.name
+    _note("success", f"Duplicated as {_q(copy.name)}.")
+
+
+def _on_rename(name: str) -> None:
+    new = st.session_state.get("presets_rename_to", "").strip()
+    if not new:
+        return _note("error", "Type the new name first.")
+    try:
+        renamed = _store().rename(name, new)
+    except (PresetStoreError, ValueError) as exc:
+        return _note("error", escape_markdown(str(exc)))
+    st.session_state["presets_selected"] = renamed.name
+    st.session_state["presets_rename_to"] = ""
+    _note("success", f"Renamed {_q(name)} to {_q(renamed.name)}.")
+
+
+def _on_delete_confirmed(name: str) -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+    try:
+        _store().delete(name)
+    except (PresetStoreError, ValueError) as exc:
+        return _note("error", escape_markdown(str(exc)))
+    st.session_state.pop("presets_selected", None)
+    _note("success", f"Deleted {_q(name)}.")
+
+
+def _on_open(preset: Preset) -> None:
+    store = _store()
+    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": store.current_hash(preset.name)}
+    apply_preset(preset, "from the Presets page")
+    st.session_state["presets_open_requested"] = True
+
+
+def _on_import() -> None:
+    files = st.session_state.get("presets_upload") or []
+    if not files:
+        return _note("error", "Choose one or more preset files first.")
+    report = _store().import_files([(f.name, f.getvalue()) for f in files],
+                                   overwrite=bool(st.session_state.get("presets_import_overwrite")))
+    if report.imported:
+        _note("success", "Imported " + ", ".join(_q(n) for n in report.imported) + ".")
+    for filename, reason in report.errors:
+        _note("error", f"**{escape_markdown(filename)}** was not imported: {escape_markdown(reason)}")
+
+
+# --- drawing ----------------------------------------------------------------------------------
+
+
+def preview(preset: Preset) -> None:
+    st.subheader(escape_markdown(preset.name), anchor=False)
+    if preset.description:
+        st.markdown(escape_markdown(preset.description))
+    meta = []
+    if preset.tags:
+        meta.append("Tags: " + ", ".join(f"`{t.replace('`', '')}`" for t in preset.tags))
+    if preset.endpoint and (preset.endpoint.kind or preset.endpoint.model):
+        meta.append(f"Made for: {escape_markdown(preset.endpoint.kind or 'any endpoint')}, "
+                    f"model {escape_markdown(preset.endpoint.model or preset.request.model)}")
+    if meta:
+        st.caption(" · ".join(meta))
+    for message in preset.request.messages:
+        with st.container(border=True):
+            st.markdown(f"**{message.role}**")
+            st.markdown(escape_markdown(message_text(message)) or "_(no text)_")
+    if preset.variables:
+        st.dataframe(pd.DataFrame([{"variable": "{{" + v.name + "}}", "default": v.default,
+                                    "description": v.description} for v in preset.variables]),
+                     hide_index=True, width="stretch")
+    params = {k: v for k, v in preset.request.to_wire().items() if k != "messages"}
+    st.json(params, expanded=True)
+
+
+def share_box(preset: Preset) -> None:
+    try:
+        url = share_url(to_share_token(preset))
+    except (ShareLinkError, SecretFoundError) as exc:
+        st.warning(escape_markdown(str(exc)))
+        return
+    st.code(url, language=None, wrap_lines=True)
+    st.caption("Copy it with the icon at the right of the box. Opening it loads the preset into the Playground.")
+
+
+def actions(preset: Preset) -> None:
+    name = preset.name
+    cols = st.columns(4)
+    cols[0].button("Open in Playground", key="presets_open", on_click=_on_open, args=(preset,), type="primary")
+    cols[1].download_button("Export (download)", data=preset_to_json(preset), file_name=f"{slugify(name)}.json",
+                            mime="application/json", on_click="ignore", key="presets_export")
+    cols[2].button("Copy share link", key="presets_share",
+                   on_click=lambda: st.session_state.__setitem__(SHARE_KEY, name))
+    cols[3].button("Duplicate", key="presets_duplicate", on_click=_on_duplicate, args=(name,))
+    if st.session_state.get(SHARE_KEY) == name:
+        share_box(preset)
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left.text_input("New name", key="presets_rename_to", placeholder=name)
+    right.button("Rename", key="presets_rename", on_click=_on_rename, args=(name,))
+    if st.session_state.get(CONFIRM_KEY) == name:
+        st.warning(f"Delete {_q(name)}? Its file is removed from the presets folder.")
+        yes, no = st.columns(2)
+        yes.button("Yes, delete", key="presets_delete_yes", on_click=_on_delete_confirmed, args=(name,), type="primary")
+        no.button("Cancel", key="presets_delete_no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
+    else:
+        st.button("Delete…", key="presets_delete",
+                  on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, name))
+
+
+def browse(presets: list[Preset]) -> None:
+    all_tags = sorted({t for p in presets for t in p.tags})
+    search_col, tag_col = st.columns(2)
+    search = search_col.text_input("Search", key="presets_search", placeholder="name, description or tag")
+    tags = tag_col.multiselect("Tags", all_tags, key="presets_tags")
+    shown = filter_presets(presets, search, tags)
+    if not shown:
+        st.info("No preset matches." if presets else "No presets yet: save one from the Playground, or import files.")
+        return
+    st.dataframe(pd.DataFrame([{"name": p.name, "tags": ", ".join(p.tags), "model": p.request.model,
+                                "variables": ", ".join(v.name for v in p.variables), "description": p.description}
+                               for p in shown]), hide_index=True, width="stretch")
+    names = [p.name for p in shown]
+    if st.session_state.get("presets_selected") not in names:
+        st.session_state["presets_selected"] = names[0]
+    selected = st.selectbox("Preset", names, key="presets_selected")
+    preset = next(p for p in shown if p.name == selected)
+    actions(preset)
+    preview(preset)
+
+
+def diff(presets: list[Preset]) -> None:
+    if len(presets) < 2:
+        st.info("Diff needs at least two presets.")
+        return
+    names = [p.name for p in presets]
+    left, right = st.columns(2)
+    name_a = left.selectbox("Left", names, index=0, key="presets_diff_a")
+    name_b = right.selectbox("Right", names, index=1, key="presets_diff_b")
+    a = next(p for p in presets if p.name == name_a)
+    b = next(p for p in presets if p.name == name_b)
+    rows = message_rows(a, b)
+    changed = sum(r.changed for r in rows)
+    st.markdown(f"**Messages** ({changed} of {len(rows)} differ)")
+    for row in rows:
+        html_a, html_b = word_diff_html(row.text_a, row.text_b) if row.changed else word_diff_html(row.text_a, row.text_a)
+        ca, cb = st.columns(2)
+        with ca:
+            st.html(message_cell_html(row.role_a, html_a, row.changed))
+        with cb:
+            st.html(message_cell_html(row.role_b, html_b, row.changed))
+    params = param_rows(a, b)
+    st.markdown(f"**Parameters** ({sum(r.changed for r in params)} differ)")
+    frame = pd.DataFrame([{"field": r.field, name_a + " (left)": r.a, name_b + " (right)": r.b,
+                           "changed": "changed" if r.changed else ""} for r in params])
+    styled = frame.style.apply(
+        lambda row: ["background-color: #fff3cd" if row["changed"] else "" for _ in row], axis=1)
+    st.dataframe(styled, hide_index=True, width="stretch")
+
+
+def importer() -> None:
+    st.file_uploader("Preset files (.json)", type=["json"], accept_multiple_files=True, key="presets_upload",
+                     help="Each file is checked: bad files are listed with the reason; the good ones are imported.")
+    st.checkbox("Overwrite presets with the same name", key="presets_import_overwrite")
+    st.button("Import", key="presets_import", on_click=_on_import)
+
+
+def render(store: PresetStore | None = None) -> None:
+    store = store or _store()
+    st.title("Presets")
+    st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
+    for level, text in st.session_state.pop(NOTES_KEY, []):
+        getattr(st, level)(text)
+    if st.session_state.pop("presets_open_requested", False):
+        try:
+            st.switch_page("pages/playground.py")
+        except Exception:  # the page is run alone (tests) or the Playground page is absent
+            st.success("The preset is loaded: open the Playground page to run it.")
+    presets, problems = store.scan()
+    for filename, reason in problems:
+        st.warning(f"**{escape_markdown(filename)}** in the presets folder cannot be read: {escape_markdown(reason)}")
+    tab_browse, tab_diff, tab_import = st.tabs(["Browse", "Diff", "Import"])
+    with tab_browse:
+        browse(presets)
+    with tab_diff:
+        diff(presets)
+    with tab_import:
+        importer()
+

@@ -1,0 +1,352 @@
+"""AppTest of the Presets page (pages/presets.py) and of the Playground's preset bar."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import playground.presets  # noqa: F401  (the package, before pages/ is on sys.path: pages/playground.py shadows it)
+from playground.endpoint import LOCAL_MODEL
+from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
+from playground.schema import ChatRequest
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = str(REPO / "pages" / "presets.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped presets, used by the page through PLAYGROUND_PRESETS_DIR."""
+    target = tmp_path / "presets"
+    target.mkdir()
+    for path in (REPO / "presets").glob("*.json"):
+        if path.name != "preset.schema.json":
+            shutil.copy(path, target / path.name)
+    monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(target))
+    monkeypatch.delenv("PLAYGROUND_BASE_URL", raising=False)
+    return target
+
+
+def texts(elements) -> list[str]:
+    """Element texts with markdown escapes undone (the page escapes every name and reason)."""
+    return [re.sub(r"\\(.)", r"\1", e.value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            for e in elements]
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+# --- the Presets page -----------------------------------------------------------------------
+
+
+def test_browse_and_search_by_name_and_tag(folder: Path) -> None:
+    at = page()
+    names = at.selectbox(key="presets_selected").options
+    assert len(names) == len(list(folder.glob("*.json")))
+    assert "Sentiment classifier via logprobs" in names
+    at.text_input(key="presets_search").input("poem").run()
+    assert at.selectbox(key="presets_selected").options == ["Creative: seeded poem"]
+    at.text_input(key="presets_search").input("").run()
+    at.multiselect(key="presets_tags").select("logprobs").run()
+    assert at.selectbox(key="presets_selected").options == ["Sentiment classifier via logprobs"]
+    # The preview shows the messages and the parameters.
+    assert any("good or bad" in m for m in texts(at.markdown))
+    assert any('"top_logprobs"' in j.value for j in at.json)
+    at.multiselect(key="presets_tags").unselect("logprobs").run()
+    at.text_input(key="presets_search").input("no such preset anywhere").run()
+    assert any("No preset matches" in i for i in texts(at.info))
+
+
+def test_export_downloads_the_canonical_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[bytes, str, str | None]] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, (bytes, str)):
+            data = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
+            served.append((data, mimetype, filename))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    at = page()
+    at.selectbox(key="presets_selected").select("JSON extraction with a schema").run()
+    exported = [s for s in served if s[2] == "json-extraction-with-a-schema.json"]
+    assert exported, served
+    data, mimetype, _ = exported[-1]
+    assert mimetype.startswith("application/json")
+    assert data == (folder / "json-extraction-with-a-schema.json").read_bytes()
+    assert at.get("download_button")[0].proto.label == "Export (download)"
+
+
+def test_import_good_files_and_report_bad_ones_by_name(folder: Path) -> None:
+    at = page()
+    good = json.loads((folder / "creative-seeded-poem.json").read_text())
+    good["name"] = "Imported poem"
+    leaky = dict(good, name="Leaky", request={**good["request"], "api_key": "abc123"})
+    files = [
+        ("imported.json", json.dumps(good).encode(), "application/json"),
+        ("cut.json", b'{"schema_version": 1, "name": "x", "req', "application/json"),
+        ("future.json", json.dumps(dict(good, name="F", schema_version=99)).encode(), "application/json"),
+        ("missing.json", json.dumps({"schema_version": 1, "name": "M"}).encode(), "application/json"),
+        ("latin1.json", "{\"name\": \"caf\u00e9\"}".encode("latin-1"), "application/json"),
+        ("big.json", b"{" + b" " * 1_000_001 + b"}", "application/json"),
+        ("leaky.json", json.dumps(leaky).encode(), "application/json"),
+    ]
+    at.file_uploader(key="presets_upload").set_value(files)
+    at.button(key="presets_import").click().run()
+    assert not at.exception
+    assert any("Imported poem" in s for s in texts(at.success))
+    errors = "\n".join(texts(at.error))
+    for filename, reason in [("cut", "ends too early"), ("future", "schema_version 99"),
+                             ("missing", "missing field 'request'"), ("latin1", "not UTF-8"),
+                             ("big", "over 1 MB"), ("leaky", "request.api_key")]:
+        line = next((e for e in texts(at.error) if f"**{filename}.json**" in e), None)
+        assert line is not None and reason in line, (filename, errors)
+    assert "imported.json" not in errors
+    assert PresetStore(folder).load("Imported poem").request.seed == 42
+    assert not PresetStore(folder).exists("Leaky")
+    assert "Imported poem" in at.selectbox(key="presets_selected").options
+
+
+def test_duplicate_rename_and_delete_with_confirmation(folder: Path) -> None:
+    at = page()
+    at.selectbox(key="presets_selected").select("Creative: seeded poem").run()
+    at.button(key="presets_duplicate").click().run()
+    assert at.selectbox(key="presets_selected").value == "Creative: seeded poem (copy)"
+    assert (folder / "creative-seeded-poem-copy.json").exists()
+    at.text_input(key="presets_rename_to").input("Night poem")
+    at.button(key="presets_rename").click().run()
+    assert at.selectbox(key="presets_selected").value == "Night poem"
+    assert (folder / "night-poem.json").exists() and not (folder / "creative-seeded-poem-copy.json").exists()
+    at.text_input(key="presets_rename_to").input("../escape")
+    at.button(key="presets_rename").click().run()
+    assert any("looks like a path" in e for e in texts(at.error))
+    at.button(key="presets_delete").click().run()
+    assert any("Delete" in w for w in texts(at.warning))
+    assert (folder / "night-poem.json").exists()  # not before the confirmation
+    at.button(key="presets_delete_no").click().run()
+    assert (folder / "night-poem.json").exists()
+    at.button(key="presets_delete").click().run()
+    at.button(key="presets_delete_yes").click().run()
+    assert not (folder / "night-poem.json").exists()
+    assert "Night poem" not in at.selectbox(key="presets_selected").options
+
+
+def test_copy_share_link_gives_a_url_that_loads_the_preset(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYGROUND_BASE_URL", "https://playground.example.com/team/")
+    at = page()
+    at.selectbox(key="presets_selected").select("Few-shot: country to capital").run()
+    at.button(key="presets_share").click().run()
+    url = at.code[0].value
+    assert url.startswith("https://playground.example.com/team/?preset=pg1.")
+    preset = from_share_token(url.split("?preset=", 1)[1])
+    assert preset == PresetStore(folder).load("Few-shot: country to capital")
+
+
+def test_a_preset_too_big_for_a_link_offers_the_file(folder: Path) -> None:
+    import random
+
+    rng = random.Random(1)
+    text = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(3000))
+    big = Preset.new("Big one", ChatRequest.from_wire({"model": LOCAL_MODEL, "messages": [{"role": "user", "content": text}]}))
+    PresetStore(folder).save(big)
+    at = page()
+    at.selectbox(key="presets_selected").select("Big one").run()
+    at.button(key="presets_share").click().run()
+    assert not at.code or "?preset=" not in at.code[0].value
+    assert any("too big for a share link" in w and "file" in w for w in texts(at.warning))
+
+
+def test_diff_shows_changes_side_by_side_escaped(folder: Path) -> None:
+    store = PresetStore(folder)
+    base = store.load("Creative: seeded poem")
+    changed = base.model_copy(update={"name": "Creative B", "request": ChatRequest.from_wire({
+        **base.request.to_wire(), "seed": 7,
+        "messages": [base.request.to_wire()["messages"][0],
+                     {"role": "user", "content": "Write a <script>alert(1)</script> poem about a whale."}]})})
+    store.save(changed)
+    at = page()
+    at.selectbox(key="presets_diff_a").select("Creative B")
+    at.selectbox(key="presets_diff_b").select("Creative: seeded poem").run()
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert "<script>" not in html and "&#60;script&#62;" in html
+    assert "background:#ffd7d5" in html and "background:#ccf2d1" in html  # removed and added words
+    frame = at.dataframe[-1].value
+    seed_row = frame[frame["field"] == "seed"].iloc[0]
+    assert seed_row["changed"] == "changed" and seed_row.iloc[1] == "7" and seed_row.iloc[2] == "42"
+    assert frame[frame["field"] == "model"].iloc[0]["changed"] == ""
+
+
+def test_open_in_playground_puts_the_request_in_the_session(folder: Path) -> None:
+    at = page()
+    at.selectbox(key="presets_selected").select("JSON extraction with a schema").run()
+    at.button(key="presets_open").click().run()
+    assert not at.exception
+    request = at.session_state["request"]
+    assert request == PresetStore(folder).load("JSON extraction with a schema").request
+
+
+def test_a_broken_file_in_the_folder_is_reported(folder: Path) -> None:
+    (folder / "oops.json").write_bytes(b"\xff\xfe not json")
+    at = page()
+    assert any("oops.json" in w and "not UTF-8" in w for w in texts(at.warning))
+    assert len(at.selectbox(key="presets_selected").options) == len(list(folder.glob("*.json"))) - 1
+
+
+# --- the Playground's preset bar ------------------------------------------------------------
+
+
+def bar_app() -> None:
+    import json as _json
+
+    import streamlit as st
+
+    from playground.schema import ChatRequest
+    from playground.ui.preset_widgets import load_share_link, preset_bar
+
+    if "request" not in st.session_state:
+        st.session_state["request"] = ChatRequest.from_wire({
+            "model": "local/smollm2-135m-instruct", "temperature": 0.2,
+            "messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Name a {{thing}}."}]})
+    load_share_link()
+    preset_bar()
+    st.code(_json.dumps(st.session_state["request"].to_wire()), language="json")
+
+
+def bar() -> AppTest:
+    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_request(at: AppTest) -> dict:
+    return json.loads(at.code[-1].value)
+
+
+def test_save_as_preset_from_the_playground(folder: Path) -> None:
+    at = bar()
+    at.text_input(key="preset_save_name").input("My fruit prompt")
+    at.text_input(key="preset_save_description").input("Names things")
+    at.text_input(key="preset_save_tags").input("fruit, demo, ")
+    at.button(key="preset_save").click().run()
+    assert any("Saved preset" in s for s in texts(at.success))
+    text = (folder / "my-fruit-prompt.json").read_text(encoding="utf-8")
+    preset = Preset.model_validate_json(text)
+    assert text == preset_to_json(preset)
+    assert preset.tags == ["fruit", "demo"] and preset.description == "Names things"
+    assert [v.name for v in preset.variables] == ["thing"]
+    assert preset.request.to_wire() == shown_request(at)
+    # The same name again, without overwrite: refused, the file is unchanged.
+    at.button(key="preset_save").click().run()
+    assert any("already exists" in e for e in texts(at.error))
+    assert (folder / "my-fruit-prompt.json").read_text(encoding="utf-8") == text
+
+
+def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
+    at = bar()
+    at.session_state["request"] = ChatRequest.from_wire({
+        "model": LOCAL_MODEL, "messages": [{"role": "user", "content": "hi"}],
+        "extra_headers": {"Authorization": "Bearer sk-abcdefghijklmnopqrstuvwxyz"}})
+    at.text_input(key="preset_save_name").input("Leaky")
+    at.button(key="preset_save").click().run()
+    assert any("request.extra_headers.Authorization" in e for e in texts(at.error))
+    assert not (folder / "leaky.json").exists()
+
+
+def test_save_over_a_file_changed_on_disk_is_refused(folder: Path) -> None:
+    at = bar()
+    at.selectbox(key="preset_load_name").select("Creative: seeded poem")
+    at.button(key="preset_load").click().run()
+    assert shown_request(at)["seed"] == 42
+    assert at.text_input(key="preset_save_name").value == "Creative: seeded poem"
+    # Someone else changes the file.
+    path = folder / "creative-seeded-poem.json"
+    theirs = path.read_text(encoding="utf-8").replace('"seed": 42', '"seed": 99')
+    path.write_text(theirs, encoding="utf-8")
+    at.checkbox(key="preset_save_overwrite").check()
+    at.button(key="preset_save").click().run()
+    assert any("changed on disk" in e and "new name" in e for e in texts(at.error))
+    assert path.read_text(encoding="utf-8") == theirs
+    at.text_input(key="preset_save_name").input("Creative: my version")
+    at.button(key="preset_save").click().run()
+    assert any("Saved preset" in s for s in texts(at.success))
+    assert PresetStore(folder).load("Creative: my version").request.seed == 42
+    # Unchanged since load: overwrite goes through.
+    at.selectbox(key="preset_load_name").select("Creative: my version")
+    at.button(key="preset_load").click().run()
+    at.text_input(key="preset_save_description").input("second edit")
+    at.button(key="preset_save").click().run()
+    assert PresetStore(folder).load("Creative: my version").description == "second edit"
+
+
+def test_load_preset_with_its_variables_form(folder: Path) -> None:
+    at = bar()
+    at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
+    at.button(key="preset_load").click().run()
+    assert any("Fill in its variables" in i for i in texts(at.info))
+    assert at.text_area(key="preset_var_audience").value == "a 10 year old"
+    at.button(key="preset_fill").click().run()  # topic has no default: an error, nothing filled
+    assert any("{{topic}}" in e for e in texts(at.error))
+    assert "{{topic}}" in shown_request(at)["messages"][1]["content"]
+    at.text_area(key="preset_var_topic").input("rainbows")
+    at.button(key="preset_fill").click().run()
+    assert shown_request(at)["messages"][1]["content"] == "Explain rainbows to a 10 year old."
+    assert shown_request(at)["seed"] == 7
+    assert not at.get("text_area") or "preset_var_topic" not in [t.key for t in at.text_area]
+
+
+def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) -> None:
+    at = bar()
+    at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
+    at.button(key="preset_load").click().run()
+    at.button(key="preset_fill_later").click().run()  # keep the placeholders, close the form
+    assert not any(t.key == "preset_var_topic" for t in at.text_area)
+    at.text_input(key="preset_save_name").input("Explain, my copy")
+    at.button(key="preset_save").click().run()
+    saved = PresetStore(folder).load("Explain, my copy")
+    original = PresetStore(folder).load("Explain a topic (variables)")
+    assert saved.variables == original.variables and saved.request == original.request
+
+
+def test_a_share_link_loads_into_the_playground(folder: Path) -> None:
+    preset = PresetStore(folder).load("Sentiment classifier via logprobs")
+    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
+    at.query_params["preset"] = to_share_token(preset)
+    at.run()
+    assert not at.exception
+    assert shown_request(at) == preset.request.to_wire()
+    assert any("from the share link" in s for s in texts(at.success))
+
+
+def test_a_tampered_share_link_shows_an_error_and_loads_nothing(folder: Path) -> None:
+    preset = PresetStore(folder).load("Sentiment classifier via logprobs")
+    token = to_share_token(preset)
+    middle = len(token) // 2
+    tampered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
+    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
+    at.query_params["preset"] = tampered
+    at.run()
+    assert not at.exception
+    assert any("could not be loaded" in e for e in texts(at.error))
+    assert shown_request(at)["messages"][0]["content"] == "Be terse."
+
+
+def test_a_share_link_with_variables_opens_the_form(folder: Path) -> None:
+    preset = PresetStore(folder).load("Explain a topic (variables)")
+    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
+    at.query_params["preset"] = to_share_token(preset)
+    at.run()
+    assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
+    at.text_area(key="preset_var_topic").input("tides")
+    at.button(key="preset_fill").click().run()
+    assert shown_request(at)["messages"][1]["content"] == "Explain tides to a 10 year old."
