@@ -1,0 +1,324 @@
+"""AppTest of the Compare page (pages/compare.py) against scripted loopback servers.
+
+Two endpoints ([endpoints.A] and [endpoints.B] in the test's secrets) point at one
+ScriptedServer on two paths, so each pane's reply is fixed however the streams interleave.
+Runs are saved through RunStore into a temporary PLAYGROUND_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import playground.ui.compare_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
+from playground.runs import ChoiceResult, Run
+from playground.runstore import RunStore
+from playground.schema import ChatRequest, TokenLogprob, Usage
+from playground.settings import runs_db_path
+from tests.scripted_server import Reply, ScriptedServer, make_chunk
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = str(REPO / "pages" / "compare.py")
+TIMEOUT = 60
+PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
+
+
+def lp_chunk(token: str, p: float, alternatives: dict[str, float] | None = None, model: str = "scripted/model") -> dict:
+    alts = alternatives or {token: p}
+    top = [{"token": t, "logprob": math.log(q), "bytes": list(t.encode())} for t, q in alts.items()]
+    entry = {"token": token, "logprob": math.log(p), "bytes": list(token.encode()), "top_logprobs": top}
+    return make_chunk(token, logprobs=[entry], model=model)
+
+
+def lp_reply(tokens: list[tuple[str, float]], model: str = "scripted/model", delay_s: float = 0.0) -> Reply:
+    events = [make_chunk("", role="assistant", model=model)]
+    events += [lp_chunk(token, p, {token: p, "zzz": (1 - p) / 2}, model=model) for token, p in tokens]
+    events.append(make_chunk(finish_reason="stop", model=model))
+    usage = {"prompt_tokens": 7, "completion_tokens": len(tokens), "total_tokens": 7 + len(tokens)}
+    events.append(make_chunk(choices=[], usage=usage, model=model))
+    return Reply.sse(events, delay_s=delay_s)
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with ScriptedServer() as scripted:
+        # The sidebar asks for the local sandbox: this server answers its health check.
+        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
+        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
+        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
+        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
+        (tmp_path / "presets").mkdir()
+        monkeypatch.delenv("SGP_API_KEY", raising=False)
+        yield scripted
+
+
+def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.secrets["endpoints"] = {
+        "A": {"base_url": server.base_url, "chat_path": PATH_A, "auth": "x-api-key"},
+        "B": {"base_url": server.base_url, "chat_path": PATH_B, "auth": "x-api-key"},
+    }
+    if prices:
+        at.secrets["prices"] = prices
+    at.session_state["endpoint_name"] = "A"
+    at.session_state["model"] = "scripted/model"
+    at.session_state["request"] = request or ChatRequest(
+        model="scripted/model", messages=[{"role": "user", "content": "Name a colour."}], max_completion_tokens=32)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    """Element texts with markdown escapes undone."""
+    return [re.sub(r"\\(.)", r"\1", str(e.value)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            for e in elements]
+
+
+def setup_panes(at: AppTest, *, logprobs: bool = False, model_b: str = "scripted/model") -> None:
+    at.selectbox(key="cmp.0.endpoint").select("A")
+    at.selectbox(key="cmp.1.endpoint").select("B")
+    at.number_input(key="cmp.0.temperature").set_value(0.2)
+    at.number_input(key="cmp.1.temperature").set_value(1.3)
+    at.text_input(key="cmp.1.model").input(model_b)
+    if logprobs:
+        at.checkbox(key="cmp.0.logprobs").check()
+        at.checkbox(key="cmp.1.logprobs").check()
+        at.run()
+        at.number_input(key="cmp.0.top_logprobs").set_value(2)
+        at.number_input(key="cmp.1.top_logprobs").set_value(2)
+    at.run()
+    assert not at.exception, at.exception
+
+
+def run_all(at: AppTest) -> None:
+    at.button(key="cmp.run_all").click().run()
+    assert not at.exception, at.exception
+    # The run that follows the streams (triggered by the last pane to finish) shows the results.
+    assert at.session_state["cmp.batch"] is None, "the page came back before the streams finished"
+
+
+def frame(at: AppTest, must_have: str):
+    for df in at.dataframe:
+        if must_have in df.value.columns:
+            return df.value
+    columns = [list(d.value.columns) for d in at.dataframe]
+    raise AssertionError(f"no table with a {must_have!r} column; tables: {columns}")
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_two_panes_run_together_and_fill_the_summary(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["Red", ".", " Warm"], delay_s=0.02))
+    server.route(PATH_B, Reply.stream_text(["Blue", "."], delay_s=0.02))
+    at = app(server)
+    setup_panes(at)
+    run_all(at)
+
+    bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
+    assert bodies[PATH_A]["temperature"] == 0.2 and bodies[PATH_B]["temperature"] == 1.3
+    for body in bodies.values():  # the shared conversation, streamed with usage
+        assert body["messages"] == [{"role": "user", "content": "Name a colour."}]
+        assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+        assert body["max_completion_tokens"] == 32
+
+    summary = frame(at, "TTFT (s)")
+    assert list(summary["run"]) == ["Pane 1 · scripted/model", "Pane 2 · scripted/model"]
+    assert list(summary["completion tokens"]) == [3, 2]
+    assert list(summary["prompt tokens"]) == [5, 5]
+    assert list(summary["finish_reason"]) == ["stop", "stop"]
+    assert list(summary["temperature"]) == [0.2, 1.3]
+    assert all(summary["TTFT (s)"] > 0) and all(summary["total (s)"] >= summary["TTFT (s)"])
+    assert "cost ($)" not in summary.columns  # no price table given
+
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "Red. Warm" in html and "Blue." in html
+
+    stored = RunStore(runs_db_path())
+    assert stored.count() == 2
+    assert {s.text_preview for s in stored.list()} == {"Red. Warm", "Blue."}
+
+
+def test_baseline_shows_differences_and_cost_comes_from_the_price_table(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["a"] * 4))
+    server.route(PATH_B, Reply.stream_text(["a"] * 2))
+    at = app(server, prices={"scripted/model": [1.0, 2.0], "other/model": [10.0, 20.0]})
+    setup_panes(at)
+    run_all(at)
+    summary = frame(at, "TTFT (s)")
+    # 5 prompt tokens at $1/M, 4 and 2 completion tokens at $2/M
+    assert summary["cost ($)"].tolist() == pytest.approx([13e-6, 9e-6])
+    at.selectbox(key="cmp.baseline").select(0).run()
+    deltas = frame(at, "Δ completion tokens")
+    assert deltas["run"].tolist() == ["Pane 2 · scripted/model"]
+    assert deltas["Δ completion tokens"].tolist() == ["-2 (-50%)"]
+    assert deltas["changed fields"].tolist() == ["temperature"]
+    assert deltas["same text"].tolist() == [False]
+    assert deltas["diverges at"].tolist() == ["word 0"]  # no logprobs: words, and "aaaa" != "aa"
+    assert deltas["Δ cost ($)"].tolist()[0].startswith("-0.000004")
+
+
+def test_logprob_tables_chart_and_token_diff(server: ScriptedServer) -> None:
+    server.route(PATH_A, lp_reply([("The", 0.9), (" sky", 0.8), (" is", 0.7), (" blue", 0.6)]))
+    server.route(PATH_B, lp_reply([("The", 0.85), (" sky", 0.8), (" was", 0.3), (" blue", 0.5)]))
+    at = app(server)
+    setup_panes(at, logprobs=True)
+    run_all(at)
+    bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
+    assert bodies[PATH_A]["logprobs"] is True and bodies[PATH_A]["top_logprobs"] == 2
+
+    assert len(at.get("arrow_vega_lite_chart")) >= 1 or len(at.get("vega_lite_chart")) >= 1
+    lines = " ".join(texts(at.markdown))
+    assert "First divergence at token 2" in lines
+    assert "␣is" in lines and "␣was" in lines
+    assert "different tokenizers" not in lines
+    diff = frame(at, "topk_overlap")
+    assert diff.attrs.get("mode", "token") == "token"
+    row = diff[diff["pos_a"] == 0].iloc[0]
+    assert row["op"] == "equal" and row["delta"] == pytest.approx(math.log(0.85) - math.log(0.9))
+    assert (diff["op"] == "replace").sum() == 1
+
+    at.checkbox(key="cmp.diff_only").check().run()
+    only = frame(at, "topk_overlap")
+    assert only["op"].tolist() == ["replace"]
+
+
+def test_different_tokenizers_are_compared_per_byte(server: ScriptedServer) -> None:
+    # Same text, cut into tokens differently by two models: no token matches one to one.
+    server.route(PATH_A, lp_reply([("Hel", 0.9), ("lo wor", 0.8), ("ld, frie", 0.7), ("nds al", 0.6), ("l", 0.9)],
+                                  model="m/one"))
+    server.route(PATH_B, lp_reply([("He", 0.9), ("llo w", 0.8), ("orld,", 0.7), (" fri", 0.6), ("ends all", 0.9)],
+                                  model="m/two"))
+    at = app(server)
+    setup_panes(at, logprobs=True, model_b="m/two")
+    at.text_input(key="cmp.0.model").input("m/one").run()
+    run_all(at)
+    lines = " ".join(texts(at.markdown))
+    assert "different tokenizers" in lines and "byte by byte" in lines
+    assert "identical" in lines  # same text, byte for byte
+
+
+def test_unlinked_pane_sends_its_own_messages(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["one"]))
+    server.route(PATH_B, Reply.stream_text(["two"]))
+    at = app(server)
+    setup_panes(at)
+    at.toggle(key="cmp.1.linked").set_value(False).run()
+    own = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.1.")]
+    assert [t.value for t in own] == ["Name a colour."]  # unlinking copies the shared conversation
+    own[0].input("Name a number.").run()
+    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared.")]
+    shared[0].input("Name a fruit.").run()
+    run_all(at)
+    bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
+    assert bodies[PATH_A]["messages"][0]["content"] == "Name a fruit."
+    assert bodies[PATH_B]["messages"][0]["content"] == "Name a number."
+
+
+def test_an_error_in_one_pane_does_not_stop_the_other(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.error(404, {"detail": "model <b>nope</b> not found"}))
+    server.route(PATH_B, Reply.stream_text(["fine"]))
+    at = app(server)
+    setup_panes(at)
+    run_all(at)
+    summary = frame(at, "status")
+    assert summary["status"].tolist()[0].startswith("error: 404")
+    assert summary["status"].tolist()[1] == "ok"
+    errors = texts(at.error)
+    assert any("model <b>nope</b> not found" in e for e in errors)
+    assert RunStore(runs_db_path()).count() == 2  # the failed run is kept too
+
+
+def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> None:
+    at = app(server)
+    at.selectbox(key="cmp.0.endpoint").select("A").run()
+    for text in (["The", " cat", " sat"], ["The", " cat", " ran"], ["The", " cat", " sat"]):
+        server.add(lp_reply([(t, 0.5) for t in text]))
+    at.checkbox(key="cmp.0.logprobs").check().run()
+    at.number_input(key="cmp.0.seed").set_value(7)
+    at.number_input(key="cmp.repeat_k").set_value(3)
+    at.run()
+    at.button(key="cmp.repeat_go").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["cmp.repeat"] is None
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Samples"] == "3" and metrics["Distinct answers"] == "2"
+    assert metrics["Exact-match rate"] == "67%" and metrics["Deterministic"] == "no"
+    assert any("fork at token 2" in line for line in texts(at.markdown))
+    groups = frame(at, "share")
+    assert groups["count"].tolist() == [2, 1]
+    samples = frame(at, "total logprob")
+    assert samples["total logprob"].tolist() == pytest.approx([3 * math.log(0.5)] * 3)
+    assert samples["forks from sample 1 at"].tolist().count(2) >= 1  # the samples run 3 at a time: any order
+    assert all(r.json["seed"] == 7 for r in server.requests if r.path == PATH_A)
+    assert RunStore(runs_db_path()).count() == 3
+
+
+def test_a_past_run_sent_from_history_fills_a_pane(server: ScriptedServer) -> None:
+    past = Run(endpoint="B", request=ChatRequest(model="old/model", temperature=0.9,
+                                                 messages=[{"role": "user", "content": "What was it?"}]),
+               choices=[ChoiceResult(text="An *old* <answer>", finish_reason="stop",
+                                     logprobs=[TokenLogprob(token="An", logprob=-0.1)])],
+               usage=Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7), ttft_s=0.1, total_s=0.5)
+    RunStore(runs_db_path()).save(past)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.secrets["endpoints"] = {"B": {"base_url": server.base_url, "chat_path": PATH_B}}
+    at.session_state["cmp.incoming"] = [past.id]
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["cmp.0.model"] == "old/model"
+    assert at.session_state["cmp.0.temperature"] == 0.9
+    assert at.session_state["cmp.0.endpoint"] == "B"
+    assert at.session_state["cmp.0.include"] is False  # kept as it is when Run all reruns the others
+    assert at.session_state["cmp.0.linked"] is False
+    assert any(past.id[:8] in c for c in texts(at.caption))
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "<answer>" not in html and "&#60;answer&#62;" in html  # model text is escaped
+    summary = frame(at, "TTFT (s)")
+    assert summary["model"].tolist() == ["old/model"]
+
+
+def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_path: Path) -> None:
+    from playground.presets import Preset, PresetStore, Variable
+
+    preset = Preset.new("Terse", variables=[Variable(name="country", default="France")], request=ChatRequest.from_wire({
+        "model": "preset/model", "temperature": 0.1, "seed": 42, "max_tokens": 9, "logprobs": True, "top_logprobs": 3,
+        "stop": ["\n"], "messages": [{"role": "system", "content": "Be terse."},
+                                     {"role": "user", "content": "Capital of {{country}}?"}]}))
+    PresetStore(tmp_path / "presets").save(preset)
+    past = Run(endpoint="B", request=ChatRequest(model="past/model", messages=[{"role": "user", "content": "Old?"}]),
+               choices=[ChoiceResult(text="old text", finish_reason="stop")])
+    RunStore(runs_db_path()).save(past)
+    server.route(PATH_A, Reply.stream_text(["Paris"]))
+    server.route(PATH_B, Reply.stream_text(["unused"]))
+
+    at = app(server)
+    at.selectbox(key="cmp.0.endpoint").select("A").run()
+    at.selectbox(key="cmp.0.preset_pick").select("Terse")
+    at.button(key="cmp.0.load_preset").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.seed"] == 42
+    assert at.session_state["cmp.0.max_tokens"] == 9 and at.session_state["cmp.0.logprobs"] is True
+    assert at.session_state["cmp.0.linked"] is False
+    at.selectbox(key="cmp.1.run_pick").select(past.id)
+    at.button(key="cmp.1.load_run").click().run()
+    assert at.session_state["cmp.1.model"] == "past/model" and at.session_state["cmp.1.include"] is False
+    assert at.session_state["cmp.results"][1].id == past.id
+
+    run_all(at)
+    bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)]
+    assert len(bodies) == 1  # the past run is kept, not rerun
+    body = bodies[0]
+    assert body["model"] == "preset/model" and body["seed"] == 42 and body["max_tokens"] == 9
+    assert body["stop"] == ["\n"] and body["top_logprobs"] == 3
+    assert body["messages"][1]["content"] == "Capital of France?"  # the variable's default filled in
+    saved = [RunStore(runs_db_path()).get(s.id) for s in RunStore(runs_db_path()).list()]
+    assert {run.preset for run in saved} == {"Terse", None}
+    summary = frame(at, "TTFT (s)")
+    assert summary["model"].tolist() == ["scripted/model", "past/model"]  # response model, then the stored run's

@@ -1,0 +1,127 @@
+"""The Compare page's pure tables (playground.compare): pane requests, summary, baseline deltas,
+token-diff headlines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from playground.compare import (
+    build_request,
+    changed_fields,
+    delta_frame,
+    diff_headlines,
+    divergence,
+    run_status,
+    stats_line,
+    summary_frame,
+    token_diff,
+    widget_values,
+)
+from playground.runs import ChoiceResult, Run, RunError
+from playground.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def run_of(text: str, *, model: str = "m/a", tokens: list[tuple[str, float]] | None = None, usage=(5, 3),
+           temperature: float | None = None, ttft: float = 0.1, total: float = 1.0, **extra) -> Run:
+    logprobs = [TokenLogprob(token=t, logprob=math.log(p), top_logprobs=[TopLogprob(token=t, logprob=math.log(p))])
+                for t, p in tokens or []]
+    return Run(request=ChatRequest(model=model, messages=MESSAGES, temperature=temperature),
+               choices=[ChoiceResult(text=text, logprobs=logprobs, finish_reason="stop")],
+               usage=Usage(prompt_tokens=usage[0], completion_tokens=usage[1], total_tokens=sum(usage))
+               if usage else None,
+               ttft_s=ttft, total_s=total, **extra)
+
+
+def test_widget_values_and_build_request_round_trip_every_other_field():
+    base = {"model": "m/a", "temperature": 1, "max_completion_tokens": 64, "seed": 3, "logprobs": True,
+            "top_logprobs": 5, "stop": ["END"], "min_p": 0.1, "stream": False}
+    values = widget_values(base)
+    assert values == {"model": "m/a", "temperature": 1.0, "top_p": None, "max_tokens": 64, "seed": 3,
+                      "logprobs": True, "top_logprobs": 5}
+    request = build_request(base, MESSAGES, values)
+    body = request.to_wire()
+    assert body["stop"] == ["END"] and body["min_p"] == 0.1  # fields without a widget are kept, extras too
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["max_completion_tokens"] == 64 and "max_tokens" not in body
+
+
+def test_build_request_overrides_and_unsets():
+    base = {"model": "m/a", "temperature": 0.5, "max_tokens": 10, "logprobs": True, "top_logprobs": 2}
+    values = {**widget_values(base), "model": " m/b ", "temperature": None, "max_tokens": 20, "logprobs": False}
+    body = build_request(base, MESSAGES, values).to_wire()
+    assert body["model"] == "m/b" and "temperature" not in body
+    assert body["max_tokens"] == 20 and "max_completion_tokens" not in body  # the field the base used
+    assert "logprobs" not in body and "top_logprobs" not in body
+    with pytest.raises(ValidationError):
+        build_request(base, MESSAGES, {**values, "temperature": 3.0})
+    with pytest.raises(ValidationError):
+        build_request(base, [], values)
+
+
+def test_summary_frame_costs_and_status():
+    ok = run_of("a", usage=(1000, 2000))
+    stopped = run_of("b", cancelled=True, partial=True, usage=None)
+    failed = Run(request=ChatRequest(model="m/a", messages=MESSAGES),
+                 error=RunError(kind="rate_limit", message="slow down", status_code=429))
+    frame = summary_frame([("A", ok), ("B", stopped), ("C", failed)], {"m/a": (1.0, 10.0)})
+    assert frame["cost ($)"].tolist()[0] == pytest.approx(0.021)
+    assert frame["cost ($)"].isna().tolist()[1:] == [True, True]
+    assert frame["status"].tolist() == ["ok", "stopped (partial)", "error: 429 rate_limit"]
+    assert run_status(run_of("x", partial=True)) == "cut off (partial)"
+    assert "cost ($)" not in summary_frame([("A", ok)], {}).columns
+
+
+def test_delta_frame_against_a_baseline():
+    base = run_of("The cat sat", usage=(5, 4), ttft=0.2, total=1.0)
+    other = run_of("The cat ran", usage=(5, 2), ttft=0.1, total=2.0, temperature=0.7)
+    frame = delta_frame(base, [("B", other)], {})
+    row = frame.iloc[0]
+    assert row["Δ completion tokens"] == "-2 (-50%)"
+    assert row["Δ TTFT (s)"] == "-0.100 (-50%)" and row["Δ total (s)"] == "+1.000 (+100%)"
+    assert row["changed fields"] == "temperature" and not row["same text"]
+    assert row["diverges at"] == "word 4"  # The, ␣, cat, ␣, then sat | ran
+    assert "Δ cost ($)" not in frame.columns
+    assert changed_fields(base.request, base.request) == []
+
+
+def test_divergence_prefers_tokens():
+    a = run_of("ab", tokens=[("a", 0.9), ("b", 0.5)])
+    b = run_of("ac", tokens=[("a", 0.9), ("c", 0.5)])
+    assert divergence(a, b) == "token 1"
+    assert divergence(a, a) == "identical"
+
+
+def test_token_diff_headlines_name_the_first_divergence_and_escape_tokens():
+    a = run_of("Hi <b>", tokens=[("Hi", 0.9), (" <b>", 0.6)])
+    b = run_of("Hi *x*", tokens=[("Hi", 0.8), (" *x*", 0.3)])
+    diff = token_diff(a, b)
+    assert diff.attrs["mode"] == "token" and diff.attrs["first_divergence"] == 1
+    text = " ".join(diff_headlines(diff, "A", "B"))
+    assert "First divergence at token 1" in text
+    assert "<b>" not in text and "&lt;b&gt;" in text and "\\*x\\*" in text
+    assert "p=60.0%" in text and "p=30.0%" in text
+    same = token_diff(a, a)
+    assert "identical" in " ".join(diff_headlines(same, "A", "A"))
+
+
+def test_token_diff_switches_to_bytes_for_different_tokenizers():
+    a = run_of("Hello world, friends all", model="m/one",
+               tokens=[("Hel", .9), ("lo wor", .8), ("ld, frie", .7), ("nds al", .6), ("l", .9)])
+    b = run_of("Hello world, friends all", model="m/two",
+               tokens=[("He", .9), ("llo w", .8), ("orld,", .7), (" fri", .6), ("ends all", .9)])
+    diff = token_diff(a, b)
+    assert diff.attrs["mode"] == "byte"
+    assert "different tokenizers" in " ".join(diff_headlines(diff, "A", "B"))
+
+
+def test_stats_line():
+    assert stats_line(run_of("a", usage=(5, 3), ttft=0.12, total=1.5)) == \
+        "5 + 3 = 8 tokens · first token 120 ms · total 1.50 s · 2.2 tok/s · stop"
+    stopped = Run(request=ChatRequest(model="m", messages=MESSAGES), cancelled=True, partial=True, content_deltas=2,
+                  choices=[ChoiceResult(text="ab")], total_s=0.5)
+    assert stats_line(stopped) == "2 tokens (counted) · total 500 ms · 4.0 tok/s · cancelled"

@@ -1,0 +1,239 @@
+"""AppTest of the History page (pages/history.py): runs stored through RunStore in a temporary
+PLAYGROUND_DATA_DIR; reruns go to a ScriptedServer on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import playground.ui.history_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
+from playground.runs import ChoiceResult, ChunkRecord, Run, RunError
+from playground.runstore import RunStore
+from playground.schema import ChatRequest, TokenLogprob, Usage
+from playground.settings import runs_db_path
+from tests.scripted_server import Reply, ScriptedServer
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = str(REPO / "pages" / "history.py")
+APP = str(REPO / "app.py")
+TIMEOUT = 60
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+
+
+def make_run(n: int, *, endpoint: str = "A", model: str = "scripted/model", preset: str | None = None,
+             text: str | None = None, started: datetime | None = None, error: bool = False) -> Run:
+    answer = text if text is not None else f"answer number {n}"
+    return Run(
+        endpoint=endpoint, preset=preset, started_at=started or NOW - timedelta(minutes=n),
+        request=ChatRequest(model=model, temperature=0.5, messages=[{"role": "user", "content": f"question {n}"}],
+                            stream=True),
+        choices=[] if error else [ChoiceResult(text=answer, finish_reason="stop",
+                                               logprobs=[TokenLogprob(token=answer, logprob=-0.2)])],
+        usage=None if error else Usage(prompt_tokens=4, completion_tokens=3, total_tokens=7),
+        error=RunError(kind="not_found", message="no such model", status_code=404) if error else None,
+        ttft_s=0.05, total_s=0.2,
+        chunks=[ChunkRecord(t=0.05, data='{"choices":[{"delta":{"content":"x"}}]}'), ChunkRecord(t=0.2, data="{}")],
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with ScriptedServer() as scripted:
+        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
+        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
+        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
+        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
+        (tmp_path / "presets").mkdir()
+        monkeypatch.delenv("SGP_API_KEY", raising=False)
+        yield scripted
+
+
+@pytest.fixture
+def store(server: ScriptedServer) -> RunStore:
+    return RunStore(runs_db_path())
+
+
+def page(server: ScriptedServer, path: str = PAGE) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=TIMEOUT)
+    at.secrets["endpoints"] = {"A": {"base_url": server.base_url, "chat_path": "/a/chat"}}
+    at.session_state["endpoint_name"] = "A"
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in elements]
+
+
+def listed(at: AppTest):
+    return next(df.value for df in at.dataframe if "answer" in df.value.columns)
+
+
+def open_run(at: AppTest, run_id: str) -> None:
+    at.selectbox(key="hist.pick").set_value(run_id).run()
+    assert not at.exception, at.exception
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_newest_first_and_paged(server: ScriptedServer, store: RunStore) -> None:
+    store.save_many(make_run(n) for n in range(60))
+    at = page(server)
+    assert any("Runs 1-25 of 60" in c for c in texts(at.caption))
+    first = listed(at)
+    assert len(first) == 25
+    assert first["answer"].tolist()[:3] == ["answer number 0", "answer number 1", "answer number 2"]
+    at.button(key="hist.older").click().run()
+    assert any("Runs 26-50 of 60" in c for c in texts(at.caption))
+    assert listed(at)["answer"].tolist()[0] == "answer number 25"
+    at.button(key="hist.older").click().run()
+    assert any("Runs 51-60 of 60" in c for c in texts(at.caption))
+    assert at.button(key="hist.older").disabled
+    at.button(key="hist.newer").click().run()
+    assert listed(at)["answer"].tolist()[0] == "answer number 25"
+
+
+def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
+    store.save_many([
+        make_run(1, endpoint="A", model="m/one", text="the quick brown fox"),
+        make_run(2, endpoint="B", model="m/two", preset="Poem", text="a slow green turtle"),
+        make_run(3, endpoint="B", model="m/one", text="quick silver", started=NOW - timedelta(days=3)),
+    ])
+    at = page(server)
+    assert at.selectbox(key="hist.model").options == ["(any)", "m/one", "m/two"]
+    at.selectbox(key="hist.model").select("m/one").run()
+    assert sorted(listed(at)["answer"]) == ["quick silver", "the quick brown fox"]
+    at.selectbox(key="hist.endpoint").select("B").run()
+    assert listed(at)["answer"].tolist() == ["quick silver"]
+    at.selectbox(key="hist.endpoint").select("(any)")
+    at.selectbox(key="hist.model").select("(any)").run()
+    at.selectbox(key="hist.preset").select("Poem").run()
+    assert listed(at)["answer"].tolist() == ["a slow green turtle"]
+    at.selectbox(key="hist.preset").select("(any)").run()
+    at.text_input(key="hist.search").input("QUICK").run()
+    assert sorted(listed(at)["answer"]) == ["quick silver", "the quick brown fox"]
+    at.text_input(key="hist.search").input("question 2").run()  # the prompt is searched too
+    assert listed(at)["answer"].tolist() == ["a slow green turtle"]
+    at.text_input(key="hist.search").input("").run()
+    at.date_input(key="hist.since").set_value((NOW - timedelta(days=1)).date()).run()
+    assert sorted(listed(at)["answer"]) == ["a slow green turtle", "the quick brown fox"]
+    at.date_input(key="hist.since").set_value(None)
+    at.date_input(key="hist.until").set_value((NOW - timedelta(days=2)).date()).run()
+    assert listed(at)["answer"].tolist() == ["quick silver"]
+    at.text_input(key="hist.search").input("nothing like this").run()
+    assert any("No runs match" in c for c in texts(at.caption))
+
+
+def test_open_shows_the_run_escaped_and_exports_the_run_json(server: ScriptedServer, store: RunStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[bytes, str, str | None]] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, (bytes, str)):
+            data = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
+            served.append((data, mimetype, filename))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    run = make_run(1, text="<img src=x onerror=alert(1)> **bold**")
+    store.save(run)
+    at = page(server)
+    open_run(at, run.id)
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "<img" not in html and "&#60;img src" in html  # shown as text, never as an element
+    assert re.search(r"Total tokens.{0,400}?>7<", html, re.S), "the run's usage is shown"
+    exported = [s for s in served if s[2] == f"run-{run.id}.json"]
+    assert exported, [s[2] for s in served]
+    data = json.loads(exported[-1][0])
+    assert data["id"] == run.id and data["request"]["messages"][0]["content"] == "question 1"
+    assert data["choices"][0]["text"] == run.text and data["usage"]["total_tokens"] == 7
+    assert data["ttft_s"] == 0.05 and data["chunks"][1] == {"t": 0.2, "data": "{}"}
+    assert Run.model_validate(data) == run  # lossless
+
+
+def test_delete_asks_first(server: ScriptedServer, store: RunStore) -> None:
+    keep, gone = make_run(1), make_run(2)
+    store.save_many([keep, gone])
+    at = page(server)
+    open_run(at, gone.id)
+    at.button(key="hist.delete").click().run()
+    assert store.get(gone.id) is not None  # not yet: a confirmation first
+    assert any("for good" in w for w in texts(at.warning))
+    at.button(key="hist.delete_no").click().run()
+    assert store.get(gone.id) is not None and not any("for good" in w for w in texts(at.warning))
+    at.button(key="hist.delete").click().run()
+    at.button(key="hist.delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert store.get(gone.id) is None and store.get(keep.id) is not None
+    assert listed(at)["id"].tolist() == [keep.id]
+
+
+def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer, store: RunStore) -> None:
+    server.route("/a/chat", Reply.stream_text(["fresh", " answer"], delay_s=0.02))
+    old = make_run(1)
+    store.save(old)
+    at = page(server)
+    open_run(at, old.id)
+    at.button(key="hist.rerun").click().run()
+    assert not at.exception, at.exception
+    sent = [r.json for r in server.requests if r.path == "/a/chat"]
+    assert len(sent) == 1
+    assert sent[0]["messages"] == [{"role": "user", "content": "question 1"}] and sent[0]["temperature"] == 0.5
+    assert store.count() == 2
+    newest = store.list(limit=1)[0]
+    assert newest.text_preview == "fresh answer" and newest.id != old.id
+    assert at.session_state["hist.open"] == newest.id
+    assert any("Rerun finished" in i for i in texts(at.info))
+
+
+def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store: RunStore) -> None:
+    run = make_run(1, endpoint="A", model="m/old")
+    store.save(run)
+    at = page(server, APP)
+    at.switch_page("pages/history.py").run()
+    assert not at.exception, at.exception
+    open_run(at, run.id)
+    at.button(key="hist.to_compare").click().run()
+    assert not at.exception, at.exception
+    assert any(t.value == "Compare" for t in at.title)
+    assert at.session_state["cmp.0.model"] == "m/old"
+    assert at.session_state["cmp.results"][0].id == run.id
+
+    at.switch_page("pages/history.py").run()
+    open_run(at, run.id)
+    at.button(key="hist.to_playground").click().run()
+    assert not at.exception, at.exception
+    assert any(t.value == "Playground" for t in at.title)
+    request = at.session_state["request"]
+    assert request.model == "m/old" and request.messages[0].content == "question 1"
+    assert "question 1" in [t.value for t in at.text_area]
+
+
+def test_stays_quick_with_ten_thousand_runs(server: ScriptedServer, store: RunStore) -> None:
+    import time
+
+    store.save_many(make_run(n, model=f"m/{n % 7}", endpoint=("A", "B")[n % 2]) for n in range(10_000))
+    started = time.perf_counter()
+    at = page(server)
+    first = time.perf_counter() - started
+    assert any("Runs 1-25 of 10000" in c for c in texts(at.caption))
+    assert len(listed(at)) == 25  # one page is read, not the whole table
+    started = time.perf_counter()
+    at.selectbox(key="hist.model").select("m/3")
+    at.text_input(key="hist.search").input("number 99").run()
+    filtered = time.perf_counter() - started
+    expected = [n for n in range(10_000) if n % 7 == 3 and "number 99" in f"answer number {n}"]
+    assert any(f"of {len(expected)} " in c for c in texts(at.caption))
+    assert listed(at)["answer"].tolist() == [f"answer number {n}" for n in expected[:25]]  # newest first
+    # Generous bounds (2 shared cores); a page that loaded every run would take far longer.
+    assert first < 8 and filtered < 8, (first, filtered)

@@ -1,0 +1,242 @@
+"""Repeat: grouping, exact-match rate, fork point, total logprob; Batch against a real loopback server."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+
+from playground.repeat import (
+    END,
+    Batch,
+    exact_match_rate,
+    first_difference,
+    fork_point,
+    group_answers,
+    summarize,
+    tokens_of,
+    total_logprob,
+)
+from playground.runs import ChoiceResult, Run, RunError
+from playground.schema import ChatRequest, TokenLogprob
+from tests.scripted_server import Reply, ScriptedServer, make_chunk
+
+REQUEST = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": "hi"}], stream=True)
+
+
+def lp(token: str, logprob: float) -> TokenLogprob:
+    return TokenLogprob(token=token, logprob=logprob)
+
+
+def run_of(tokens: list[tuple[str, float]] | str, error: str | None = None, partial: bool = False) -> Run:
+    if isinstance(tokens, str):
+        choice = ChoiceResult(text=tokens)
+    else:
+        choice = ChoiceResult(text="".join(t for t, _ in tokens), logprobs=[lp(t, l) for t, l in tokens])
+    return Run(request=REQUEST, choices=[choice] if choice.text or not error else [],
+               error=RunError(kind="server_error", message=error) if error else None, partial=partial)
+
+
+# --- pure functions ----------------------------------------------------------------------
+
+
+def test_group_answers_counts_and_orders_by_count_then_first_seen():
+    groups = group_answers(["b", "a", "b", "c", "a", "b"])
+    assert [(g.text, g.count, g.samples) for g in groups] == [("b", 3, (0, 2, 5)), ("a", 2, (1, 4)), ("c", 1, (3,))]
+    tie = group_answers(["y", "x"])
+    assert [g.text for g in tie] == ["y", "x"]
+    assert group_answers([]) == []
+
+
+def test_exact_match_rate():
+    assert exact_match_rate(["a"] * 5) == 1.0
+    assert exact_match_rate(["a", "a", "a", "b"]) == 0.75
+    assert exact_match_rate(["a", "b", "c", "d"]) == 0.25
+    assert exact_match_rate([]) is None
+    # whitespace counts: an exact match is exact
+    assert exact_match_rate(["a", "a "]) == 0.5
+
+
+def test_first_difference():
+    assert first_difference(["a", "b"], ["a", "b"]) is None
+    assert first_difference(["a", "b", "c"], ["a", "x", "c"]) == 1
+    assert first_difference(["a", "b"], ["a", "b", "c"]) == 2
+    assert first_difference([], ["a"]) == 0
+    assert first_difference([], []) is None
+
+
+def test_fork_point_finds_first_disagreement_with_branch_counts():
+    seqs = [["The", " cat", " sat"], ["The", " cat", " ran"], ["The", " cat", " sat"]]
+    fork = fork_point(seqs)
+    assert fork is not None
+    assert fork.position == 2
+    assert fork.prefix == "The cat"
+    assert fork.branches == {" sat": 2, " ran": 1}
+
+
+def test_fork_point_when_one_sample_stops_early_and_when_all_agree():
+    fork = fork_point([["a", "b"], ["a", "b", "c"]])
+    assert fork is not None and fork.position == 2 and fork.branches == {END: 1, "c": 1}
+    assert fork_point([["a", "b"], ["a", "b"]]) is None
+    assert fork_point([["a"]]) is None
+    assert fork_point([[], []]) is None
+    first = fork_point([["x"], ["y"]])
+    assert first is not None and first.position == 0 and first.prefix == ""
+
+
+def test_total_logprob_sums_chosen_tokens():
+    assert total_logprob([lp("a", -0.5), lp("b", -1.25), lp("c", 0.0)]) == pytest.approx(-1.75)
+    assert total_logprob([]) is None
+    # many small terms: fsum, not naive drift
+    assert total_logprob([lp("x", -0.1)] * 10) == pytest.approx(-1.0, abs=1e-15)
+
+
+def test_tokens_of_prefers_server_tokens_then_falls_back_to_words():
+    assert tokens_of(run_of([("Hel", -0.1), ("lo", -0.2)])) == (["Hel", "lo"], True)
+    assert tokens_of(run_of("Hello, world")) == (["Hello", ",", " ", "world"], False)
+
+
+# --- summarize ---------------------------------------------------------------------------
+
+
+def test_summarize_groups_samples_and_reports_the_fork():
+    runs = [
+        run_of([("The", -0.1), (" cat", -0.2), (" sat", -0.3)]),
+        run_of([("The", -0.1), (" cat", -0.2), (" ran", -2.0)]),
+        run_of([("The", -0.1), (" cat", -0.2), (" sat", -0.3)]),
+        run_of([("The", -0.1), (" cat", -0.2), (" sat", -0.3)]),
+    ]
+    summary = summarize(runs)
+    assert summary.k == 4 and summary.distinct == 2 and not summary.deterministic
+    assert summary.exact_match_rate == 0.75
+    assert [(g.text, g.count) for g in summary.groups] == [("The cat sat", 3), ("The cat ran", 1)]
+    assert [s.group for s in summary.samples] == [1, 2, 1, 1]
+    assert summary.server_tokens
+    assert summary.fork is not None and summary.fork.position == 2 and summary.fork.branches == {" sat": 3, " ran": 1}
+    assert [s.forks_from_first_at for s in summary.samples] == [None, 2, None, None]
+    assert summary.samples[0].total_logprob == pytest.approx(-0.6)
+    assert summary.samples[1].total_logprob == pytest.approx(-2.3)
+    assert [s.number for s in summary.samples] == [1, 2, 3, 4]
+
+
+def test_summarize_identical_samples_is_deterministic():
+    runs = [run_of([("4", -0.01)]) for _ in range(5)]
+    summary = summarize(runs)
+    assert summary.deterministic and summary.exact_match_rate == 1.0 and summary.fork is None
+
+
+def test_summarize_leaves_out_failed_and_skipped_samples_and_uses_words_without_logprobs():
+    runs = [run_of("a b c"), None, run_of("", error="boom"), run_of("a b d"), run_of("a b", partial=True)]
+    summary = summarize(runs)
+    assert summary.failed == 1 and summary.skipped == 1 and summary.k == 3
+    assert [s.number for s in summary.samples] == [1, 4, 5]
+    assert not summary.server_tokens
+    # words: "a", " ", "b", then " " twice and the stopped sample's end
+    assert summary.fork is not None and summary.fork.position == 3 and summary.fork.prefix == "a b"
+    assert summary.fork.branches == {" ": 2, END: 1}
+    assert [s.forks_from_first_at for s in summary.samples] == [None, 4, 3]
+    assert all(s.total_logprob is None for s in summary.samples)
+    assert summary.notes  # the partial sample is called out
+
+
+def test_summarize_mixed_token_sources_compares_words_for_all():
+    runs = [run_of([("a", -0.1), (" b", -0.1)]), run_of("a b")]
+    summary = summarize(runs)
+    assert not summary.server_tokens
+    assert summary.fork is None and summary.exact_match_rate == 1.0
+
+
+def test_summarize_empty():
+    summary = summarize([])
+    assert summary.k == 0 and summary.exact_match_rate is None and summary.fork is None
+
+
+# --- Batch against a real loopback server ------------------------------------------------
+
+
+def test_batch_runs_items_concurrently_and_saves_each():
+    saved: list[Run] = []
+    lock = threading.Lock()
+
+    def save(run: Run) -> None:
+        with lock:
+            saved.append(run)
+
+    with ScriptedServer() as server:
+        server.default = Reply.stream_text(["a", "b", "c", "d", "e"], delay_s=0.05)
+        endpoint = server.endpoint()
+        batch = Batch([(endpoint, REQUEST)] * 4, on_finish=save)
+        started = time.perf_counter()
+        batch.start()
+        assert batch.wait(timeout=10)
+        wall = time.perf_counter() - started
+    assert batch.done and batch.finished_count == 4
+    assert [run.text for run in batch.runs] == ["abcde"] * 4
+    assert len(saved) == 4 and {run.id for run in saved} == {run.id for run in batch.runs}
+    # one at a time would take 4 x (6 events x 50 ms) = 1.2 s or more
+    assert wall < 0.9, wall
+    assert batch.claim_final_redraw() is True
+    assert batch.claim_final_redraw() is False
+
+
+def test_batch_snapshot_grows_while_streaming_and_cancel_keeps_partial_text():
+    with ScriptedServer() as server:
+        server.default = Reply.stream_text([f"t{i} " for i in range(40)], delay_s=0.05)
+        batch = Batch([(server.endpoint(), REQUEST)] * 2, on_finish=lambda run: None).start()
+        deadline = time.time() + 5
+        while time.time() < deadline and not (batch.snapshot(0) and batch.snapshot(1)):
+            time.sleep(0.01)
+        first = (batch.snapshot(0), batch.snapshot(1))
+        assert all(first), "both items stream at once"
+        assert batch.claim_final_redraw() is False  # not done yet
+        time.sleep(0.2)
+        assert len(batch.snapshot(0)) > len(first[0])
+        batch.cancel()
+        assert batch.wait(timeout=3), "cancel stops the streams promptly"
+    for run in batch.runs:
+        assert run is not None and run.cancelled and run.partial
+        assert run.text.startswith("t0 t1") and len(run.text) < len("".join(f"t{i} " for i in range(40)))
+
+
+def test_batch_cancel_skips_items_not_started_and_errors_come_back_in_the_run():
+    with ScriptedServer() as server:
+        server.add(Reply.error(400, {"detail": "model not found: nope"}))
+        server.default = Reply.stream_text(["x"] * 30, delay_s=0.05)
+        batch = Batch([(server.endpoint(), REQUEST)] * 5, concurrency=1, on_finish=lambda run: None).start()
+        deadline = time.time() + 5
+        while time.time() < deadline and not batch.snapshot(1):
+            time.sleep(0.01)
+        batch.cancel()
+        assert batch.wait(timeout=3)
+    first, second, *rest = batch.runs
+    assert first is not None and first.error is not None and first.error.status_code == 400
+    assert "model not found: nope" in first.error.message
+    assert second is not None and second.cancelled
+    assert rest == [None, None, None]
+    summary = summarize(batch.runs)
+    assert summary.failed == 1 and summary.skipped == 3 and summary.k == 1
+
+
+def test_batch_keeps_going_when_saving_fails():
+    def broken_save(run: Run) -> None:
+        raise OSError("disk full")
+
+    with ScriptedServer() as server:
+        server.default = Reply.sse([make_chunk("ok", role="assistant"), make_chunk(finish_reason="stop")])
+        batch = Batch([(server.endpoint(), REQUEST)] * 2, on_finish=broken_save).start()
+        assert batch.wait(timeout=5)
+    assert [run.text for run in batch.runs] == ["ok", "ok"]
+    assert len(batch.errors) == 2 and "disk full" in batch.errors[0]
+
+
+def test_batch_needs_items():
+    with pytest.raises(ValueError):
+        Batch([])
+
+
+def test_math_sanity_of_probabilities():
+    # total logprob of the answer is the log of the product of token probabilities
+    tokens = [lp("a", math.log(0.5)), lp("b", math.log(0.25))]
+    assert math.exp(total_logprob(tokens)) == pytest.approx(0.125)
