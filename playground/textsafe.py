@@ -8,8 +8,9 @@ exactly as it wrote it, and nothing in it may run or render.
   ``>`` become HTML entities (html.escape), every other ASCII punctuation character gets a
   backslash (CommonMark allows a backslash before any ASCII punctuation). That covers markdown's
   ``\\ * _ [ ] $ # `` and backtick, and also lists (``-`` ``+`` ``1.``), tables (``|``),
-  strikethrough (``~``), images (``!``), bare-URL autolinks (``:`` ``.``) and Streamlit's
-  ``:color[...]`` directives. Line breaks are kept as hard breaks and leading indentation as
+  strikethrough (``~``), images (``!``) and Streamlit's ``:color[...]`` directives.
+  Streamlit's renderer still links bare http(s)/www URLs (escapes do not stop its linkify);
+  such a link only navigates, it never runs anything. Line breaks are kept as hard breaks and leading indentation as
   non-breaking spaces, so the text keeps its shape and never turns into an indented code block.
   (Streamlit still turns ``:smile:``-style shortcodes into emoji; harmless, and not markup.)
 - ``code_span(text)``: for text shown *inside* backticks in markdown. Code spans show their
