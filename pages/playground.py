@@ -4,7 +4,9 @@ import streamlit as st
 
 from playground.textsafe import escape_markdown
 from playground.ui import codeview, json_editor, messages, params, preset_widgets, request_state, runner, sidebar
+from playground.ui.shell import require_app
 
+require_app()  # first: a deep link to a fresh server must still run app.py
 endpoint = sidebar.current_endpoint()
 preset_widgets.load_share_link()
 

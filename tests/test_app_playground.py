@@ -41,19 +41,13 @@ def server(monkeypatch, tmp_path):
         yield scripted
 
 
-def _entry(app_path: str) -> None:
-    import runpy
-
-    runpy.run_path(app_path, run_name="__main__")
-
-
 def new_app() -> AppTest:
-    """The whole app (sidebar included) on every run.
+    """The whole app, sidebar included, as `streamlit run app.py` runs it.
 
-    AppTest.from_file("app.py") runs only the page script after the first run when a pages/
-    folder sits beside the main script (Streamlit 1.67), so the sidebar would vanish; a
-    script in a temporary folder that runs app.py does not have that problem."""
-    return AppTest.from_function(_entry, args=(str(REPO / "app.py"),), default_timeout=60)
+    AppTest starts every run in Streamlit's legacy pages/-folder mode (it resets
+    PagesManager.uses_pages_directory), which runs the page file without app.py: the same
+    path as a deep link to a fresh server, kept whole by the pages' shell.require_app()."""
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
 
 
 def open_app() -> AppTest:
@@ -99,7 +93,7 @@ def fill_every_field(at: AppTest) -> None:
     type_user_message(at, "Hi")
     at.button(key="msg_add").click().run()
     at.text_area(key=message_keys(at)[-1]).set_value("Hello! How can I help?").run()
-    numbers = {"p_temperature": 0.7, "p_top_p": 0.9, "p_top_k": 40, "p_seed": 7, "p_n": 2,
+    numbers = {"p_temperature": 0.8, "p_top_p": 0.9, "p_top_k": 40, "p_seed": 7, "p_n": 2,
                "p_max_completion_tokens": 100, "p_max_tokens": 120, "p_frequency_penalty": 0.5,
                "p_presence_penalty": -0.5}
     for key, value in numbers.items():
@@ -138,7 +132,7 @@ EXPECTED = {
         {"role": "assistant", "content": "Hello! How can I help?"},
     ],
     "model": MODEL,
-    "temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2,
+    "temperature": 0.8, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2,
     "max_completion_tokens": 100, "max_tokens": 120, "stop": ["END", "\n\n"],
     "frequency_penalty": 0.5, "presence_penalty": -0.5, "logit_bias": {"42": -100},
     "logprobs": True, "top_logprobs": 5,
@@ -184,6 +178,16 @@ def test_form_to_json_to_form_keeps_every_field(server):
     # form again: one widget changed, everything else (unknown fields too) untouched
     at.number_input(key="p_top_p").set_value(0.5).run()
     assert json_body(at) == dict(edited, top_p=0.5)
+
+
+def test_a_new_request_starts_at_temperature_0_7(server):
+    at = open_app()
+    assert at.number_input(key="p_temperature").value == pytest.approx(0.7)
+    assert at.number_input(key="p_max_completion_tokens").value == 256
+    type_user_message(at, "Hi")
+    at.button(key="run").click().run()
+    sent = chat_requests(server)[-1].json
+    assert sent["temperature"] == 0.7 and sent["max_completion_tokens"] == 256
 
 
 def test_unset_fields_are_not_sent(server):
@@ -439,6 +443,31 @@ def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
         at.text_input(key="custom_base_url").set_value("http://127.0.0.1:9/v1").run()
         assert at.text_input(key="_sb_model") is not None
         assert any("Could not list models" in c.value for c in at.caption)
+
+
+def _sandbox_asked(server: ScriptedServer) -> bool:
+    """Did the app look for (or start) the sandbox? The launcher asks /healthz first."""
+    return any(r.path == "/healthz" for r in server.requests)
+
+
+def test_the_sandbox_starts_only_when_it_is_the_chosen_endpoint(server, monkeypatch):
+    # SGP configured: it is the default, and the sandbox is listed but left alone
+    monkeypatch.setenv("SGP_API_KEY", "sgp-test-key-0123456789")
+    monkeypatch.setenv("SGP_BASE_URL", server.base_url)  # its model list comes from the scripted server
+    at = open_app()
+    picker = at.selectbox(key="_sb_endpoint")
+    assert picker.value == "SGP" and "Local sandbox" in picker.options
+    type_user_message(at, "Hi")
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].headers["x-api-key"] == "sgp-test-key-0123456789"
+    assert not _sandbox_asked(server)
+    assert not any("Running on" in m.value for m in at.sidebar.markdown)
+
+    # choosing it starts it (here: finds the stand-in on $PLAYGROUND_SANDBOX_PORT) and shows its state
+    at.selectbox(key="_sb_endpoint").set_value("Local sandbox").run()
+    assert not at.exception
+    assert _sandbox_asked(server)
+    assert any(f"Running on 127.0.0.1:{server.port}" in m.value for m in at.sidebar.markdown)
 
 
 @pytest.mark.sandbox

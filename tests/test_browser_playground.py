@@ -8,94 +8,44 @@ full of HTML that must show as text and run nothing.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.scripted_server import Reply, ScriptedServer
+from playground.runstore import RunStore
+from playground.schema import TokenLogprob
+from playground.ui import render
+from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app, wait_for
+from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-SHOTS = Path(os.environ.get("PLAYGROUND_SCREENSHOTS", "/tmp/playground-screenshots"))
 ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
 STATS_JS = "Object.fromEntries([...document.querySelectorAll('.pg-stat')].map(e => [e.dataset.label, e.innerText]))"
 TIMEOUT_MS = 30_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).text.strip() == "ok"
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server():
-    with ScriptedServer() as scripted:
-        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
-        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": [
-            {"model_name": "scripted-model", "model_type": "generic", "model_vendor": "scripted"}]}))
+    with scripted_sandbox() as scripted:
         yield scripted
 
 
 @pytest.fixture(scope="module")
-def app_url(server, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (make test installs it)")
-    tmp = tmp_path_factory.mktemp("browser-playground")
-    port = _free_port()
-    env = {**os.environ, "PLAYGROUND_SANDBOX_PORT": str(server.port), "PLAYGROUND_DATA_DIR": str(tmp / "data"),
-           "PLAYGROUND_PRESETS_DIR": str(tmp / "presets")}
-    env.pop("SGP_API_KEY", None)
-    log_path = tmp / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None and not _healthy(base + "/_stcore/health"):
-            time.sleep(0.2)
-        assert proc.poll() is None and _healthy(base + "/_stcore/health"), log_path.read_text(errors="replace")
+def app_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("browser-playground")  # the app's data (run history) is under data/
+
+
+@pytest.fixture(scope="module")
+def app_url(server, app_dir):
+    with streamlit_app(app_dir, server) as base:
         yield base
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -128,8 +78,7 @@ def _wait_answer(page, predicate: str) -> None:
     try:
         page.wait_for_function(f"() => {{ const a = {ANSWERS_JS}; return a.length > 0 && ({predicate}); }}")
     except Exception:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "playground-failure.png"))
+        screenshot(page, "playground-failure.png")
         raise
 
 
@@ -150,8 +99,7 @@ def test_type_run_see_streamed_text_and_usage(page, server):
     assert page.get_by_role("button", name="Stop generating").count() == 0
     sent = [r for r in server.requests if r.path.endswith("/chat/completions")][-1].json
     assert sent["messages"] == [{"role": "user", "content": "Count for me"}] and sent["stream"] is True
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "playground-run.png"))
+    screenshot(page, "playground-run.png")
 
 
 def test_stop_generating_keeps_partial_text(page, server):
@@ -170,7 +118,7 @@ def test_stop_generating_keeps_partial_text(page, server):
     assert received.wait_closed(5) and not received.finished
     # the page is usable again
     page.get_by_role("button", name="Run").wait_for()
-    page.screenshot(path=str(SHOTS / "playground-stopped.png"))
+    screenshot(page, "playground-stopped.png")
 
 
 def test_html_in_the_answer_is_shown_as_text_and_runs_nothing(page, server):
@@ -210,3 +158,43 @@ def test_stop_generating_while_the_server_is_silent(page, server):
     page.get_by_text("Stopped by you").wait_for()
     assert time.monotonic() - started < 5
     assert _answers(page)[0].strip() == "still here"
+
+
+def test_stop_generating_before_the_first_byte(page, server, app_dir):
+    # the server takes 8 s to send even its status line: Stop must not wait for it
+    before = len(server.requests)
+    server.add(Reply.stream_text(["too", " late"], head_delay_s=8))
+    _ask(page, "Take your time")
+    stop = page.get_by_role("button", name="Stop generating")
+    stop.wait_for()
+    wait_for(lambda: any(r.path.endswith("/chat/completions") for r in server.requests[before:]), 10,
+             "the request to reach the server")
+    started = time.monotonic()
+    stop.click()
+    page.get_by_text("Stopped by you").wait_for()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2, f"Stop took {elapsed:.1f}s"
+    assert page.evaluate(STATS_JS)["Finish reason"] == "cancelled"
+    assert not any("late" in answer for answer in _answers(page))
+    assert page.get_by_role("button", name="Stop generating").count() == 0
+    assert page.locator(".st-key-run button >> visible=true").is_enabled()
+    # recorded in the history: stopped, partial, with no text
+    latest = RunStore(app_dir / "data" / "runs.sqlite3").list(limit=1)[0]
+    assert latest.partial and latest.text_preview == "" and latest.error_kind is None
+
+
+def test_the_heatmap_legend_wraps_in_a_narrow_column(browser):
+    """A Compare pane of four is about 250 px wide: the legend must wrap, not overflow."""
+    tokens = [TokenLogprob(token=word, logprob=-0.5 * i) for i, word in enumerate(["A", " narrow", " pane"])]
+    page = browser.new_page()
+    page.set_content(f'<div style="width:240px;font-family:sans-serif;">{render.token_heatmap_html(tokens)}</div>')
+    legend = page.evaluate("""() => {
+        const e = document.querySelector('.pg-heatmap-legend');
+        const keys = [...e.children].map(k => k.getBoundingClientRect());
+        return {scroll: e.scrollWidth, client: e.clientWidth, right: Math.max(...keys.map(k => k.right)),
+                rows: new Set(keys.map(k => Math.round(k.top))).size, tallest: Math.max(...keys.map(k => k.height))};
+    }""")
+    assert legend["scroll"] <= legend["client"] and legend["right"] <= 240, legend
+    assert legend["rows"] >= 2, legend  # it wrapped
+    assert legend["tallest"] < 2 * 16, legend  # and no key was broken across lines
+    page.close()

@@ -10,6 +10,7 @@ the JSON view.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -95,53 +96,51 @@ def _with_text(message: dict, text: str) -> dict:
     return message
 
 
-def _index(mid: str) -> int | None:
-    """Where message `mid` is now; None when it is gone (a stale widget of an older view)."""
-    ids = st.session_state.get(IDS) or []
-    return ids.index(mid) if mid in ids else None
+def _locate(mid: str) -> tuple[list[str], list[dict], int] | None:
+    """Copies of the ids and the messages, and where message `mid` is now; None when it is
+    gone (a stale widget of an older view)."""
+    ids = list(st.session_state.get(IDS) or [])
+    return (ids, _dumped(), ids.index(mid)) if mid in ids else None
+
+
+def _edit(mid: str, field: str, edit: Callable[[dict, Any], dict]) -> bool:
+    """The on_change of message `mid`'s widget "msg_<field>_<mid>": the message becomes
+    edit(message, widget value). False when nothing was committed."""
+    key = f"msg_{field}_{mid}"
+    found = _locate(mid)
+    if found is None or widget_sync.stale(key):
+        return False
+    ids, msgs, i = found
+    msgs[i] = edit(dict(msgs[i]), st.session_state[key])
+    return _commit_messages(msgs, ids, f"msg_{mid}")
 
 
 def _on_text(mid: str) -> None:
-    if _index(mid) is None or widget_sync.stale(f"msg_text_{mid}"):
-        return
-    ids = list(st.session_state[IDS])
-    msgs = _dumped()
-    i = ids.index(mid)
-    msgs[i] = _with_text(msgs[i], st.session_state[f"msg_text_{mid}"])
-    _commit_messages(msgs, ids, f"msg_{mid}")
+    _edit(mid, "text", _with_text)
 
 
 def _on_tool_id(mid: str) -> None:
-    if _index(mid) is None or widget_sync.stale(f"msg_tool_id_{mid}"):
-        return
-    ids = list(st.session_state[IDS])
-    msgs = _dumped()
-    i = ids.index(mid)
-    msgs[i]["tool_call_id"] = st.session_state[f"msg_tool_id_{mid}"]
-    _commit_messages(msgs, ids, f"msg_{mid}")
+    _edit(mid, "tool_id", lambda message, tool_call_id: {**message, "tool_call_id": tool_call_id})
 
 
 def _on_role(mid: str) -> None:
-    if _index(mid) is None or widget_sync.stale(f"msg_role_{mid}"):
-        return
-    ids = list(st.session_state[IDS])
-    msgs = _dumped()
-    i = ids.index(mid)
-    role = st.session_state[f"msg_role_{mid}"]
-    msg = dict(msgs[i], role=role)
+    if _edit(mid, "role", lambda message, role: _with_role(message, role, mid)):
+        _resync_system()
+
+
+def _with_role(message: dict, role: str, mid: str) -> dict:
+    message = dict(message, role=role)
     if role != "tool":
-        msg.pop("tool_call_id", None)
+        message.pop("tool_call_id", None)
     else:
-        msg.setdefault("tool_call_id", "")
-        widget_sync.write(f"msg_tool_id_{mid}", msg["tool_call_id"])
+        message.setdefault("tool_call_id", "")
+        widget_sync.write(f"msg_tool_id_{mid}", message["tool_call_id"])
     if role != "assistant":
         for name in ("tool_calls", "function_call", "refusal"):
-            msg.pop(name, None)
-    if msg.get("content") is None:
-        msg["content"] = ""
-    msgs[i] = msg
-    if _commit_messages(msgs, ids, f"msg_{mid}"):
-        _resync_system()
+            message.pop(name, None)
+    if message.get("content") is None:
+        message["content"] = ""
+    return message
 
 
 def _on_system() -> None:
@@ -163,11 +162,10 @@ def _on_system() -> None:
 
 
 def _on_move(mid: str, step: int) -> None:
-    if _index(mid) is None:
+    found = _locate(mid)
+    if found is None:
         return
-    ids = list(st.session_state[IDS])
-    msgs = _dumped()
-    i = ids.index(mid)
+    ids, msgs, i = found
     j = i + step
     if not 0 <= j < len(ids):
         return
@@ -178,14 +176,13 @@ def _on_move(mid: str, step: int) -> None:
 
 
 def _on_delete(mid: str) -> None:
-    if _index(mid) is None:
+    found = _locate(mid)
+    if found is None:
         return
-    ids = list(st.session_state[IDS])
-    msgs = _dumped()
+    ids, msgs, i = found
     if len(msgs) <= 1:
         request_state.set_error(f"msg_{mid}", "A request needs at least one message.")
         return
-    i = ids.index(mid)
     del ids[i], msgs[i]
     if _commit_messages(msgs, ids, f"msg_{mid}"):
         request_state.set_error(f"msg_{mid}", None)

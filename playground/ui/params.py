@@ -179,8 +179,13 @@ def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
 # --- writing widget changes back ------------------------------------------------------------
 
 
-def _apply(source: str, change: Callable[[dict[str, Any]], None]) -> None:
-    """Apply `change` to the wire body; on success commit, else report under `source`."""
+def _write(key: str, source: str, change: Callable[[dict[str, Any]], None], resync: bool = False) -> None:
+    """What every on_change callback here does: ignore the browser echoing the old value of
+    widget `key` (see widget_sync), apply `change` to the wire body and commit, or report
+    why not under `source`. With `resync`, redraw the form from the result (for a widget
+    that changes others)."""
+    if widget_sync.stale(key):
+        return
     request = request_state.get_request()
     body = request.to_wire()
     try:
@@ -194,6 +199,24 @@ def _apply(source: str, change: Callable[[dict[str, Any]], None]) -> None:
         return
     request_state.set_error(source, None)
     request_state.commit(new, source="form")
+    if resync:
+        sync_from_request(request_state.get_request())
+
+
+Change = Callable[[dict[str, Any], Any], None]  # change(wire body, st.session_state)
+
+
+def _writes(source: str, resync: bool = False) -> Callable[[Change], Callable[[str], None]]:
+    """Decorator for the compound fields: `change(body, state)` becomes the on_change
+    callback (args=(widget key,)) of every widget that edits `source`."""
+
+    def wrap(change: Change) -> Callable[[str], None]:
+        def callback(key: str) -> None:
+            _write(key, source, lambda body: change(body, st.session_state), resync)
+
+        return callback
+
+    return wrap
 
 
 def _set(body: dict[str, Any], name: str, value: Any) -> None:
@@ -217,11 +240,9 @@ def _parse_json(text: str, name: str, json_type: type | None) -> Any:
 
 def _on_field(name: str) -> None:
     f = BY_NAME[name]
-    if widget_sync.stale(f.key):
-        return
-    raw = st.session_state[f.key]
 
     def change(body: dict[str, Any]) -> None:
+        raw = st.session_state[f.key]
         if f.kind == "json":
             value = _parse_json(raw, name, f.json_type)
         elif f.kind == "stop":
@@ -239,120 +260,91 @@ def _on_field(name: str) -> None:
         if name == "top_logprobs" and value and not body.get("logprobs"):
             body["logprobs"] = True
 
-    _apply(f.key, change)
-    if name in ("logprobs", "top_logprobs"):
-        sync_from_request(request_state.get_request())
+    _write(f.key, f.key, change, resync=name in ("logprobs", "top_logprobs"))
 
 
-def _on_response_format(key: str) -> None:
-    if widget_sync.stale(key):
+@_writes("p_response_format", resync=True)
+def _on_response_format(body: dict[str, Any], s: Any) -> None:
+    kind = s["p_response_format_type"]
+    if kind is None:
+        body.pop("response_format", None)
         return
-    s = st.session_state
-
-    def change(body: dict[str, Any]) -> None:
-        kind = s["p_response_format_type"]
-        if kind is None:
-            body.pop("response_format", None)
-            return
-        rf = dict(body.get("response_format") or {})
-        rf["type"] = kind
-        if kind == "json_schema":
-            js = dict(rf.get("json_schema") or {})
-            js["name"] = s["p_response_format_name"] or js.get("name") or "answer"
-            schema = _parse_json(s["p_response_format_schema"], "response_format.json_schema.schema", dict)
-            _set(js, "schema", schema)
-            _set(js, "strict", s["p_response_format_strict"])
-            rf["json_schema"] = js
-        else:
-            rf.pop("json_schema", None)
-        body["response_format"] = rf
-
-    _apply("p_response_format", change)
-    sync_from_request(request_state.get_request())
+    rf = dict(body.get("response_format") or {})
+    rf["type"] = kind
+    if kind == "json_schema":
+        js = dict(rf.get("json_schema") or {})
+        js["name"] = s["p_response_format_name"] or js.get("name") or "answer"
+        schema = _parse_json(s["p_response_format_schema"], "response_format.json_schema.schema", dict)
+        _set(js, "schema", schema)
+        _set(js, "strict", s["p_response_format_strict"])
+        rf["json_schema"] = js
+    else:
+        rf.pop("json_schema", None)
+    body["response_format"] = rf
 
 
-def _on_audio(key: str) -> None:
-    if widget_sync.stale(key):
+@_writes("p_audio")
+def _on_audio(body: dict[str, Any], s: Any) -> None:
+    voice, fmt = (s["p_audio_voice"] or "").strip(), s["p_audio_format"]
+    if not voice and fmt is None:
+        body.pop("audio", None)
         return
-    s = st.session_state
-
-    def change(body: dict[str, Any]) -> None:
-        voice, fmt = (s["p_audio_voice"] or "").strip(), s["p_audio_format"]
-        if not voice and fmt is None:
-            body.pop("audio", None)
-            return
-        audio = dict(body.get("audio") or {})
-        audio.update({"voice": voice, "format": fmt})
-        if not voice or fmt is None:
-            raise ValueError("audio needs both a voice and a format")
-        body["audio"] = audio
-
-    _apply("p_audio", change)
+    audio = dict(body.get("audio") or {})
+    audio.update({"voice": voice, "format": fmt})
+    if not voice or fmt is None:
+        raise ValueError("audio needs both a voice and a format")
+    body["audio"] = audio
 
 
-def _on_prediction() -> None:
-    if widget_sync.stale("p_prediction"):
-        return
-    text = st.session_state["p_prediction"]
-
-    def change(body: dict[str, Any]) -> None:
-        if not text:
-            body.pop("prediction", None)
-        else:
-            body["prediction"] = {**(body.get("prediction") or {}), "type": "content", "content": text}
-
-    _apply("p_prediction", change)
+@_writes("p_prediction")
+def _on_prediction(body: dict[str, Any], s: Any) -> None:
+    text = s["p_prediction"]
+    if not text:
+        body.pop("prediction", None)
+    else:
+        body["prediction"] = {**(body.get("prediction") or {}), "type": "content", "content": text}
 
 
-def _named_choice(choice_key: str, name_key: str, field: str, tool_style: bool, key: str) -> None:
-    if widget_sync.stale(key):
-        return
-    s = st.session_state
-
-    def change(body: dict[str, Any]) -> None:
-        choice = s[choice_key]
-        if choice == "function":
-            name = (s[name_key] or "").strip()
-            if not name:
-                raise ValueError("type the function's name")
-            body[field] = {"type": "function", "function": {"name": name}} if tool_style else {"name": name}
-        else:
-            _set(body, field, choice)
-
-    _apply(choice_key, change)
+def _set_named_choice(body: dict[str, Any], field: str, choice: Any, name: str | None, tool_style: bool) -> None:
+    """tool_choice / function_call: a keyword, or "function" with the function's name."""
+    if choice == "function":
+        name = (name or "").strip()
+        if not name:
+            raise ValueError("type the function's name")
+        body[field] = {"type": "function", "function": {"name": name}} if tool_style else {"name": name}
+    else:
+        _set(body, field, choice)
 
 
-def _on_stream_options() -> None:
-    if widget_sync.stale("p_stream_include_usage"):
-        return
-    include = st.session_state["p_stream_include_usage"]
-
-    def change(body: dict[str, Any]) -> None:
-        options = dict(body.get("stream_options") or {})
-        _set(options, "include_usage", include)
-        _set(body, "stream_options", options or None)
-
-    _apply("p_stream_options", change)
+@_writes("p_tool_choice")
+def _on_tool_choice(body: dict[str, Any], s: Any) -> None:
+    _set_named_choice(body, "tool_choice", s["p_tool_choice"], s.get("p_tool_choice_name"), tool_style=True)
 
 
-def _on_extra() -> None:
-    if widget_sync.stale("p_extra"):
-        return
-    raw = st.session_state["p_extra"]
+@_writes("p_function_call")
+def _on_function_call(body: dict[str, Any], s: Any) -> None:
+    _set_named_choice(body, "function_call", s["p_function_call"], s.get("p_function_call_name"), tool_style=False)
 
-    def change(body: dict[str, Any]) -> None:
-        extra = _parse_json(raw, "extra", dict) or {}
-        known = set(ChatRequest.model_fields)
-        clash = sorted(set(extra) & known)
-        if clash:
-            known_ones = f"{clash[0]} is a known field" if len(clash) == 1 else f"{', '.join(clash)} are known fields"
-            raise ValueError(f"{known_ones}: set it in its own widget above")
-        for name in list(body):
-            if name not in known:
-                body.pop(name)
-        body.update(extra)
 
-    _apply("p_extra", change)
+@_writes("p_stream_options")
+def _on_stream_options(body: dict[str, Any], s: Any) -> None:
+    options = dict(body.get("stream_options") or {})
+    _set(options, "include_usage", s["p_stream_include_usage"])
+    _set(body, "stream_options", options or None)
+
+
+@_writes("p_extra")
+def _on_extra(body: dict[str, Any], s: Any) -> None:
+    extra = _parse_json(s["p_extra"], "extra", dict) or {}
+    known = set(ChatRequest.model_fields)
+    clash = sorted(set(extra) & known)
+    if clash:
+        known_ones = f"{clash[0]} is a known field" if len(clash) == 1 else f"{', '.join(clash)} are known fields"
+        raise ValueError(f"{known_ones}: set it in its own widget above")
+    for name in list(body):
+        if name not in known:
+            body.pop(name)
+    body.update(extra)
 
 
 # --- widgets --------------------------------------------------------------------------------
@@ -445,36 +437,36 @@ def _output_extras() -> None:
                 format_func=_fmt_unset, placeholder=UNSET_LABEL, on_change=_on_audio, args=("p_audio_format",),
                 help="Encoding of the audio output.")
     _show_error("p_audio")
-    _widget(st.text_area, "prediction", "p_prediction", height=68, on_change=_on_prediction, placeholder=UNSET_LABEL,
-            help="Predicted output (e.g. a file being edited) to speed up generation.")
+    _widget(st.text_area, "prediction", "p_prediction", height=68, on_change=_on_prediction, args=("p_prediction",),
+            placeholder=UNSET_LABEL, help="Predicted output (e.g. a file being edited) to speed up generation.")
     _show_error("p_prediction")
 
 
 def _tools_extras() -> None:
-    tool = ("p_tool_choice", "p_tool_choice_name", "tool_choice", True)
-    _widget(st.selectbox, "tool_choice", "p_tool_choice", options=[None, "none", "auto", "required", "function"],
-            format_func=_fmt_unset, placeholder=UNSET_LABEL, on_change=_named_choice, args=(*tool, "p_tool_choice"),
-            help="Whether the model may, must, or must not call a tool; or which one.")
-    if st.session_state.get("p_tool_choice") == "function":
-        _widget(st.text_input, "tool_choice function", "p_tool_choice_name", on_change=_named_choice,
-                args=(*tool, "p_tool_choice_name"), help="The name of the function the model must call.")
-    _show_error("p_tool_choice")
-    call = ("p_function_call", "p_function_call_name", "function_call", False)
-    _widget(st.selectbox, "function_call", "p_function_call", options=[None, "none", "auto", "function"],
-            format_func=_fmt_unset, placeholder=UNSET_LABEL, on_change=_named_choice, args=(*call, "p_function_call"),
-            help="Deprecated twin of tool_choice, for functions.")
-    if st.session_state.get("p_function_call") == "function":
-        _widget(st.text_input, "function_call name", "p_function_call_name", on_change=_named_choice,
-                args=(*call, "p_function_call_name"), help="The name of the function the model must call.")
-    _show_error("p_function_call")
+    _named_choice_widgets("tool_choice", ["none", "auto", "required"], _on_tool_choice, "tool_choice function",
+                          "Whether the model may, must, or must not call a tool; or which one.")
+    _named_choice_widgets("function_call", ["none", "auto"], _on_function_call, "function_call name",
+                          "Deprecated twin of tool_choice, for functions.")
+
+
+def _named_choice_widgets(field: str, keywords: list[str], on_change: Callable[[str], None], name_label: str,
+                          help: str) -> None:
+    """A keyword, or "function" and then the function's name."""
+    key = f"p_{field}"
+    _widget(st.selectbox, field, key, options=[None, *keywords, "function"], format_func=_fmt_unset,
+            placeholder=UNSET_LABEL, on_change=on_change, args=(key,), help=help)
+    if st.session_state.get(key) == "function":
+        _widget(st.text_input, name_label, f"{key}_name", on_change=on_change, args=(f"{key}_name",),
+                help="The name of the function the model must call.")
+    _show_error(key)
 
 
 def _advanced_extras() -> None:
     _widget(st.selectbox, "stream_options.include_usage", "p_stream_include_usage", options=TRI,
             format_func=_fmt_unset, placeholder=UNSET_LABEL, on_change=_on_stream_options,
-            help="Send token usage in a last chunk of the stream.")
+            args=("p_stream_include_usage",), help="Send token usage in a last chunk of the stream.")
     _show_error("p_stream_options")
-    _widget(st.text_area, "Extra fields", "p_extra", height=100, on_change=_on_extra, placeholder='{"min_p": 0.05}',
+    _widget(st.text_area, "Extra fields", "p_extra", height=100, on_change=_on_extra, args=("p_extra",), placeholder='{"min_p": 0.05}',
             help="Fields this app does not know, sent unchanged, as a JSON object (vLLM's min_p, ...).")
     _show_error("p_extra")
 

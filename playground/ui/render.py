@@ -63,17 +63,18 @@ def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
             f'color:{TEXT_COLOUR};border-radius:3px;padding:1px 0;margin:0 1px 0 0;">{shown}</span>'
             + "<br>" * text.count("\n")
         )
+    keys = [(f"&#8805;{bound:.0%}", colour) for bound, colour in PALETTE] + [("not in top 20", UNKNOWN_COLOUR)]
     legend = "".join(
-        f'<span style="background:{colour};color:{TEXT_COLOUR};border-radius:3px;padding:0 6px;margin-right:4px;">'
-        f"&#8805;{bound:.0%}</span>"
-        for bound, colour in PALETTE
+        f'<span style="background:{colour};color:{TEXT_COLOUR};border-radius:3px;padding:0 6px;white-space:nowrap;">'
+        f"{label}</span>"
+        for label, colour in keys
     )
-    legend += (f'<span style="background:{UNKNOWN_COLOUR};color:{TEXT_COLOUR};border-radius:3px;padding:0 6px;">'
-               "not in top 20</span>")
     return (
         f'<div class="pg-heatmap" style="white-space:pre-wrap;word-break:break-word;line-height:1.9;'
         f'font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.9rem;">{"".join(spans)}</div>'
-        f'<div style="font-size:0.75rem;margin-top:0.4rem;opacity:0.85;">Chosen-token probability: {legend}</div>'
+        # a flex row that wraps: in a narrow column (four Compare panes) the keys go on more lines
+        f'<div class="pg-heatmap-legend" style="display:flex;flex-wrap:wrap;align-items:center;gap:2px 4px;'
+        f'font-size:0.75rem;margin-top:0.4rem;opacity:0.85;"><span>Chosen-token probability:</span>{legend}</div>'
     )
 
 

@@ -24,11 +24,17 @@ _FINGERPRINT = "_request_fp"
 _MODEL_SEEN = "_request_model_seen"
 
 
+DEFAULT_TEMPERATURE = 0.7  # servers default to 1.0, at which the 135M sandbox model rambles
+DEFAULT_MAX_COMPLETION_TOKENS = 256
+
+
 def default_request(model: str) -> ChatRequest:
+    """A newcomer's first request: one empty user message, streamed with usage."""
     return ChatRequest.from_wire({
         "model": model or LOCAL_MODEL,
         "messages": [{"role": "user", "content": ""}],
-        "max_completion_tokens": 256,
+        "temperature": DEFAULT_TEMPERATURE,
+        "max_completion_tokens": DEFAULT_MAX_COMPLETION_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
     })

@@ -4,11 +4,12 @@ button, and saving every run (finished, failed or stopped) to the run history.
 How a stream is shown: a worker thread runs `ChatClient.run` (it touches no Streamlit API)
 and saves the Run when it ends. The script thread polls the worker's recorder and redraws
 the text at most every POLL_S seconds. A click on `Stop generating` makes Streamlit raise
-its rerun exception inside the polling loop; the `finally` there sets the cancel event, so
-the stream stops at once and the Run is kept, marked partial. The run in flight lives in
-st.session_state["live_run"] (a LiveRun: its recorder holds the text as chunks arrive), so
-nothing is lost when the script is interrupted; the next page run moves the finished Run to
-st.session_state["last_run"].
+its rerun exception inside the polling loop; the `finally` there sets the cancel event.
+`ChatClient.run` honours it at every stage (waiting for the headers, a retry's back-off,
+mid-stream) and returns within tens of milliseconds with the Run marked partial and
+cancelled, so the next page run simply waits for the worker and shows that Run. The run in
+flight lives in st.session_state["live_run"] (a LiveRun: its recorder holds the text as
+chunks arrive), so nothing is lost when the script is interrupted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from playground.ui import render
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # at most ~20 redraws a second
-STOP_WAIT_S = 3.0  # how long Stop waits for the worker to hand back its run
+STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 LIVE = "live_run"
 LAST = "last_run"
 SAVE_ERROR = "last_run_save_error"
@@ -84,6 +85,11 @@ class LiveRun:
         self.save_error = save_run(run, self.endpoint)
         self.done.set()
 
+    def stop(self) -> bool:
+        """Cancel and wait for the worker; True when its Run is there."""
+        self.cancel.set()
+        return self.done.wait(STOP_WAIT_S) and self.run is not None
+
     def texts(self) -> list[str]:
         """The text of each choice so far ([] before the first chunk)."""
         recorder = self.recorder
@@ -102,17 +108,16 @@ def collect_finished() -> None:
     A new script run while a stream is in flight means the user clicked something (Stop
     generating, or any other widget): the stream is cancelled, and its partial run kept.
     Streamlit may start the new run before the interrupted one has finished its `finally`,
-    so this waits for the worker itself."""
+    so this cancels too, and waits for the worker."""
     live: LiveRun | None = st.session_state.get(LIVE)
-    if live is None:
-        return
-    if not live.done.is_set():
-        live.cancel.set()
-        live.done.wait(STOP_WAIT_S)
-    if live.done.is_set() and live.run is not None:
-        st.session_state[LAST] = live.run
-        st.session_state[SAVE_ERROR] = live.save_error
-        st.session_state.pop(LIVE, None)
+    if live is not None and live.stop():
+        _keep(live)
+
+
+def _keep(live: LiveRun) -> None:
+    st.session_state[LAST] = live.run
+    st.session_state[SAVE_ERROR] = live.save_error
+    st.session_state.pop(LIVE, None)
 
 
 def blockers(errors: dict[str, str]) -> list[str]:
@@ -149,7 +154,6 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
     unready = not_ready(request)
     bar = st.container(horizontal=True, vertical_alignment="center")
     run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
-    pending: LiveRun | None = st.session_state.get(LIVE)
     if start and not reasons and not unready:
         # Run stays where it was (disabled), so the page does not jump; Stop appears beside it.
         _run_button(run_slot, ["running"])
@@ -163,8 +167,6 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
         note.caption(escape(" ".join(reasons)))
     elif start and unready:
         note.warning(escape(" ".join(unready)), icon=":material/info:")
-    elif pending is not None and not pending.done.is_set():
-        note.caption("Stopping the previous run…")
     last: Run | None = st.session_state.get(LAST)
     if last is not None:
         render.show_run(last, key="last")
@@ -190,8 +192,8 @@ def escape(text: str) -> str:
 
 def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: Any) -> Run | None:
     """Run the request, drawing its text as it arrives; the Run ends in st.session_state
-    ["last_run"]. Returns it, or None when the worker has not handed it back in time after
-    a Stop (it is saved all the same, and shown on a later rerun)."""
+    ["last_run"] and is returned. When a click interrupts the script (Stop generating), the
+    stream is cancelled and the next page run's collect_finished() keeps its Run."""
     live = LiveRun(request, endpoint, preset).start()
     st.session_state[LIVE] = live
     finished = False
@@ -210,14 +212,9 @@ def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: An
     finally:
         if not finished:
             live.cancel.set()  # Stop generating (or any other click): keep what arrived
-            live.done.wait(STOP_WAIT_S)
     # Only reached when the loop ended by itself: show the result now.
-    run = live.run
-    if run is not None:
-        st.session_state[LAST] = run
-        st.session_state[SAVE_ERROR] = live.save_error
-        st.session_state.pop(LIVE, None)
-    return run
+    _keep(live)
+    return live.run
 
 
 def _draw_live(out: Any, texts: list[str], streaming: bool) -> None:

@@ -1,10 +1,11 @@
 """The sidebar: which endpoint and which model. Every page reads them through
 `current_endpoint()` and `current_model()`.
 
-Entries: the local sandbox (always; started on first use), SGP when SGP_API_KEY is set,
-every [endpoints.NAME] table of .streamlit/secrets.toml, and a custom OpenAI-compatible
-server whose URL and key are typed in (the key lives in this session only). The choice is
-kept in st.session_state["endpoint_name"] and st.session_state["model"].
+Entries: the local sandbox (always listed; started only while it is the chosen or default
+endpoint), SGP when SGP_API_KEY is set, every [endpoints.NAME] table of
+.streamlit/secrets.toml, and a custom OpenAI-compatible server whose URL and key are typed
+in (the key lives in this session only). The choice is kept in
+st.session_state["endpoint_name"] and st.session_state["model"].
 """
 
 from __future__ import annotations
@@ -78,22 +79,30 @@ def _sandbox_port_hint() -> int:
     return configured_port()
 
 
-def configured(check: bool = False) -> list[Endpoint]:
-    """Every configured endpoint, the sandbox first. The sandbox is only started when chosen
-    (or when it is the default); with `check`, a sandbox that died is started again."""
+def configured(check: bool = False, need_local: bool = False) -> list[Endpoint]:
+    """Every configured endpoint, the sandbox first.
+
+    The sandbox is started only when it is the chosen endpoint (or the default one while none
+    is chosen), or when the caller needs it (`need_local`); otherwise its entry points at
+    $PLAYGROUND_SANDBOX_PORT and nothing is started. With `check`, a sandbox that died is
+    started again."""
     from playground import settings
 
-    found = secrets()
-    chosen = st.session_state.get(ENDPOINT_KEY)
-    sgp = bool(found.get("SGP_API_KEY") or os.environ.get("SGP_API_KEY"))
-    wanted = chosen == LOCAL or (chosen is None and not sgp)
-    port = _local_port(check) if wanted else None
     problems: list[str] = []
-    endpoints = settings.configured_endpoints(found, os.environ, port, problems)
+    endpoints = settings.configured_endpoints(secrets(), os.environ, _sandbox_port_hint(), problems)
     st.session_state[_PROBLEMS] = problems
-    if not any(e.kind == "local" for e in endpoints):
-        endpoints.insert(0, Endpoint.local(port or _sandbox_port_hint()))
+    chosen = st.session_state.get(ENDPOINT_KEY)
+    if chosen not in _names(endpoints):
+        chosen = _default_name(endpoints)
+    if need_local or chosen == LOCAL:
+        endpoints[0] = local_endpoint(check)  # configured_endpoints puts the sandbox first
     return endpoints
+
+
+def local_endpoint(check: bool = False) -> Endpoint:
+    """The sandbox's endpoint, starting the sandbox when it is not running yet. For a page
+    that sends to the sandbox whatever the sidebar has chosen (a Compare pane)."""
+    return Endpoint.local(_local_port(check) or _sandbox_port_hint())
 
 
 def _local_port(check: bool = False) -> int | None:
@@ -188,12 +197,10 @@ def render() -> Endpoint:
     """Draw the endpoint and model pickers in the sidebar; returns the chosen endpoint."""
     with st.sidebar:
         st.markdown("### Endpoint")
-        endpoints = configured(check=True)
+        endpoints = configured(check=True)  # starts the sandbox only when it is chosen (or the default)
         names = _names(endpoints)
         if st.session_state.get(ENDPOINT_KEY) not in names:
             st.session_state[ENDPOINT_KEY] = _default_name(endpoints)
-            if st.session_state[ENDPOINT_KEY] == LOCAL:
-                endpoints = configured()  # starts the sandbox now that it is chosen
         st.session_state[_ENDPOINTS] = endpoints  # for current_endpoint() during this run
         st.session_state["_sb_endpoint"] = st.session_state[ENDPOINT_KEY]
         st.selectbox("Endpoint", names, key="_sb_endpoint", on_change=_on_endpoint, label_visibility="collapsed",
