@@ -1,6 +1,6 @@
 """The Compare page's tables, as pure functions (no Streamlit): a pane's request from its
 widgets, the summary table with cost, the differences from a baseline run, the token diff's
-headlines, and the Repeat tables. playground.ui.compare_widgets draws them."""
+headlines, and the Repeat tables. The playground.ui.compare_* modules draw them."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from playground import settings
 from playground.repeat import RepeatSummary, first_difference, tokens_of
 from playground.runs import Run
 from playground.schema import ChatRequest
-from playground.textsafe import escape_markdown
-
-Prices = dict[str, tuple[float, float]]
-
+from playground.settings import Prices
+from playground.textsafe import code_span, escape_markdown
 
 
 def widget_values(body: dict[str, Any]) -> dict[str, Any]:
@@ -228,9 +226,10 @@ def diff_headlines(diff: pd.DataFrame, label_a: str, label_b: str) -> list[str]:
 def _shown(token: Any, logprob: Any) -> str:
     if token is None or (isinstance(token, float) and math.isnan(token)):
         return "nothing (the answer ended)"
-    text = f"“{escape_markdown(lp.visible_token(str(token)))}”"  # no code span: escapes show literally in one
+    text = code_span(lp.visible_token(str(token)))  # shown verbatim: no escapes inside a code span
     if logprob is not None and not (isinstance(logprob, float) and math.isnan(logprob)):
-        text += f" (p={math.exp(min(float(logprob), 0.0)):.1%})"
+        p = math.exp(min(float(logprob), 0.0))
+        text += f" (p={p:.1%})" if p >= 0.0005 else " (p<0.1%)"
     return text
 
 

@@ -8,7 +8,6 @@ Runs are saved through RunStore into a temporary PLAYGROUND_DATA_DIR.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from playground.runs import ChoiceResult, Run
 from playground.runstore import RunStore
 from playground.schema import ChatRequest, TokenLogprob, Usage
 from playground.settings import runs_db_path
+from tests.apptest_support import sandbox_stand_in, texts
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,15 +45,7 @@ def lp_reply(tokens: list[tuple[str, float]], model: str = "scripted/model", del
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    with ScriptedServer() as scripted:
-        # The sidebar asks for the local sandbox: this server answers its health check.
-        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
-        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
-        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
-        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
-        (tmp_path / "presets").mkdir()
-        monkeypatch.delenv("SGP_API_KEY", raising=False)
+    with sandbox_stand_in(tmp_path, monkeypatch) as scripted:
         yield scripted
 
 
@@ -72,12 +64,6 @@ def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(elements) -> list[str]:
-    """Element texts with markdown escapes undone."""
-    return [re.sub(r"\\(.)", r"\1", str(e.value)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-            for e in elements]
 
 
 def setup_panes(at: AppTest, *, logprobs: bool = False, model_b: str = "scripted/model") -> None:
@@ -322,3 +308,74 @@ def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_pat
     assert {run.preset for run in saved} == {"Terse", None}
     summary = frame(at, "TTFT (s)")
     assert summary["model"].tolist() == ["scripted/model", "past/model"]  # response model, then the stored run's
+
+
+def test_a_stale_browser_echo_does_not_undo_a_loaded_preset(server: ScriptedServer, tmp_path: Path) -> None:
+    from playground.presets import Preset, PresetStore
+
+    PresetStore(tmp_path / "presets").save(Preset.new("Cold", request=ChatRequest.from_wire({
+        "model": "preset/model", "temperature": 0.1, "messages": [{"role": "user", "content": "Hi?"}]})))
+    server.route(PATH_A, Reply.stream_text(["ok"]))
+    at = app(server)
+    at.selectbox(key="cmp.0.endpoint").select("A")
+    at.checkbox(key="cmp.1.include").uncheck().run()
+    at.selectbox(key="cmp.0.preset_pick").select("Cold")
+    at.button(key="cmp.0.load_preset").click().run()
+    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.linked"] is False
+    # A browser that has not drawn the loaded values yet sends its old ones with the next click.
+    at.text_input(key="cmp.0.model").input("scripted/model")
+    at.number_input(key="cmp.0.temperature").set_value(None)
+    at.toggle(key="cmp.0.linked").set_value(True)
+    run_all(at)
+    body = [r.json for r in server.requests if r.path == PATH_A][-1]
+    assert body["model"] == "preset/model" and body["temperature"] == 0.1
+    assert body["messages"] == [{"role": "user", "content": "Hi?"}]
+    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.linked"] is False
+    # A real edit (a value the load did not replace) is kept.
+    at.text_input(key="cmp.0.model").input("other/model").run()
+    assert at.session_state["cmp.0.model"] == "other/model"
+
+
+def test_text_typed_just_before_run_all_is_sent(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["oak"]))
+    server.route(PATH_B, Reply.stream_text(["elm"]))
+    at = app(server)
+    setup_panes(at)
+    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared.")]
+    shared[0].input("Name a tree.")
+    run_all(at)  # one interaction: Run all's callback runs before the page reads the text box
+    bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)]
+    assert len(bodies) == 2 and all(b["messages"] == [{"role": "user", "content": "Name a tree."}] for b in bodies)
+
+
+def test_a_preset_without_a_value_for_its_variable_says_which(server: ScriptedServer, tmp_path: Path) -> None:
+    from playground.presets import Preset, PresetStore, Variable
+
+    PresetStore(tmp_path / "presets").save(Preset.new("Topic", variables=[Variable(name="topic")],
+                                                      request=ChatRequest.from_wire({
+        "model": "preset/model", "messages": [{"role": "user", "content": "Write about {{topic}}."}]})))
+    at = app(server)
+    at.selectbox(key="cmp.0.preset_pick").select("Topic")
+    at.button(key="cmp.0.load_preset").click().run()
+    errors = texts(at.error)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("Preset 'Topic' needs a value for {{topic}} (no default is set)")
+    assert "Fill in a value" not in errors[0]
+    assert at.session_state["cmp.0.model"] == "scripted/model"  # the pane is left as it was
+
+
+def test_a_run_carrying_its_endpoints_key_is_not_saved(server: ScriptedServer) -> None:
+    key = "k3y-0123456789abcdef"
+    server.route(PATH_A, Reply.stream_text(["fine"]))
+    server.route(PATH_B, Reply.stream_text(["the key is ", key]))  # a server echoing the key back
+    at = app(server)
+    at.secrets["endpoints"]["B"]["api_key"] = key
+    at.run()
+    setup_panes(at)
+    run_all(at)
+    assert [r.headers.get("x-api-key") for r in server.requests if r.path == PATH_B] == [key]
+    stored = RunStore(runs_db_path())
+    assert [s.text_preview for s in stored.list()] == ["fine"]
+    assert any("could not save run" in w for w in texts(at.warning))
+    html = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert "the key is" in html  # still shown on screen

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import markdown_it
 import pytest
 from pydantic import ValidationError
 
@@ -103,10 +104,17 @@ def test_token_diff_headlines_name_the_first_divergence_and_escape_tokens():
     assert diff.attrs["mode"] == "token" and diff.attrs["first_divergence"] == 1
     text = " ".join(diff_headlines(diff, "A", "B"))
     assert "First divergence at token 1" in text
-    assert "<b>" not in text and "&lt;b&gt;" in text and "\\*x\\*" in text
     assert "p=60.0%" in text and "p=30.0%" in text
+    # The tokens sit in code spans: shown verbatim (no backslashes), never as markup.
+    assert "`␣<b>`" in text and "`␣*x*`" in text
+    html = markdown_it.MarkdownIt("commonmark").render(text)
+    assert "<code>␣&lt;b&gt;</code>" in html and "<code>␣*x*</code>" in html
+    assert "<b>" not in html and "<em>" not in html and "\\" not in html
     same = token_diff(a, a)
     assert "identical" in " ".join(diff_headlines(same, "A", "A"))
+    # A token holding backticks gets a longer fence; a tiny probability does not show as 0.0%.
+    c = run_of("Hi `x`", tokens=[("Hi", 0.8), (" `x`", 1e-6)])
+    assert "A has `` ␣`x` `` (p<0.1%)" in " ".join(diff_headlines(token_diff(c, a), "A", "B"))
 
 
 def test_token_diff_switches_to_bytes_for_different_tokenizers():

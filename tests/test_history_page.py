@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import playground.ui.history_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
@@ -17,6 +16,7 @@ from playground.runs import ChoiceResult, ChunkRecord, Run, RunError
 from playground.runstore import RunStore
 from playground.schema import ChatRequest, TokenLogprob, Usage
 from playground.settings import runs_db_path
+from tests.apptest_support import capture_downloads, sandbox_stand_in, texts
 from tests.scripted_server import Reply, ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,14 +44,7 @@ def make_run(n: int, *, endpoint: str = "A", model: str = "scripted/model", pres
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    with ScriptedServer() as scripted:
-        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
-        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
-        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
-        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
-        (tmp_path / "presets").mkdir()
-        monkeypatch.delenv("SGP_API_KEY", raising=False)
+    with sandbox_stand_in(tmp_path, monkeypatch) as scripted:
         yield scripted
 
 
@@ -67,10 +60,6 @@ def page(server: ScriptedServer, path: str = PAGE) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(elements) -> list[str]:
-    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in elements]
 
 
 def listed(at: AppTest):
@@ -135,16 +124,7 @@ def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
 
 def test_open_shows_the_run_escaped_and_exports_the_run_json(server: ScriptedServer, store: RunStore,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    served: list[tuple[bytes, str, str | None]] = []
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        if isinstance(path_or_data, (bytes, str)):
-            data = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
-            served.append((data, mimetype, filename))
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    served = capture_downloads(monkeypatch)
     run = make_run(1, text="<img src=x onerror=alert(1)> **bold**")
     store.save(run)
     at = page(server)
@@ -194,6 +174,11 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
     assert newest.text_preview == "fresh answer" and newest.id != old.id
     assert at.session_state["hist.open"] == newest.id
     assert any("Rerun finished" in i for i in texts(at.info))
+    # A browser that has not drawn the new run's name in the picker yet sends the old one back
+    # with its next interaction: the new run stays open.
+    at.selectbox(key="hist.pick").set_value(old.id).run()
+    assert at.session_state["hist.open"] == newest.id and at.session_state["hist.pick"] == newest.id
+    assert store.get(newest.id).text in " ".join(str(h.proto.body) for h in at.get("html"))
 
 
 def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store: RunStore) -> None:

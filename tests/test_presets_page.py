@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import playground.presets  # noqa: F401  (the package, before pages/ is on sys.path: pages/playground.py shadows it)
 from playground.endpoint import LOCAL_MODEL
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
 from playground.schema import ChatRequest
+from tests.apptest_support import capture_downloads, texts
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = str(REPO / "pages" / "presets.py")
@@ -32,12 +31,6 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(target))
     monkeypatch.delenv("PLAYGROUND_BASE_URL", raising=False)
     return target
-
-
-def texts(elements) -> list[str]:
-    """Element texts with markdown escapes undone (the page escapes every name and reason)."""
-    return [re.sub(r"\\(.)", r"\1", e.value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-            for e in elements]
 
 
 def page() -> AppTest:
@@ -68,16 +61,7 @@ def test_browse_and_search_by_name_and_tag(folder: Path) -> None:
 
 
 def test_export_downloads_the_canonical_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    served: list[tuple[bytes, str, str | None]] = []
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        if isinstance(path_or_data, (bytes, str)):
-            data = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
-            served.append((data, mimetype, filename))
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    served = capture_downloads(monkeypatch)
     at = page()
     at.selectbox(key="presets_selected").select("JSON extraction with a schema").run()
     exported = [s for s in served if s[2] == "json-extraction-with-a-schema.json"]

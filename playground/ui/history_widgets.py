@@ -9,26 +9,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from playground import settings
 from playground.repeat import Batch
 from playground.runs import Run
 from playground.runstore import RunStore
 from playground.textsafe import escape_markdown
-from playground.ui import compare_widgets, render, sidebar
+from playground.ui import compare_live, compare_state, render, sidebar, widget_sync
 
 PAGE_SIZE = 25
 KEEP = "session"  # filters keep their values across page switches
 COMPARE_PAGE = "pages/compare.py"
 PLAYGROUND_PAGE = "pages/playground.py"
 ANY = "(any)"
+PICK = "hist.pick"
 
 
-def store() -> RunStore:
-    return RunStore(settings.runs_db_path())
-
-
-def _save(run: Run) -> None:
-    RunStore(settings.runs_db_path()).save(run)  # in the worker thread: its own connection
+store = compare_state.runs_store
 
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -109,13 +104,14 @@ def _rerun(run_id: str) -> None:
     run = store().get(run_id)
     if run is None:
         return
-    named = compare_widgets.endpoints()
+    named = compare_state.endpoints()
     endpoint = named.get(run.endpoint)
     if endpoint is None:
         endpoint = sidebar.current_endpoint()
         st.session_state["hist.notice"] = (f"Endpoint {run.endpoint!r} is not configured now: "
                                            f"the rerun went to {endpoint.name!r}.")
-    st.session_state["hist.batch"] = Batch([(endpoint, run.request)], preset=run.preset, on_finish=_save).start()
+    st.session_state["hist.batch"] = Batch([(endpoint, run.request)], preset=run.preset,
+                                           on_finish=compare_state.saver([endpoint])).start()
 
 
 def _stop() -> None:
@@ -136,6 +132,11 @@ def _on_table_select() -> None:
     ids = st.session_state.get("hist.page_ids", [])
     if rows and rows[0] < len(ids):
         _open(ids[rows[0]])
+
+
+def _on_pick() -> None:
+    if not widget_sync.stale(PICK):  # a browser still showing the run open before cannot reopen it
+        _open(st.session_state[PICK])
 
 
 def _open(run_id: str | None) -> None:
@@ -183,18 +184,18 @@ def history_page() -> None:
         options = [None, *labels]
         if opened and opened not in labels:
             options.append(opened)  # keep an opened run on screen while paging
-        st.session_state["hist.pick"] = opened if opened in options else None
-        st.selectbox("Open a run", options, key="hist.pick", format_func=lambda i: "(choose a run)" if i is None
-                     else labels.get(i, f"run {i[:8]}"), on_change=lambda: _open(st.session_state["hist.pick"]),
+        widget_sync.write(PICK, opened if opened in options else None)  # follows what is open
+        st.selectbox("Open a run", options, key=PICK, format_func=lambda i: "(choose a run)" if i is None
+                     else labels.get(i, f"run {i[:8]}"), on_change=_on_pick,
                      placeholder="Pick a run, or click its row in the table",
                      help="Or click a row of the table.")
     current: Batch | None = st.session_state.get("hist.batch")
     with st.container():
         if current is not None:
-            compare_widgets.replace_stale()
+            compare_live.replace_stale()
             st.subheader("Rerunning...")
             st.button("Stop generating", key="hist.stop", on_click=_stop)
-            compare_widgets.live_output(current, 0)
+            compare_live.live_output(current, 0)
             return
         opened = st.session_state.get("hist.open")
         run = runs.get(opened) if opened else None
@@ -248,7 +249,7 @@ def show_opened(run: Run) -> None:
             yes.button("Yes, delete it", key="hist.delete_yes", type="primary", on_click=_delete, args=(run.id,))
             no.button("Cancel", key="hist.delete_no", on_click=lambda: st.session_state.update({"hist.confirm": None}))
     if to_compare:
-        compare_widgets.send_to_compare([run.id])
+        compare_state.send_to_compare([run.id])
         st.switch_page(COMPARE_PAGE)
     if to_playground:
         load_into_playground(run)
@@ -268,6 +269,6 @@ def show_opened(run: Run) -> None:
 def load_into_playground(run: Run) -> None:
     """Make the run's request the Playground's working request (its page redraws its views)."""
     st.session_state["request"] = run.request
-    if run.endpoint in compare_widgets.endpoints():
+    if run.endpoint in compare_state.endpoints():
         st.session_state[sidebar.ENDPOINT_KEY] = run.endpoint
     st.session_state[sidebar.MODEL_KEY] = run.request.model

@@ -1,0 +1,50 @@
+"""Live views of a running playground.repeat.Batch: parallel fragments that poll it and redraw,
+so several answers fill at the same time. The first fragment to see the whole batch done
+triggers the one full rerun that shows the results. Compare's panes and Repeat use them, and
+History's rerun."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from playground.repeat import Batch
+from playground.ui import render
+
+POLL_S = 0.05  # redraw streaming text at most ~20 times a second
+
+
+def replace_stale() -> None:
+    """Put an element where a finished view's block was, so the old view goes at once.
+
+    A page run that starts parallel fragments ends only when they do, and Streamlit keeps the
+    previous run's elements on screen (faded) until the run ends: a pane would show its old
+    answer under the new stream. An element in the old block's place drops the block."""
+    st.empty()
+
+
+@st.fragment(parallel=True)
+def live_output(current: Batch, slot: int) -> None:
+    """Redraw one slot's text while it streams, in parallel with the other panes."""
+    box = st.empty()
+    while not current.finished(slot):
+        box.html(render.answer_html(current.snapshot(slot), streaming=True))
+        time.sleep(POLL_S)
+    run = current.runs[slot]
+    box.html(render.answer_html(run.text if run is not None else ""))
+    if current.claim_final_redraw():
+        st.rerun()
+
+
+@st.fragment(parallel=True)
+def live_progress(current: Batch) -> None:
+    """A progress bar over the batch's items (Repeat's samples)."""
+    bar = st.progress(0.0, text="Starting...")
+    while not current.done:
+        done, total = current.finished_count, len(current)
+        bar.progress(done / total, text=f"{done} of {total} samples done")
+        time.sleep(POLL_S * 2)
+    bar.progress(1.0, text=f"{len(current)} of {len(current)} samples done")
+    if current.claim_final_redraw():
+        st.rerun()

@@ -1,0 +1,152 @@
+"""Compare's panes as drawn and used: the setup widgets (endpoint, model, parameter overrides,
+the shared conversation or the pane's own), the request a pane makes, and the pane itself (live
+text while it streams, then the answer at a glance). The setup's state, and loading one from the
+shared setup, a preset or a past run, is playground.ui.compare_sources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from pydantic import ValidationError
+
+from playground import compare as tables
+from playground.endpoint import Endpoint
+from playground.runs import Run
+from playground.schema import ChatRequest, describe_error, message_text
+from playground.textsafe import escape_markdown
+from playground.ui import compare_live as live
+from playground.ui import compare_messages as conversation
+from playground.ui import compare_state as state
+from playground.ui import compare_sources as sources
+from playground.ui import render, widget_sync
+
+key = sources.key
+
+
+def _on_link_change(i: int) -> None:
+    """Unlinking copies the shared conversation into the pane, to be edited there."""
+    if widget_sync.stale(key(i, "linked")):
+        return
+    if not st.session_state[key(i, "linked")] and not conversation.stored(str(i)):
+        conversation.set_messages(str(i), conversation.current(conversation.SHARED))
+
+
+def pane_values(i: int) -> dict[str, Any]:
+    return {name: st.session_state.get(key(i, name)) for name in ("model", *sources.PARAMS)}
+
+
+def pane_messages(i: int) -> list[dict[str, Any]]:
+    linked = st.session_state.get(key(i, "linked"), True)
+    return conversation.current(conversation.SHARED if linked else str(i))
+
+
+def pane_request(i: int) -> tuple[ChatRequest | None, list[str]]:
+    try:
+        request = tables.build_request(st.session_state[key(i, "base")], pane_messages(i), pane_values(i))
+    except ValidationError as error:
+        return None, describe_error(error)
+    if not any(message_text(m).strip() for m in request.messages if m.role == "user"):
+        return request, ["Write a user message first."]
+    return request, []
+
+
+def pane_label(i: int, run: Run | None = None) -> str:
+    model = (run.request.model if run is not None else st.session_state.get(key(i, "model"))) or "?"
+    return f"Pane {i + 1} · {model}"
+
+
+def included() -> list[int]:
+    return [i for i in range(state.pane_count()) if st.session_state.get(key(i, "include"), True)]
+
+
+def prepare(panes: list[int]) -> tuple[list[tuple[Endpoint, ChatRequest]], list[str | None], list[str]]:
+    """The (endpoint, request) of each pane, their presets, and what stops any of them running.
+    (In a callback, `sources.settle` the panes first.)"""
+    named = state.endpoints()
+    items, presets, problems = [], [], []
+    for i in panes:
+        request, errors = pane_request(i)
+        endpoint = named.get(st.session_state.get(key(i, "endpoint")) or "")
+        if endpoint is None:
+            errors = [*errors, "choose an endpoint"]
+        if errors or request is None:
+            problems.extend(f"Pane {i + 1}: {error}" for error in errors)
+            continue
+        items.append((endpoint, request))
+        presets.append(st.session_state.get(key(i, "preset")))
+    return items, presets, problems
+
+
+# --- drawing ----------------------------------------------------------------------------------
+
+
+def pane(i: int) -> None:
+    sources.ensure_pane(i)
+    busy = state.batch() is not None
+    st.subheader(f"Pane {i + 1}")
+    st.caption(escape_markdown(st.session_state[key(i, "source")]))
+    result = state.results().get(i)
+    with st.expander("Setup", expanded=result is None and not busy):
+        pane_setup(i, disabled=busy)
+    _, problems = pane_request(i)
+    for problem in problems:
+        st.caption(f":red[{escape_markdown(problem)}]")
+    slots = st.session_state.get(state.SLOTS, {})
+    current = state.batch()
+    with st.container():
+        if current is not None and i in slots:
+            live.replace_stale()
+            live.live_output(current, slots[i])
+        elif result is None:
+            st.caption("No run yet: press Run all.")
+        else:
+            with st.container():
+                pane_result(i, result)
+
+
+def pane_result(i: int, run: Run) -> None:
+    """The answer at a glance (a token heatmap when there are logprobs), one line of numbers,
+    and everything else (usage, every choice, tool calls, the token inspector) under Details."""
+    render.show_error(run)
+    render.show_status(run)
+    choice = run.choices[0] if run.choices else None
+    if choice is not None and choice.logprobs:
+        st.html(render.token_heatmap_html(choice.logprobs))
+    elif choice is not None and (choice.text or not choice.tool_calls):
+        st.html(render.answer_html(choice.text))
+    st.caption(escape_markdown(tables.stats_line(run)))
+    with st.expander("Details"):
+        render.show_run(run, key=f"cmp{i}_{run.id[:8]}")
+
+
+def pane_setup(i: int, disabled: bool) -> None:
+    names = list(state.endpoints())
+    if st.session_state.get(key(i, "endpoint")) not in names and names:
+        default = state.default_endpoint_name()
+        st.session_state[key(i, "endpoint")] = default if default in names else names[0]
+
+    k, keep = f"cmp.{i}.", state.KEEP
+    st.selectbox("Endpoint", names, key=k + "endpoint", disabled=disabled, persist_state=keep)
+    st.text_input("Model", key=k + "model", disabled=disabled, persist_state=keep)
+    a, b = st.columns(2)
+    a.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=k + "temperature", disabled=disabled,
+                   placeholder="default", persist_state=keep)
+    b.number_input("top_p", 0.0, 1.0, value=None, step=0.05, key=k + "top_p", disabled=disabled, placeholder="default",
+                   persist_state=keep)
+    a.number_input("Max tokens", 1, None, value=None, step=1, key=k + "max_tokens", disabled=disabled,
+                   placeholder="default", persist_state=keep)
+    b.number_input("Seed", None, None, value=None, step=1, key=k + "seed", disabled=disabled, placeholder="none",
+                   persist_state=keep)
+    a.checkbox("Logprobs", key=k + "logprobs", disabled=disabled, persist_state=keep)
+    b.number_input("top_logprobs", 0, 20, value=None, step=1, key=k + "top_logprobs", placeholder="0",
+                   disabled=disabled or not st.session_state.get(k + "logprobs"), persist_state=keep)
+    st.checkbox("Include in Run all", key=k + "include", disabled=disabled, persist_state=keep)
+    st.toggle("Use the shared conversation", key=k + "linked", disabled=disabled, on_change=_on_link_change, args=(i,),
+              persist_state=keep)
+    if not st.session_state[key(i, "linked")]:
+        st.caption("This pane's own messages:")
+        conversation.messages_editor(str(i), disabled=disabled)
+    with st.popover("Load a preset or a past run", disabled=disabled, width="stretch"):
+        sources.source_picker(i)

@@ -1,0 +1,98 @@
+"""Compare's Repeat: send one pane's request k times and show the distinct answers with their
+counts, the exact-match rate, where the samples fork and each sample's total logprob. With a
+fixed seed it is a determinism check. (The grouping itself is playground.repeat.summarize.)"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from playground import compare as tables
+from playground import logprobs as lp
+from playground.repeat import MAX_REPEAT, RepeatSummary, summarize
+from playground.textsafe import code_span, escape_markdown
+from playground.ui import compare_live as live
+from playground.ui import compare_sources as sources
+from playground.ui import compare_state as state
+from playground.ui import render
+from playground.ui.compare_panes import pane_label, prepare
+
+PANE, K = "cmp.repeat_pane", "cmp.repeat_k"
+PREFIX_CHARS = 80
+
+
+def start_repeat() -> None:
+    i = st.session_state.get(PANE, 0)
+    sources.settle(i)  # this callback runs before the page: put back any value a stale echo replaced
+    items, presets, problems = prepare([i])
+    if problems:
+        state.error(*problems)
+        return
+    k = max(2, min(int(st.session_state.get(K) or 5), MAX_REPEAT))
+    endpoint, request = items[0]
+    state.start_repeat(endpoint, request, k, presets[0])
+
+
+def repeat_section(panes: list[int]) -> None:
+    st.divider()
+    st.subheader("Repeat")
+    st.caption("Send one pane's request k times: distinct answers with counts, the exact-match rate, where "
+               "the samples fork and each sample's total logprob. With a fixed seed it is a determinism check.")
+    busy = state.running()
+    if st.session_state.get(PANE) not in panes:
+        st.session_state[PANE] = panes[0]
+    st.session_state.setdefault(K, 5)
+    left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+    labels = {i: pane_label(i) for i in panes}
+    left.selectbox("Pane", panes, key=PANE, format_func=labels.get, disabled=busy, persist_state=state.KEEP)
+    middle.number_input("k", 2, MAX_REPEAT, step=1, key=K, disabled=busy, persist_state=state.KEEP)
+    right.button("Repeat", key="cmp.repeat_go", on_click=start_repeat, disabled=busy, width="stretch")
+    current = state.repeat_batch()
+    with st.container():
+        if current is not None:
+            live.replace_stale()
+            live.live_progress(current)
+        elif runs := st.session_state.get(state.REPEAT_RUNS):
+            with st.container():
+                show_repeat(summarize(runs), st.session_state.get(state.REPEAT_SEEDED, False))
+
+
+def show_repeat(result: RepeatSummary, seeded: bool) -> None:
+    rate = result.exact_match_rate
+    a, b, c, d = st.columns(4)
+    a.metric("Samples", result.k)
+    b.metric("Distinct answers", result.distinct)
+    c.metric("Exact-match rate", "—" if rate is None else f"{rate:.0%}",
+             help="Share of samples identical to the most common answer.")
+    d.metric("Deterministic", "yes" if result.deterministic else "no")
+    if result.failed or result.skipped:
+        st.caption(f"{result.failed} failed and {result.skipped} never ran (stopped); they are left out above.")
+    for note in result.notes:
+        st.caption(note)
+    if not seeded:
+        st.caption("No seed was set, so different samples are expected: set a seed for a determinism check.")
+    fork_line(result)
+    st.dataframe(tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups",
+                 column_config={"share": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples",
+                 column_config={"total logprob": st.column_config.NumberColumn(format="%.3f"),
+                                "TTFT (s)": st.column_config.NumberColumn(format="%.3f"),
+                                "total (s)": st.column_config.NumberColumn(format="%.3f")})
+    for n, group in enumerate(result.groups, 1):
+        with st.expander(f"Answer {n}: {group.count} of {result.k}"):
+            st.html(render.answer_html(group.text))
+
+
+def fork_line(result: RepeatSummary) -> None:
+    """Where the samples stop agreeing: the prefix they share, then each branch with its count."""
+    unit = "token" if result.server_tokens else "word"
+    fork = result.fork
+    if fork is None:
+        if result.k > 1:
+            st.markdown(f"**No fork**: every sample is the same, {unit} for {unit}.")
+        return
+    branches = ", ".join(f"{code_span(lp.visible_token(t))} ×{n}" for t, n in fork.branches.items())
+    shared = ("..." + fork.prefix[-PREFIX_CHARS:]) if len(fork.prefix) > PREFIX_CHARS else fork.prefix
+    st.markdown(f"**The samples fork at {unit} {fork.position}.** They share: {escape_markdown(shared) or '(nothing)'}"
+                f"  \nthen go: {branches}")
+    if not result.server_tokens:
+        st.caption("Without logprobs the answers are split into words and punctuation, not the model's tokens.")

@@ -1,0 +1,167 @@
+"""Compare's page-wide state: the endpoints on offer, the run store, the running batches (Run all
+and Repeat) and what they leave behind, and the messages shown once above the panes.
+
+How streaming works: `Run all` starts a `playground.repeat.Batch` (plain worker threads that
+only touch plain Python objects); each pane draws its slot with a parallel fragment
+(playground.ui.compare_live) and the first fragment to see the batch done triggers one full
+rerun, whose first act is `harvest()`. `Stop generating` sets the batch's cancel event: every
+stream stops at once and keeps its partial text. The workers save every run as it finishes, so
+a run is kept even when the page is left mid-stream. No Streamlit call from a worker thread.
+
+Session keys (all start with "cmp."): PANES is how many panes show; RESULTS maps pane -> Run;
+BATCH (with SLOTS: pane -> slot) and REPEAT are the running batches; REPEAT_RUNS the last
+Repeat's runs; ERRORS and NOTES are shown once above the panes; INCOMING holds run ids sent
+from History. A pane's own keys: playground.ui.compare_sources.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import streamlit as st
+
+from playground import settings
+from playground.endpoint import LOCAL_MODEL, Endpoint
+from playground.repeat import Batch
+from playground.runs import Run
+from playground.runstore import RunStore
+from playground.schema import ChatRequest
+from playground.ui import sidebar
+
+RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
+REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
+ERRORS, NOTES, INCOMING = "cmp.errors", "cmp.notes", "cmp.incoming"
+PANES, MIN_PANES, MAX_PANES = "cmp.n", 2, 4
+KEEP = "session"  # widgets keep their values across page switches (persist_state)
+
+
+def send_to_compare(run_ids: list[str]) -> None:
+    """Queue stored runs for the Compare page (History calls this, then switches page)."""
+    st.session_state[INCOMING] = list(run_ids)
+
+
+def runs_store() -> RunStore:
+    return RunStore(settings.runs_db_path())
+
+
+def saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
+    """A Batch's on_finish: save each run to the history from its worker thread (a store of its
+    own there: SQLite connections stay in their thread), refusing one that carries any of these
+    endpoints' keys, as the Playground does."""
+    path = settings.runs_db_path()  # read here, in the script thread
+    keys = sorted({endpoint.api_key for endpoint in endpoints if endpoint.api_key})
+
+    def save(run: Run) -> None:
+        RunStore(path).save(run, forbid=keys)
+
+    return save
+
+
+def endpoints() -> dict[str, Endpoint]:
+    """The endpoints the sidebar offers (the custom one when it is chosen there), by name."""
+    named = {endpoint.name: endpoint for endpoint in sidebar.configured()}
+    current = sidebar.current_endpoint()
+    named.setdefault(current.name, current)
+    return named
+
+
+def default_endpoint_name() -> str:
+    return sidebar.current_endpoint().name
+
+
+def default_model() -> str:
+    try:
+        return sidebar.current_model() or LOCAL_MODEL
+    except Exception:
+        return LOCAL_MODEL
+
+
+def prices() -> settings.Prices:
+    try:
+        return settings.price_table(sidebar.secrets())
+    except Exception:
+        return {}
+
+
+def init_state() -> None:
+    state = st.session_state
+    state.setdefault(PANES, MIN_PANES)
+    state.setdefault(RESULTS, {})
+    state.setdefault(BATCH, None)
+    state.setdefault(REPEAT, None)
+
+
+def pane_count() -> int:
+    return st.session_state[PANES]
+
+
+def results() -> dict[int, Run]:
+    return st.session_state[RESULTS]
+
+
+def batch() -> Batch | None:
+    return st.session_state.get(BATCH)
+
+
+def repeat_batch() -> Batch | None:
+    return st.session_state.get(REPEAT)
+
+
+def running() -> bool:
+    return batch() is not None or repeat_batch() is not None
+
+
+def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest]], presets: list[str | None]) -> None:
+    """Stream the panes in `slots` (pane -> slot in `items`) together; their old results go."""
+    for pane in slots:
+        results().pop(pane, None)
+    st.session_state[SLOTS] = dict(slots)
+    st.session_state[BATCH] = Batch(items, preset=presets, on_finish=saver(e for e, _ in items)).start()
+
+
+def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str | None) -> None:
+    """Send one request k times (at most 4 at a time); the last Repeat's runs go."""
+    st.session_state[REPEAT_RUNS] = None
+    st.session_state[REPEAT_SEEDED] = request.seed is not None
+    st.session_state[REPEAT] = Batch([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset,
+                                     on_finish=saver([endpoint])).start()
+
+
+def stop_all() -> None:
+    for current in (batch(), repeat_batch()):
+        if current is not None:
+            current.cancel()
+
+
+def harvest() -> None:
+    """Move finished batches' runs into the page state (called at the top of every page run)."""
+    current = batch()
+    if current is not None and current.done:
+        for pane, slot in st.session_state.pop(SLOTS, {}).items():
+            if current.runs[slot] is not None:
+                results()[pane] = current.runs[slot]
+        st.session_state[BATCH] = None
+        _report(current)
+    finished = repeat_batch()
+    if finished is not None and finished.done:
+        st.session_state[REPEAT_RUNS] = list(finished.runs)
+        st.session_state[REPEAT] = None
+        _report(finished)
+
+
+def _report(done: Batch) -> None:
+    st.session_state.setdefault(NOTES, []).extend(done.errors)
+
+
+def error(*messages: str) -> None:
+    """Show these above the panes on the next draw (replacing earlier ones)."""
+    st.session_state[ERRORS] = list(messages)
+
+
+def note(message: str) -> None:
+    st.session_state.setdefault(NOTES, []).append(message)
+
+
+def take_messages() -> tuple[list[str], list[str]]:
+    """The errors and notes to show now (each shown once)."""
+    return st.session_state.pop(ERRORS, []), st.session_state.pop(NOTES, [])

@@ -1,0 +1,84 @@
+"""Compare's token views: each run's logprob table side by side with a chart of the chosen
+token's probability along each answer, and the token-aligned diff of two runs (per byte when
+their tokenizers differ)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from playground import compare as tables
+from playground import logprobs as lp
+from playground.runs import Run
+from playground.textsafe import escape_markdown
+from playground.ui import compare_state as state
+from playground.ui.compare_panes import pane_label
+
+TOKEN_COLUMNS = {
+    "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent"),
+    "logprob": st.column_config.NumberColumn(format="%.3f"),
+    "entropy": st.column_config.NumberColumn("entropy (bits)", format="%.2f"),
+}
+DIFF_COLUMNS = {
+    "logprob_a": st.column_config.NumberColumn(format="%.3f"),
+    "logprob_b": st.column_config.NumberColumn(format="%.3f"),
+    "delta": st.column_config.NumberColumn("Δ logprob (B − A)", format="%.3f"),
+    "topk_overlap": st.column_config.NumberColumn("top-k overlap", format="%.2f"),
+}
+
+
+def _tokens(run: Run) -> list:
+    return run.choices[0].logprobs if run.choices else []
+
+
+def logprob_section(results: dict[int, Run]) -> None:
+    with_lp = {i: run for i, run in results.items() if _tokens(run)}
+    st.subheader("Logprobs")
+    if not with_lp:
+        st.caption("Tick Logprobs in a pane's setup and run again to see token tables side by side.")
+        return
+    series = {pane_label(i, run): _tokens(run) for i, run in with_lp.items()}
+    st.line_chart(lp.probability_chart_data(series), x_label="token position", y_label="chosen-token probability")
+    for (i, run), column in zip(with_lp.items(), st.columns(len(with_lp))):
+        with column:
+            tokens = _tokens(run)
+            perplexity = lp.perplexity(tokens)
+            st.caption(escape_markdown(pane_label(i, run))
+                       + (f" · perplexity {perplexity:.3g}" if perplexity is not None else ""))
+            table = lp.token_table(tokens)
+            table["token"] = table["token"].map(lp.visible_token)
+            st.dataframe(table, hide_index=True, height=320, key=f"cmp.lp.{i}", column_config=TOKEN_COLUMNS)
+
+
+def diff_section(results: dict[int, Run]) -> None:
+    if len(results) < 2:
+        return
+    st.subheader("Token diff")
+    options = list(results)
+    labels = {i: pane_label(i, results[i]) for i in options}
+    for name, default in (("cmp.diff_a", options[0]), ("cmp.diff_b", options[1])):
+        if st.session_state.get(name) not in options:
+            st.session_state[name] = default
+    left, right = st.columns(2)
+    a = left.selectbox("Run A", options, key="cmp.diff_a", format_func=labels.get, persist_state=state.KEEP)
+    b = right.selectbox("Run B", options, key="cmp.diff_b", format_func=labels.get, persist_state=state.KEEP)
+    if a == b:
+        st.caption("Pick two different runs.")
+        return
+    run_a, run_b = results[a], results[b]
+    if not (_tokens(run_a) and _tokens(run_b)):
+        where = tables.divergence(run_a, run_b)
+        st.info("The token diff needs logprobs on both runs: tick Logprobs in both panes and run again. "
+                + ("Their texts are identical." if where == "identical" else f"Their texts first differ at {where}."))
+        return
+    diff = tables.token_diff(run_a, run_b)
+    for line in tables.diff_headlines(diff, labels[a], labels[b]):
+        st.markdown(line)
+    shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key="cmp.diff_only") else diff
+    shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
+    st.dataframe(shown, hide_index=True, key="cmp.diff_table", column_config=DIFF_COLUMNS)
+
+
+def _visible(token: Any) -> Any:
+    return lp.visible_token(token) if isinstance(token, str) else token

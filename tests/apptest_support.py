@@ -1,0 +1,60 @@
+"""Setup shared by the AppTest page tests (Compare, History, Presets).
+
+- `sandbox_stand_in(tmp_path, monkeypatch)`: a ScriptedServer standing in for the local sandbox
+  (it answers the sidebar's health check and model list; PLAYGROUND_SANDBOX_PORT points at it),
+  with a fresh data folder and presets folder under tmp_path and no SGP key from the environment.
+- `capture_downloads(monkeypatch)`: every payload a download button hands to Streamlit's media
+  storage, as `Download(data, mimetype, filename)`, in the order they were made.
+- `texts(elements)`: element texts with the pages' markdown escapes undone.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+from tests.scripted_server import Reply, ScriptedServer
+
+
+@contextmanager
+def sandbox_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    with ScriptedServer() as scripted:
+        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
+        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
+        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
+        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
+        (tmp_path / "presets").mkdir(exist_ok=True)
+        monkeypatch.delenv("SGP_API_KEY", raising=False)
+        yield scripted
+
+
+class Download(NamedTuple):
+    data: bytes
+    mimetype: str
+    filename: str | None
+
+
+def capture_downloads(monkeypatch: pytest.MonkeyPatch) -> list[Download]:
+    served: list[Download] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, (bytes, str)):
+            data = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
+            served.append(Download(data, mimetype, filename))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return served
+
+
+def texts(elements) -> list[str]:
+    """Element texts with markdown escapes (backslashes and the three HTML entities) undone."""
+    return [re.sub(r"\\(.)", r"\1", str(e.value)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            for e in elements]
