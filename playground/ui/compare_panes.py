@@ -20,7 +20,7 @@ from playground.ui import compare_live as live
 from playground.ui import compare_messages as conversation
 from playground.ui import compare_state as state
 from playground.ui import compare_sources as sources
-from playground.ui import render, widget_sync
+from playground.ui import render, sidebar, widget_sync
 
 key = sources.key
 
@@ -64,7 +64,8 @@ def included() -> list[int]:
 def prepare(panes: list[int]) -> tuple[list[tuple[Endpoint, ChatRequest]], list[str | None], list[str]]:
     """The (endpoint, request) of each pane, their presets, and what stops any of them running.
     (In a callback, `sources.settle` the panes first.)"""
-    named = state.endpoints()
+    chosen = [st.session_state.get(key(i, "endpoint")) for i in panes]
+    named = state.endpoints(need_local=sidebar.LOCAL in chosen)
     items, presets, problems = [], [], []
     for i in panes:
         request, errors = pane_request(i)

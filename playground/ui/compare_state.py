@@ -57,9 +57,10 @@ def saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
     return save
 
 
-def endpoints() -> dict[str, Endpoint]:
-    """The endpoints the sidebar offers (the custom one when it is chosen there), by name."""
-    named = {endpoint.name: endpoint for endpoint in sidebar.configured()}
+def endpoints(need_local: bool = False) -> dict[str, Endpoint]:
+    """The endpoints the sidebar offers (the custom one when it is chosen there), by name.
+    With `need_local`, the sandbox is started (if it is not running) whatever the sidebar chose."""
+    named = {endpoint.name: endpoint for endpoint in sidebar.configured(need_local=need_local)}
     current = sidebar.current_endpoint()
     named.setdefault(current.name, current)
     return named

@@ -104,7 +104,7 @@ def _rerun(run_id: str) -> None:
     run = store().get(run_id)
     if run is None:
         return
-    named = compare_state.endpoints()
+    named = compare_state.endpoints(need_local=run.endpoint == sidebar.LOCAL)
     endpoint = named.get(run.endpoint)
     if endpoint is None:
         endpoint = sidebar.current_endpoint()
