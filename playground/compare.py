@@ -83,9 +83,9 @@ def stats_line(run: Run) -> str:
     parts = [f"{usage.prompt_tokens} + {usage.completion_tokens} = {usage.total_tokens} tokens" if usage is not None
              else f"{run.completion_tokens} tokens (counted)"]
     if run.ttft_s is not None:
-        parts.append(f"first token {_seconds(run.ttft_s)}")
+        parts.append(f"first token {format_seconds(run.ttft_s)}")
     if run.total_s is not None:
-        parts.append(f"total {_seconds(run.total_s)}")
+        parts.append(f"total {format_seconds(run.total_s)}")
     if run.tokens_per_s:
         parts.append(f"{run.tokens_per_s:.1f} tok/s")
     if len(run.choices) > 1:
@@ -94,7 +94,10 @@ def stats_line(run: Run) -> str:
     return " · ".join(parts)
 
 
-def _seconds(value: float) -> str:
+def format_seconds(value: float | None) -> str:
+    """'312 ms' under a second, '2.41 s' from there, '—' when unknown."""
+    if value is None:
+        return "—"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 

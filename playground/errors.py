@@ -8,6 +8,11 @@ from typing import Any
 MAX_RAW_BODY = 2000
 
 
+def shorten(text: str, limit: int = 200) -> str:
+    """The start of a long body, for an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class APIError(Exception):
     """A request that did not give a completion. `message` is the server's own words."""
 

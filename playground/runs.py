@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel, Field, ValidationError, computed_field
 from pydantic_core import from_json
 
-from playground.errors import APIError, StreamError, error_message
+from playground.errors import APIError, StreamError, error_message, shorten
 from playground.schema import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -115,15 +115,11 @@ def parse_chunk(data: str) -> ChatCompletionChunk:
             obj = None
         if isinstance(obj, dict) and obj.get("error") is not None:
             raise StreamError(None, error_message({"error": obj["error"]}), data) from None
-        raise StreamError(None, f"malformed stream data: {_short(data)} ({error.errors()[0]['msg']})", data) from None
+        raise StreamError(None, f"malformed stream data: {shorten(data)} ({error.errors()[0]['msg']})", data) from None
     extra = chunk.__pydantic_extra__
     if extra and extra.get("error") is not None:
         raise StreamError(None, error_message({"error": extra["error"]}), data)
     return chunk
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class RunRecorder:

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import httpx
 from pydantic import ValidationError
 
-from playground.errors import APIConnectionError, APIError, APITimeoutError, StreamError, error_message
+from playground.errors import APIConnectionError, APIError, APITimeoutError, StreamError, error_message, shorten
 from playground.runs import parse_chunk
 from playground.schema import ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta
 from playground.sse import SSEDecoder
@@ -96,7 +96,7 @@ def iter_batches(response: httpx.Response) -> Iterator[list[str]]:
         elif not seen and first.strip():
             kind = response.headers.get("content-type", "no content type")
             text = first.decode("utf-8", errors="replace").strip()
-            raise StreamError(None, f"the answer is not an event stream ({kind}): {_short(text)}", text)
+            raise StreamError(None, f"the answer is not an event stream ({kind}): {shorten(text)}", text)
     finally:
         response.close()
 
@@ -161,15 +161,11 @@ def _stream_error_message(data: str) -> str:
         return data
 
 
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def parse_completion(data: bytes) -> ChatCompletion:
     try:
         payload = json.loads(data)
     except ValueError:
-        raise APIError(200, f"the reply is not JSON: {_short(data.decode('utf-8', 'replace'))}", data) from None
+        raise APIError(200, f"the reply is not JSON: {shorten(data.decode('utf-8', 'replace'))}", data) from None
     if isinstance(payload, dict) and "error" in payload and "choices" not in payload:
         raise APIError(200, error_message(payload), payload)
     try:

@@ -14,6 +14,7 @@ import math
 import streamlit as st
 
 from playground import logprobs as lp
+from playground.compare import format_seconds
 from playground.runs import ChoiceResult, Run
 from playground.schema import TokenLogprob
 from playground.textsafe import escape_html, escape_markdown
@@ -102,12 +103,6 @@ def show_status(run: Run) -> None:
         st.warning("The stream broke off: the answer below is partial.", icon=":material/warning:")
 
 
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def run_stats(run: Run) -> list[tuple[str, str, str]]:
     """(label, value, tooltip) for the stats strip of a run."""
     usage = run.usage
@@ -120,8 +115,8 @@ def run_stats(run: Run) -> list[tuple[str, str, str]]:
         ("Prompt tokens", prompt, "Tokens in the request, as the server counted them."),
         ("Completion tokens", completion, "Tokens generated, all choices together."),
         ("Total tokens", total, "Prompt plus completion."),
-        ("First token", _fmt_s(run.ttft_s), "Time to first token: from sending the request to the first text."),
-        ("Total time", _fmt_s(run.total_s), "From sending the request to the end of the answer."),
+        ("First token", format_seconds(run.ttft_s), "Time to first token: from sending the request to the first text."),
+        ("Total time", format_seconds(run.total_s), "From sending the request to the end of the answer."),
         ("Tokens/s", rate, "Completion tokens per second after the first token."),
         ("Finish reason", ", ".join(reasons) or ("cancelled" if run.cancelled else "—"),
          "Why the model stopped: stop, length, tool_calls, content_filter..."),

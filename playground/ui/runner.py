@@ -25,6 +25,7 @@ from playground.client import ChatClient
 from playground.endpoint import Endpoint
 from playground.runs import Run, RunError, RunRecorder
 from playground.schema import ChatRequest, message_text
+from playground.textsafe import escape_markdown
 from playground.ui import render
 
 log = logging.getLogger(__name__)
@@ -158,15 +159,16 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
         # Run stays where it was (disabled), so the page does not jump; Stop appears beside it.
         _run_button(run_slot, ["running"])
         stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:")
-        note.caption(f"Streaming from {escape(endpoint.name)} · {escape(request.model)}…" if request.stream
-                     else f"Waiting for the whole answer from {escape(endpoint.name)}…")
+        where = escape_markdown(endpoint.name)
+        note.caption(f"Streaming from {where} · {escape_markdown(request.model)}…" if request.stream
+                     else f"Waiting for the whole answer from {where}…")
         stream(request, endpoint, preset, st.empty())
         st.rerun()  # draw the page again: Run enabled, the finished run below it
     _run_button(run_slot, reasons)
     if reasons:
-        note.caption(escape(" ".join(reasons)))
+        note.caption(escape_markdown(" ".join(reasons)))
     elif start and unready:
-        note.warning(escape(" ".join(unready)), icon=":material/info:")
+        note.warning(escape_markdown(" ".join(unready)), icon=":material/info:")
     last: Run | None = st.session_state.get(LAST)
     if last is not None:
         render.show_run(last, key="last")
@@ -176,18 +178,12 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
 def _save_note() -> None:
     problem = st.session_state.get(SAVE_ERROR)
     if problem:
-        st.warning(f"This run was not saved to the history: {escape(problem)}", icon=":material/history:")
+        st.warning(f"This run was not saved to the history: {escape_markdown(problem)}", icon=":material/history:")
 
 
 def _run_button(slot: Any, reasons: list[str]) -> None:
     slot.button("Run", key="run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter",
                 on_click=_request_run, disabled=bool(reasons), help="Send the request (Ctrl+Enter)")
-
-
-def escape(text: str) -> str:
-    from playground.textsafe import escape_markdown
-
-    return escape_markdown(text)
 
 
 def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: Any) -> Run | None:
