@@ -24,7 +24,7 @@ from playground.streaming import ChatStream, iter_batches, parse_completion, rea
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx: see _retryable
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -194,7 +194,7 @@ class ChatClient:
                 if response.is_redirect:  # not followed: a POST must not silently turn into a GET
                     raise APIError(response.status_code, f"{url} redirects to {response.headers['location']}: "
                                    "use that address in the endpoint's base URL", failure.body)
-                if response.status_code not in RETRY_STATUSES:
+                if not _retryable(response.status_code):
                     raise failure
                 retry_after = _retry_after_s(response.headers)
             if attempt >= self.max_retries:
@@ -213,11 +213,15 @@ class ChatClient:
         return random.uniform(ceiling / 2, ceiling)  # "equal jitter"
 
 
+def _retryable(status_code: int) -> bool:
+    return status_code in RETRY_STATUSES or status_code >= 500
+
+
 def _retry_after_s(headers: httpx.Headers) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return min(float(value) / 1000, MAX_RETRY_AFTER_S)
+        try:  # clamped at 0: time.sleep() refuses a negative wait
+            return min(max(float(value) / 1000, 0.0), MAX_RETRY_AFTER_S)
         except ValueError:
             pass
     value = headers.get("retry-after")

@@ -113,10 +113,13 @@ def _json_string_is_python(text: str) -> bool:
     return not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
-def _header_lines(auth: _Auth, indent: str) -> list[str]:
-    lines = [f'{indent}"Content-Type": "application/json",']
+def _header_lines(auth: _Auth, indent: str, for_sdk: bool = False) -> list[str]:
+    """Header dict entries. for_sdk: only what openai's default_headers needs (the SDK sets
+    Content-Type itself and sends its api_key as the Bearer header)."""
+    lines = [] if for_sdk else [f'{indent}"Content-Type": "application/json",']
     if auth.key_header == "Authorization":
-        lines.append(f'{indent}"Authorization": "Bearer " + os.environ["{auth.key_env}"],')
+        if not for_sdk:
+            lines.append(f'{indent}"Authorization": "Bearer " + os.environ["{auth.key_env}"],')
     elif auth.key_header:
         lines.append(f'{indent}"x-api-key": os.environ["{auth.key_env}"],')
     if auth.account_env:
@@ -166,7 +169,7 @@ def openai_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     body = request.to_wire()
     known = {k: v for k, v in body.items() if k in OPENAI_SDK_FIELDS}
     extra = {k: v for k, v in body.items() if k not in OPENAI_SDK_FIELDS}
-    default_headers = [line for line in _header_lines(auth, "        ")[1:] if "Authorization" not in line]
+    default_headers = _header_lines(auth, "        ", for_sdk=True)
 
     out = ["import os", "", "from openai import OpenAI", ""]
     if not url.endswith(_CHAT_SUFFIX):

@@ -372,6 +372,16 @@ def test_retry_after_ms_and_connection_errors_are_retried(server: ScriptedServer
     assert server.requests[1].at - server.requests[0].at >= 0.15
 
 
+def test_every_5xx_is_retried_and_a_negative_retry_after_waits_nothing(server: ScriptedServer) -> None:
+    server.add(Reply.error(529, {"error": {"message": "Overloaded", "type": "overloaded_error"}},
+                           headers={"retry-after-ms": "-500"}))
+    server.add(Reply.error(501, {"detail": "not yet"}, headers={"Retry-After": "-3"}))
+    server.add(Reply.json(200, completion_body()))
+    with retrying_client(server) as client:
+        assert client.complete(chat()).choices[0].message.content == "Hello!"
+    assert len(server.requests) == 3
+
+
 def test_retries_exhausted(server: ScriptedServer) -> None:
     server.default = Reply.error(503, {"detail": "Service temporarily overloaded"})
     with retrying_client(server, retries=2) as client:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -232,3 +233,12 @@ def test_openai_field_list_matches_the_installed_sdk():
     extra = snippet[snippet.index("extra_body="):]
     assert '"top_k": 40' in extra and '"min_p": 0.05' in extra and '"chat_template_kwargs"' in extra
     assert 'base_url="http://127.0.0.1:9/v4/beta"' in snippet
+
+
+@pytest.mark.parametrize("endpoint_of", [sgp_endpoint, bearer_endpoint])
+def test_openai_snippet_keeps_a_safe_header_that_mentions_authorization(endpoint_of):
+    base = endpoint_of("http://127.0.0.1:9")
+    endpoint = replace(base, headers={**base.headers, "X-Note": "no Authorization here"})
+    text = openai_snippet(endpoint, nasty_request())
+    assert '"X-Note": "no Authorization here",' in text
+    assert "Bearer" not in text  # the SDK sends its api_key as the Bearer header itself
