@@ -11,7 +11,7 @@ import pandas as pd
 
 from playground import logprobs as lp
 from playground import settings
-from playground.repeat import RepeatSummary, first_difference, tokens_of
+from playground.repeat import RepeatSummary, first_difference, tokens_of, words
 from playground.runs import Run
 from playground.schema import ChatRequest
 from playground.settings import Prices
@@ -151,15 +151,13 @@ def changed_fields(a: ChatRequest, b: ChatRequest) -> list[str]:
 
 
 def divergence(a: Run, b: Run) -> str:
-    """Where two answers first differ, in tokens when both have logprobs, else in words."""
-    tokens_a = a.choices[0].logprobs if a.choices else []
-    tokens_b = b.choices[0].logprobs if b.choices else []
-    if tokens_a and tokens_b:
-        where = lp.first_divergence(tokens_a, tokens_b)
-        unit = "token"
-    else:
-        where = first_difference(tokens_of(a)[0], tokens_of(b)[0])
-        unit = "word"
+    """Where two answers first differ, in tokens when both have logprobs, else in words (of
+    both: a token list is never compared with a word list)."""
+    (tokens_a, server_a), (tokens_b, server_b) = tokens_of(a), tokens_of(b)
+    unit = "token" if server_a and server_b else "word"
+    if unit == "word":
+        tokens_a, tokens_b = words(a.text), words(b.text)
+    where = first_difference(tokens_a, tokens_b)
     return "identical" if where is None else f"{unit} {where}"
 
 

@@ -83,6 +83,24 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+# path -> (stat signature, parsed Preset or the reason it is unusable); see PresetStore.scan
+_PARSED: dict[Path, tuple[tuple[int, int, int], Preset | str]] = {}
+
+
+def _parse_cached(path: Path) -> Preset | str:
+    info = path.stat()
+    signature = (info.st_mtime_ns, info.st_size, info.st_ino)
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    try:
+        result: Preset | str = parse_preset_bytes(path.read_bytes(), path.name)
+    except PresetFileError as exc:
+        result = exc.reason
+    _PARSED[path] = (signature, result)
+    return result
+
+
 class PresetStore:
     def __init__(self, folder: Path | str | None = None):
         self.folder = Path(folder) if folder is not None else default_presets_dir()
@@ -106,15 +124,25 @@ class PresetStore:
     # --- reading -----------------------------------------------------------------------------
 
     def scan(self) -> tuple[list[Preset], list[tuple[str, str]]]:
-        """Every readable preset (sorted by name) and (file name, reason) for each broken file."""
+        """Every readable preset (sorted by name) and (file name, reason) for each broken file.
+
+        Pages call this on every rerun, so a file is parsed again only when its stat changed
+        (saves here replace the file, so they always change it). Treat the presets as read-only."""
         presets, problems = [], []
-        for path in self._files():
+        files = self._files()
+        present = set(files)
+        for gone in [k for k in list(_PARSED) if k.parent == self.folder and k not in present]:
+            _PARSED.pop(gone, None)
+        for path in files:
             try:
-                presets.append(parse_preset_bytes(path.read_bytes(), path.name))
-            except PresetFileError as exc:
-                problems.append((path.name, exc.reason))
+                result = _parse_cached(path)
             except OSError as exc:
                 problems.append((path.name, f"cannot be read: {exc.strerror}"))
+                continue
+            if isinstance(result, Preset):
+                presets.append(result)
+            else:
+                problems.append((path.name, result))
         presets.sort(key=lambda p: p.name.lower())
         return presets, problems
 

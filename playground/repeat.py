@@ -182,7 +182,13 @@ def tokens_of(run: Run) -> tuple[list[str], bool]:
     choice = run.choices[0] if run.choices else None
     if choice is not None and choice.logprobs:
         return [token.token for token in choice.logprobs], True
-    return _WORDS.findall(run.text), False
+    return words(run.text), False
+
+
+def words(text: str) -> list[str]:
+    """Words, runs of whitespace and punctuation marks: the unit to compare answers in when
+    not every answer came with the server's tokens."""
+    return _WORDS.findall(text)
 
 
 def total_logprob(tokens: Sequence[TokenLogprob]) -> float | None:
@@ -298,7 +304,7 @@ def summarize(runs: Sequence[Run | None]) -> RepeatSummary:
     server_tokens = bool(token_lists) and all(flag for _, flag in token_lists)
     sequences = [tokens for tokens, _ in token_lists]
     if not server_tokens:  # compare like with like: a word split for every sample
-        sequences = [_WORDS.findall(text) for text in texts]
+        sequences = [words(text) for text in texts]
     notes = []
     if any(run.partial for _, run in usable):
         notes.append("Some samples were stopped or cut off: their partial text is compared as it is.")

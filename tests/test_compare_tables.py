@@ -97,6 +97,13 @@ def test_divergence_prefers_tokens():
     assert divergence(a, a) == "identical"
 
 
+def test_divergence_in_words_when_only_one_run_has_logprobs():
+    with_tokens = run_of("Hello there", tokens=[("Hel", 0.9), ("lo", 0.5), (" there", 0.5)])
+    plain = run_of("Hello there")
+    assert divergence(with_tokens, plain) == "identical" == divergence(plain, with_tokens)
+    assert divergence(with_tokens, run_of("Hello you")) == "word 2"
+
+
 def test_token_diff_headlines_name_the_first_divergence_and_escape_tokens():
     a = run_of("Hi <b>", tokens=[("Hi", 0.9), (" <b>", 0.6)])
     b = run_of("Hi *x*", tokens=[("Hi", 0.8), (" *x*", 0.3)])

@@ -252,6 +252,20 @@ def test_save_list_load_rename_duplicate_delete(store: PresetStore) -> None:
     assert not list(store.folder.glob("*.tmp"))
 
 
+def test_a_listing_follows_files_edited_in_place_by_hand(store: PresetStore) -> None:
+    store.save(small_preset("Edited", text="first"))
+    assert [m.content for m in store.list()[0].request.messages] == ["first"]
+    path = store.path_for("Edited")
+    with path.open("w", encoding="utf-8") as handle:  # same file (inode), new text: an editor's save
+        handle.write(preset_to_json(small_preset("Edited", text="second, longer")))
+    assert [m.content for m in store.list()[0].request.messages] == ["second, longer"]
+    path.write_text("{", encoding="utf-8")
+    presets, problems = store.scan()
+    assert presets == [] and [name for name, _ in problems] == [path.name]
+    path.unlink()
+    assert store.scan() == ([], [])
+
+
 def test_changed_on_disk_is_not_silently_overwritten(store: PresetStore) -> None:
     store.save(small_preset("Shared"))
     mine, digest = store.load_with_hash("Shared")

@@ -100,9 +100,12 @@ def _on_delete_confirmed(name: str) -> None:
     _note("success", f"Deleted {_q(name)}.")
 
 
-def _on_open(preset: Preset) -> None:
-    store = _store()
-    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": store.current_hash(preset.name)}
+def _on_open(name: str) -> None:
+    try:  # the file as it is now, with the hash of exactly that version (a later save checks it)
+        preset, digest = _store().load_with_hash(name)
+    except (PresetStoreError, ValueError) as exc:
+        return _note("error", escape_markdown(str(exc)))
+    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": digest}
     apply_preset(preset, "from the Presets page")
     st.session_state["presets_open_requested"] = True
 
@@ -159,7 +162,7 @@ def share_box(preset: Preset) -> None:
 def actions(preset: Preset) -> None:
     name = preset.name
     cols = st.columns(4)
-    cols[0].button("Open in Playground", key="presets_open", on_click=_on_open, args=(preset,), type="primary")
+    cols[0].button("Open in Playground", key="presets_open", on_click=_on_open, args=(name,), type="primary")
     cols[1].download_button("Export (download)", data=preset_to_json(preset), file_name=f"{slugify(name)}.json",
                             mime="application/json", on_click="ignore", key="presets_export")
     cols[2].button("Copy share link", key="presets_share",
