@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground import codegen
 from playground.endpoint import Endpoint
 from playground.schema import ChatRequest
 
 
 def render(endpoint: Endpoint, request: ChatRequest) -> None:
-    try:
-        from playground import codegen
-    except ImportError:  # written in parallel; the page must not break meanwhile
-        st.info("Code generation is not available in this build.")
-        return
     st.caption("The exact request below, ready to paste. The key is read from an environment variable, never written out.")
     tabs = st.tabs(["curl", "Python (httpx)", "Python (openai)"])
     makers = [(codegen.curl_snippet, "bash"), (codegen.httpx_snippet, "python"), (codegen.openai_snippet, "python")]

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from playground.schema import ChatRequest, describe_error
 from playground.textsafe import escape_markdown
-from playground.ui import request_state, widget_sync
+from playground.ui import request_state, sidebar, widget_sync
 
 KEY = "request_json"
 
@@ -46,7 +46,7 @@ def _on_change() -> None:
         return
     request_state.set_error("json", None)
     request_state.commit(request, source="json")
-    st.session_state["model"] = request.model
+    st.session_state[sidebar.MODEL_KEY] = request.model
 
 
 def _format() -> None:

@@ -220,12 +220,12 @@ def render() -> None:
         placeholder="You are a helpful assistant.",
         help="Sent as the first message, with role system. Leave empty to send none.",
     )
-    _error("msg_system")
+    request_state.show_error("msg_system")
     start = 1 if _has_system(request) else 0
     for i in range(start, len(request.messages)):
         _draw_message(request, i, ids[i], first=i == start)
     st.button("Add message", key="msg_add", on_click=_on_add, icon=":material/add:", type="tertiary")
-    _error("msg_add")
+    request_state.show_error("msg_add")
 
 
 def _draw_message(request: ChatRequest, i: int, mid: str, first: bool) -> None:
@@ -264,12 +264,5 @@ def _draw_message(request: ChatRequest, i: int, mid: str, first: bool) -> None:
             notes.append(f"{len(message.tool_calls)} tool call(s): edit them in the JSON view.")
         if notes:
             st.caption(" ".join(notes))
-        _error(f"msg_{mid}")
+        request_state.show_error(f"msg_{mid}")
 
-
-def _error(source: str) -> None:
-    message = request_state.errors().get(source)
-    if message:
-        from playground.textsafe import escape_markdown
-
-        st.error(escape_markdown(message), icon=":material/error:")

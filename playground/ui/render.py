@@ -16,7 +16,7 @@ import streamlit as st
 from playground import logprobs as lp
 from playground.compare import format_seconds
 from playground.runs import ChoiceResult, Run
-from playground.schema import TokenLogprob
+from playground.schema import TokenLogprob, TopLogprob
 from playground.textsafe import escape_html, escape_markdown
 
 # Probability buckets, most likely first: (lower bound, background). Fixed, never from data.
@@ -47,7 +47,7 @@ def colour_for(probability: float | None) -> str:
     return PALETTE[-1][1]
 
 
-def _probability(token: TokenLogprob) -> float | None:
+def _probability(token: TokenLogprob | TopLogprob) -> float | None:
     return math.exp(min(token.logprob, 0.0)) if lp.known(token.logprob) else None
 
 
@@ -255,7 +255,7 @@ def show_alternatives(token: TokenLogprob, position: int) -> None:
         {
             "rank": rank,
             "token": lp.visible_token(alt.token),
-            "probability": math.exp(min(alt.logprob, 0.0)) if lp.known(alt.logprob) else None,
+            "probability": _probability(alt),
             "logprob": alt.logprob if lp.known(alt.logprob) else None,
             "chosen": alt.token == token.token,
         }

@@ -17,6 +17,8 @@ import streamlit as st
 
 from playground.endpoint import LOCAL_MODEL
 from playground.schema import ChatRequest
+from playground.textsafe import escape_markdown
+from playground.ui import sidebar
 
 REQUEST = "request"
 ERRORS = "request_errors"
@@ -60,6 +62,13 @@ def set_error(source: str, message: str | None) -> None:
         errs.pop(source, None)
 
 
+def show_error(source: str) -> None:
+    """Under a widget: why its last change was not taken, if it was not."""
+    message = errors().get(source)
+    if message:
+        st.error(escape_markdown(message), icon=":material/error:")
+
+
 def commit(request: ChatRequest, source: str) -> None:
     """Store a new request that came from one view ("form" or "json") and redraw the other."""
     previous = st.session_state.get(REQUEST)
@@ -94,7 +103,7 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
             request = request.model_copy(update={"model": sidebar_model})
             st.session_state[REQUEST] = request
         else:  # the request changed (a preset, a share link, History): the sidebar follows
-            st.session_state["model"] = request.model
+            st.session_state[sidebar.MODEL_KEY] = request.model
             st.session_state[_MODEL_SEEN] = request.model
             st.rerun()  # the sidebar was drawn before this page: draw it again with the model
     st.session_state[_MODEL_SEEN] = request.model

@@ -24,7 +24,9 @@ import streamlit as st
 from playground.client import ChatClient
 from playground.endpoint import Endpoint
 from playground.runs import Run, RunError, RunRecorder
+from playground.runstore import RunStore
 from playground.schema import ChatRequest, message_text
+from playground.settings import runs_db_path
 from playground.textsafe import escape_markdown
 from playground.ui import render
 
@@ -42,9 +44,6 @@ def save_run(run: Run, endpoint: Endpoint | None = None) -> str | None:
     """Store a run in the history (refused if the endpoint's key shows up in it). Returns
     why it was not saved, or None; a broken store is reported, never fatal."""
     try:
-        from playground.runstore import RunStore
-        from playground.settings import runs_db_path
-
         RunStore(runs_db_path()).save(run, forbid=[endpoint.api_key or ""] if endpoint else ())
     except Exception as error:
         log.warning("could not save run %s to the history: %s", run.id, type(error).__name__)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import streamlit as st
 
+from playground import settings
 from playground.client import ChatClient
 from playground.endpoint import LOCAL_MODEL, Endpoint
 from playground.errors import APIError
@@ -86,8 +87,6 @@ def configured(check: bool = False, need_local: bool = False) -> list[Endpoint]:
     is chosen), or when the caller needs it (`need_local`); otherwise its entry points at
     $PLAYGROUND_SANDBOX_PORT and nothing is started. With `check`, a sandbox that died is
     started again."""
-    from playground import settings
-
     problems: list[str] = []
     endpoints = settings.configured_endpoints(secrets(), os.environ, _sandbox_port_hint(), problems)
     st.session_state[_PROBLEMS] = problems
@@ -120,8 +119,6 @@ def _names(endpoints: list[Endpoint]) -> list[str]:
 
 
 def _default_name(endpoints: list[Endpoint]) -> str:
-    from playground import settings
-
     name = settings.default_endpoint_name(endpoints)
     return name if name in _names(endpoints) else endpoints[0].name
 
