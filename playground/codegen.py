@@ -16,6 +16,7 @@ from typing import Any
 
 from playground.endpoint import Endpoint
 from playground.schema import ChatRequest
+from playground.secrets_check import check_no_secrets
 
 ACCOUNT_ENV = "SGP_ACCOUNT_ID"
 _SECRET_NAME = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.IGNORECASE)
@@ -61,6 +62,14 @@ def _auth(endpoint: Endpoint) -> _Auth:
     return _Auth(key_env, key_header, ACCOUNT_ENV if endpoint.account_id else None, headers, omitted)
 
 
+def _body(request: ChatRequest) -> dict[str, Any]:
+    """The request body, refused (SecretFoundError) when a key was typed into it: code gets copied
+    into chats and repositories, so no snippet may carry one."""
+    body = request.to_wire()
+    check_no_secrets(body, what="this request")
+    return body
+
+
 def _pretty_json(body: dict[str, Any]) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False)
 
@@ -83,7 +92,7 @@ def curl_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
         lines.append(f'  -H "x-selected-account-id: ${auth.account_env}" \\')
     for name, value in auth.headers.items():
         lines.append(f"  -H {shlex.quote(f'{name}: {value}')} \\")
-    lines.append(f"  --data-binary {shlex.quote(_pretty_json(request.to_wire()))}")
+    lines.append(f"  --data-binary {shlex.quote(_pretty_json(_body(request)))}")
     return "\n".join(lines) + "\n"
 
 
@@ -134,7 +143,7 @@ def httpx_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     out = [line for line in out if line is not None]
     out += [f"# header {name} left out (it looks secret): add it yourself" for name in auth.omitted]
     out += [f"url = {_py(endpoint.chat_url)}", "headers = {", *_header_lines(auth, "    "), "}"]
-    out += [f"body = {_py(request.to_wire())}", ""]
+    out += [f"body = {_py(_body(request))}", ""]
     if request.stream:
         out += [
             "with httpx.Client(timeout=120.0) as client:",
@@ -166,7 +175,7 @@ def openai_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     auth = _auth(endpoint)
     url = endpoint.chat_url
     base_url = url[: -len(_CHAT_SUFFIX)] if url.endswith(_CHAT_SUFFIX) else url
-    body = request.to_wire()
+    body = _body(request)
     known = {k: v for k, v in body.items() if k in OPENAI_SDK_FIELDS}
     extra = {k: v for k, v in body.items() if k not in OPENAI_SDK_FIELDS}
     default_headers = _header_lines(auth, "        ", for_sdk=True)

@@ -37,7 +37,7 @@ class SecretFoundError(ValueError):
         listed = "; ".join(findings)
         super().__init__(
             f"Refused: {what} carries a secret ({listed}). Remove it: keys belong in the "
-            "endpoint settings (secrets.toml or the environment), never in a preset."
+            f"endpoint settings (secrets.toml or the environment), never in {what}."
         )
 
 

@@ -18,6 +18,7 @@ import pytest
 from playground.codegen import OPENAI_SDK_FIELDS, curl_snippet, httpx_snippet, openai_snippet
 from playground.endpoint import Endpoint
 from playground.schema import ChatRequest
+from playground.secrets_check import SecretFoundError
 
 SGP_KEY = "sk-sgp-DO-NOT-PRINT-0123456789"
 OPENAI_KEY = "sk-openai-DO-NOT-PRINT-9876543210"
@@ -141,6 +142,16 @@ def test_snippets_never_contain_a_key(make, endpoint_of):
         assert "SGP_ACCOUNT_ID" in text
     if endpoint.headers:
         assert "X-Auth-Token" in text and "left out" in text  # said, not silently dropped
+
+
+@pytest.mark.parametrize("make", [curl_snippet, httpx_snippet, openai_snippet])
+@pytest.mark.parametrize("extra", [{"api_key": "typed-in-by-mistake"},
+                                   {"extra_headers": {"Authorization": "Bearer typed-in-by-mistake"}}])
+def test_a_key_typed_into_the_request_gives_no_code(make, extra):
+    request = ChatRequest(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], **extra)
+    with pytest.raises(SecretFoundError) as caught:
+        make(sgp_endpoint("http://127.0.0.1:9"), request)
+    assert "api_key" in str(caught.value) or "Authorization" in str(caught.value)
 
 
 # --- curl ------------------------------------------------------------------------------
