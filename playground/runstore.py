@@ -8,7 +8,6 @@ Runs never carry keys; `save` refuses a run whose request looks like it holds on
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Iterable, Iterator
 
 from playground.runs import Run
 from playground.schema import message_text
+from playground.secrets_check import find_secrets
 
 PREVIEW_CHARS = 200
 _SCHEMA_VERSION = 1
@@ -49,16 +49,6 @@ _UPSERT = (
 )
 _SUMMARY = (f"SELECT id, started_at, endpoint, model, preset, substr(text, 1, {PREVIEW_CHARS}), error_kind, "
             "partial, total_tokens, total_s FROM runs")
-
-# Names that hold credentials (max_tokens and friends are fine: a bare "token" is not matched).
-_SECRET_NAME = re.compile(
-    r"api[_-]?key|apikey|secret|passw|authori[sz]ation|bearer|access[_-]?token|auth[_-]?token|"
-    r"refresh[_-]?token|session[_-]?token|credential|private[_-]?key|x-api-key",
-    re.IGNORECASE,
-)
-# Values shaped like well-known keys.
-_SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_-]{16,}|Bearer\s+\S{8,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,})$")
-
 
 class SecretInRunError(ValueError):
     """A run about to be stored holds what looks like a key. Nothing is stripped silently."""
@@ -183,23 +173,12 @@ def _row(run: Run, forbidden: list[str]) -> tuple[Any, ...]:
 
 def check_no_secrets(run: Run) -> None:
     """Raise SecretInRunError when the request's extra fields or metadata carry a key-like
-    name or value. Messages are the user's own words and are not inspected."""
+    name or value (the same check presets get). Messages are the user's own words and are
+    not inspected."""
     request = run.request
-    for path, name, value in _walk({"metadata": request.metadata or {}, **request.extra_fields}):
-        if name and _SECRET_NAME.search(name):
-            raise SecretInRunError(f"run {run.id}: request field {path} looks like a credential; not stored")
-        if isinstance(value, str) and _SECRET_VALUE.match(value.strip()):
-            raise SecretInRunError(f"run {run.id}: request field {path} holds what looks like a key; not stored")
-
-
-def _walk(value: Any, path: str = "", name: str = "") -> Iterator[tuple[str, str, Any]]:
-    yield path, name, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, f"{path}.{key}" if path else str(key), str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]", "")
+    findings = find_secrets({"metadata": request.metadata or {}, **request.extra_fields}, any_value=True)
+    if findings:
+        raise SecretInRunError(f"run {run.id}: {'; '.join(findings)} looks like a credential; not stored")
 
 
 def _summary(row: tuple) -> RunSummary:

@@ -16,7 +16,8 @@ _SECRET_NAMES = {
     "clientsecret", "secretkey", "password", "passwd", "privatekey", "cookie", "setcookie",
     "xselectedaccountid", "accountid", "xauthtoken", "xaccesstoken", "awssecretaccesskey",
 }
-_SECRET_PARTS = ("apikey", "secret", "password", "authorization", "accesstoken", "authtoken", "bearer")
+_SECRET_PARTS = ("apikey", "secret", "password", "authorization", "accesstoken", "authtoken", "bearer", "credential",
+                 "privatekey")
 
 # Values that look like a credential wherever they appear (message text included).
 _SECRET_VALUES = [
@@ -46,21 +47,24 @@ def _is_secret_name(key: str) -> bool:
     return norm in _SECRET_NAMES or any(part in norm for part in _SECRET_PARTS)
 
 
-def find_secrets(value: Any, path: str = "") -> list[str]:
-    """Every place in `value` that looks like a secret, as 'field path: why' strings."""
+def find_secrets(value: Any, path: str = "", any_value: bool = False) -> list[str]:
+    """Every place in `value` that looks like a secret, as 'field path: why' strings.
+
+    A secret-named field counts when it holds a string; with `any_value`, whatever it holds
+    (for places that never carry a JSON schema, whose properties may be named "password")."""
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
             # A secret-named field holding a value (not a JSON-schema object describing one).
-            if _is_secret_name(str(key)) and isinstance(item, str):
-                if item.strip():
+            if _is_secret_name(str(key)) and (any_value or isinstance(item, str)):
+                if any_value or item.strip():
                     found.append(f"field '{where}'")
                     continue
-            found.extend(find_secrets(item, where))
+            found.extend(find_secrets(item, where, any_value))
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            found.extend(find_secrets(item, f"{path}[{i}]"))
+            found.extend(find_secrets(item, f"{path}[{i}]", any_value))
     elif isinstance(value, str):
         for pattern, label in _SECRET_VALUES:
             if pattern.search(value):

@@ -145,6 +145,8 @@ def test_delete(store):
     {"vendor": {"nested": [{"secret": "s"}]}},
     {"note": "sk-" + "abcdefghijklmnopqrstuvwx"},  # split: no key-shaped literal in the repo
     {"metadata": {"token": "ghp_abcdefghijklmnopqrstuvwxyz0123"}},
+    {"credentials": {"user": "me", "key": 12345}},  # a secret-named field, whatever it holds
+    {"api_key": 12345},
 ])
 def test_refuses_runs_that_look_like_they_hold_a_key(store, extra):
     run = make_run(1, **extra)
