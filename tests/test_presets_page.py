@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,7 +14,7 @@ import playground.presets  # noqa: F401  (the package, before pages/ is on sys.p
 from playground.endpoint import LOCAL_MODEL
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
 from playground.schema import ChatRequest
-from tests.apptest_support import capture_downloads, texts
+from tests.apptest_support import capture_downloads, sandbox_stand_in, texts
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = str(REPO / "pages" / "presets.py")
@@ -21,16 +22,16 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped presets, used by the page through PLAYGROUND_PRESETS_DIR."""
-    target = tmp_path / "presets"
-    target.mkdir()
-    for path in (REPO / "presets").glob("*.json"):
-        if path.name != "preset.schema.json":
-            shutil.copy(path, target / path.name)
-    monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(target))
-    monkeypatch.delenv("PLAYGROUND_BASE_URL", raising=False)
-    return target
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the shipped presets, used by the page through PLAYGROUND_PRESETS_DIR; the
+    sidebar's local sandbox is a stand-in, so no page test starts the real model."""
+    with sandbox_stand_in(tmp_path, monkeypatch):
+        target = tmp_path / "presets"
+        for path in (REPO / "presets").glob("*.json"):
+            if path.name != "preset.schema.json":
+                shutil.copy(path, target / path.name)
+        monkeypatch.delenv("PLAYGROUND_BASE_URL", raising=False)
+        yield target
 
 
 def page() -> AppTest:

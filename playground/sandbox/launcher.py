@@ -174,7 +174,8 @@ def ensure_sandbox(port: int | None = None, wait: bool = True, timeout: float = 
             current = _current
             if current is None or current.state not in ("running", "starting") or (
                 current.state == "running" and not current.alive()
-            ):
+            ) or (current.port != configured_port() and healthy(configured_port())):
+                # (the last: $PLAYGROUND_SANDBOX_PORT now names a sandbox that runs: use that one)
                 if current is not None:
                     current.stop()
                 current = _current = _start(None, api_key)

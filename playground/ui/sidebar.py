@@ -52,7 +52,8 @@ def secrets() -> dict[str, Any]:
 
 
 @st.cache_resource(show_spinner="Starting the local model server…")
-def _sandbox_handle():
+def _sandbox_handle(port_hint: int):
+    # Keyed by $PLAYGROUND_SANDBOX_PORT: pointing it elsewhere gives that port's sandbox.
     from playground.sandbox.launcher import ensure_sandbox
 
     return ensure_sandbox()
@@ -67,10 +68,10 @@ def sandbox_available() -> bool:
 def sandbox_handle(check: bool = False):
     """The sandbox (started once per app process, reused when one already runs on
     $PLAYGROUND_SANDBOX_PORT). With `check`, a sandbox that died is started again."""
-    handle = _sandbox_handle()
+    handle = _sandbox_handle(_sandbox_port_hint())
     if check and handle.state == "running" and not handle.alive():
         _sandbox_handle.clear()
-        handle = _sandbox_handle()
+        handle = _sandbox_handle(_sandbox_port_hint())
     return handle
 
 
