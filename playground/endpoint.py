@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Mapping
 
 import httpx
 
@@ -36,14 +36,18 @@ class Endpoint:
             object.__setattr__(self, "models_path", _default_models_path(self.chat_path))
 
     @classmethod
-    def sgp(cls, api_key: str | None = None, account_id: str | None = None, base_url: str | None = None) -> "Endpoint":
+    def sgp(cls, api_key: str | None = None, account_id: str | None = None, base_url: str | None = None,
+            environ: Mapping[str, str] | None = None) -> "Endpoint":
+        """SGP; what is not given comes from SGP_API_KEY, SGP_ACCOUNT_ID, SGP_BASE_URL in `environ`
+        (default os.environ)."""
+        env = os.environ if environ is None else environ
         return cls(
             name="SGP",
-            base_url=base_url or os.environ.get("SGP_BASE_URL") or SGP_DEFAULT_BASE_URL,
+            base_url=base_url or env.get("SGP_BASE_URL") or SGP_DEFAULT_BASE_URL,
             chat_path=SGP_CHAT_PATH,
             auth="x-api-key",
-            api_key=api_key or os.environ.get("SGP_API_KEY"),
-            account_id=account_id or os.environ.get("SGP_ACCOUNT_ID"),
+            api_key=api_key or env.get("SGP_API_KEY"),
+            account_id=account_id or env.get("SGP_ACCOUNT_ID"),
             models_path=SGP_MODELS_PATH,
             kind="sgp",
         )

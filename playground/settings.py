@@ -29,7 +29,7 @@ from typing import Any
 
 import platformdirs
 
-from playground.endpoint import SGP_CHAT_PATH, SGP_DEFAULT_BASE_URL, SGP_MODELS_PATH, Endpoint
+from playground.endpoint import SGP_CHAT_PATH, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +87,8 @@ def configured_endpoints(secrets: Mapping[str, Any] | Any, environ: Mapping[str,
         endpoints.append(Endpoint.local(int(local_port)))
     sgp_key = _setting(secrets, environ, "SGP_API_KEY")
     if sgp_key:
-        endpoints.append(Endpoint(
-            name=SGP_NAME,
-            base_url=_setting(secrets, environ, "SGP_BASE_URL") or SGP_DEFAULT_BASE_URL,
-            chat_path=SGP_CHAT_PATH,
-            auth="x-api-key",
-            api_key=sgp_key,
-            account_id=_setting(secrets, environ, "SGP_ACCOUNT_ID"),
-            models_path=SGP_MODELS_PATH,
-            kind="sgp",
-        ))
+        endpoints.append(Endpoint.sgp(api_key=sgp_key, account_id=_setting(secrets, environ, "SGP_ACCOUNT_ID"),
+                                      base_url=_setting(secrets, environ, "SGP_BASE_URL"), environ=environ))
     for name, table in _items(_get(secrets, "endpoints")):
         try:
             endpoint = _endpoint_from_table(str(name), table, environ)
