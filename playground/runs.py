@@ -338,7 +338,7 @@ class RunRecorder:
             choice.text = "".join(self._texts[index])
             if index in self._refusals:
                 choice.refusal = "".join(self._refusals[index])
-            for _, slot in sorted(self._tool_calls.get(index, {}).items()):
+            for _, slot in sorted(self._tool_calls.pop(index, {}).items()):  # pop: a second finish() adds none
                 call = FunctionCall(name=slot["name"], arguments="".join(slot["arguments"]))
                 choice.tool_calls.append(ToolCall(id=slot["id"], type=slot["type"], function=call))
         run.choices = [self._choices[i] for i in sorted(self._choices)]
