@@ -18,14 +18,13 @@ from typing import Iterator, NamedTuple
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-from tests.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import ScriptedServer
 
 
 @contextmanager
 def sandbox_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
     with ScriptedServer() as scripted:
-        scripted.route("/healthz", Reply.json(200, {"status": "ok"}))
-        scripted.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": []}))
+        scripted.pose_as_sandbox(models=[])
         monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
         monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scripted_server import Reply, ScriptedServer
+from playground.sandbox.launcher import free_port
+from tests.scripted_server import ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -32,12 +32,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync"]
 SHOTS = Path(os.environ.get("PLAYGROUND_SCREENSHOTS", "/tmp/playground-screenshots"))
 START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -60,10 +54,7 @@ def healthy(url: str) -> bool:
 def scripted_sandbox(model: str = "scripted-model", vendor: str | None = "scripted") -> Iterator[ScriptedServer]:
     """A ScriptedServer that answers /healthz and the model list like the sandbox."""
     with ScriptedServer() as server:
-        server.route("/healthz", Reply.json(200, {"status": "ok"}))
-        server.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": [
-            {"model_name": model, "model_type": "generic", "model_vendor": vendor}]}))
-        yield server
+        yield server.pose_as_sandbox([(model, vendor)])
 
 
 @contextmanager

@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Sequence
 
 from playground.endpoint import Endpoint
 
@@ -250,6 +250,13 @@ class ScriptedServer:
         with self._lock:
             self._routes[path] = reply
         return self
+
+    def pose_as_sandbox(self, models: Sequence[tuple[str, str | None]] = (("scripted-model", "scripted"),)) -> "ScriptedServer":
+        """Answer /healthz and SGP's model list as the local sandbox does, so the app's launcher
+        reuses this server (through PLAYGROUND_SANDBOX_PORT) and no model is loaded."""
+        items = [{"model_name": name, "model_type": "generic", "model_vendor": vendor} for name, vendor in models]
+        self.route("/healthz", Reply.json(200, {"status": "ok"}))
+        return self.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": items}))
 
     @property
     def pending(self) -> int:

@@ -23,16 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "scripted/scripted-model"
 
 
-def _serve_models(server: ScriptedServer) -> None:
-    server.route("/healthz", Reply.json(200, {"status": "ok"}))
-    server.route("/v5/chat/completions/models", Reply.json(200, {"object": "list", "items": [
-        {"model_name": "scripted-model", "model_type": "generic", "model_vendor": "scripted"}]}))
-
-
 @pytest.fixture
 def server(monkeypatch, tmp_path):
     with ScriptedServer() as scripted:
-        _serve_models(scripted)
+        scripted.pose_as_sandbox()
         scripted.default = Reply.stream_text(["Hello", ",", " world"])
         monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
         monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
