@@ -139,16 +139,25 @@ def _on_save() -> None:
     _say("success", f"Saved preset “{escape_markdown(preset.name)}”.")
 
 
+def open_preset(name: str, source: str) -> str | None:
+    """Load preset `name` into the session (remembering the hash of exactly the version read,
+    so a later overwrite can tell whether the file changed); the error to show, or None."""
+    try:
+        preset, digest = store().load_with_hash(name)
+    except ValueError as exc:  # PresetStoreError, PresetFileError
+        return escape_markdown(str(exc))
+    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": digest}
+    apply_preset(preset, source)
+    return None
+
+
 def _on_load() -> None:
     name = st.session_state.get("preset_load_name")
     if not name:
         return _say("error", "Choose a preset to load.")
-    try:
-        preset, digest = store().load_with_hash(name)
-    except (PresetStoreError, PresetFileError) as exc:
-        return _say("error", escape_markdown(str(exc)))
-    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": digest}
-    apply_preset(preset, "from the library")
+    error = open_preset(name, "from the library")
+    if error:
+        _say("error", error)
 
 
 def _on_fill() -> None:

@@ -16,7 +16,7 @@ from playground.presets import (
 from playground.presetstore import PresetStoreError, slugify
 from playground.schema import message_text
 from playground.textsafe import escape_markdown
-from playground.ui.preset_widgets import LOADED_KEY, apply_preset
+from playground.ui import preset_widgets
 
 NOTES_KEY = "presets_notes"  # [(level, text)] shown at the top of the next run
 CONFIRM_KEY = "presets_confirm_delete"
@@ -64,13 +64,9 @@ def filter_presets(presets: list[Preset], search: str, tags: list[str]) -> list[
 # --- callbacks --------------------------------------------------------------------------------
 
 
-def _store() -> PresetStore:
-    return PresetStore()
-
-
 def _on_duplicate(name: str) -> None:
     try:
-        copy = _store().duplicate(name)
+        copy = preset_widgets.store().duplicate(name)
     except (PresetStoreError, ValueError) as exc:
         return _note("error", escape_markdown(str(exc)))
     st.session_state["presets_selected"] = copy.name
@@ -82,7 +78,7 @@ def _on_rename(name: str) -> None:
     if not new:
         return _note("error", "Type the new name first.")
     try:
-        renamed = _store().rename(name, new)
+        renamed = preset_widgets.store().rename(name, new)
     except (PresetStoreError, ValueError) as exc:
         return _note("error", escape_markdown(str(exc)))
     st.session_state["presets_selected"] = renamed.name
@@ -93,7 +89,7 @@ def _on_rename(name: str) -> None:
 def _on_delete_confirmed(name: str) -> None:
     st.session_state.pop(CONFIRM_KEY, None)
     try:
-        _store().delete(name)
+        preset_widgets.store().delete(name)
     except (PresetStoreError, ValueError) as exc:
         return _note("error", escape_markdown(str(exc)))
     st.session_state.pop("presets_selected", None)
@@ -101,12 +97,9 @@ def _on_delete_confirmed(name: str) -> None:
 
 
 def _on_open(name: str) -> None:
-    try:  # the file as it is now, with the hash of exactly that version (a later save checks it)
-        preset, digest = _store().load_with_hash(name)
-    except (PresetStoreError, ValueError) as exc:
-        return _note("error", escape_markdown(str(exc)))
-    st.session_state[LOADED_KEY] = {"name": preset.name, "hash": digest}
-    apply_preset(preset, "from the Presets page")
+    error = preset_widgets.open_preset(name, "from the Presets page")
+    if error:
+        return _note("error", error)
     st.session_state["presets_open_requested"] = True
 
 
@@ -114,7 +107,7 @@ def _on_import() -> None:
     files = st.session_state.get("presets_upload") or []
     if not files:
         return _note("error", "Choose one or more preset files first.")
-    report = _store().import_files([(f.name, f.getvalue()) for f in files],
+    report = preset_widgets.store().import_files([(f.name, f.getvalue()) for f in files],
                                    overwrite=bool(st.session_state.get("presets_import_overwrite")))
     if report.imported:
         _note("success", "Imported " + ", ".join(_q(n) for n in report.imported) + ".")
@@ -241,7 +234,7 @@ def importer() -> None:
 
 
 def render(store: PresetStore | None = None) -> None:
-    store = store or _store()
+    store = store or preset_widgets.store()
     st.title("Presets")
     st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
     for level, text in st.session_state.pop(NOTES_KEY, []):
