@@ -394,11 +394,7 @@ class ScriptedServer:
             head.append(f"Content-Length: {len(body)}")
             if reply.cut_after is not None:  # a plain body: this many bytes, then the cut
                 _send(conn, ("\r\n".join(head) + "\r\n\r\n").encode() + body[:reply.cut_after])
-                if reply.delay_s:
-                    self._pause(conn, reply.delay_s, received)
-                self._cut(conn, reply.cut)
-                received.finished = True
-                return False
+                return self._cut_after_pause(conn, reply, received)
             _send(conn, ("\r\n".join(head) + "\r\n\r\n").encode() + body)
             received.finished = True
             return True
@@ -418,23 +414,25 @@ class ScriptedServer:
                 if reply.delay_s:
                     self._pause(conn, reply.delay_s, received)
                 if reply.cut_after is not None and number >= reply.cut_after:
-                    self._cut(conn, reply.cut)
-                    received.finished = True
-                    return False
+                    return self._cut_after_pause(conn, reply, received, pause=False)  # paused just above
                 _send(conn, b"%x\r\n%s\r\n" % (len(event), event) if chunked else event)
                 received.events_sent = number + 1
             if reply.cut_after is not None and reply.cut_after >= len(events):
-                if reply.delay_s:
-                    self._pause(conn, reply.delay_s, received)
-                self._cut(conn, reply.cut)
-                received.finished = True
-                return False
+                return self._cut_after_pause(conn, reply, received)
         if reply.hold_open:
             self._pause(conn, 3600, received)  # until the client gives up (or the server stops)
         if chunked:
             _send(conn, b"0\r\n\r\n")
         received.finished = True
         return chunked
+
+    def _cut_after_pause(self, conn: socket.socket, reply: Reply, received: Received, pause: bool = True) -> bool:
+        """End the reply with its scripted cut (after its delay); False: the connection is done."""
+        if pause and reply.delay_s:
+            self._pause(conn, reply.delay_s, received)
+        self._cut(conn, reply.cut)
+        received.finished = True
+        return False
 
     def _pause(self, conn: socket.socket, seconds: float, received: Received) -> None:
         """Sleep, but notice at once when the client closes the connection meanwhile."""
