@@ -102,13 +102,13 @@ class Batch:
     def started(self, index: int) -> bool:
         return index in self._recorders or self.finished(index)
 
-    def snapshot(self, index: int) -> str:
-        """The text of item `index` so far (its final text once finished)."""
+    def snapshot(self, index: int, choice: int = 0) -> str:
+        """The text of item `index` (its choice `choice`) so far; its final text once finished."""
         run = self.runs[index]
         if run is not None:
-            return run.text
+            return run.choices[choice].text if choice < len(run.choices) else ""
         recorder = self._recorders.get(index)
-        return recorder.snapshot_text(0) if recorder is not None else ""
+        return recorder.snapshot_text(choice) if recorder is not None else ""
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every item finished (tests and benches; pages poll instead)."""

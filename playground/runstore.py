@@ -13,11 +13,13 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from playground.endpoint import Endpoint
 from playground.runs import Run
 from playground.schema import message_text
 from playground.secrets_check import find_secrets
+from playground.settings import runs_db_path
 
 PREVIEW_CHARS = 200
 _SCHEMA_VERSION = 1
@@ -225,3 +227,16 @@ def _filters(endpoint, model, preset, since, until, search) -> tuple[str, list[A
         params += [pattern, pattern]
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
+
+
+def history_saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
+    """A Batch's on_finish: save each run to the history ($PLAYGROUND_DATA_DIR, read now, in
+    the caller's thread) from its worker thread (a store of its own there: SQLite connections
+    stay in their thread), refusing one that carries any of these endpoints' keys."""
+    path = runs_db_path()
+    keys = sorted({endpoint.api_key for endpoint in endpoints if endpoint.api_key})
+
+    def save(run: Run) -> None:
+        RunStore(path).save(run, forbid=keys)
+
+    return save

@@ -16,15 +16,13 @@ from History. A pane's own keys: playground.ui.compare_sources.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
-
 import streamlit as st
 
 from playground import settings
 from playground.endpoint import LOCAL_MODEL, Endpoint
 from playground.repeat import Batch
 from playground.runs import Run
-from playground.runstore import RunStore
+from playground.runstore import RunStore, history_saver
 from playground.schema import ChatRequest
 from playground.ui import sidebar
 
@@ -43,18 +41,6 @@ def send_to_compare(run_ids: list[str]) -> None:
 def runs_store() -> RunStore:
     return RunStore(settings.runs_db_path())
 
-
-def saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
-    """A Batch's on_finish: save each run to the history from its worker thread (a store of its
-    own there: SQLite connections stay in their thread), refusing one that carries any of these
-    endpoints' keys, as the Playground does."""
-    path = settings.runs_db_path()  # read here, in the script thread
-    keys = sorted({endpoint.api_key for endpoint in endpoints if endpoint.api_key})
-
-    def save(run: Run) -> None:
-        RunStore(path).save(run, forbid=keys)
-
-    return save
 
 
 def endpoints(need_local: bool = False) -> dict[str, Endpoint]:
@@ -117,7 +103,7 @@ def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest
     for pane in slots:
         results().pop(pane, None)
     st.session_state[SLOTS] = dict(slots)
-    st.session_state[BATCH] = Batch(items, preset=presets, on_finish=saver(e for e, _ in items)).start()
+    st.session_state[BATCH] = Batch(items, preset=presets, on_finish=history_saver(e for e, _ in items)).start()
 
 
 def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str | None) -> None:
@@ -125,7 +111,7 @@ def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str |
     st.session_state[REPEAT_RUNS] = None
     st.session_state[REPEAT_SEEDED] = request.seed is not None
     st.session_state[REPEAT] = Batch([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset,
-                                     on_finish=saver([endpoint])).start()
+                                     on_finish=history_saver([endpoint])).start()
 
 
 def stop_all() -> None:

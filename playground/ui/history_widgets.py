@@ -11,7 +11,7 @@ import streamlit as st
 
 from playground.repeat import Batch
 from playground.runs import Run
-from playground.runstore import RunStore
+from playground.runstore import RunStore, history_saver
 from playground.textsafe import escape_markdown
 from playground.ui import compare_live, compare_state, render, sidebar, widget_sync
 
@@ -108,7 +108,7 @@ def _rerun(run_id: str) -> None:
         st.session_state["hist.notice"] = (f"Endpoint {run.endpoint!r} is not configured now: "
                                            f"the rerun went to {endpoint.name!r}.")
     st.session_state["hist.batch"] = Batch([(endpoint, run.request)], preset=run.preset,
-                                           on_finish=compare_state.saver([endpoint])).start()
+                                           on_finish=history_saver([endpoint])).start()
 
 
 def _stop() -> None:

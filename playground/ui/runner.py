@@ -8,29 +8,25 @@ its rerun exception inside the polling loop; the `finally` there sets the cancel
 `ChatClient.run` honours it at every stage (waiting for the headers, a retry's back-off,
 mid-stream) and returns within tens of milliseconds with the Run marked partial and
 cancelled, so the next page run simply waits for the worker and shows that Run. The run in
-flight lives in st.session_state["live_run"] (a LiveRun: its recorder holds the text as
-chunks arrive), so nothing is lost when the script is interrupted.
+flight lives in st.session_state["live_run"] (a one-item playground.repeat.Batch, as Compare
+uses: its recorder holds the text as chunks arrive, and it saves the Run from its worker), so
+nothing is lost when the script is interrupted.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from typing import Any
 
 import streamlit as st
 
-from playground.client import ChatClient
 from playground.endpoint import Endpoint
-from playground.runs import Run, RunError, RunRecorder
-from playground.runstore import RunStore
+from playground.repeat import Batch
+from playground.runs import Run
+from playground.runstore import history_saver
 from playground.schema import ChatRequest, message_text
-from playground.settings import runs_db_path
 from playground.textsafe import escape_markdown
 from playground.ui import render
-
-log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # at most ~20 redraws a second
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
@@ -38,64 +34,6 @@ LIVE = "live_run"
 LAST = "last_run"
 SAVE_ERROR = "last_run_save_error"
 _REQUESTED = "_run_requested"
-
-
-def save_run(run: Run, endpoint: Endpoint | None = None) -> str | None:
-    """Store a run in the history (refused if the endpoint's key shows up in it). Returns
-    why it was not saved, or None; a broken store is reported, never fatal."""
-    try:
-        RunStore(runs_db_path()).save(run, forbid=[endpoint.api_key or ""] if endpoint else ())
-    except Exception as error:
-        log.warning("could not save run %s to the history: %s", run.id, type(error).__name__)
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-class LiveRun:
-    """One run in flight: filled by the worker thread, read by the script thread."""
-
-    def __init__(self, request: ChatRequest, endpoint: Endpoint, preset: str | None) -> None:
-        self.request = request
-        self.endpoint = endpoint
-        self.preset = preset
-        self.cancel = threading.Event()
-        self.done = threading.Event()
-        self.recorder: RunRecorder | None = None
-        self.run: Run | None = None
-        self.save_error: str | None = None
-        self.started = time.perf_counter()
-        self.thread = threading.Thread(target=self._work, name="playground-run", daemon=True)
-
-    def start(self) -> "LiveRun":
-        self.thread.start()
-        return self
-
-    def _on_chunk(self, chunk: Any, recorder: RunRecorder) -> None:
-        self.recorder = recorder
-
-    def _work(self) -> None:
-        try:
-            with ChatClient(self.endpoint) as client:
-                run = client.run(self.request, on_chunk=self._on_chunk, cancel=self.cancel, preset=self.preset)
-        except Exception as error:  # run() never raises an APIError; anything else is a bug worth showing
-            log.exception("run failed")
-            run = Run(request=self.request, endpoint=self.endpoint.name, preset=self.preset,
-                      error=RunError.from_exception(error))
-        self.run = run
-        self.save_error = save_run(run, self.endpoint)
-        self.done.set()
-
-    def stop(self) -> bool:
-        """Cancel and wait for the worker; True when its Run is there."""
-        self.cancel.set()
-        return self.done.wait(STOP_WAIT_S) and self.run is not None
-
-    def texts(self) -> list[str]:
-        """The text of each choice so far ([] before the first chunk)."""
-        recorder = self.recorder
-        if recorder is None:
-            return []
-        return [recorder.snapshot_text(i) for i in range(self.request.n or 1)]
 
 
 def _request_run() -> None:
@@ -109,14 +47,19 @@ def collect_finished() -> None:
     generating, or any other widget): the stream is cancelled, and its partial run kept.
     Streamlit may start the new run before the interrupted one has finished its `finally`,
     so this cancels too, and waits for the worker."""
-    live: LiveRun | None = st.session_state.get(LIVE)
-    if live is not None and live.stop():
-        _keep(live)
+    live: Batch | None = st.session_state.get(LIVE)
+    if live is not None:
+        live.cancel()
+        if live.wait(STOP_WAIT_S):
+            if live.runs[0] is not None:
+                _keep(live)
+            else:  # stopped before its worker began: nothing was sent
+                st.session_state.pop(LIVE, None)
 
 
-def _keep(live: LiveRun) -> None:
-    st.session_state[LAST] = live.run
-    st.session_state[SAVE_ERROR] = live.save_error
+def _keep(live: Batch) -> None:
+    st.session_state[LAST] = live.runs[0]
+    st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
     st.session_state.pop(LIVE, None)
 
 
@@ -189,14 +132,14 @@ def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: An
     """Run the request, drawing its text as it arrives; the Run ends in st.session_state
     ["last_run"] and is returned. When a click interrupts the script (Stop generating), the
     stream is cancelled and the next page run's collect_finished() keeps its Run."""
-    live = LiveRun(request, endpoint, preset).start()
+    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
     st.session_state[LIVE] = live
     finished = False
     try:
         shown: list[str] | None = None
         last_draw = 0.0
-        while not live.done.wait(POLL_S):
-            texts = live.texts()
+        while not live.wait(POLL_S):
+            texts = _texts(live, request.n or 1)
             now = time.perf_counter()
             if texts != shown and now - last_draw >= POLL_S:
                 _draw_live(out, texts, bool(request.stream))
@@ -206,10 +149,15 @@ def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: An
         finished = True
     finally:
         if not finished:
-            live.cancel.set()  # Stop generating (or any other click): keep what arrived
+            live.cancel()  # Stop generating (or any other click): keep what arrived
     # Only reached when the loop ended by itself: show the result now.
     _keep(live)
-    return live.run
+    return live.runs[0]
+
+
+def _texts(live: Batch, choices: int) -> list[str]:
+    """The text of each choice so far ([] before the first chunk)."""
+    return [live.snapshot(0, i) for i in range(choices)] if live.started(0) else []
 
 
 def _draw_live(out: Any, texts: list[str], streaming: bool) -> None:
