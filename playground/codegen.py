@@ -16,7 +16,7 @@ from typing import Any
 
 from playground.endpoint import Endpoint
 from playground.schema import ChatRequest
-from playground.secrets_check import check_no_secrets
+from playground.secrets_check import check_no_secrets, redact_url_secrets
 
 ACCOUNT_ENV = "SGP_ACCOUNT_ID"
 _SECRET_NAME = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.IGNORECASE)
@@ -40,6 +40,14 @@ class _Auth:
     account_env: str | None
     headers: dict[str, str]  # extra headers safe to print
     omitted: list[str]  # extra headers left out
+    url: str  # the chat URL, a key in its query string replaced by ***
+
+    def comments(self) -> list[str]:
+        """What the reader must add by hand: secret headers, a secret in the URL."""
+        lines = [f"# header {name} left out (it looks secret): add it yourself" for name in self.omitted]
+        if "***" in self.url:
+            lines.append("# the endpoint's URL carries a secret in its query string: put yours where *** is")
+        return lines
 
 
 def key_env_for(endpoint: Endpoint) -> str:
@@ -59,7 +67,8 @@ def _auth(endpoint: Endpoint) -> _Auth:
             omitted.append(name)
         else:
             headers[name] = value
-    return _Auth(key_env, key_header, ACCOUNT_ENV if endpoint.account_id else None, headers, omitted)
+    return _Auth(key_env, key_header, ACCOUNT_ENV if endpoint.account_id else None, headers, omitted,
+                 redact_url_secrets(endpoint.chat_url))
 
 
 def _body(request: ChatRequest) -> dict[str, Any]:
@@ -80,9 +89,9 @@ def _pretty_json(body: dict[str, Any]) -> str:
 def curl_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     """A bash command; the body goes in single quotes, byte for byte."""
     auth = _auth(endpoint)
-    lines = [f"# header {name} left out (it looks secret): add it yourself" for name in auth.omitted]
+    lines = auth.comments()
     flags = ["--no-buffer"] if request.stream else []
-    lines.append(f"curl -sS {' '.join(flags + [shlex.quote(endpoint.chat_url)])} \\")
+    lines.append(f"curl -sS {' '.join(flags + [shlex.quote(auth.url)])} \\")
     lines.append("  -H 'Content-Type: application/json' \\")
     if auth.key_header == "Authorization":
         lines.append(f'  -H "Authorization: Bearer ${auth.key_env}" \\')
@@ -141,8 +150,8 @@ def httpx_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     auth = _auth(endpoint)
     out = ["import json" if request.stream else None, "import os", "", "import httpx", ""]
     out = [line for line in out if line is not None]
-    out += [f"# header {name} left out (it looks secret): add it yourself" for name in auth.omitted]
-    out += [f"url = {_py(endpoint.chat_url)}", "headers = {", *_header_lines(auth, "    "), "}"]
+    out += auth.comments()
+    out += [f"url = {_py(auth.url)}", "headers = {", *_header_lines(auth, "    "), "}"]
     out += [f"body = {_py(_body(request))}", ""]
     if request.stream:
         out += [
@@ -173,7 +182,7 @@ def openai_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     /chat/completions; x-api-key endpoints get their key in default_headers (the SDK insists on
     an api_key, so it gets the same key); fields the SDK does not know go in extra_body."""
     auth = _auth(endpoint)
-    url = endpoint.chat_url
+    url = auth.url
     base_url = url[: -len(_CHAT_SUFFIX)] if url.endswith(_CHAT_SUFFIX) else url
     body = _body(request)
     known = {k: v for k, v in body.items() if k in OPENAI_SDK_FIELDS}
@@ -183,7 +192,7 @@ def openai_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     out = ["import os", "", "from openai import OpenAI", ""]
     if not url.endswith(_CHAT_SUFFIX):
         out.append(f"# The SDK posts to base_url + {_CHAT_SUFFIX!r}; this endpoint's path is {endpoint.chat_path!r}.")
-    out += [f"# header {name} left out (it looks secret): add it yourself" for name in auth.omitted]
+    out += auth.comments()
     out += ["client = OpenAI(", f"    base_url={_py(base_url)},"]
     if auth.key_env:
         out.append(f'    api_key=os.environ["{auth.key_env}"],')

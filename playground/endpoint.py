@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from playground.secrets_check import redact_url_secrets
 
 SGP_DEFAULT_BASE_URL = "https://api.egp.scale.com"
 SGP_CHAT_PATH = "/v4/beta/chat/completions"
@@ -64,13 +67,22 @@ class Endpoint:
         return cls(name="Local sandbox", base_url=f"http://{host}:{port}", chat_path=SGP_CHAT_PATH,
                    auth="x-api-key", api_key=api_key, models_path=SGP_MODELS_PATH, kind="local")
 
+    def __repr__(self) -> str:  # no key: neither the field nor one in the URL's query string
+        return (f"Endpoint(name={self.name!r}, base_url={self.safe_base_url!r}, chat_path={self.chat_path!r}, "
+                f"auth={self.auth!r}, models_path={self.models_path!r}, kind={self.kind!r})")
+
+    @property
+    def safe_base_url(self) -> str:
+        """The base URL to show or log: a key in its query string (?api_key=...) redacted."""
+        return redact_url_secrets(self.base_url)
+
     @property
     def chat_url(self) -> str:
-        return self.base_url + self.chat_path
+        return _join(self.base_url, self.chat_path)
 
     @property
     def models_url(self) -> str:
-        return self.base_url + (self.models_path or "/models")
+        return _join(self.base_url, self.models_path or "/models")
 
     @property
     def sgp_style(self) -> bool:
@@ -90,6 +102,15 @@ class Endpoint:
 
     def all_headers(self) -> dict[str, str]:
         return {**self.headers, **self.auth_headers()}
+
+
+def _join(base_url: str, path: str) -> str:
+    """base_url + path, with a query the base URL carries (?api-version=..., ?api_key=...) kept
+    after the path, where the server looks for it."""
+    parts = urlsplit(base_url)
+    if not parts.query:
+        return base_url + path
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
 
 
 def _default_models_path(chat_path: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from playground.secrets_check import redact_url_secrets
+
 MAX_RAW_BODY = 2000
 
 
@@ -14,9 +16,11 @@ def shorten(text: str, limit: int = 200) -> str:
 
 
 class APIError(Exception):
-    """A request that did not give a completion. `message` is the server's own words."""
+    """A request that did not give a completion. `message` is the server's own words, with any
+    secret a quoted URL carried (?api_key=...) redacted: messages are shown, stored and logged."""
 
     def __init__(self, status_code: int | None, message: str, body: Any = None) -> None:
+        message = redact_url_secrets(message)
         super().__init__(message)
         self.status_code = status_code
         self.message = message

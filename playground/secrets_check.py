@@ -6,6 +6,7 @@ silently: `find_secrets` names every field that looks like a secret and the call
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -71,6 +72,36 @@ def find_secrets(value: Any, path: str = "", any_value: bool = False) -> list[st
                 found.append(f"field '{path or '(value)'}' holds {label}")
                 break
     return found
+
+
+# A URL's credentials: "user:password@" and query parameters with a secret's name (?api_key=...).
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s?#]+@")
+_URL_QUERY_PARAM = re.compile(r"(?<=[?&])([^=&#\s]+)=([^&#\s)\]'\"<>,;]*)")  # ends at what closes a quote
+_URL_SECRET_PARAMS = {"key", "sig", "signature", "code"}  # too generic for preset fields, not for a query
+REDACTED = "***"
+
+
+def redact_url_secrets(text: str) -> str:
+    """`text` with the secrets of every URL in it replaced by ***: some servers take the key in
+    the query string (?api_key=...), and an error message or a log line quotes the URL."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URL_USERINFO.sub(REDACTED + "@", text)
+    return _URL_QUERY_PARAM.sub(
+        lambda m: f"{m.group(1)}={REDACTED}" if _is_secret_name(m.group(1)) or m.group(1).lower() in _URL_SECRET_PARAMS
+        else m.group(0), text)
+
+
+class RedactURLSecrets(logging.Filter):
+    """A logging filter that redacts URL secrets from a record's formatted message (our client's
+    log lines and httpx's "HTTP Request: POST <url>" both quote the URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def check_no_secrets(value: Any, path: str = "", what: str = "this preset") -> None:

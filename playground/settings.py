@@ -30,6 +30,7 @@ from typing import Any
 import platformdirs
 
 from playground.endpoint import SGP_CHAT_PATH, Endpoint
+from playground.secrets_check import redact_url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _endpoint_from_table(name: str, table: Any, environ: Mapping[str, str]) -> E
         raise ValueError("expected a table with base_url")
     base_url = _get(table, "base_url")
     if not base_url or not str(base_url).startswith(("http://", "https://")):
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        raise ValueError(f"base_url must be an http(s) URL, got {redact_url_secrets(repr(base_url))}")
     auth = str(_get(table, "auth") or "x-api-key").lower()
     if auth not in ("x-api-key", "bearer"):
         raise ValueError(f"auth must be 'x-api-key' or 'bearer', got {auth!r}")

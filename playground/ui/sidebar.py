@@ -22,6 +22,7 @@ from playground import settings
 from playground.client import ChatClient
 from playground.endpoint import LOCAL_MODEL, Endpoint
 from playground.errors import APIError
+from playground.secrets_check import redact_url_secrets
 from playground.textsafe import escape_markdown
 
 ENDPOINT_KEY = "endpoint_name"
@@ -168,8 +169,8 @@ def _list_models(cache_id: str, _endpoint: Endpoint) -> tuple[list[str], str | N
             return client.list_models(), None
     except APIError as error:
         return [], str(error)
-    except Exception as error:  # a bad URL typed in, ...
-        return [], f"{type(error).__name__}: {error}"
+    except Exception as error:  # a bad URL typed in, ...: its text may quote the URL, key and all
+        return [], redact_url_secrets(f"{type(error).__name__}: {error}")
 
 
 def list_models(endpoint: Endpoint) -> tuple[list[str], str | None]:
@@ -182,7 +183,11 @@ def list_models(endpoint: Endpoint) -> tuple[list[str], str | None]:
 
 def _on_endpoint() -> None:
     st.session_state[ENDPOINT_KEY] = st.session_state["_sb_endpoint"]
-    st.session_state[_PICK_MODEL] = True  # pick a model of the new endpoint if the current one is not there
+    _on_new_server()
+
+
+def _on_new_server() -> None:
+    st.session_state[_PICK_MODEL] = True  # pick a model of the new server if the current one is not there
 
 
 def _on_model() -> None:
@@ -209,14 +214,15 @@ def render() -> Endpoint:
         if name == CUSTOM:
             st.text_input("Base URL", key=CUSTOM_URL_KEY, placeholder="http://127.0.0.1:8000/v1",
                           help="An OpenAI-compatible server; requests go to {base URL}/chat/completions.",
-                          persist_state="session")
+                          persist_state="session", on_change=_on_new_server)
             st.text_input("API key", key=CUSTOM_KEY_KEY, type="password", persist_state="session",
+                          on_change=_on_new_server,
                           help="Sent as a Bearer token. Kept in this browser session only, never saved.")
         endpoint = current_endpoint()
         if endpoint.kind == "local":
             _sandbox_status()
         else:
-            st.caption(escape_markdown(endpoint.chat_url))
+            st.caption(escape_markdown(redact_url_secrets(endpoint.chat_url)))  # no ?api_key=... on screen
         _model_picker(endpoint)
     return endpoint
 
@@ -255,7 +261,11 @@ def _model_picker(endpoint: Endpoint) -> None:
         st.rerun()
     models, error = list_models(endpoint)
     current = st.session_state.get(MODEL_KEY)
-    repick = st.session_state.pop(_PICK_MODEL, False) and models and current not in models
+    # A new server's models may come only once its URL and key are typed: keep the wish to
+    # pick one until a model list arrives.
+    repick = st.session_state.get(_PICK_MODEL, False) and models and current not in models
+    if models:
+        st.session_state.pop(_PICK_MODEL, None)
     if not current or repick:
         preferred = _fallback_model(endpoint)
         current = preferred if preferred in models else models[0] if models else (current or preferred)
