@@ -1,24 +1,27 @@
-"""Client overhead on a fast stream: ChatClient.run against a bare httpx loop and the openai SDK.
+"""Client overhead on a fast stream: the path the pages take, and ChatClient.run, against the
+fastest bare loop that gets the same answer (and the openai SDK).
 
 A loopback server (a thread in this process) sends 20,000 chunks as fast as it can: the body
 is built once and written in 64 KiB pieces, so the client is the bottleneck. Each round times
 
-  (a) ChatClient.run       parse every chunk into pydantic models and accumulate the Run
-  (b) bare httpx loop      iter_lines() and json.loads() of each data line, nothing else
-  (c) openai SDK stream    openai.OpenAI(base_url=...).chat.completions.create(stream=True)
+  (a) bare loop         httpx iter_bytes(), events split on blank lines, each data parsed with
+                        pydantic_core.from_json (the product's parser), the text collected
+  (b) ChatClient.run    the Run: every event kept, the text accumulated
+  (c) Batch             what every page runs: a one-item playground.repeat.Batch, started and
+                        waited on (its worker thread makes its own ChatClient, as the pages' does)
+  (d) openai SDK        openai.OpenAI(base_url=...).chat.completions.create(stream=True)
 
-over the same server, interleaved, a few rounds (the slow SDK only three), each after a
-gc.collect(); the ratios use the best time of each (the median is shown beside).
-Targets (issue 2): run/bare <= 1.25, run/openai < 1.
+over the same server, interleaved, each after a gc.collect(); the ratios use the best time
+of each (the median is shown beside). Targets: batch/bare and run/bare <= 1.25, run/openai
+< 1; exit 1 on a miss. (Issue 10 wants batch/bare <= 1.1 later: printed, not gated.)
 
-    .venv/bin/python bench/stream_overhead.py [--chunks N] [--rounds N] [--check]
+    .venv/bin/python bench/stream_overhead.py [--chunks N] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
@@ -27,8 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from pydantic_core import from_json  # noqa: E402
 
 from playground.client import ChatClient  # noqa: E402
+from playground.repeat import Batch  # noqa: E402
 from playground.schema import ChatRequest  # noqa: E402
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
@@ -36,46 +41,64 @@ WORDS = [" the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", "
          " was", " not", " amused", ",", " but", " said", " nothing", "!"]
 MESSAGES = [{"role": "user", "content": "Tell me a long story."}]
 MODEL = "scripted/model"
-TARGET_BARE = 1.25
+TARGETS = {"batch": 1.25, "run": 1.25}  # over bare
+LATER_BATCH = 1.1  # issue 10's target for the pages' path: information only here
 TARGET_OPENAI = 1.0
-OPENAI_ROUNDS = 3
+OPENAI_ROUNDS = 3  # the SDK is ~20x slower than the others: a few rounds say enough
 
 
-def run_playground(client: ChatClient, request: ChatRequest) -> int:
+def run_bare(http: httpx.Client, url: str, body: dict) -> str:
+    """The least a client can do for the answer: split events, parse each, keep the text."""
+    texts = []
+    rest = b""
+    with http.stream("POST", url, json=body, headers={"Accept": "text/event-stream"}) as response:
+        for raw in response.iter_bytes():
+            events = (rest + raw).split(b"\n\n")
+            rest = events.pop()
+            for event in events:
+                if event[:6] != b"data: ":
+                    continue
+                if event[6:] == b"[DONE]":
+                    return "".join(texts)
+                choices = from_json(event[6:])["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        texts.append(content)
+    return "".join(texts)
+
+
+def run_client(client: ChatClient, request: ChatRequest) -> str:
     run = client.run(request)
     if run.error is not None:
         raise SystemExit(f"ChatClient.run failed: {run.error.message}")
-    return len(run.text)
+    return run.text
 
 
-def run_bare(http: httpx.Client, url: str, body: dict) -> int:
-    count = 0
-    with http.stream("POST", url, json=body, headers={"Accept": "text/event-stream"}) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                data = line[6:]
-                if data == "[DONE]":
-                    break
-                json.loads(data)
-                count += 1
-    return count
+def run_batch(endpoint, request: ChatRequest) -> str:
+    batch = Batch([(endpoint, request)]).start()
+    batch.wait()
+    run = batch.runs[0]
+    if run is None or run.error is not None:
+        raise SystemExit(f"Batch failed: {run and run.error}")
+    return run.text
 
 
-def run_openai(sdk, body: dict) -> int:
-    length = 0
+def run_openai(sdk, body: dict) -> str:
+    texts = []
     stream = sdk.chat.completions.create(model=body["model"], messages=body["messages"], stream=True,
                                          stream_options={"include_usage": True})
     for chunk in stream:
-        if chunk.choices:
-            length += len(chunk.choices[0].delta.content or "")
-    return length
+        if chunk.choices and chunk.choices[0].delta.content:
+            texts.append(chunk.choices[0].delta.content)
+    return "".join(texts)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--check", action="store_true", help="accepted for old scripts: the targets always gate")
     args = parser.parse_args()
 
     try:
@@ -84,11 +107,12 @@ def main() -> int:
         openai = None
 
     tokens = [WORDS[i % len(WORDS)] for i in range(args.chunks)]
-    expected_text = "".join(tokens)
+    expected = "".join(tokens)
     body = {"model": MODEL, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
     request = ChatRequest.from_wire(body)
-    wall: dict[str, list[float]] = {"bare": [], "run": [], "openai": []}
-    cpu: dict[str, list[float]] = {"bare": [], "run": [], "openai": []}
+    names = ["bare", "run", "batch"] + (["openai"] if openai else [])
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
 
     with ScriptedServer() as server:
         server.default = Reply.stream_text(tokens, model=MODEL)
@@ -97,52 +121,55 @@ def main() -> int:
             sdk = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0) if openai else None
             contenders = {
                 "bare": lambda: run_bare(http, endpoint.chat_url, body),
-                "run": lambda: run_playground(client, request),
+                "run": lambda: run_client(client, request),
+                "batch": lambda: run_batch(endpoint, request),
+                "openai": lambda: run_openai(sdk, body),
             }
-            if sdk is not None:
-                contenders["openai"] = lambda: run_openai(sdk, body)
-            checks = {"bare": args.chunks + 3, "run": len(expected_text), "openai": len(expected_text)}
-            for name, contender in contenders.items():  # warm-up: connections, imports, caches
-                got = contender()
-                if got != checks[name]:
-                    raise SystemExit(f"{name}: expected {checks[name]}, got {got}")
+            for name in names:  # warm-up (connections, imports, caches), and every side gets the answer
+                got = contenders[name]()
+                if got != expected:
+                    raise SystemExit(f"{name}: wrong text ({len(got)} characters, expected {len(expected)})")
             for number in range(args.rounds):
-                for name, contender in contenders.items():
+                for name in names:
                     if name == "openai" and number >= OPENAI_ROUNDS:
-                        continue  # ~20x slower than the others: a few rounds say enough
+                        continue
                     gc.collect()  # start each timing clean: no collection owed to an earlier round
-                    started, started_cpu = time.perf_counter(), time.thread_time()
-                    contender()
-                    cpu[name].append(time.thread_time() - started_cpu)
+                    started, started_cpu = time.perf_counter(), time.process_time()
+                    contenders[name]()
+                    cpu[name].append(time.process_time() - started_cpu)
                     wall[name].append(time.perf_counter() - started)
             if sdk is not None:
                 sdk.close()
 
     print(f"stream_overhead: {args.chunks:,} chunks over loopback; wall clock best / median of {args.rounds} rounds,"
-          " and the client thread's CPU time (best), which other load on the machine barely moves")
-    labels = {"bare": "bare httpx loop (iter_lines + json.loads)", "run": "ChatClient.run (parse + accumulate)",
-              "openai": f"openai SDK stream ({openai.__version__})" if openai else "openai SDK (not installed)"}
-    for name in ("bare", "run", "openai"):
-        if wall[name]:
-            best = min(wall[name])
-            print(f"  {labels[name]:<44} {best * 1000:7.1f} ms / {statistics.median(wall[name]) * 1000:7.1f} ms"
-                  f"   cpu {min(cpu[name]) * 1000:7.1f} ms   {args.chunks / best / 1000:6.1f}k chunks/s")
+          " and the process's CPU time (best; the server's thread included, the same for all)")
+    labels = {"bare": "bare loop (iter_bytes + from_json)", "run": "ChatClient.run",
+              "batch": "one-item Batch (the pages' path)",
+              "openai": f"openai SDK stream ({openai.__version__})" if openai else ""}
+    for name in names:
+        best = min(wall[name])
+        print(f"  {labels[name]:<40} {best * 1000:7.1f} ms / {statistics.median(wall[name]) * 1000:7.1f} ms"
+              f"   cpu {min(cpu[name]) * 1000:7.1f} ms   {args.chunks / best / 1000:6.1f}k chunks/s")
 
-    def ratios(a: str, b: str) -> tuple[float, str]:
-        best = min(wall[a]) / min(wall[b])
-        return best, (f"[median {statistics.median(wall[a]) / statistics.median(wall[b]):.2f}x,"
-                      f" cpu {min(cpu[a]) / min(cpu[b]):.2f}x]")
+    def ratio(a: str, b: str) -> tuple[float, str]:
+        return min(wall[a]) / min(wall[b]), (f"[median {statistics.median(wall[a]) / statistics.median(wall[b]):.2f}x,"
+                                             f" cpu {min(cpu[a]) / min(cpu[b]):.2f}x]")
 
-    ratio, detail = ratios("run", "bare")
-    ok = ratio <= TARGET_BARE
-    print(f"run/bare   = {ratio:.2f}x (target <= {TARGET_BARE}) {'OK  ' if ratio <= TARGET_BARE else 'MISS'}  {detail}")
-    if wall["openai"]:
-        ratio, detail = ratios("run", "openai")
-        ok &= ratio < TARGET_OPENAI
-        print(f"run/openai = {ratio:.2f}x (target < {TARGET_OPENAI:g})    {'OK  ' if ratio < TARGET_OPENAI else 'MISS'}  {detail}")
+    ok = True
+    for name, target in TARGETS.items():
+        value, detail = ratio(name, "bare")
+        ok &= value <= target
+        print(f"{name + '/bare':<11}= {value:.2f}x (target <= {target}) {'OK  ' if value <= target else 'MISS'}  {detail}")
+    value, _ = ratio("batch", "bare")
+    print(f"batch/bare = {value:.2f}x against issue 10's later target <= {LATER_BATCH}: "
+          f"{'met' if value <= LATER_BATCH else 'not yet'} (information)")
+    if openai:
+        value, detail = ratio("run", "openai")
+        ok &= value < TARGET_OPENAI
+        print(f"run/openai = {value:.2f}x (target < {TARGET_OPENAI:g})    {'OK  ' if value < TARGET_OPENAI else 'MISS'}  {detail}")
     else:
         print("run/openai = n/a (pip install openai)")
-    return 0 if ok or not args.check else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

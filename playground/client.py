@@ -6,9 +6,11 @@ been handed to the caller. Errors carry the server's own words (see playground.e
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from typing import Callable
@@ -18,11 +20,15 @@ import httpx
 from playground.cancel import CancelWatcher, Cancelled, unless_cancelled
 from playground.endpoint import Endpoint
 from playground.errors import APIConnectionError, APIError, APITimeoutError, error_for_status
-from playground.runs import Run, RunRecorder, parse_chunk
-from playground.schema import ChatCompletion, ChatCompletionChunk, ChatRequest
+from playground.runs import Run, RunRecorder
+from playground.schema import ChatCompletion, ChatRequest
+from playground.secrets_check import RedactURLSecrets
 from playground.streaming import ChatStream, iter_batches, parse_completion, read_body
 
 log = logging.getLogger(__name__)
+# Log lines quote URLs, and a URL may carry a key in its query string (?api_key=...).
+for _logger in (log, logging.getLogger("httpx")):
+    _logger.addFilter(RedactURLSecrets())
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx: see _retryable
 MAX_RETRY_AFTER_S = 60.0
@@ -42,7 +48,7 @@ class ChatClient:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._http = http or httpx.Client(timeout=endpoint.timeout)
+        self._http = http or httpx.Client(timeout=endpoint.timeout, verify=_tls_context())
 
     def __repr__(self) -> str:
         return f"ChatClient({self.endpoint!r})"  # Endpoint's repr leaves the key out
@@ -79,20 +85,25 @@ class ChatClient:
     def run(
         self,
         request: ChatRequest,
-        on_chunk: Callable[[ChatCompletionChunk, RunRecorder], None] | None = None,
+        *,
+        on_start: Callable[[RunRecorder], None] | None = None,
+        on_chunk: Callable[[RunRecorder], None] | None = None,
         cancel: threading.Event | None = None,
         preset: str | None = None,
     ) -> Run:
         """Send the request and record everything into a Run; never raises an APIError.
 
-        on_chunk(chunk, recorder) is called per chunk, in this thread. Without it, chunks are
-        read by RunRecorder.add_data's fast path (same Run, no chunk objects).
+        on_start(recorder) is called once, before the request is sent (a caller that shows the
+        text as it comes keeps the recorder and reads recorder.snapshot_text()); on_chunk(recorder)
+        after each event's data has been recorded. Both run in this thread.
 
         With `cancel`, setting the event returns at once and keeps the partial text: mid-stream
         the socket is shut down (so even a read waiting on a silent server returns); before
         the answer (slow first byte, retry wait) the request is abandoned and its response
         closed as soon as it comes."""
         recorder = RunRecorder(request, endpoint=self.endpoint.name, preset=preset)
+        if on_start is not None:
+            on_start(recorder)
         try:
             if cancel is not None and cancel.is_set():
                 pass
@@ -115,11 +126,12 @@ class ChatClient:
         self,
         recorder: RunRecorder,
         request: ChatRequest,
-        on_chunk: Callable[[ChatCompletionChunk, RunRecorder], None] | None,
+        on_chunk: Callable[[RunRecorder], None] | None,
         cancel: threading.Event | None,
     ) -> None:
-        """Stream into `recorder`. Errors before the stream opens raise; after, they are recorded
-        (partial) unless the caller cancelled."""
+        """Stream into `recorder` (RunRecorder.add_batch: no chunk objects unless something
+        unusual comes). Errors before the stream opens raise; after, they are recorded (partial)
+        unless the caller cancelled."""
         if cancel is None:
             response = self._open_stream(request)
         else:
@@ -129,22 +141,17 @@ class ChatClient:
         watcher = CancelWatcher(cancel, response) if cancel is not None else None
         batches = iter_batches(response)
         try:
-            if on_chunk is None:  # the fast path: no chunk objects unless something unusual comes
-                add = recorder.add_data
-                for batch in batches:
+            for batch in batches:
+                if on_chunk is None:
+                    recorder.add_batch(batch)  # what one read brought, at once
+                else:  # one event at a time: the callback sees each, and may stop the run after it
                     for data in batch:
-                        add(data)
+                        recorder.add_data(data)
+                        on_chunk(recorder)
                         if cancel is not None and cancel.is_set():
                             return
-            else:
-                for batch in batches:
-                    for data in batch:
-                        recorder.add_raw(data)
-                        chunk = parse_chunk(data)
-                        recorder.add_chunk(chunk)
-                        on_chunk(chunk, recorder)
-                        if cancel is not None and cancel.is_set():
-                            return
+                if cancel is not None and cancel.is_set():
+                    return
         except APIError as error:
             if cancel is None or not cancel.is_set():
                 recorder.fail(error, partial=True)
@@ -211,6 +218,13 @@ class ChatClient:
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.max_backoff_s, self.backoff_s * (2**attempt))
         return random.uniform(ceiling / 2, ceiling)  # "equal jitter"
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client, made as httpx makes its own: reading the CA bundle
+    takes tens of milliseconds, and every page run makes a client."""
+    return httpx.create_ssl_context()
 
 
 def _retryable(status_code: int) -> bool:

@@ -100,7 +100,9 @@ class Batch:
         return sum(event.is_set() for event in self._finished)
 
     def started(self, index: int) -> bool:
-        return index in self._recorders or self.finished(index)
+        """True once item `index` has its first chunk (or is finished)."""
+        recorder = self._recorders.get(index)
+        return (recorder is not None and recorder.chunk_count > 0) or self.finished(index)
 
     def snapshot(self, index: int, choice: int = 0) -> str:
         """The text of item `index` (its choice `choice`) so far; its final text once finished."""
@@ -160,11 +162,11 @@ class Batch:
                 client.close()
 
     def _run_one(self, client: ChatClient, index: int, endpoint: Endpoint, request: ChatRequest) -> Run:
-        def on_chunk(_chunk, recorder: RunRecorder) -> None:
-            self._recorders.setdefault(index, recorder)
+        def on_start(recorder: RunRecorder) -> None:  # the pages read the text so far from it
+            self._recorders[index] = recorder
 
         try:
-            return client.run(request, on_chunk=on_chunk, cancel=self._cancel, preset=self._presets[index])
+            return client.run(request, on_start=on_start, cancel=self._cancel, preset=self._presets[index])
         except Exception as error:  # anything but an APIError (those come back inside the Run)
             log.exception("run %d failed outside the client's error handling", index)
             return Run(request=request, endpoint=endpoint.name, preset=self._presets[index],

@@ -6,6 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Sequence
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 from pydantic_core import from_json
@@ -25,6 +26,7 @@ from playground.schema import (
 
 _clock = time.perf_counter
 _NO_DELTA: dict = {}
+_MAX_SHAPES = 16  # a server whose chunks vary more than their text (a random field): stop learning
 
 
 class RunError(BaseModel):
@@ -141,12 +143,15 @@ class RunRecorder:
         self._seen_chunk = False
         self._ttft_pending = True
         self._need_id = True
+        # The shape of plain text chunks: the data around the text (see _learn_shape).
+        self._prefix: str | None = None
+        self._suffix = ""
+        self._shape_len = 0
+        self._shape_texts: list[str] = []
+        self._shapes_learned = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
-
-    def restart_clock(self) -> None:
-        self._t0 = time.perf_counter()
 
     def _choice(self, index: int) -> ChoiceResult:
         choice = self._choices.get(index)
@@ -160,26 +165,50 @@ class RunRecorder:
             self._ttft_pending = False
             self.run.ttft_s = self.elapsed()
 
-    def add_raw(self, data: str) -> None:
-        """Keep one raw event (its data) with the time it arrived."""
-        self._raw_t.append(_clock())
-        self._raw_data.append(data)
-
     def add_data(self, data: str) -> None:
-        """Record one event's data and accumulate the chunk in it: the fast path.
+        """Record one event's data and accumulate the chunk in it (see add_batch)."""
+        self.add_batch((data,))
 
-        Plain text chunks (the bulk of any stream) are read straight from the JSON; anything
-        else (the first chunk, usage, tool calls, logprobs, refusals, odd types) goes through
-        the pydantic model, so both ways give the same Run. Raises StreamError when the data
-        is not a chunk or holds an error object."""
-        self._raw_t.append(_clock())
-        self._raw_data.append(data)
+    def add_batch(self, datas: Sequence[str]) -> None:
+        """Record the data of events that arrived together (one network read) and accumulate
+        their chunks.
+
+        Plain text chunks (the bulk of any stream) are read without a parser when they have
+        the shape of the last one (the same bytes around a different text: _learn_shape), or
+        straight from the JSON; anything else (the first chunk, usage, tool calls, logprobs,
+        refusals, odd types) goes through the pydantic model, so every way gives the same Run.
+        Raises StreamError when the data is not a chunk or holds an error object (that event
+        is the last one recorded)."""
+        start = len(self._raw_data)
+        self._raw_t.extend([_clock()] * len(datas))
+        self._raw_data.extend(datas)
+        startswith, endswith = str.startswith, str.endswith
+        prefix, suffix, size, texts = self._prefix, self._suffix, self._shape_len, self._shape_texts
+        n = shaped = 0
         try:
-            obj = from_json(data)
-        except ValueError:
-            obj = None
-        if obj.__class__ is not dict or not self._seen_chunk or not self._add_plain(obj, data):
-            self.add_chunk(parse_chunk(data))
+            for n, data in enumerate(datas):
+                if prefix is not None and len(data) >= size and startswith(data, prefix) and endswith(data, suffix):
+                    text = data[len(prefix):len(data) - len(suffix)]
+                    # Without a quote, backslash or control character the text is its own JSON
+                    # string: the data is the shape's chunk with this text. (A shape comes from a
+                    # chunk with text: the first token's time is already set.)
+                    if '"' not in text and "\\" not in text and text.isprintable():
+                        if text:
+                            texts.append(text)
+                            shaped += 1
+                        continue
+                try:
+                    obj = from_json(data)
+                except ValueError:
+                    obj = None
+                if obj.__class__ is not dict or not self._seen_chunk or not self._add_plain(obj, data):
+                    self.add_chunk(parse_chunk(data))
+                prefix, suffix, size, texts = self._prefix, self._suffix, self._shape_len, self._shape_texts
+        except StreamError:
+            del self._raw_t[start + n + 1:], self._raw_data[start + n + 1:]
+            raise
+        finally:
+            self._deltas += shaped
 
     def _add_plain(self, obj: dict, data: str) -> bool:
         """Accumulate a one-choice text chunk; False (nothing changed) for anything else.
@@ -231,6 +260,7 @@ class RunRecorder:
             return False
         if fingerprint and fingerprint != self.run.system_fingerprint:
             self.run.system_fingerprint = fingerprint
+            self._prefix = None  # a shape's chunk sets it too: only while it is unchanged is that a no-op
         if ident and self._need_id:
             self._need_id = False
             self.run.response_id, self.run.response_model = ident, model or None
@@ -243,9 +273,36 @@ class RunRecorder:
                 self._first_token()
             texts.append(content)
             self._deltas += 1
+            if not finish and len(delta) == 1 and self._shapes_learned < _MAX_SHAPES:
+                self._learn_shape(obj, data, content, texts)
         if finish:
             self._choices[index].finish_reason = finish
         return True
+
+    def _learn_shape(self, obj: dict, data: str, content: str, texts: list[str]) -> None:
+        """Remember this text chunk's data around its text, when any other text there gives the
+        same chunk but for that text: the content is written as itself (no escapes), and a probe
+        text put in its place parses to the same object with only the content changed."""
+        if '"' in content or "\\" in content or not content.isprintable():
+            return
+        literal = '"' + content + '"'
+        at = data.rfind(literal)
+        if at < 0:
+            return
+        prefix, suffix = data[:at + 1], data[at + 1 + len(content):]
+        probe = content + "~"
+        try:
+            same = from_json(prefix + probe + suffix)
+            delta = same["choices"][0]["delta"]
+        except (ValueError, LookupError, TypeError):
+            return
+        if delta.__class__ is not dict or delta.get("content") != probe:
+            return
+        delta["content"] = content
+        if same != obj:
+            return
+        self._shapes_learned += 1
+        self._prefix, self._suffix, self._shape_len, self._shape_texts = prefix, suffix, len(prefix) + len(suffix), texts
 
     def add_chunk(self, chunk: ChatCompletionChunk) -> None:
         run = self.run
@@ -253,8 +310,9 @@ class RunRecorder:
         if self._need_id and chunk.id:
             self._need_id = False
             run.response_id, run.response_model = chunk.id, chunk.model or None
-        if chunk.system_fingerprint:
+        if chunk.system_fingerprint and chunk.system_fingerprint != run.system_fingerprint:
             run.system_fingerprint = chunk.system_fingerprint
+            self._prefix = None  # as in _add_plain
         if chunk.usage is not None:
             run.usage = chunk.usage
         for choice_delta in chunk.choices:
@@ -311,11 +369,6 @@ class RunRecorder:
     def cancel(self) -> None:
         self.run.cancelled = True
         self.run.partial = True
-
-    @property
-    def choice_count(self) -> int:
-        """Choices seen so far (n > 1 streams them interleaved)."""
-        return len(self._choices)
 
     @property
     def chunk_count(self) -> int:

@@ -53,6 +53,23 @@ class SSEDecoder:
                     events.append(self._dispatch())
         return events
 
+    def feed_data(self, chunk: bytes) -> list[str] | None:
+        """The bulk of a chat stream in a few C calls per read: when every complete event that
+        has come is one `data: ` line (not empty, no [DONE]), their data. None when anything
+        else is there (a comment, another field, a CR, an unfinished event only): then
+        nothing was taken, and feed(chunk) reads it."""
+        buffer = self._buffer + chunk if self._buffer else chunk
+        end = buffer.rfind(b"\n\n")
+        if end < 0 or buffer[:6] != b"data: " or b"\r" in buffer or b"[DONE]" in buffer:
+            return None
+        text = buffer[6:end].decode("utf-8", errors="replace")
+        datas = text.split("\n\ndata: ")
+        # Every newline accounted for by a separator: each event is a single data line.
+        if text.count("\n") != 2 * (len(datas) - 1) or "" in datas:
+            return None
+        self._buffer = buffer[end + 2:]
+        return datas
+
     def flush(self) -> list[ServerSentEvent]:
         """At end of stream: an event without its closing blank line still counts."""
         tail, self._buffer = self._buffer, b""

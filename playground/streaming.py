@@ -76,6 +76,11 @@ def iter_batches(response: httpx.Response) -> Iterator[list[str]]:
         for raw in _iter_raw(response):
             if not first:
                 first = raw
+            batch = decoder.feed_data(raw)
+            if batch is not None:  # plain data events only: the bulk of any stream
+                seen = True
+                yield batch
+                continue
             events = decoder.feed(raw)
             if events:
                 seen = True

@@ -1,5 +1,6 @@
-"""RunRecorder's two ways in: the fast path (add_data, JSON read directly) and the model path
-(parse_chunk + add_chunk, what on_chunk consumers get) must build the same Run from any data."""
+"""RunRecorder's two ways to read a chunk: the fast path (add_data reads plain text chunks from
+the JSON directly) and the model path (parse_chunk + add_chunk, which add_data falls back to for
+anything unusual) must build the same Run from any data."""
 
 from __future__ import annotations
 
@@ -60,31 +61,109 @@ def comparable(run: Run) -> dict[str, Any]:
     return run.model_dump(exclude={"id", "started_at", "ttft_s", "total_s", "tokens_per_s", "chunks"})
 
 
-def record(events: list[str], fast: bool) -> tuple[Run, int | None, str | None]:
+def record(events: list[str], fast: bool, cuts: list[int] = ()) -> tuple[Run, int | None, str | None]:
+    """Feed `events` to a recorder: fast, in batches split at `cuts` (as network reads split a
+    stream); else each through the pydantic model. Returns the Run, the failing event's
+    number and the error's message."""
     recorder = RunRecorder(REQUEST, endpoint="e")
     failed_at, message = None, None
+    if fast:
+        points = sorted({min(cut, len(events)) for cut in cuts} | {len(events)})
+        for a, b in zip([0] + points, points):
+            try:
+                recorder.add_batch(events[a:b])
+            except StreamError as error:
+                failed_at, message = recorder.chunk_count - 1, error.message
+                break
+        return recorder.finish(), failed_at, message
     for number, data in enumerate(events):
         try:
-            if fast:
-                recorder.add_data(data)
-            else:
-                recorder.add_raw(data)
-                recorder.add_chunk(parse_chunk(data))
+            recorder.add_chunk(parse_chunk(data))
         except StreamError as error:
             failed_at, message = number, error.message
             break
     return recorder.finish(), failed_at, message
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(event_data, min_size=1, max_size=6))
-def test_fast_path_and_model_path_build_the_same_run(events: list[str]) -> None:
-    fast_run, fast_failed, fast_message = record(events, fast=True)
+def assert_same_run(events: list[str], cuts: list[int]) -> Run:
+    fast_run, fast_failed, fast_message = record(events, fast=True, cuts=cuts)
     model_run, model_failed, model_message = record(events, fast=False)
     assert (fast_failed, fast_message) == (model_failed, model_message)
     assert comparable(fast_run) == comparable(model_run)
-    assert [c.data for c in fast_run.chunks] == [c.data for c in model_run.chunks]
+    kept = events if fast_failed is None else events[:fast_failed + 1]  # the bad one is kept too
+    assert [c.data for c in fast_run.chunks] == kept
     assert (fast_run.ttft_s is None) == (model_run.ttft_s is None)
+    return fast_run
+
+
+cuts = st.lists(st.integers(0, 12), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(event_data, min_size=1, max_size=6), cuts)
+def test_fast_path_and_model_path_build_the_same_run(events: list[str], cuts: list[int]) -> None:
+    assert_same_run(events, cuts)
+
+
+# Streams of text chunks that share their envelope (what add_batch reads without a parser once
+# it has seen the shape), written in several ways, with texts that cannot be read that way.
+tricky_text = st.text(max_size=4) | st.sampled_from(['"', "\\", '\\"', "\n", "\x00", "\u2028", "~", "a~", "é", ""])
+envelope = st.fixed_dictionaries({"id": st.sampled_from(["c1", "a", "", "~"]), "model": st.sampled_from(["m", "a"])},
+                                  optional={"system_fingerprint": st.sampled_from(["fp", "a"]),
+                                            "object": st.just("chat.completion.chunk"),
+                                            "obfuscation": st.sampled_from(["x", "a~"])})
+writer = st.sampled_from([
+    lambda obj: json.dumps(obj, separators=(",", ":")),
+    json.dumps,
+    lambda obj: json.dumps(obj, ensure_ascii=False),
+    lambda obj: json.dumps(obj, indent=1),
+])
+raw_template = st.sampled_from([  # hand-written data around two texts: duplicate keys, text elsewhere, escapes
+    '{"choices":[{"delta":{"content":"%s"}}],"x":{"content":"%s"}}',
+    '{"x":"%s","choices":[{"index":0,"delta":{"content":"%s"}}]}',
+    '{"choices":[{"delta":{"content":"a","content":"%s"}}],"y":"%s"}',
+    '{"choices":[{"delta":{"content":"\\u0061"}}],"x":"%s","z":"%s"}',
+])
+# Few, so that one slot often repeats while the other changes; a raw tab makes the JSON invalid.
+few_texts = st.sampled_from(["a", "b", "a~", "", "\t"])
+
+
+@st.composite
+def text_stream(draw) -> list[str]:
+    head, write, template = draw(envelope), draw(writer), draw(raw_template)
+    events = [write({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})]
+    for _ in range(draw(st.integers(1, 10))):
+        text = draw(tricky_text)
+        kind = draw(st.sampled_from(["chunk", "chunk", "chunk", "raw", "odd"]))
+        if kind == "chunk":
+            events.append(write({**head, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}))
+        elif kind == "raw":
+            events.append(template % (draw(few_texts), draw(few_texts)))
+        else:
+            events.append(draw(event_data))
+    return events
+
+
+@settings(max_examples=500, deadline=None)
+@given(text_stream(), cuts)
+def test_chunks_read_by_their_shape_build_the_same_run(events: list[str], cuts: list[int]) -> None:
+    assert_same_run(events, cuts)
+
+
+def test_text_elsewhere_in_the_chunk_is_not_taken_for_its_content() -> None:
+    role = json.dumps({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+    template = '{"choices":[{"delta":{"content":"%s"}}],"x":{"content":"%s"}}'
+    run = assert_same_run([role, template % ("a", "a"), template % ("a", "b")], [])
+    assert run.text == "aa"
+
+
+def test_a_stream_of_text_chunks_is_read_whole() -> None:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    texts = ["Hel", "lo", ' "quoted"', "\n", "é", "", "!"]
+    events = [json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]})
+              for t in texts]
+    run = assert_same_run(events, [3])
+    assert run.text == "".join(texts) and run.content_deltas == len(texts) - 1
 
 
 def test_chunk_records_are_timed_and_serialise_as_objects() -> None:

@@ -1,10 +1,9 @@
-"""The run history: SQLite on disk, filters, search, paging, no keys, quick at 10,000 runs."""
+"""The run history: SQLite on disk, filters, search, paging, no keys, right at 10,000 runs."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -189,35 +188,26 @@ def test_safe_from_many_threads(store):
     assert store.count() == 120
 
 
-def test_quick_with_ten_thousand_runs(tmp_path):
+def test_pages_over_ten_thousand_runs(tmp_path):
+    """The History page's queries give the right rows at 10,000 runs (their speed: bench/history_page.py)."""
     store = RunStore(tmp_path / "big.sqlite3")
     endpoints = ["SGP", "Local sandbox", "vllm"]
     runs = [make_run(k, endpoint=endpoints[k % 3], model=f"vendor/model-{k % 5}", preset=f"p{k % 4}",
                      text=f"answer number {k} " + "lorem ipsum " * 5) for k in range(10_000)]
-    start = time.perf_counter()
-    store.save_many(runs)
-    insert_s = time.perf_counter() - start
+    assert store.save_many(runs) == 10_000
     assert store.count() == 10_000
 
-    def timed(fn):
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            result = fn()
-            best = min(best, time.perf_counter() - t)
-        return best, result
+    page = store.list(endpoint="SGP", model="vendor/model-2", limit=50, offset=100)
+    matching = [k for k in range(10_000) if k % 3 == 0 and k % 5 == 2]  # SGP and model-2: k = 12 mod 15
+    assert [s.id for s in page] == [f"run-{k:05d}" for k in sorted(matching, reverse=True)[100:150]]
+    assert all(s.endpoint == "SGP" and s.model == "vendor/model-2" for s in page)
 
-    elapsed, page = timed(lambda: store.list(endpoint="SGP", model="vendor/model-2", limit=50, offset=100))
-    assert len(page) == 50 and all(s.endpoint == "SGP" and s.model == "vendor/model-2" for s in page)
-    assert page == sorted(page, key=lambda s: s.started_at, reverse=True)
-    assert elapsed < 0.050, f"filtered page took {elapsed * 1000:.1f} ms"
+    page = store.list(search="number 99", limit=50)
+    found = sorted((k for k in range(10_000) if f"number {k} ".startswith("number 99")), reverse=True)
+    assert [s.id for s in page] == [f"run-{k:05d}" for k in found[:50]]
 
-    elapsed, page = timed(lambda: store.list(search="number 99", limit=50))
-    assert page and elapsed < 0.050, f"search page took {elapsed * 1000:.1f} ms"
-
-    elapsed, count = timed(lambda: store.count(preset="p1", since=T0 + timedelta(days=1)))
-    assert count > 0 and elapsed < 0.050
-    assert insert_s < 10.0
+    since = T0 + timedelta(days=1)  # minute 1440 on
+    assert store.count(preset="p1", since=since) == sum(1 for k in range(1440, 10_000) if k % 4 == 1)
 
 
 def test_reopening_the_file_keeps_the_runs(tmp_path):

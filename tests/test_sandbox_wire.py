@@ -184,4 +184,5 @@ def test_plain_request_abandoned_by_its_client_frees_the_model(sandbox):
     closed = time.monotonic()
     while httpx.get(sandbox.base_url + "/healthz").json()["busy"] and time.monotonic() - closed < 5:
         time.sleep(0.02)
-    assert time.monotonic() - closed < 2.0  # a token or two, or the prompt's last 128 tokens
+    # A token or two, or the prompt's last 128 tokens; the whole answer would take 15 s or more.
+    assert time.monotonic() - closed < 1.5

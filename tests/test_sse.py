@@ -157,3 +157,36 @@ def test_a_large_event_over_many_reads() -> None:
     stream = b"data: " + payload + b"\n\n"
     pieces = [stream[i:i + 4096] for i in range(0, len(stream), 4096)]
     assert decode(*pieces) == [ServerSentEvent(data=payload.decode())]
+
+
+def read_like_the_client(pieces: list[bytes]) -> list[tuple[str, str | None]]:
+    """(data, event) as playground.streaming.iter_batches reads them: feed_data first, feed when
+    it declines."""
+    decoder, out = SSEDecoder(), []
+    for piece in pieces:
+        datas = decoder.feed_data(piece)
+        if datas is None:
+            out += [(event.data, event.event) for event in decoder.feed(piece)]
+        else:
+            out += [(data, None) for data in datas]
+    return out + [(event.data, event.event) for event in decoder.flush()]
+
+
+PLAIN = st.sampled_from(["data: x", "data: {\"a\": 1}", "data: é✓", "data: [DONE]", "data: ", "data:y", ": ping", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(PLAIN | LINES, ENDS | st.just("\n")), max_size=12),
+       st.lists(st.integers(0, 400), max_size=5))
+def test_the_fast_path_for_plain_data_decodes_as_feed_does(lines, cuts) -> None:
+    data = "".join(line + end for line, end in lines).encode()
+    points = sorted({min(cut, len(data)) for cut in cuts})
+    pieces = [data[a:b] for a, b in zip([0] + points, points + [len(data)])]
+    assert read_like_the_client(pieces) == [(event.data, event.event) for event in reference(data)]
+
+
+def test_the_fast_path_takes_plain_data_events_in_one_step() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b'data: {"a": 1}\n\ndata: b\n\ndata: c') == ['{"a": 1}', "b"]
+    assert decoder.feed_data(b"\n\n: ping\n\n") is None  # declined: feed() reads it
+    assert [event.data for event in decoder.feed(b"\n\n: ping\n\n")] == ["c"]
