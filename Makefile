@@ -7,13 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8501
 
-.PHONY: run test install chromium bench sandbox clean
+.PHONY: run test install system-deps bench sandbox clean
 
 run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
-test: $(STAMP) chromium
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+# -rs: every skip is listed with its reason, so a skipped check is never silent.
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
 install: $(STAMP)
 
@@ -24,9 +25,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[sandbox,dev]'
 	@touch $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright cannot download its own here).
-chromium:
-	@bash scripts/ensure-chromium.sh
+# The Debian packages the tests drive: chromium (browser tests) and curl (generated code).
+system-deps:
+	@bash scripts/ensure-system-deps.sh
 
 sandbox: $(STAMP)
 	$(PY) -m playground.sandbox

@@ -2,7 +2,12 @@
 
 Token layout: ``pg1.<payload>.<check>`` where payload is base64url (no padding) of the
 raw-deflate-compressed JSON and check is base64url of the first 6 bytes of the JSON's SHA-256.
-A garbled, cut or edited token fails the check and raises ShareLinkError; nothing loads.
+A garbled or cut token fails the check and raises ShareLinkError; nothing loads.
+
+The check is a checksum against garbling (a link mangled by a chat tool, cut short, mistyped),
+not a signature: there is no secret in it, so anyone can edit the JSON and recompute the check,
+and such a token loads. A link proves nothing about who made it or what they meant: like a
+preset file from the same sender, it only fills the form, and nothing is sent until Run.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ MAX_JSON_BYTES = 1_000_000  # never inflate more than a preset file may hold
 
 
 class ShareLinkError(ValueError):
-    """A token that cannot be read: garbled, tampered with, too big, or of an unknown version."""
+    """A token that cannot be read: garbled, cut, too big, or of an unknown version."""
 
 
 class ShareLinkTooLarge(ShareLinkError):
@@ -49,7 +54,7 @@ def _check(json_bytes: bytes) -> str:
 
 
 def encode_token(json_text: str) -> str:
-    """Compress and sign `json_text`; raise ShareLinkTooLarge over MAX_TOKEN_CHARS."""
+    """Compress and checksum `json_text`; raise ShareLinkTooLarge over MAX_TOKEN_CHARS."""
     data = json_text.encode("utf-8")
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     payload = packer.compress(data) + packer.flush()

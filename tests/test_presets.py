@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
+import zlib
 from pathlib import Path
 
 import jsonschema
@@ -467,6 +470,42 @@ def test_tampered_and_garbled_tokens_load_nothing() -> None:
         from_share_token("pg9.abc.def")
 
 
+def _repack(token: str, edit, recompute_check: bool) -> str:
+    """The token with its JSON edited by `edit(dict)`, deflated and encoded as the codec does
+    (raw deflate, level 9, base64url without padding); its check kept, or recomputed."""
+    prefix, payload, check = token.split(".")
+    data = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)), -15))
+    edit(data)
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    new_payload = base64.urlsafe_b64encode(packer.compress(text) + packer.flush()).decode().rstrip("=")
+    if recompute_check:
+        check = base64.urlsafe_b64encode(hashlib.sha256(text).digest()[:6]).decode().rstrip("=")
+    return f"{prefix}.{new_payload}.{check}"
+
+
+def test_an_edited_token_fails_the_check_and_one_rechecked_loads() -> None:
+    """The check is a checksum against garbling, not a signature. A payload that decompresses
+    cleanly to valid JSON with one field changed, under the old check, is refused by the check
+    comparison itself (not the decompressor). The same edit with the check recomputed loads:
+    anyone can make a valid link, so a link says nothing about who made it."""
+    preset = full_preset()
+    token = to_share_token(preset)
+
+    def hotter(data: dict) -> None:
+        assert data["request"]["temperature"] == 0.7  # the field this test changes is there
+        data["request"]["temperature"] = 1.9
+
+    with pytest.raises(ShareLinkError) as refused:
+        from_share_token(_repack(token, hotter, recompute_check=False))
+    assert str(refused.value) == ("This share link was changed or damaged (its integrity check fails), "
+                                  "so nothing was loaded. Ask for the link again.")
+
+    rechecked = from_share_token(_repack(token, hotter, recompute_check=True))
+    assert rechecked.request.temperature == 1.9
+    assert rechecked.model_copy(update={"request": preset.request}) == preset  # nothing else changed
+
+
 def test_too_big_for_a_link_says_to_send_the_file() -> None:
     import random
 
@@ -480,9 +519,6 @@ def test_too_big_for_a_link_says_to_send_the_file() -> None:
 
 
 def test_a_token_that_inflates_past_the_limit_is_refused() -> None:
-    import base64
-    import zlib
-
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = packer.compress(b" " * (MAX_FILE_BYTES * 3)) + packer.flush()
     token = "pg1." + base64.urlsafe_b64encode(bomb).decode().rstrip("=") + ".AAAAAAAA"

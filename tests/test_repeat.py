@@ -11,6 +11,7 @@ import pytest
 from playground.repeat import (
     END,
     Batch,
+    Fork,
     exact_match_rate,
     first_difference,
     fork_point,
@@ -69,21 +70,15 @@ def test_first_difference():
 
 def test_fork_point_finds_first_disagreement_with_branch_counts():
     seqs = [["The", " cat", " sat"], ["The", " cat", " ran"], ["The", " cat", " sat"]]
-    fork = fork_point(seqs)
-    assert fork is not None
-    assert fork.position == 2
-    assert fork.prefix == "The cat"
-    assert fork.branches == {" sat": 2, " ran": 1}
+    assert fork_point(seqs) == Fork(position=2, prefix="The cat", branches={" sat": 2, " ran": 1})
 
 
 def test_fork_point_when_one_sample_stops_early_and_when_all_agree():
-    fork = fork_point([["a", "b"], ["a", "b", "c"]])
-    assert fork is not None and fork.position == 2 and fork.branches == {END: 1, "c": 1}
+    assert fork_point([["a", "b"], ["a", "b", "c"]]) == Fork(position=2, prefix="ab", branches={END: 1, "c": 1})
     assert fork_point([["a", "b"], ["a", "b"]]) is None
     assert fork_point([["a"]]) is None
     assert fork_point([[], []]) is None
-    first = fork_point([["x"], ["y"]])
-    assert first is not None and first.position == 0 and first.prefix == ""
+    assert fork_point([["x"], ["y"]]) == Fork(position=0, prefix="", branches={"x": 1, "y": 1})
 
 
 def test_total_logprob_sums_chosen_tokens():
@@ -113,8 +108,8 @@ def test_summarize_groups_samples_and_reports_the_fork():
     assert summary.exact_match_rate == 0.75
     assert [(g.text, g.count) for g in summary.groups] == [("The cat sat", 3), ("The cat ran", 1)]
     assert [s.group for s in summary.samples] == [1, 2, 1, 1]
-    assert summary.server_tokens
-    assert summary.fork is not None and summary.fork.position == 2 and summary.fork.branches == {" sat": 3, " ran": 1}
+    assert summary.server_tokens is True
+    assert summary.fork == Fork(position=2, prefix="The cat", branches={" sat": 3, " ran": 1})
     assert [s.forks_from_first_at for s in summary.samples] == [None, 2, None, None]
     assert summary.samples[0].total_logprob == pytest.approx(-0.6)
     assert summary.samples[1].total_logprob == pytest.approx(-2.3)
@@ -124,7 +119,7 @@ def test_summarize_groups_samples_and_reports_the_fork():
 def test_summarize_identical_samples_is_deterministic():
     runs = [run_of([("4", -0.01)]) for _ in range(5)]
     summary = summarize(runs)
-    assert summary.deterministic and summary.exact_match_rate == 1.0 and summary.fork is None
+    assert summary.deterministic is True and summary.exact_match_rate == 1.0 and summary.fork is None
 
 
 def test_summarize_leaves_out_failed_and_skipped_samples_and_uses_words_without_logprobs():
@@ -132,19 +127,19 @@ def test_summarize_leaves_out_failed_and_skipped_samples_and_uses_words_without_
     summary = summarize(runs)
     assert summary.failed == 1 and summary.skipped == 1 and summary.k == 3
     assert [s.number for s in summary.samples] == [1, 4, 5]
-    assert not summary.server_tokens
+    assert summary.server_tokens is False
     # words: "a", " ", "b", then " " twice and the stopped sample's end
-    assert summary.fork is not None and summary.fork.position == 3 and summary.fork.prefix == "a b"
-    assert summary.fork.branches == {" ": 2, END: 1}
+    assert summary.fork == Fork(position=3, prefix="a b", branches={" ": 2, END: 1})
     assert [s.forks_from_first_at for s in summary.samples] == [None, 4, 3]
-    assert all(s.total_logprob is None for s in summary.samples)
-    assert summary.notes  # the partial sample is called out
+    assert [s.total_logprob for s in summary.samples] == [None, None, None]
+    # the partial sample is called out
+    assert summary.notes == ["Some samples were stopped or cut off: their partial text is compared as it is."]
 
 
 def test_summarize_mixed_token_sources_compares_words_for_all():
     runs = [run_of([("a", -0.1), (" b", -0.1)]), run_of("a b")]
     summary = summarize(runs)
-    assert not summary.server_tokens
+    assert summary.server_tokens is False
     assert summary.fork is None and summary.exact_match_rate == 1.0
 
 
@@ -158,46 +153,53 @@ def test_summarize_empty():
 
 def test_batch_runs_items_concurrently_and_saves_each():
     saved: list[Run] = []
+    finished_at: list[float] = []
     lock = threading.Lock()
 
     def save(run: Run) -> None:
         with lock:
             saved.append(run)
+            finished_at.append(time.perf_counter())
 
     with ScriptedServer() as server:
-        server.default = Reply.stream_text(["a", "b", "c", "d", "e"], delay_s=0.05)
+        # each stream takes 9 events x 100 ms = 0.9 s: the four requests arrive within a few ms
+        # of each other, so starting them all leaves over 10x room before the first one ends
+        server.default = Reply.stream_text(["a", "b", "c", "d", "e"], delay_s=0.1)
         endpoint = server.endpoint()
-        batch = Batch([(endpoint, REQUEST)] * 4, on_finish=save)
-        started = time.perf_counter()
-        batch.start()
-        assert batch.wait(timeout=10)
-        wall = time.perf_counter() - started
-    assert batch.done and batch.finished_count == 4
+        batch = Batch([(endpoint, REQUEST)] * 4, on_finish=save).start()
+        assert batch.wait(timeout=10) is True
+    assert batch.done is True and batch.finished_count == 4
     assert [run.text for run in batch.runs] == ["abcde"] * 4
     assert len(saved) == 4 and {run.id for run in saved} == {run.id for run in batch.runs}
-    # one at a time would take 4 x (6 events x 50 ms) = 1.2 s or more
-    assert wall < 0.9, wall
+    # concurrent: the server had every request before any stream ended (one at a time, or two
+    # at a time, the later requests could only arrive after an earlier stream finished)
+    assert len(server.requests) == 4
+    assert max(r.at for r in server.requests) < min(finished_at)
     assert batch.claim_final_redraw() is True
     assert batch.claim_final_redraw() is False
 
 
 def test_batch_snapshot_grows_while_streaming_and_cancel_keeps_partial_text():
+    # a cancel takes well under 0.1 s, the bound below is 1 s, and a stream that ignored it
+    # would run on for about 10 s (200 tokens x 50 ms): 10x either side
+    tokens = [f"t{i} " for i in range(200)]
+    prefixes = {"".join(tokens[:n]) for n in range(1, len(tokens))}  # what a cut stream can hold
     with ScriptedServer() as server:
-        server.default = Reply.stream_text([f"t{i} " for i in range(40)], delay_s=0.05)
+        server.default = Reply.stream_text(tokens, delay_s=0.05)
         batch = Batch([(server.endpoint(), REQUEST)] * 2, on_finish=lambda run: None).start()
         deadline = time.time() + 5
         while time.time() < deadline and not (batch.snapshot(0) and batch.snapshot(1)):
             time.sleep(0.01)
         first = (batch.snapshot(0), batch.snapshot(1))
-        assert all(first), "both items stream at once"
+        assert all(text in prefixes for text in first), f"both items stream at once: {first}"
         assert batch.claim_final_redraw() is False  # not done yet
         time.sleep(0.2)
         assert len(batch.snapshot(0)) > len(first[0])
         batch.cancel()
-        assert batch.wait(timeout=3), "cancel stops the streams promptly"
+        assert batch.wait(timeout=1) is True, "cancel stops the streams promptly"
     for run in batch.runs:
-        assert run is not None and run.cancelled and run.partial
-        assert run.text.startswith("t0 t1") and len(run.text) < len("".join(f"t{i} " for i in range(40)))
+        assert (run.cancelled, run.partial) == (True, True)
+        assert run.text in prefixes and run.text.startswith("t0 t1 "), run.text
 
 
 def test_batch_cancel_skips_items_not_started_and_errors_come_back_in_the_run():
@@ -209,11 +211,11 @@ def test_batch_cancel_skips_items_not_started_and_errors_come_back_in_the_run():
         while time.time() < deadline and not batch.snapshot(1):
             time.sleep(0.01)
         batch.cancel()
-        assert batch.wait(timeout=3)
+        assert batch.wait(timeout=3) is True
     first, second, *rest = batch.runs
-    assert first is not None and first.error is not None and first.error.status_code == 400
-    assert "model not found: nope" in first.error.message
-    assert second is not None and second.cancelled
+    assert (first.error.status_code, first.error.message) == (400, "model not found: nope")
+    assert first.text == ""
+    assert (second.cancelled, second.error) == (True, None)
     assert rest == [None, None, None]
     summary = summarize(batch.runs)
     assert summary.failed == 1 and summary.skipped == 3 and summary.k == 1
@@ -226,13 +228,14 @@ def test_batch_keeps_going_when_saving_fails():
     with ScriptedServer() as server:
         server.default = Reply.sse([make_chunk("ok", role="assistant"), make_chunk(finish_reason="stop")])
         batch = Batch([(server.endpoint(), REQUEST)] * 2, on_finish=broken_save).start()
-        assert batch.wait(timeout=5)
+        assert batch.wait(timeout=5) is True
     assert [run.text for run in batch.runs] == ["ok", "ok"]
-    assert len(batch.errors) == 2 and "disk full" in batch.errors[0]
+    # both answers kept; each failed save said once, in either order (two worker threads)
+    assert sorted(batch.errors) == sorted(f"could not save run {run.id}: disk full" for run in batch.runs)
 
 
 def test_batch_needs_items():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^a batch needs at least one request$"):
         Batch([])
 
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive when they are missing, with one apt-get update:
+# chromium (the browser tests run /usr/bin/chromium; Playwright cannot download its own here)
+# and curl (tests/test_codegen.py runs the generated curl commands).
+set -euo pipefail
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "missing ${missing[*]} and this user cannot install them: apt-get install ${missing[*]}" >&2
+    exit 1
+  }
+  sudo="sudo"
+fi
+echo "installing ${missing[*]} (Debian packages) for the tests..."
+$sudo apt-get update -qq
+# through env: sudo resets the environment, so a plain VAR=value prefix would not reach apt-get
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
