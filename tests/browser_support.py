@@ -7,6 +7,17 @@ and a ScriptedServer posing as the local sandbox.
 The app's "Local sandbox" is pointed at the scripted server with PLAYGROUND_SANDBOX_PORT (it
 answers /healthz and the model list as the sandbox does; the launcher reuses whatever answers
 there), so replies are exact and no model is loaded.
+
+Two rules hold for every browser test:
+- Without Chromium or Playwright a test skips locally and FAILS under CI=true (a skipped
+  browser test proves nothing; tests/conftest.py also turns any other skip of one into a failure).
+- No request leaves for an outside host: `chromium()` yields a `Browser` whose pages' requests
+  are all logged, and the test fails when one went anywhere but loopback (`check_offline()`
+  reports it at once; the end of `chromium()` reports what is left).
+
+For escaping tests: HOSTILE (text that would run, fetch or render if any view failed to escape
+it), `assert_inert(page, browser)` (nothing ran or rendered in any frame, nothing left for an
+outside host), `shown_text(page, selector)` and `dataframe_text(locator)` (what is on screen).
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -32,6 +44,40 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync"]
 SHOTS = Path(os.environ.get("PLAYGROUND_SCREENSHOTS", "/tmp/playground-screenshots"))
 START_TIMEOUT_S = 90
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+NO_HOST_SCHEMES = {"data", "blob", "about"}  # never leave the browser
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (make test installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        return f"playwright does not import ({error}): pip install -e '.[dev]'"
+    return None
+
+
+def require_browser() -> None:
+    """Skip (locally) or fail (under CI=true) when the browser tests cannot run."""
+    problem = browser_problem()
+    if problem is not None:
+        if in_ci():
+            pytest.fail(f"CI=true and the browser tests cannot run: {problem}")
+        pytest.skip(problem)
+
+
+def is_outside(url: str) -> bool:
+    """A request that leaves the machine: any host other than loopback."""
+    parts = urlsplit(url)
+    if parts.scheme in NO_HOST_SCHEMES:
+        return False
+    return (parts.hostname or "") not in LOCAL_HOSTS
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -64,8 +110,7 @@ def streamlit_app(tmp: Path, sandbox: ScriptedServer | None = None,
     "Local sandbox" is `sandbox` when given. Yields the base URL; the process group (streamlit
     and anything it started) is stopped at the end. Nothing is requested from the app here,
     so the test's first page load is the server's first session."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (make test installs it)")
+    require_browser()
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     full_env = {**os.environ, "PLAYGROUND_DATA_DIR": str(tmp / "data"), "PLAYGROUND_PRESETS_DIR": str(tmp / "presets")}
@@ -96,19 +141,126 @@ def streamlit_app(tmp: Path, sandbox: ScriptedServer | None = None,
                 proc.wait(timeout=5)
 
 
+class Browser:
+    """Playwright's Browser whose every page logs its requests (all frames, popups too).
+    Anything not defined here is the wrapped Browser's."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.requests: list[str] = []  # URLs not yet checked by check_offline()
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.on("request", self._record)
+        return context
+
+    def new_page(self, **options):
+        page = self._browser.new_page(**options)  # about:blank: nothing requested yet
+        page.context.on("request", self._record)
+        return page
+
+    def _record(self, request) -> None:
+        self.requests.append(request.url)
+
+    def outside_requests(self) -> list[str]:
+        return [url for url in self.requests if is_outside(url)]
+
+    def check_offline(self) -> None:
+        """Fail when a page requested anything from an outside host since the last check."""
+        outside, self.requests = self.outside_requests(), []
+        if outside:
+            pytest.fail(f"the browser requested outside hosts: {sorted(set(outside))}")
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @contextmanager
-def chromium() -> Iterator["object"]:
-    """Headless Chromium from /usr/bin (no browser download), closed at the end."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (make test installs it)")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium from /usr/bin (no browser download), closed at the end; fails when
+    its pages requested an outside host."""
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = Browser(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
         try:
             yield browser
+            browser.check_offline()
         finally:
             browser.close()
+
+
+# --- hostile text: every view that shows model or user text must show it as text ----------
+
+EVIL_HOST = "evil.example"  # never requested: a rendered image or link would point there
+HOSTILE_IMG = '<img src=x onerror="window.__pwned=\'img\'">'
+HOSTILE_SCRIPT = "<script>window.__pwned='script'</script>"
+HOSTILE_JS_LINK = "[click](javascript:window.__pwned='link')"
+HOSTILE_MD_IMAGE = f"![x](http://{EVIL_HOST}/x.png)"
+HOSTILE_HTML_IMAGE = f'<img src="http://{EVIL_HOST}/y.png">'
+HOSTILE_MATH = "$x^2$"
+HOSTILE = (HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_JS_LINK, HOSTILE_MD_IMAGE, HOSTILE_HTML_IMAGE, HOSTILE_MATH)
+
+# What would show that hostile text rendered, in one document and its open shadow roots.
+_RENDERED_JS = """() => {
+    const roots = [document];
+    for (let i = 0; i < roots.length; i++)
+        for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+    const all = sel => roots.flatMap(r => [...r.querySelectorAll(sel)]);
+    return {
+        pwned: window.__pwned ?? null,
+        images: all('img').map(e => e.getAttribute('src')).filter(s => s === 'x' || (s || '').includes('%s')),
+        js_links: all('a[href]').map(e => e.getAttribute('href')).filter(h => /^\\s*javascript:/i.test(h)),
+        scripts: all('script').filter(e => e.textContent.includes('__pwned')).length,
+        math: all('.katex, math').length,
+    };
+}""" % EVIL_HOST
+
+
+def rendered_hostile(page) -> dict[str, dict]:
+    """Per frame (the page and every iframe), what hostile text did there; {} when nothing."""
+    found = {}
+    for frame in page.frames:
+        if frame.is_detached():
+            continue
+        seen = frame.evaluate(_RENDERED_JS)
+        if seen["pwned"] is not None or seen["images"] or seen["js_links"] or seen["scripts"] or seen["math"]:
+            found[frame.url or frame.name] = seen
+    return found
+
+
+def assert_inert(page, browser: Browser, settle_s: float = 0.5) -> None:
+    """Hostile text on screen did nothing: no script ran (`window.__pwned` unset in every frame),
+    nothing rendered as an image, a javascript: link or math, and no request left for an
+    outside host (the evil host included)."""
+    time.sleep(settle_s)  # give an injected handler (onerror, a late script) its chance to fire
+    found = rendered_hostile(page)
+    assert not found, f"hostile text rendered or ran: {found}"
+    evil = [url for url in browser.requests if EVIL_HOST in url]
+    assert not evil, f"requested {evil}"
+    browser.check_offline()
+
+
+def shown_text(page, selector: str) -> str:
+    """The visible text (innerText) of every element matching `selector`, in every frame."""
+    texts = []
+    for frame in page.frames:
+        if not frame.is_detached():
+            texts += frame.evaluate(
+                "sel => [...document.querySelectorAll(sel)].filter(e => e.checkVisibility())"
+                ".map(e => e.innerText)", selector)
+    return "\n".join(texts)
+
+
+def dataframe_text(locator) -> str:
+    """A st.dataframe's cells as text, a tab between cells. The grid draws on a canvas; its
+    accessible copy (a table inside the canvas element, the rows on screen) holds the cells as
+    text nodes."""
+    table = locator.locator("canvas table").first
+    table.wait_for(state="attached")
+    return table.evaluate("t => [...t.querySelectorAll('tr')]"
+                          ".map(r => [...r.children].map(c => c.textContent).join('\\t')).join('\\n')")
 
 
 def screenshot(page, name: str, full_page: bool = False) -> Path:

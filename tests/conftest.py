@@ -1,10 +1,14 @@
-"""Shared fixtures. `sandbox`: one real local model server for the whole session."""
+"""Shared fixtures. `sandbox`: one real local model server for the whole session.
+
+Under CI=true a browser test that skips is reported as failed: CI must prove the browser
+checks, not skip them (locally a skip with its reason is fine)."""
 
 from __future__ import annotations
 
 import pytest
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port, sandbox_available
+from tests.browser_support import in_ci
 
 SANDBOX_TEST_KEY = "sandbox-test-key"
 
@@ -34,3 +38,14 @@ def sandbox_with_key():
     handle = _start(api_key=SANDBOX_TEST_KEY)
     yield handle
     handle.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    skipped = report.skipped and not hasattr(report, "wasxfail")  # an expected failure is not a skip
+    if skipped and in_ci() and item.get_closest_marker("browser") is not None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: a browser test may not skip ({reason})"

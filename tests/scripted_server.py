@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from playground.endpoint import Endpoint
 
-__all__ = ["Raw", "Received", "Reply", "ScriptedServer", "make_chunk"]
+__all__ = ["Raw", "Received", "Reply", "ScriptedServer", "make_chunk", "token_logprob"]
 
 SSE_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 
@@ -74,6 +74,14 @@ def make_chunk(
     if usage is not None:
         chunk["usage"] = usage
     return chunk
+
+
+def token_logprob(token: str, logprob: float, alternatives: Sequence[tuple[str, float]] = ()) -> dict:
+    """One entry of `choices[].logprobs.content`: the chosen token, its logprob, its top alternatives."""
+    def entry(text: str, value: float) -> dict:
+        return {"token": text, "logprob": value, "bytes": list(text.encode())}
+
+    return {**entry(token, logprob), "top_logprobs": [entry(text, value) for text, value in alternatives]}
 
 
 def _event_bytes(event: str | dict | Raw, newline: bytes) -> bytes:
@@ -169,17 +177,40 @@ class Reply:
         done: bool = True,
         include_usage: bool = True,
         model: str = "scripted/model",
+        logprobs: Sequence[dict] | None = None,
         **sse_options: Any,
     ) -> "Reply":
         """OpenAI-shaped chunks: a role chunk, one chunk per token, a finish_reason chunk, and
-        (include_usage) a final `choices: []` chunk with usage counting one token per item."""
+        (include_usage) a final `choices: []` chunk with usage counting one token per item.
+        `logprobs`: one `token_logprob(...)` per token, sent in that token's chunk."""
         events: list[str | dict | Raw] = [make_chunk("", role="assistant", model=model)]
-        events += [make_chunk(token, model=model) for token in tokens]
+        if logprobs is not None and len(logprobs) != len(tokens):
+            raise ValueError("one logprobs entry per token")
+        events += [make_chunk(token, model=model, logprobs=None if logprobs is None else [logprobs[n]])
+                   for n, token in enumerate(tokens)]
         events.append(make_chunk(finish_reason="stop", model=model))
         if include_usage:
             usage = {"prompt_tokens": 5, "completion_tokens": len(tokens), "total_tokens": 5 + len(tokens)}
             events.append(make_chunk(choices=[], usage=usage, model=model))
         return cls.sse(events, delay_s=delay_s, done=done, **sse_options)
+
+    @classmethod
+    def stream_tool_call(cls, name: str, argument_pieces: list[str], call_id: str = "call_scripted",
+                         model: str = "scripted/model", **sse_options: Any) -> "Reply":
+        """One streamed tool call: its id and name first, then its arguments piece by piece,
+        finish_reason "tool_calls" and usage."""
+        def call(**fields: Any) -> list[dict]:
+            return [{"index": 0, **fields}]
+
+        events: list[str | dict | Raw] = [
+            make_chunk(role="assistant", model=model,
+                       tool_calls=call(id=call_id, type="function", function={"name": name, "arguments": ""}))]
+        events += [make_chunk(tool_calls=call(function={"arguments": piece}), model=model) for piece in argument_pieces]
+        events.append(make_chunk(finish_reason="tool_calls", model=model))
+        pieces = len(argument_pieces)
+        usage = {"prompt_tokens": 5, "completion_tokens": pieces, "total_tokens": 5 + pieces}
+        events.append(make_chunk(choices=[], usage=usage, model=model))
+        return cls.sse(events, **sse_options)
 
     @property
     def streaming(self) -> bool:

@@ -57,6 +57,7 @@ def page(browser, app_url):
     page.get_by_role("heading", name="Playground").wait_for()
     yield page
     context.close()
+    browser.check_offline()  # this test's pages asked no outside host for anything
 
 
 def _ask(page, text: str) -> None:

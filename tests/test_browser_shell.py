@@ -1,4 +1,5 @@
-"""Browser: a deep link as the very first request of a fresh server gets the whole app.
+"""Browser: the app's shell. The browser tests can run here; a deep link as the very first
+request of a fresh server gets the whole app; no page requests anything from an outside host.
 
 Streamlit (1.67) decides on the first session whether the app is a legacy pages/-folder app;
 a first request for /history then ran pages/history.py without app.py (no endpoint picker,
@@ -10,9 +11,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import browser_problem, chromium, in_ci, screenshot, scripted_sandbox, streamlit_app
 
 pytestmark = pytest.mark.browser
+PAGES = {"": "Playground", "compare": "Compare", "presets": "Presets", "history": "History"}
+
+
+def test_the_browser_tests_can_run_here():
+    """Under CI=true, Chromium and Playwright are here and a page runs script: without them
+    every browser test would fail (see browser_support.require_browser), never skip quietly."""
+    problem = browser_problem()
+    if problem is not None and not in_ci():
+        pytest.skip(problem)
+    assert problem is None, problem
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_content("<p id=p></p><script>document.getElementById('p').textContent = 6 * 7</script>")
+        assert page.inner_text("#p") == "42"
 
 
 def _whole_app(page, title: str) -> None:
@@ -52,3 +67,18 @@ def test_a_deep_link_as_the_first_request_gets_the_whole_app(tmp_path):
         later = browser.new_page(viewport={"width": 1400, "height": 900})  # a later session too
         later.goto(f"{base}/compare")
         _whole_app(later, "Compare")
+
+
+def test_no_page_requests_an_outside_host(tmp_path):
+    """Offline, or behind a strict proxy, the app must still work: every page (its favicon, the
+    navigation's icons, the fonts) is served by the app itself. chromium() fails on any request
+    to a host other than loopback; each page is checked on its own to say which one did."""
+    with scripted_sandbox() as sandbox, streamlit_app(tmp_path, sandbox) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for path, title in PAGES.items():
+            page.goto(f"{base}/{path}")
+            _whole_app(page, title)
+            page.wait_for_load_state("networkidle")
+            icons = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(e => e.href)")
+            assert icons and all(icon.startswith(("data:", base)) for icon in icons), icons
+            browser.check_offline()

@@ -7,6 +7,7 @@ import streamlit as st
 from playground import codegen
 from playground.endpoint import Endpoint
 from playground.schema import ChatRequest
+from playground.textsafe import escape_markdown
 
 
 def render(endpoint: Endpoint, request: ChatRequest) -> None:
@@ -18,4 +19,4 @@ def render(endpoint: Endpoint, request: ChatRequest) -> None:
             try:
                 st.code(make(endpoint, request), language=language)
             except Exception as error:  # a snippet must never take the page down
-                st.warning(f"Could not build this snippet: {error}")
+                st.warning(f"Could not build this snippet: {escape_markdown(str(error))}")  # may quote the request

@@ -32,11 +32,14 @@ PAGES = [  # (file in pages/, title, icon); a page is listed only when its file 
     ("history.py", "History", ":material/history:"),
 ]
 DEFAULT_PAGE = "playground.py"
+# A file, not ":material/...": Streamlit draws a material-icon favicon from Google's font host,
+# and the app must make no outside request (offline, or behind a strict proxy).
+ICON = Path(__file__).with_name("icon.svg")
 
 
 def start(root: Path) -> StreamlitPage:
     """Page config, navigation over root/pages, the sidebar. Returns the page to run."""
-    st.set_page_config(page_title="Playground", page_icon=":material/science:", layout="wide")
+    st.set_page_config(page_title="Playground", page_icon=str(ICON), layout="wide")
     pages = [
         st.Page(str(root / "pages" / name), title=title, icon=icon, default=name == DEFAULT_PAGE)
         for name, title, icon in PAGES
