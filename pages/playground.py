@@ -9,12 +9,12 @@ from playground.ui.shell import require_app
 require_app()  # first: a deep link to a fresh server must still run app.py
 endpoint = sidebar.current_endpoint()
 preset_widgets.load_share_link()
+request = request_state.ensure(sidebar.current_model())  # may rerun: before preset_bar shows its one-time message
 
 st.title("Playground")
 st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
 preset_widgets.preset_bar()
 
-request = request_state.ensure(sidebar.current_model())
 errors = request_state.errors()
 
 left, right = st.columns([3, 2], gap="large")

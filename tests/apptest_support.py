@@ -1,5 +1,7 @@
 """Setup shared by the AppTest page tests (Compare, History, Presets).
 
+- `app_test(page)`: the whole app as `streamlit run app.py` runs it (page config, sidebar,
+  navigation), on pages/<page>; not run yet, so a test can set secrets and session state first.
 - `sandbox_stand_in(tmp_path, monkeypatch)`: a ScriptedServer standing in for the local sandbox
   (it answers the sidebar's health check and model list; PLAYGROUND_SANDBOX_PORT points at it),
   with a fresh data folder and presets folder under tmp_path and no SGP key from the environment.
@@ -17,8 +19,20 @@ from typing import Iterator, NamedTuple
 
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
 
 from tests.scripted_server import ScriptedServer
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 60
+
+
+def app_test(page: str = "playground.py") -> AppTest:
+    """app.py, switched to pages/<page>. AppTest starts every run in Streamlit's legacy
+    pages-folder mode, so the page file runs first and its shell.require_app() draws the shell:
+    the same path as a deep link to a fresh server (see playground/ui/shell.py)."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    return at.switch_page(f"pages/{page}")
 
 
 @contextmanager

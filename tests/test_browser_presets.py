@@ -1,49 +1,201 @@
-"""Browser: a share link opened in headless Chromium loads its preset into the Playground."""
+"""Browser: presets in headless Chromium against `streamlit run app.py`.
+
+- A share link loads its preset into the Playground (a tampered one loads nothing).
+- "Open in Playground" on the Presets page goes to the Playground with the preset's messages
+  and parameters in its editors (the real navigation: st.switch_page in the running app).
+- A preset full of markup (HTML, a script, a javascript: link, a markdown image of an outside
+  host, math) is shown as text in the Presets page's preview and diff: nothing runs (a window
+  flag stays unset in every frame), nothing is fetched from the outside host.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from urllib.parse import urlsplit
 
 import pytest
 
 from playground.endpoint import LOCAL_MODEL
-from playground.presets import Preset, to_share_token
+from playground.presets import Preset, PresetStore, to_share_token
 from playground.schema import ChatRequest
-from tests.browser_support import chromium, scripted_sandbox, streamlit_app
+from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+
+pytestmark = pytest.mark.browser
 
 MESSAGE = "Name three zebra-striped teapots from the share link."
+TIMEOUT_MS = 30_000
+HOSTILE = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=1</script>",
+    "[click](javascript:window.__pwned=1)",
+    "![x](http://evil.example/x.png)",
+    "$math$",
+]
+# Elements the hostile text would have made had it been rendered as markup.
+RENDERED_JS = """() => [
+  ...document.querySelectorAll('img[src="x"], img[src*="evil.example"], a[href^="javascript:"], .katex'),
+  ...[...document.scripts].filter(s => s.text.includes('__pwned')),
+].length"""
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """(base URL, presets folder): one app for the module; each test uses presets of its own."""
+    tmp = tmp_path_factory.mktemp("browser-presets")
+    # The sandbox is a scripted stand-in: these tests are about presets, not the model.
+    with scripted_sandbox() as sandbox, streamlit_app(tmp, sandbox) as base:
+        yield base, tmp / "presets"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
-def app_url(tmp_path: Path):
-    # The sandbox is a scripted stand-in: this test is about the share link, not the model.
-    with scripted_sandbox() as sandbox, streamlit_app(tmp_path, sandbox) as base:
-        yield base
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
 
 
-@pytest.mark.browser
-def test_opening_a_share_link_loads_the_preset_into_the_playground(app_url: str) -> None:
+def choose(page, combobox, option: str) -> None:
+    combobox.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def visible_text(page) -> str:
+    """The main area's text as shown (innerText leaves out hidden tabs)."""
+    return page.get_by_test_id("stMain").inner_text()
+
+
+def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser) -> None:
     from playwright.sync_api import expect
 
+    base, _ = app
     preset = Preset.new("Teapots", ChatRequest.from_wire({
         "model": LOCAL_MODEL, "temperature": 0.4, "max_completion_tokens": 17,
         "messages": [{"role": "system", "content": "You are a catalogue."}, {"role": "user", "content": MESSAGE}]}))
     token = to_share_token(preset)
     tampered = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
 
-    with chromium() as browser:
-        page = browser.new_page()
-        page.goto(f"{app_url}/?preset={token}")
-        expect(page.get_by_text("from the share link")).to_be_visible(timeout=90_000)
-        # The message editor shows the preset's message (a textarea's value, not its text).
-        page.wait_for_function(
-            "msg => [...document.querySelectorAll('textarea')].some(t => t.value === msg)", arg=MESSAGE,
-            timeout=30_000)
-        expect(page.get_by_text("could not be loaded")).to_have_count(0)
+    page = browser.new_page()
+    page.goto(f"{base}/?preset={token}")
+    expect(page.get_by_text("from the share link")).to_be_visible(timeout=90_000)
+    # The message editor shows the preset's message (a textarea's value, not its text).
+    page.wait_for_function(
+        "msg => [...document.querySelectorAll('textarea')].some(t => t.value === msg)", arg=MESSAGE,
+        timeout=30_000)
+    expect(page.get_by_text("could not be loaded")).to_have_count(0)
+    # The whole request, model included (the preset's, not the sidebar's), in the JSON view.
+    assert json.loads(page.locator(".st-key-request_json textarea").input_value()) == preset.request.to_wire()
+    page.close()
 
-        page = browser.new_page()
-        page.goto(f"{app_url}/?preset={tampered}")
-        expect(page.get_by_text("could not be loaded")).to_be_visible(timeout=90_000)
-        expect(page.get_by_text("from the share link")).to_have_count(0)
-        values = page.evaluate("[...document.querySelectorAll('textarea')].map(t => t.value)")
-        assert MESSAGE not in values
+    page = browser.new_page()
+    page.goto(f"{base}/?preset={tampered}")
+    expect(page.get_by_text("could not be loaded")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("from the share link")).to_have_count(0)
+    values = page.evaluate("[...document.querySelectorAll('textarea')].map(t => t.value)")
+    assert MESSAGE not in values
+    page.close()
+
+
+def test_open_in_playground_loads_the_presets_messages_and_parameters(app, page) -> None:
+    from playwright.sync_api import expect
+
+    base, folder = app
+    preset = Preset.new("Open me: lighthouse", ChatRequest.from_wire({
+        "model": "scripted/lighthouse-model", "temperature": 0.35, "max_completion_tokens": 23, "seed": 11,
+        "messages": [{"role": "system", "content": "You keep a lighthouse."},
+                     {"role": "user", "content": "Describe the lamp in one line."}]}))
+    PresetStore(folder).save(preset)
+
+    page.goto(f"{base}/presets")
+    expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible(timeout=90_000)
+    try:
+        choose(page, page.get_by_test_id("stMain").get_by_role("combobox", name="Preset"), preset.name)
+        expect(page.get_by_role("heading", name=preset.name, exact=True)).to_be_visible()  # its preview
+        page.get_by_role("button", name="Open in Playground").click()
+
+        expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible()
+        expect(page.get_by_text(f"Loaded “{preset.name}” from the Presets page.")).to_be_visible()
+        assert urlsplit(page.url).path in ("/", "/playground"), page.url
+        # The messages, in the message editor.
+        texts = [m["content"] for m in preset.request.to_wire()["messages"]]
+        page.wait_for_function(
+            "want => want.every(w => [...document.querySelectorAll('textarea')].some(t => t.value === w))", arg=texts)
+        # The parameters: the form's fields, the JSON view (the whole request, model included: the
+        # preset's, not the sidebar's), and the sidebar's model picker, which follows the request.
+        expect(page.locator(".st-key-p_temperature input")).to_have_value("0.35")
+        expect(page.locator(".st-key-p_max_completion_tokens input")).to_have_value("23")
+        expect(page.locator(".st-key-p_seed input")).to_have_value("11")
+        shown = json.loads(page.locator(".st-key-request_json textarea").input_value())
+        assert shown == preset.request.to_wire()
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_role("combobox", name="Model")).to_have_value("scripted/lighthouse-model")
+    except Exception:
+        screenshot(page, "presets-open-failure.png", full_page=True)
+        raise
+
+
+def hostile(name: str, last_word: str, seed: int, lines: list[str], **fields) -> Preset:
+    """Every hostile text in a message of its own (so no HTML block swallows the markdown after
+    it), and all of them in one message of several lines (whose line breaks must stay)."""
+    messages = [{"role": "system", "content": f"{HOSTILE[0]} {last_word}"}]
+    messages += [{"role": "user", "content": text} for text in HOSTILE[1:]]
+    messages.append({"role": "assistant", "content": "\n".join(lines)})
+    return Preset.new(name, ChatRequest.from_wire({"model": LOCAL_MODEL, "seed": seed, "messages": messages}), **fields)
+
+
+def test_preview_and_diff_show_markup_as_text(app, page) -> None:
+    from playwright.sync_api import expect
+
+    base, folder = app
+    store = PresetStore(folder)
+    markdown_first = HOSTILE[2:] + HOSTILE[:2]
+    left = hostile("Hostile <i>A *x*", "stays", 1, markdown_first, tags=["x<i>y"],
+                   description="Described with ![d](http://evil.example/d.png) and " + HOSTILE[0])
+    right = hostile("Hostile <i>B *x*", "changed", 2, markdown_first[::-1])
+    store.save(left)
+    store.save(right)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    page.goto(f"{base}/presets")
+    expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible(timeout=90_000)
+    try:
+        # The preview (Browse tab): each message under its role, exactly as written.
+        choose(page, page.get_by_test_id("stMain").get_by_role("combobox", name="Preset"), left.name)
+        expect(page.get_by_role("heading", name=left.name, exact=True)).to_be_visible()
+        shown = visible_text(page)
+        for message in left.request.to_wire()["messages"]:
+            assert f"{message['role']}\n\n{message['content']}" in shown, (message, shown)
+        assert left.description in shown and "Tags: x<i>y" in shown
+
+        # The diff (Diff tab): both presets' messages side by side, changed words marked.
+        page.get_by_role("tab", name="Diff").click()
+        main = page.get_by_test_id("stMain")
+        choose(page, main.get_by_role("combobox", name="Left"), left.name)
+        choose(page, main.get_by_role("combobox", name="Right"), right.name)
+        expect(page.get_by_text("Messages (2 of 6 differ)")).to_be_visible()
+        cells = page.locator("[data-testid=stHtml]")
+        expected = []
+        for a, b in zip(left.request.to_wire()["messages"], right.request.to_wire()["messages"]):
+            expected += [f"{a['role']}\n{a['content']}", f"{b['role']}\n{b['content']}"]
+        expect(cells).to_have_count(len(expected))
+        assert [cell.inner_text().strip() for cell in cells.all()] == expected
+        assert page.locator("[data-testid=stHtml] span[style*='#ccf2d1']").count() > 0  # added words
+        assert page.locator("[data-testid=stHtml] span[style*='#ffd7d5']").count() > 0  # removed words
+        screenshot(page, "presets-hostile-diff.png", full_page=True)
+
+        # Nothing ran, nothing was made into an element, nothing was fetched from the outside host.
+        for frame in page.frames:
+            assert frame.evaluate("typeof window.__pwned") == "undefined", frame.url
+            assert frame.evaluate(RENDERED_JS) == 0, frame.url
+        assert not [url for url in requested if "evil.example" in url]
+    except Exception:
+        screenshot(page, "presets-hostile-failure.png", full_page=True)
+        raise

@@ -1,4 +1,5 @@
-"""AppTest of the Compare page (pages/compare.py) against scripted loopback servers.
+"""AppTest of the Compare page (through app.py: shell, sidebar, navigation) against scripted
+loopback servers.
 
 Two endpoints ([endpoints.A] and [endpoints.B] in the test's secrets) point at one
 ScriptedServer on two paths, so each pane's reply is fixed however the streams interleave.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,12 +21,9 @@ from playground.runs import ChoiceResult, Run
 from playground.runstore import RunStore
 from playground.schema import ChatRequest, TokenLogprob, Usage
 from playground.settings import runs_db_path
-from tests.apptest_support import sandbox_stand_in, texts
+from tests.apptest_support import app_test, sandbox_stand_in, texts
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
-REPO = Path(__file__).resolve().parents[1]
-PAGE = str(REPO / "pages" / "compare.py")
-TIMEOUT = 60
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
 
 
@@ -50,7 +50,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = app_test("compare.py")
     at.secrets["endpoints"] = {
         "A": {"base_url": server.base_url, "chat_path": PATH_A, "auth": "x-api-key"},
         "B": {"base_url": server.base_url, "chat_path": PATH_B, "auth": "x-api-key"},
@@ -63,6 +63,7 @@ def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest
         model="scripted/model", messages=[{"role": "user", "content": "Name a colour."}], max_completion_tokens=32)
     at.run()
     assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Compare"]
     return at
 
 
@@ -159,16 +160,23 @@ def test_logprob_tables_chart_and_token_diff(server: ScriptedServer) -> None:
     bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
     assert bodies[PATH_A]["logprobs"] is True and bodies[PATH_A]["top_logprobs"] == 2
 
-    assert len(at.get("arrow_vega_lite_chart")) >= 1 or len(at.get("vega_lite_chart")) >= 1
+    (chart,) = at.get("vega_lite_chart")  # each run's chosen-token probability along its answer
+    data = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pandas()
+    _, series, value = data.columns  # Streamlit melts the frame into (x, series, y) rows
+    assert data.groupby(series)[value].apply(list).to_dict() == {
+        "Pane 1 · scripted/model": pytest.approx([0.9, 0.8, 0.7, 0.6]),
+        "Pane 2 · scripted/model": pytest.approx([0.85, 0.8, 0.3, 0.5])}
     lines = " ".join(texts(at.markdown))
     assert "First divergence at token 2" in lines
     assert "␣is" in lines and "␣was" in lines
     assert "different tokenizers" not in lines
     diff = frame(at, "topk_overlap")
-    assert diff.attrs.get("mode", "token") == "token"
+    # Token by token (one tokenizer): the rows are the models' own tokens, not bytes.
+    assert diff["token_a"].tolist() == ["The", "␣sky", "␣is", "␣blue"]
+    assert diff["token_b"].tolist() == ["The", "␣sky", "␣was", "␣blue"]
+    assert diff["op"].tolist() == ["equal", "equal", "replace", "equal"]
     row = diff[diff["pos_a"] == 0].iloc[0]
-    assert row["op"] == "equal" and row["delta"] == pytest.approx(math.log(0.85) - math.log(0.9))
-    assert (diff["op"] == "replace").sum() == 1
+    assert row["delta"] == pytest.approx(math.log(0.85) - math.log(0.9))
 
     at.checkbox(key="cmp.diff_only").check().run()
     only = frame(at, "topk_overlap")
@@ -241,7 +249,12 @@ def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> Non
     assert groups["count"].tolist() == [2, 1]
     samples = frame(at, "total logprob")
     assert samples["total logprob"].tolist() == pytest.approx([3 * math.log(0.5)] * 3)
-    assert samples["forks from sample 1 at"].tolist().count(2) >= 1  # the samples run 3 at a time: any order
+    # The samples run 3 at a time, in any order: a sample forks from sample 1 at token 2 exactly
+    # when its answer differs from sample 1's.
+    first = samples["answer"].tolist()[0]
+    forks = [None if pd.isna(at_token) else at_token for at_token in samples["forks from sample 1 at"]]
+    assert forks == [None if answer == first else 2 for answer in samples["answer"]], samples
+    assert sorted(samples["answer"].tolist()) == [1, 1, 2]
     assert all(r.json["seed"] == 7 for r in server.requests if r.path == PATH_A)
     assert RunStore(runs_db_path()).count() == 3
 
@@ -253,7 +266,7 @@ def test_a_past_run_sent_from_history_fills_a_pane(server: ScriptedServer) -> No
                                      logprobs=[TokenLogprob(token="An", logprob=-0.1)])],
                usage=Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7), ttft_s=0.1, total_s=0.5)
     RunStore(runs_db_path()).save(past)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at = app_test("compare.py")
     at.secrets["endpoints"] = {"B": {"base_url": server.base_url, "chat_path": PATH_B}}
     at.session_state["cmp.incoming"] = [past.id]
     at.run()

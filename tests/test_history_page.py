@@ -1,5 +1,5 @@
-"""AppTest of the History page (pages/history.py): runs stored through RunStore in a temporary
-PLAYGROUND_DATA_DIR; reruns go to a ScriptedServer on loopback."""
+"""AppTest of the History page (through app.py: shell, sidebar, navigation): runs stored through
+RunStore in a temporary PLAYGROUND_DATA_DIR; reruns go to a ScriptedServer on loopback."""
 
 from __future__ import annotations
 
@@ -16,13 +16,9 @@ from playground.runs import ChoiceResult, ChunkRecord, Run, RunError
 from playground.runstore import RunStore
 from playground.schema import ChatRequest, TokenLogprob, Usage
 from playground.settings import runs_db_path
-from tests.apptest_support import capture_downloads, sandbox_stand_in, texts
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
 from tests.scripted_server import Reply, ScriptedServer
 
-REPO = Path(__file__).resolve().parents[1]
-PAGE = str(REPO / "pages" / "history.py")
-APP = str(REPO / "app.py")
-TIMEOUT = 60
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
@@ -53,12 +49,13 @@ def store(server: ScriptedServer) -> RunStore:
     return RunStore(runs_db_path())
 
 
-def page(server: ScriptedServer, path: str = PAGE) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=TIMEOUT)
+def page(server: ScriptedServer) -> AppTest:
+    at = app_test("history.py")
     at.secrets["endpoints"] = {"A": {"base_url": server.base_url, "chat_path": "/a/chat"}}
     at.session_state["endpoint_name"] = "A"
     at.run()
     assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["History"]
     return at
 
 
@@ -147,14 +144,14 @@ def test_delete_asks_first(server: ScriptedServer, store: RunStore) -> None:
     at = page(server)
     open_run(at, gone.id)
     at.button(key="hist.delete").click().run()
-    assert store.get(gone.id) is not None  # not yet: a confirmation first
+    assert store.get(gone.id) == gone  # not yet: a confirmation first
     assert any("for good" in w for w in texts(at.warning))
     at.button(key="hist.delete_no").click().run()
-    assert store.get(gone.id) is not None and not any("for good" in w for w in texts(at.warning))
+    assert store.get(gone.id) == gone and not any("for good" in w for w in texts(at.warning))
     at.button(key="hist.delete").click().run()
     at.button(key="hist.delete_yes").click().run()
     assert not at.exception, at.exception
-    assert store.get(gone.id) is None and store.get(keep.id) is not None
+    assert store.get(gone.id) is None and store.get(keep.id) == keep
     assert listed(at)["id"].tolist() == [keep.id]
 
 
@@ -184,9 +181,7 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
 def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store: RunStore) -> None:
     run = make_run(1, endpoint="A", model="m/old")
     store.save(run)
-    at = page(server, APP)
-    at.switch_page("pages/history.py").run()
-    assert not at.exception, at.exception
+    at = page(server)
     open_run(at, run.id)
     at.button(key="hist.to_compare").click().run()
     assert not at.exception, at.exception

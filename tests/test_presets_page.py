@@ -1,4 +1,5 @@
-"""AppTest of the Presets page (pages/presets.py) and of the Playground's preset bar."""
+"""AppTest of the Presets page and of the Playground's preset bar, both through app.py (shell,
+sidebar and navigation as the app runs them)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ import playground.presets  # noqa: F401  (the package, before pages/ is on sys.p
 from playground.endpoint import LOCAL_MODEL
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
 from playground.schema import ChatRequest
-from tests.apptest_support import capture_downloads, sandbox_stand_in, texts
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
 
 REPO = Path(__file__).resolve().parents[1]
-PAGE = str(REPO / "pages" / "presets.py")
-TIMEOUT = 60
 
 
 @pytest.fixture
@@ -35,8 +34,9 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at = app_test("presets.py").run()
     assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Presets"]
     return at
 
 
@@ -172,13 +172,23 @@ def test_diff_shows_changes_side_by_side_escaped(folder: Path) -> None:
     assert frame[frame["field"] == "model"].iloc[0]["changed"] == ""
 
 
-def test_open_in_playground_puts_the_request_in_the_session(folder: Path) -> None:
-    at = page()
-    at.selectbox(key="presets_selected").select("JSON extraction with a schema").run()
+def test_open_in_playground_switches_to_the_playground_with_the_request(folder: Path) -> None:
+    at = app_test("presets.py")
+    at.session_state["model"] = "other/model"  # the sidebar's model: the preset's must win
+    at.run()
+    at.selectbox(key="presets_selected").select("Few-shot: country to capital").run()
     at.button(key="presets_open").click().run()
-    assert not at.exception
-    request = at.session_state["request"]
-    assert request == PresetStore(folder).load("JSON extraction with a schema").request
+    assert not at.exception, at.exception
+    preset = PresetStore(folder).load("Few-shot: country to capital")
+    assert [t.value for t in at.title] == ["Playground"]
+    assert at.session_state["request"] == preset.request
+    assert at.session_state["model"] == preset.request.model  # the sidebar follows the preset
+    assert any("Loaded “Few-shot: country to capital” from the Presets page" in s for s in texts(at.success))
+    # The Playground's editors show the preset: its messages and its parameters.
+    shown = [t.value for t in at.text_area if t.key and t.key.startswith(("msg_text_", "msg_system"))]
+    assert shown == [m["content"] for m in preset.request.to_wire()["messages"]]
+    assert json.loads(at.text_area(key="request_json").value) == preset.request.to_wire()
+    assert at.number_input(key="p_temperature").value == preset.request.temperature
 
 
 def test_a_broken_file_in_the_folder_is_reported(folder: Path) -> None:
@@ -190,36 +200,30 @@ def test_a_broken_file_in_the_folder_is_reported(folder: Path) -> None:
 
 # --- the Playground's preset bar ------------------------------------------------------------
 
-
-def bar_app() -> None:
-    import json as _json
-
-    import streamlit as st
-
-    from playground.schema import ChatRequest
-    from playground.ui.preset_widgets import load_share_link, preset_bar
-
-    if "request" not in st.session_state:
-        st.session_state["request"] = ChatRequest.from_wire({
-            "model": "local/smollm2-135m-instruct", "temperature": 0.2,
-            "messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Name a {{thing}}."}]})
-    load_share_link()
-    preset_bar()
-    st.code(_json.dumps(st.session_state["request"].to_wire()), language="json")
+START = ChatRequest.from_wire({
+    "model": LOCAL_MODEL, "temperature": 0.2,
+    "messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Name a {{thing}}."}]})
 
 
-def bar() -> AppTest:
-    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT).run()
+def playground(share_token: str | None = None) -> AppTest:
+    """The Playground page (through app.py) with START as its request."""
+    at = app_test("playground.py")
+    at.session_state["request"] = START
+    if share_token is not None:
+        at.query_params["preset"] = share_token
+    at.run()
     assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Playground"]
     return at
 
 
 def shown_request(at: AppTest) -> dict:
-    return json.loads(at.code[-1].value)
+    """The request as the Playground's JSON view shows it."""
+    return json.loads(at.text_area(key="request_json").value)
 
 
 def test_save_as_preset_from_the_playground(folder: Path) -> None:
-    at = bar()
+    at = playground()
     at.text_input(key="preset_save_name").input("My fruit prompt")
     at.text_input(key="preset_save_description").input("Names things")
     at.text_input(key="preset_save_tags").input("fruit, demo, ")
@@ -238,7 +242,7 @@ def test_save_as_preset_from_the_playground(folder: Path) -> None:
 
 
 def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
-    at = bar()
+    at = playground()
     at.session_state["request"] = ChatRequest.from_wire({
         "model": LOCAL_MODEL, "messages": [{"role": "user", "content": "hi"}],
         "extra_headers": {"Authorization": "Bearer sk-" + "abcdefghijklmnopqrstuvwxyz"}})
@@ -249,7 +253,7 @@ def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
 
 
 def test_save_over_a_file_changed_on_disk_is_refused(folder: Path) -> None:
-    at = bar()
+    at = playground()
     at.selectbox(key="preset_load_name").select("Creative: seeded poem")
     at.button(key="preset_load").click().run()
     assert shown_request(at)["seed"] == 42
@@ -275,7 +279,7 @@ def test_save_over_a_file_changed_on_disk_is_refused(folder: Path) -> None:
 
 
 def test_load_preset_with_its_variables_form(folder: Path) -> None:
-    at = bar()
+    at = playground()
     at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
     assert any("Fill in its variables" in i for i in texts(at.info))
@@ -291,7 +295,7 @@ def test_load_preset_with_its_variables_form(folder: Path) -> None:
 
 
 def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) -> None:
-    at = bar()
+    at = playground()
     at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
     at.button(key="preset_fill_later").click().run()  # keep the placeholders, close the form
@@ -305,10 +309,7 @@ def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) ->
 
 def test_a_share_link_loads_into_the_playground(folder: Path) -> None:
     preset = PresetStore(folder).load("Sentiment classifier via logprobs")
-    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
-    at.query_params["preset"] = to_share_token(preset)
-    at.run()
-    assert not at.exception
+    at = playground(to_share_token(preset))
     assert shown_request(at) == preset.request.to_wire()
     assert any("from the share link" in s for s in texts(at.success))
 
@@ -318,19 +319,14 @@ def test_a_tampered_share_link_shows_an_error_and_loads_nothing(folder: Path) ->
     token = to_share_token(preset)
     middle = len(token) // 2
     tampered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
-    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
-    at.query_params["preset"] = tampered
-    at.run()
-    assert not at.exception
+    at = playground(tampered)
     assert any("could not be loaded" in e for e in texts(at.error))
     assert shown_request(at)["messages"][0]["content"] == "Be terse."
 
 
 def test_a_share_link_with_variables_opens_the_form(folder: Path) -> None:
     preset = PresetStore(folder).load("Explain a topic (variables)")
-    at = AppTest.from_function(bar_app, default_timeout=TIMEOUT)
-    at.query_params["preset"] = to_share_token(preset)
-    at.run()
+    at = playground(to_share_token(preset))
     assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
     at.text_area(key="preset_var_topic").input("tides")
     at.button(key="preset_fill").click().run()

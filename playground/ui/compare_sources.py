@@ -84,10 +84,7 @@ def ensure_pane(i: int) -> None:
 
 
 def preset_names() -> list[str]:
-    try:
-        return PresetStore().names()
-    except Exception:
-        return []
+    return PresetStore().names()
 
 
 def missing_values_message(name: str, error: MissingVariableError) -> str:
@@ -105,7 +102,7 @@ def load_preset_into(i: int) -> None:
     except MissingVariableError as error:
         state.error(missing_values_message(name, error))
         return
-    except Exception as error:
+    except ValueError as error:  # PresetStoreError, PresetFileError: gone, renamed or broken since listed
         state.error(f"Could not load preset {name!r}: {error}")
         return
     body = request.to_wire()
@@ -116,10 +113,7 @@ def load_preset_into(i: int) -> None:
 
 
 def recent_runs(limit: int = 30) -> dict[str, str]:
-    try:
-        summaries = state.runs_store().list(limit=limit)
-    except Exception:
-        return {}
+    summaries = state.runs_store().list(limit=limit)
     return {s.id: f"{s.started_at:%Y-%m-%d %H:%M} · {s.model} · {(s.text_preview or '')[:40]}" for s in summaries}
 
 

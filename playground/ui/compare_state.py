@@ -42,7 +42,6 @@ def runs_store() -> RunStore:
     return RunStore(settings.runs_db_path())
 
 
-
 def endpoints(need_local: bool = False) -> dict[str, Endpoint]:
     """The endpoints the sidebar offers (the custom one when it is chosen there), by name.
     With `need_local`, the sandbox is started (if it is not running) whatever the sidebar chose."""
@@ -57,17 +56,11 @@ def default_endpoint_name() -> str:
 
 
 def default_model() -> str:
-    try:
-        return sidebar.current_model() or LOCAL_MODEL
-    except Exception:
-        return LOCAL_MODEL
+    return sidebar.current_model() or LOCAL_MODEL  # a custom endpoint may have no model yet
 
 
 def prices() -> settings.Prices:
-    try:
-        return settings.price_table(sidebar.secrets())
-    except Exception:
-        return {}
+    return settings.price_table(sidebar.secrets())
 
 
 def init_state() -> None:

@@ -21,6 +21,7 @@ from playground.presets import (
 from playground.presetstore import PresetStoreError
 from playground.schema import ChatRequest
 from playground.textsafe import escape_markdown
+from playground.ui import sidebar
 
 REQUEST_KEY = "request"
 PENDING_KEY = "preset_pending"  # dict of a Preset waiting for its variables form
@@ -180,13 +181,8 @@ def _on_fill() -> None:
 
 
 def _endpoint_kind() -> str | None:
-    try:
-        from playground.ui.sidebar import current_endpoint
-
-        kind = current_endpoint().kind
-        return kind if kind in ("sgp", "openai", "local", "custom") else None
-    except Exception:  # the sidebar is not there (page run alone, or no endpoint yet)
-        return None
+    kind = sidebar.current_endpoint().kind
+    return kind if kind in ("sgp", "openai", "local", "custom") else None
 
 
 # --- the bar ----------------------------------------------------------------------------------
@@ -240,7 +236,7 @@ def preset_bar() -> None:
             names = store().names()
         except OSError as exc:
             names = []
-            st.error(f"Cannot read the presets folder: {exc}")
+            st.error(f"Cannot read the presets folder: {escape_markdown(str(exc))}")
         if st.session_state.get("preset_load_name") not in names:
             st.session_state.pop("preset_load_name", None)
         st.selectbox("Preset", names, key="preset_load_name", index=None, placeholder="Choose a preset")

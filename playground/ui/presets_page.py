@@ -10,12 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from playground.presetdiff import message_cell_html, message_rows, param_rows, word_diff_html
-from playground.presets import (
-    Preset, PresetStore, SecretFoundError, ShareLinkError, preset_to_json, to_share_token,
-)
+from playground.presets import Preset, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
 from playground.presetstore import PresetStoreError, slugify
 from playground.schema import message_text
-from playground.textsafe import escape_markdown
+from playground.textsafe import code_span, escape_markdown
 from playground.ui import preset_widgets
 
 NOTES_KEY = "presets_notes"  # [(level, text)] shown at the top of the next run
@@ -124,7 +122,7 @@ def preview(preset: Preset) -> None:
         st.markdown(escape_markdown(preset.description))
     meta = []
     if preset.tags:
-        meta.append("Tags: " + ", ".join(f"`{t.replace('`', '')}`" for t in preset.tags))
+        meta.append("Tags: " + ", ".join(code_span(t) for t in preset.tags))
     if preset.endpoint and (preset.endpoint.kind or preset.endpoint.model):
         meta.append(f"Made for: {escape_markdown(preset.endpoint.kind or 'any endpoint')}, "
                     f"model {escape_markdown(preset.endpoint.model or preset.request.model)}")
@@ -233,17 +231,14 @@ def importer() -> None:
     st.button("Import", key="presets_import", on_click=_on_import)
 
 
-def render(store: PresetStore | None = None) -> None:
-    store = store or preset_widgets.store()
+def render() -> None:
+    store = preset_widgets.store()
     st.title("Presets")
     st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
     for level, text in st.session_state.pop(NOTES_KEY, []):
         getattr(st, level)(text)
     if st.session_state.pop("presets_open_requested", False):
-        try:
-            st.switch_page("pages/playground.py")
-        except Exception:  # the page is run alone (tests) or the Playground page is absent
-            st.success("The preset is loaded: open the Playground page to run it.")
+        st.switch_page("pages/playground.py")
     presets, problems = store.scan()
     for filename, reason in problems:
         st.warning(f"**{escape_markdown(filename)}** in the presets folder cannot be read: {escape_markdown(reason)}")

@@ -99,7 +99,7 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
     """Keep request.model and the sidebar's model the same; whichever changed last wins."""
     seen = st.session_state.get(_MODEL_SEEN)
     if sidebar_model and sidebar_model != request.model:
-        if sidebar_model != seen:  # the sidebar changed
+        if seen is not None and sidebar_model != seen:  # the sidebar changed
             request = request.model_copy(update={"model": sidebar_model})
             st.session_state[REQUEST] = request
         else:  # the request changed (a preset, a share link, History): the sidebar follows
