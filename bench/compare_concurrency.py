@@ -5,7 +5,7 @@ slowest of the four run alone (ratio target <= 1.2; exit 1 on a miss). Two paces
   own baseline:
   - client: four threads, each with its own ChatClient and an on_chunk that reads the text
     so far (the transport and the run recorder alone);
-  - batch: what `Run all` starts, a playground.repeat.Batch of four items (its own worker
+  - batch: what `Run all` starts, a playground.runs.batch.Batch of four items (its own worker
     threads and clients), while a poller reads every slot's snapshot each 50 ms as the page's
     parallel fragments do (playground.ui.compare_live.POLL_S). Alone is a Batch of one item.
 - fast hosted model: 2,000 tokens at 1 ms each (1,000 tokens/s, about 2 s per stream), through
@@ -28,11 +28,11 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.client import ChatClient  # noqa: E402
-from playground.endpoint import Endpoint  # noqa: E402
-from playground.repeat import Batch  # noqa: E402
-from playground.runs import Run  # noqa: E402
-from playground.schema import ChatRequest  # noqa: E402
+from playground.client.client import ChatClient  # noqa: E402
+from playground.client.endpoint import Endpoint  # noqa: E402
+from playground.client.run import Run  # noqa: E402
+from playground.client.schema import ChatRequest  # noqa: E402
+from playground.runs.batch import Batch  # noqa: E402
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
 STREAMS = 4
@@ -95,7 +95,7 @@ def _clients_together(clients: list[ChatClient], check) -> float:
     return elapsed
 
 
-# --- playground.repeat.Batch, polled like the page ---------------------------------------
+# --- playground.runs.batch.Batch, polled like the page ---------------------------------------
 
 
 def _batch(endpoint: Endpoint, panes: list[int], check) -> float:

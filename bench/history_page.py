@@ -1,5 +1,5 @@
 """The History page at 10,000 runs: one filtered page, one search page and one filtered count
-from playground.runstore.RunStore, against the same queries on an unindexed copy of the file.
+from playground.runs.store.RunStore, against the same queries on an unindexed copy of the file.
 
 Targets (exit 1 on a miss):
 - every page and count under 50 ms (best of 15): what the page needs to feel instant;
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playground.runs import ChoiceResult, Run  # noqa: E402
-from playground.runstore import RunStore  # noqa: E402
-from playground.schema import ChatRequest, Usage  # noqa: E402
+from playground.client.run import ChoiceResult, Run  # noqa: E402
+from playground.client.schema import ChatRequest, Usage  # noqa: E402
+from playground.runs.store import RunStore  # noqa: E402
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 TARGET_MS = 50.0

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd  # noqa: E402
 
-from playground.logprobs import align, diff_table, perplexity, token_table  # noqa: E402
-from playground.schema import ChoiceLogprobs, TokenLogprob  # noqa: E402
+from playground.analysis.logprobs import align, diff_table, perplexity, token_table  # noqa: E402
+from playground.client.schema import ChoiceLogprobs, TokenLogprob  # noqa: E402
 
 N_TOKENS = 4000
 TOP_K = 20

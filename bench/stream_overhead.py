@@ -7,7 +7,7 @@ is built once and written in 64 KiB pieces, so the client is the bottleneck. Eac
   (a) bare loop         httpx iter_bytes(), events split on blank lines, each data parsed with
                         pydantic_core.from_json (the product's parser), the text collected
   (b) ChatClient.run    the Run: every event kept, the text accumulated
-  (c) Batch             what every page runs: a one-item playground.repeat.Batch, started and
+  (c) Batch             what every page runs: a one-item playground.runs.batch.Batch, started and
                         waited on (its worker thread makes its own ChatClient, as the pages' does)
   (d) openai SDK        openai.OpenAI(base_url=...).chat.completions.create(stream=True)
 
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from pydantic_core import from_json  # noqa: E402
 
-from playground.client import ChatClient  # noqa: E402
-from playground.repeat import Batch  # noqa: E402
-from playground.schema import ChatRequest  # noqa: E402
+from playground.client.client import ChatClient  # noqa: E402
+from playground.client.schema import ChatRequest  # noqa: E402
+from playground.runs.batch import Batch  # noqa: E402
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
 WORDS = [" the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", ".", "\n", " It",

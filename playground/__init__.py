@@ -1,8 +1,8 @@
 """Playground: build, stream and compare chat-completion requests (SGP and OpenAI-compatible)."""
 
-from playground.client import ChatClient, ChatStream
-from playground.endpoint import Endpoint
-from playground.errors import (
+from playground.client.client import ChatClient, ChatStream
+from playground.client.endpoint import Endpoint
+from playground.client.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -14,8 +14,8 @@ from playground.errors import (
     ServerError,
     StreamError,
 )
-from playground.runs import Run, RunError, RunRecorder
-from playground.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
+from playground.client.run import Run, RunError, RunRecorder
+from playground.client.schema import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
 
 __all__ = [
     "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError", "BadRequestError",

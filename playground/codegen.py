@@ -14,8 +14,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from playground.endpoint import Endpoint
-from playground.schema import ChatRequest
+from playground.client.endpoint import Endpoint
+from playground.client.schema import ChatRequest
 from playground.secrets_check import check_no_secrets, redact_url_secrets
 
 ACCOUNT_ENV = "SGP_ACCOUNT_ID"

@@ -29,7 +29,7 @@ from typing import Any
 
 import platformdirs
 
-from playground.endpoint import SGP_CHAT_PATH, Endpoint
+from playground.client.endpoint import SGP_CHAT_PATH, Endpoint
 from playground.secrets_check import redact_url_secrets
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Sequence
 
-from playground.endpoint import Endpoint
+from playground.client.endpoint import Endpoint
 
 __all__ = ["Raw", "Received", "Reply", "ScriptedServer", "make_chunk", "token_logprob"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from playground.client.schema import ChatRequest
 from playground.codegen import curl_snippet, httpx_snippet, openai_snippet
-from playground.runstore import RunStore
-from playground.schema import ChatRequest
+from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 

@@ -14,13 +14,25 @@ from __future__ import annotations
 
 import pytest
 
-from playground.client import ChatClient
-from playground.logprobs import visible_token
-from playground.runstore import RunStore
-from playground.schema import ChatRequest
-from tests.browser_support import (HOSTILE, HOSTILE_IMG, HOSTILE_JS_LINK, HOSTILE_MATH, HOSTILE_MD_IMAGE,
-                                   HOSTILE_SCRIPT, assert_inert, chromium, dataframe_text, screenshot,
-                                   scripted_sandbox, shown_text, streamlit_app)
+from playground.analysis.logprobs import visible_token
+from playground.client.client import ChatClient
+from playground.client.schema import ChatRequest
+from playground.runs.store import RunStore
+from tests.browser_support import (
+    HOSTILE,
+    HOSTILE_IMG,
+    HOSTILE_JS_LINK,
+    HOSTILE_MATH,
+    HOSTILE_MD_IMAGE,
+    HOSTILE_SCRIPT,
+    assert_inert,
+    chromium,
+    dataframe_text,
+    screenshot,
+    scripted_sandbox,
+    shown_text,
+    streamlit_app,
+)
 from tests.scripted_server import Reply, token_logprob
 
 pytestmark = pytest.mark.browser

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from playground.runstore import RunStore
-from playground.schema import TokenLogprob
+from playground.client.schema import TokenLogprob
+from playground.runs.store import RunStore
 from playground.ui import render
 from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app, wait_for
 from tests.scripted_server import Reply

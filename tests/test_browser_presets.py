@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from playground.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL
+from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, to_share_token
-from playground.schema import ChatRequest
 from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
 
 pytestmark = pytest.mark.browser

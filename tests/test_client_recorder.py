@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playground.errors import StreamError
-from playground.runs import ChunkRecord, Run, RunRecorder, parse_chunk
-from playground.schema import ChatRequest
+from playground.client.errors import StreamError
+from playground.client.run import ChunkRecord, Run, RunRecorder, parse_chunk
+from playground.client.schema import ChatRequest
 
 REQUEST = ChatRequest.from_wire({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True})
 

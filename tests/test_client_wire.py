@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from playground.client import ChatClient
-from playground.endpoint import Endpoint
-from playground.errors import (
+from playground.client.client import ChatClient
+from playground.client.endpoint import Endpoint
+from playground.client.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -26,8 +26,8 @@ from playground.errors import (
     ServerError,
     StreamError,
 )
-from playground.runs import Run
-from playground.schema import ChatCompletionChunk, ChatRequest, FunctionCall, ToolCall
+from playground.client.run import Run
+from playground.client.schema import ChatCompletionChunk, ChatRequest, FunctionCall, ToolCall
 from tests.scripted_server import Raw, Reply, ScriptedServer, make_chunk
 
 pytestmark = pytest.mark.timeout(30)

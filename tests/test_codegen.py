@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from playground.client.endpoint import Endpoint
+from playground.client.schema import ChatRequest
 from playground.codegen import OPENAI_SDK_FIELDS, curl_snippet, httpx_snippet, openai_snippet
-from playground.endpoint import Endpoint
-from playground.schema import ChatRequest
 from playground.secrets_check import SecretFoundError
 from tests.browser_support import in_ci
 

@@ -1,4 +1,4 @@
-"""The Compare page's pure tables (playground.compare): pane requests, summary, baseline deltas,
+"""The Compare page's pure tables (playground.analysis.compare_tables): pane requests, summary, baseline deltas,
 token-diff headlines."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import markdown_it
 import pytest
 from pydantic import ValidationError
 
-from playground.compare import (
+from playground.analysis.compare_tables import (
     build_request,
     changed_fields,
     delta_frame,
@@ -21,8 +21,8 @@ from playground.compare import (
     token_diff,
     widget_values,
 )
-from playground.runs import ChoiceResult, Run, RunError
-from playground.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+from playground.client.run import ChoiceResult, Run, RunError
+from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -12,9 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import playground.ui.history_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
-from playground.runs import ChoiceResult, ChunkRecord, Run, RunError
-from playground.runstore import RunStore
-from playground.schema import ChatRequest, TokenLogprob, Usage
+from playground.client.run import ChoiceResult, ChunkRecord, Run, RunError
+from playground.client.schema import ChatRequest, TokenLogprob, Usage
+from playground.runs.store import RunStore
 from playground.settings import runs_db_path
 from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
 from tests.scripted_server import Reply, ScriptedServer

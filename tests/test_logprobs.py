@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playground.fastdiff import FastSequenceMatcher, byte_opcodes, merge_equal, opcodes
-from playground.logprobs import (
+from playground.analysis._fastdiff import FastSequenceMatcher, byte_opcodes, merge_equal, opcodes
+from playground.analysis.logprobs import (
     DIFF_COLUMNS,
     TOKEN_COLUMNS,
     align,
     chosen_probability_series,
     diff_table,
     entropy_of,
-    first_divergence,
+    first_difference,
     first_divergence_bytes,
     perplexity,
     probability_chart_data,
@@ -29,7 +29,7 @@ from playground.logprobs import (
     token_table,
     total_logprob,
 )
-from playground.schema import TokenLogprob, TopLogprob
+from playground.client.schema import TokenLogprob, TopLogprob
 
 
 def tok(text: str, p: float, alts: dict[str, float] | None = None, raw: bytes | None = None) -> TokenLogprob:
@@ -127,6 +127,10 @@ def test_chosen_probability_series_and_chart_data():
 # --- alignment ------------------------------------------------------------------------
 
 
+def tokens(logprobs):
+    return [t.token for t in logprobs]
+
+
 def ops_of(a, b):
     return [(r.op, r.i, r.j) for r in align(a, b).rows]
 
@@ -134,27 +138,27 @@ def ops_of(a, b):
 def test_align_equal():
     a = seq("The", " cat", " sat")
     assert ops_of(a, seq("The", " cat", " sat")) == [("equal", 0, 0), ("equal", 1, 1), ("equal", 2, 2)]
-    assert first_divergence(a, seq("The", " cat", " sat")) is None
+    assert first_difference(tokens(a), tokens(seq("The", " cat", " sat"))) is None
     assert align(a, seq("The", " cat", " sat")).similarity == 1.0
 
 
 def test_align_one_substitution():
     a, b = seq("The", " cat", " sat", "."), seq("The", " dog", " sat", ".")
     assert ops_of(a, b) == [("equal", 0, 0), ("replace", 1, 1), ("equal", 2, 2), ("equal", 3, 3)]
-    assert first_divergence(a, b) == 1
+    assert first_difference(tokens(a), tokens(b)) == 1
 
 
 def test_align_insertion_and_deletion():
     a, b = seq("The", " cat", " sat"), seq("The", " fat", " cat", " sat")
     assert ops_of(a, b) == [("equal", 0, 0), ("insert", None, 1), ("equal", 1, 2), ("equal", 2, 3)]
     assert ops_of(b, a) == [("equal", 0, 0), ("delete", 1, None), ("equal", 2, 1), ("equal", 3, 2)]
-    assert first_divergence(a, b) == 1
+    assert first_difference(tokens(a), tokens(b)) == 1
 
 
 def test_align_different_lengths():
     a, b = seq("a", "b"), seq("a", "b", "c", "d")
     assert ops_of(a, b) == [("equal", 0, 0), ("equal", 1, 1), ("insert", None, 2), ("insert", None, 3)]
-    assert first_divergence(a, b) == 2 and first_divergence(b, a) == 2
+    assert first_difference(tokens(a), tokens(b)) == 2 and first_difference(tokens(b), tokens(a)) == 2
     # An unequal replace block pairs what it can, then inserts.
     rows = ops_of(seq("a", "x", "b"), seq("a", "y", "z", "w", "b"))
     assert rows == [("equal", 0, 0), ("replace", 1, 1), ("insert", None, 2), ("insert", None, 3), ("equal", 2, 4)]
@@ -164,7 +168,7 @@ def test_align_empty():
     assert ops_of([], []) == []
     assert ops_of([], seq("a")) == [("insert", None, 0)]
     assert ops_of(seq("a"), []) == [("delete", 0, None)]
-    assert first_divergence([], []) is None and first_divergence([], seq("a")) == 0
+    assert first_difference(tokens([]), tokens([])) is None and first_difference(tokens([]), tokens(seq("a"))) == 0
     assert align([], []).similarity == 1.0
 
 

@@ -12,15 +12,34 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from playground.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL
+from playground.client.schema import ChatRequest
 from playground.presets import (
-    MAX_FILE_BYTES, MAX_TOKEN_CHARS, EndpointHint, MissingVariableError, Preset, PresetConflictError,
-    PresetExistsError, PresetFileError, PresetNameError, PresetNotFound, PresetStore, SecretFoundError,
-    ShareLinkError, ShareLinkTooLarge, Variable, fill_variables, from_share_token, parse_preset_bytes,
-    preset_to_json, schema_text, slugify, to_share_token, variables_in,
+    MAX_FILE_BYTES,
+    MAX_TOKEN_CHARS,
+    EndpointHint,
+    MissingVariableError,
+    Preset,
+    PresetConflictError,
+    PresetExistsError,
+    PresetFileError,
+    PresetNameError,
+    PresetNotFound,
+    PresetStore,
+    SecretFoundError,
+    ShareLinkError,
+    ShareLinkTooLarge,
+    Variable,
+    fill_variables,
+    from_share_token,
+    parse_preset_bytes,
+    preset_to_json,
+    schema_text,
+    slugify,
+    to_share_token,
+    variables_in,
 )
-from playground.schema import ChatRequest
-from playground.sharelink import encode_token
+from playground.presets.sharelink import encode_token
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "presets"
@@ -536,7 +555,7 @@ def shipped_files() -> list[Path]:
 
 def test_the_schema_file_is_not_stale() -> None:
     on_disk = (SHIPPED / "preset.schema.json").read_text(encoding="utf-8")
-    assert on_disk == schema_text(), "presets/preset.schema.json is stale: run `python -m playground.presets`"
+    assert on_disk == schema_text(), "presets/preset.schema.json is stale: run `python -m playground.presets.model`"
     jsonschema.Draft202012Validator.check_schema(json.loads(on_disk))
 
 
@@ -566,7 +585,7 @@ def test_the_shipped_presets_all_validate() -> None:
 
 
 def test_diff_rows_and_escaped_word_highlights() -> None:
-    from playground.presetdiff import ADDED_STYLE, REMOVED_STYLE, message_rows, param_rows, word_diff_html
+    from playground.presets.diff import ADDED_STYLE, REMOVED_STYLE, message_rows, param_rows, word_diff_html
 
     a = small_preset("A", text="Write a <b>poem</b> now", temperature=0.5)
     b = small_preset("B", text="Write a <i>song</i> now", seed=3)

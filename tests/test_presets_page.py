@@ -11,10 +11,10 @@ from typing import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import playground.presets  # noqa: F401  (the package, before pages/ is on sys.path: pages/playground.py shadows it)
-from playground.endpoint import LOCAL_MODEL
+import playground.presets.model  # noqa: F401  (the package, before pages/ is on sys.path: pages/playground.py shadows it)
+from playground.client.endpoint import LOCAL_MODEL
+from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
-from playground.schema import ChatRequest
 from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
 
 REPO = Path(__file__).resolve().parents[1]

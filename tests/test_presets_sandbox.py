@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.client import ChatClient
+from playground.client.client import ChatClient
 from playground.presets import Preset, fill_variables, parse_preset_bytes
 
 pytestmark = pytest.mark.sandbox

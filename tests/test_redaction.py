@@ -8,10 +8,10 @@ import socket
 
 import pytest
 
-from playground.client import ChatClient
+from playground.client.client import ChatClient
+from playground.client.endpoint import Endpoint
+from playground.client.schema import ChatRequest
 from playground.codegen import curl_snippet, httpx_snippet, openai_snippet
-from playground.endpoint import Endpoint
-from playground.schema import ChatRequest
 from playground.secrets_check import redact_url_secrets
 from tests.scripted_server import Reply, ScriptedServer
 

@@ -8,20 +8,20 @@ import time
 
 import pytest
 
-from playground.repeat import (
+from playground.analysis.logprobs import first_difference
+from playground.analysis.repeat import (
     END,
-    Batch,
     Fork,
     exact_match_rate,
-    first_difference,
     fork_point,
     group_answers,
     summarize,
     tokens_of,
     total_logprob,
 )
-from playground.runs import ChoiceResult, Run, RunError
-from playground.schema import ChatRequest, TokenLogprob
+from playground.client.run import ChoiceResult, Run, RunError
+from playground.client.schema import ChatRequest, TokenLogprob
+from playground.runs.batch import Batch
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 REQUEST = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": "hi"}], stream=True)

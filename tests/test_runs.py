@@ -1,7 +1,7 @@
 """RunRecorder bookkeeping that the wire tests do not reach."""
 
-from playground.runs import RunRecorder
-from playground.schema import ChatCompletionChunk, ChatRequest
+from playground.client.run import RunRecorder
+from playground.client.schema import ChatCompletionChunk, ChatRequest
 
 
 def _chunk(delta: dict) -> ChatCompletionChunk:

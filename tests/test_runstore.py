@@ -8,9 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from playground.runs import ChoiceResult, Run, RunError
-from playground.runstore import RunStore, SecretInRunError
-from playground.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+from playground.client.run import ChoiceResult, Run, RunError
+from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+from playground.runs.store import RunStore, SecretInRunError
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
-from playground.client import ChatClient
-from playground.endpoint import LOCAL_MODEL, Endpoint
-from playground.errors import AuthenticationError, BadRequestError, NotFoundError
-from playground.schema import ChatRequest
+from playground.client.client import ChatClient
+from playground.client.endpoint import LOCAL_MODEL, Endpoint
+from playground.client.errors import AuthenticationError, BadRequestError, NotFoundError
+from playground.client.schema import ChatRequest
 
 pytestmark = pytest.mark.sandbox
 

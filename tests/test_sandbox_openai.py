@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from playground.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL
 
 pytestmark = pytest.mark.sandbox
 

@@ -6,7 +6,7 @@ import pytest
 from scale_gp import SGPClient
 from scale_gp._exceptions import AuthenticationError, BadRequestError, NotFoundError
 
-from playground.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL
 
 pytestmark = pytest.mark.sandbox
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from playground.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL
 
 pytestmark = pytest.mark.sandbox
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from playground.schema import (
+from playground.client.schema import (
     RANGES,
     AssistantMessage,
     ChatCompletion,

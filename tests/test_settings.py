@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import platformdirs
 import pytest
 
-from playground.endpoint import LOCAL_MODEL, SGP_CHAT_PATH, SGP_DEFAULT_BASE_URL, Endpoint
-from playground.runs import Run
-from playground.schema import ChatRequest, Usage
+from playground.client.endpoint import LOCAL_MODEL, SGP_CHAT_PATH, SGP_DEFAULT_BASE_URL, Endpoint
+from playground.client.run import Run
+from playground.client.schema import ChatRequest, Usage
 from playground.settings import (
     configured_endpoints,
     cost_of,
@@ -187,10 +186,3 @@ def test_cost_of():
     assert cost_of(run_with("openai/gpt-4o", 10, 10), {}) is None
     no_usage = Run(request=ChatRequest.from_wire({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
     assert cost_of(no_usage, prices) is None
-
-
-def test_module_does_not_import_streamlit():
-    source = Path(__file__).resolve().parent.parent / "playground"
-    for name in ("settings.py", "runstore.py", "logprobs.py", "codegen.py", "textsafe.py", "fastdiff.py"):
-        text = (source / name).read_text()
-        assert "import streamlit" not in text and "from streamlit" not in text, name

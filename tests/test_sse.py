@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.sse import ServerSentEvent, SSEDecoder, iter_events
+from playground.client._sse import ServerSentEvent, SSEDecoder, iter_events
 
 STREAM = b'data: {"a": 1}\n\nevent: error\ndata: {"error": "x"}\n\ndata: [DONE]\n\n'
 EXPECTED = [
@@ -160,7 +160,7 @@ def test_a_large_event_over_many_reads() -> None:
 
 
 def read_like_the_client(pieces: list[bytes]) -> list[tuple[str, str | None]]:
-    """(data, event) as playground.streaming.iter_batches reads them: feed_data first, feed when
+    """(data, event) as playground.client.streaming.iter_batches reads them: feed_data first, feed when
     it declines."""
     decoder, out = SSEDecoder(), []
     for piece in pieces:

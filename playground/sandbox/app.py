@@ -19,7 +19,7 @@ from typing import AsyncIterator, Callable
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from playground.schema import (
+from playground.client.schema import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,

@@ -24,8 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-
-from playground.endpoint import Endpoint
+from playground.client.endpoint import Endpoint
 
 DEFAULT_PORT = 8765
 PORT_ENV = "PLAYGROUND_SANDBOX_PORT"

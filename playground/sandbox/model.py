@@ -21,7 +21,7 @@ import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from playground.schema import TokenLogprob, TopLogprob
+from playground.client.schema import TokenLogprob, TopLogprob
 from playground.sandbox.sampling import SamplingParams, build_sampler
 from playground.sandbox.textstream import ChoiceText
 

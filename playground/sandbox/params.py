@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.schema import ChatRequest, ContentPart, message_text
+from playground.client.schema import ChatRequest, ContentPart, message_text
 from playground.sandbox.model import MODEL_ID, MODEL_NAME, Engine, Job, PromptTooLong
 from playground.sandbox.sampling import SamplingParams, check_grammar, grammar_for
 

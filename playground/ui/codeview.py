@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from playground import codegen
-from playground.endpoint import Endpoint
-from playground.schema import ChatRequest
+from playground.client.endpoint import Endpoint
+from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 
 

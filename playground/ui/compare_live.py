@@ -1,4 +1,4 @@
-"""Live views of a running playground.repeat.Batch: parallel fragments that poll it and redraw,
+"""Live views of a running playground.runs.batch.Batch: parallel fragments that poll it and redraw,
 so several answers fill at the same time. The first fragment to see the whole batch done
 triggers the one full rerun that shows the results. Compare's panes and Repeat use them, and
 History's rerun."""
@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from playground.repeat import Batch
+from playground.runs.batch import Batch
 from playground.ui import render
 
 POLL_S = 0.05  # redraw streaming text at most ~20 times a second

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground.schema import ChatRequest
+from playground.client.schema import ChatRequest
 from playground.ui import compare_state as state
 
 SHARED = "shared"

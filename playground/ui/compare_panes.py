@@ -11,15 +11,15 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from playground import compare as tables
-from playground.endpoint import Endpoint
-from playground.runs import Run
-from playground.schema import ChatRequest, describe_error, message_text
+from playground.analysis import compare_tables as tables
+from playground.client.endpoint import Endpoint
+from playground.client.run import Run
+from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
 from playground.ui import compare_live as live
 from playground.ui import compare_messages as conversation
-from playground.ui import compare_state as state
 from playground.ui import compare_sources as sources
+from playground.ui import compare_state as state
 from playground.ui import render, sidebar, widget_sync
 
 key = sources.key

@@ -1,14 +1,14 @@
 """Compare's Repeat: send one pane's request k times and show the distinct answers with their
 counts, the exact-match rate, where the samples fork and each sample's total logprob. With a
-fixed seed it is a determinism check. (The grouping itself is playground.repeat.summarize.)"""
+fixed seed it is a determinism check. (The grouping itself is playground.analysis.repeat.summarize.)"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from playground import compare as tables
-from playground import logprobs as lp
-from playground.repeat import MAX_REPEAT, RepeatSummary, summarize
+from playground.analysis import compare_tables as tables
+from playground.analysis import logprobs as lp
+from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
 from playground.textsafe import code_span, escape_markdown
 from playground.ui import compare_live as live
 from playground.ui import compare_sources as sources

@@ -16,10 +16,10 @@ from typing import Any
 
 import streamlit as st
 
-from playground import compare as tables
+from playground.analysis import compare_tables as tables
+from playground.client.run import Run
+from playground.client.schema import ChatRequest
 from playground.presets import MissingVariableError, PresetStore, fill_variables
-from playground.runs import Run
-from playground.schema import ChatRequest
 from playground.ui import compare_messages as conversation
 from playground.ui import compare_state as state
 from playground.ui import widget_sync

@@ -1,7 +1,7 @@
 """Compare's page-wide state: the endpoints on offer, the run store, the running batches (Run all
 and Repeat) and what they leave behind, and the messages shown once above the panes.
 
-How streaming works: `Run all` starts a `playground.repeat.Batch` (plain worker threads that
+How streaming works: `Run all` starts a `playground.runs.batch.Batch` (plain worker threads that
 only touch plain Python objects); each pane draws its slot with a parallel fragment
 (playground.ui.compare_live) and the first fragment to see the batch done triggers one full
 rerun, whose first act is `harvest()`. `Stop generating` sets the batch's cancel event: every
@@ -19,11 +19,11 @@ from __future__ import annotations
 import streamlit as st
 
 from playground import settings
-from playground.endpoint import LOCAL_MODEL, Endpoint
-from playground.repeat import Batch
-from playground.runs import Run
-from playground.runstore import RunStore, history_saver
-from playground.schema import ChatRequest
+from playground.client.endpoint import LOCAL_MODEL, Endpoint
+from playground.client.run import Run
+from playground.client.schema import ChatRequest
+from playground.runs.batch import Batch
+from playground.runs.store import RunStore, history_saver
 from playground.ui import sidebar
 
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"

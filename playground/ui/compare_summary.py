@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground import compare as tables
-from playground.runs import Run
+from playground.analysis import compare_tables as tables
+from playground.client.run import Run
 from playground.textsafe import escape_markdown
 from playground.ui import compare_state as state
 from playground.ui.compare_panes import pane_label

@@ -8,9 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from playground import compare as tables
-from playground import logprobs as lp
-from playground.runs import Run
+from playground.analysis import compare_tables as tables
+from playground.analysis import logprobs as lp
+from playground.client.run import Run
 from playground.textsafe import escape_markdown
 from playground.ui import compare_state as state
 from playground.ui.compare_panes import pane_label

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from playground.repeat import Batch
-from playground.runs import Run
-from playground.runstore import RunStore, history_saver
+from playground.client.run import Run
+from playground.runs.batch import Batch
+from playground.runs.store import RunStore, history_saver
 from playground.textsafe import escape_markdown
 from playground.ui import compare_live, compare_state, render, sidebar, widget_sync
 

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 from pydantic import ValidationError
 
-from playground.schema import ChatRequest, describe_error
+from playground.client.schema import ChatRequest, describe_error
 from playground.textsafe import escape_markdown
 from playground.ui import request_state, sidebar, widget_sync
 

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from playground.schema import ChatRequest, describe_error, message_text
+from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.ui import request_state, widget_sync
 
 IDS = "_msg_ids"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from playground.schema import RANGES, ChatRequest
+from playground.client.schema import RANGES, ChatRequest
 
 UNSET_LABEL = "not set"
 TRI = [None, True, False]

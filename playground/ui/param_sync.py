@@ -11,7 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 from pydantic import ValidationError
 
-from playground.schema import ChatRequest, describe_error
+from playground.client.schema import ChatRequest, describe_error
 from playground.ui import request_state, widget_sync
 from playground.ui.param_fields import BY_NAME, decode_line, parse_json, widget_values
 

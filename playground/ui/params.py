@@ -1,5 +1,5 @@
 """The parameter form: a widget for every field of the seed request, grouped as issue 4
-lists them, with ranges from playground.schema.RANGES and a one-line help each. An empty
+lists them, with ranges from playground.client.schema.RANGES and a one-line help each. An empty
 widget means "not sent".
 
 What the form holds (fields, groups, widget values) is in playground.ui.param_fields; the

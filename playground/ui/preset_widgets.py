@@ -14,12 +14,20 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from playground.client.schema import ChatRequest
 from playground.presets import (
-    MissingVariableError, Preset, PresetFileError, PresetStore, SecretFoundError, ShareLinkError, Variable,
-    fill_variables, from_share_token, variables_in,
+    MissingVariableError,
+    Preset,
+    PresetFileError,
+    PresetStore,
+    SecretFoundError,
+    ShareLinkError,
+    Variable,
+    fill_variables,
+    from_share_token,
+    variables_in,
 )
-from playground.presetstore import PresetStoreError
-from playground.schema import ChatRequest
+from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 import streamlit as st
 
-from playground.presetdiff import message_cell_html, message_rows, param_rows, word_diff_html
+from playground.client.schema import message_text
 from playground.presets import Preset, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
-from playground.presetstore import PresetStoreError, slugify
-from playground.schema import message_text
+from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
+from playground.presets.store import PresetStoreError, slugify
 from playground.textsafe import code_span, escape_markdown
 from playground.ui import preset_widgets
 

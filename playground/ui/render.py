@@ -13,10 +13,10 @@ import math
 
 import streamlit as st
 
-from playground import logprobs as lp
-from playground.compare import format_seconds
-from playground.runs import ChoiceResult, Run
-from playground.schema import TokenLogprob, TopLogprob
+from playground.analysis import logprobs as lp
+from playground.analysis.compare_tables import format_seconds
+from playground.client.run import ChoiceResult, Run
+from playground.client.schema import TokenLogprob, TopLogprob
 from playground.textsafe import escape_html, escape_markdown
 
 # Probability buckets, most likely first: (lower bound, background). Fixed, never from data.

@@ -15,8 +15,8 @@ import json
 
 import streamlit as st
 
-from playground.endpoint import LOCAL_MODEL
-from playground.schema import ChatRequest
+from playground.client.endpoint import LOCAL_MODEL
+from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 

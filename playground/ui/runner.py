@@ -8,7 +8,7 @@ its rerun exception inside the polling loop; the `finally` there sets the cancel
 `ChatClient.run` honours it at every stage (waiting for the headers, a retry's back-off,
 mid-stream) and returns within tens of milliseconds with the Run marked partial and
 cancelled, so the next page run simply waits for the worker and shows that Run. The run in
-flight lives in st.session_state["live_run"] (a one-item playground.repeat.Batch, as Compare
+flight lives in st.session_state["live_run"] (a one-item playground.runs.batch.Batch, as Compare
 uses: its recorder holds the text as chunks arrive, and it saves the Run from its worker), so
 nothing is lost when the script is interrupted.
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 import streamlit as st
 
-from playground.endpoint import Endpoint
-from playground.repeat import Batch
-from playground.runs import Run
-from playground.runstore import history_saver
-from playground.schema import ChatRequest, message_text
+from playground.client.endpoint import Endpoint
+from playground.client.run import Run
+from playground.client.schema import ChatRequest, message_text
+from playground.runs.batch import Batch
+from playground.runs.store import history_saver
 from playground.textsafe import escape_markdown
 from playground.ui import render
 

@@ -19,9 +19,9 @@ import httpx
 import streamlit as st
 
 from playground import settings
-from playground.client import ChatClient
-from playground.endpoint import LOCAL_MODEL, Endpoint
-from playground.errors import APIError
+from playground.client.client import ChatClient
+from playground.client.endpoint import LOCAL_MODEL, Endpoint
+from playground.client.errors import APIError
 from playground.secrets_check import redact_url_secrets
 from playground.textsafe import escape_markdown
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from playground import logprobs as lp
 from playground import settings
-from playground.repeat import RepeatSummary, first_difference, tokens_of, words
-from playground.runs import Run
-from playground.schema import ChatRequest
+from playground.analysis import logprobs as lp
+from playground.analysis.repeat import RepeatSummary, tokens_of, words
+from playground.client.run import Run
+from playground.client.schema import ChatRequest
 from playground.settings import Prices
 from playground.textsafe import code_span, escape_markdown
 
@@ -157,7 +157,7 @@ def divergence(a: Run, b: Run) -> str:
     unit = "token" if server_a and server_b else "word"
     if unit == "word":
         tokens_a, tokens_b = words(a.text), words(b.text)
-    where = first_difference(tokens_a, tokens_b)
+    where = lp.first_difference(tokens_a, tokens_b)
     return "identical" if where is None else f"{unit} {where}"
 
 

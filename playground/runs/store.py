@@ -15,9 +15,9 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from playground.endpoint import Endpoint
-from playground.runs import Run
-from playground.schema import message_text
+from playground.client.endpoint import Endpoint
+from playground.client.run import Run
+from playground.client.schema import message_text
 from playground.secrets_check import find_secrets
 from playground.settings import runs_db_path
 

@@ -11,8 +11,8 @@ from typing import Sequence
 from pydantic import BaseModel, Field, ValidationError, computed_field
 from pydantic_core import from_json
 
-from playground.errors import APIError, StreamError, error_message, shorten
-from playground.schema import (
+from playground.client.errors import APIError, StreamError, error_message, shorten
+from playground.client.schema import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -22,7 +22,6 @@ from playground.schema import (
     ToolCallDelta,
     Usage,
 )
-
 
 _clock = time.perf_counter
 _NO_DELTA: dict = {}

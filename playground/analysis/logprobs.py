@@ -22,8 +22,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from playground.fastdiff import byte_opcodes, opcodes, starts
-from playground.schema import TokenLogprob, TopLogprob
+from playground.analysis._fastdiff import byte_opcodes, opcodes, starts
+from playground.client.schema import TokenLogprob, TopLogprob
 
 SENTINEL = -9999.0
 ENTROPY_UNIT = "bits"
@@ -190,7 +190,7 @@ class Alignment:
 
     @property
     def first_divergence(self) -> int | None:
-        return first_divergence(self.a, self.b)
+        return first_difference([t.token for t in self.a], [t.token for t in self.b])
 
     @property
     def equal_count(self) -> int:
@@ -226,12 +226,12 @@ def align(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob]) ->
     return Alignment(a=a_tokens, b=b_tokens, opcodes=codes, rows=_rows_from_opcodes(codes))
 
 
-def first_divergence(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]) -> int | None:
-    """Index of the first token where the answers differ (the shorter length when one answer is
-    the start of the other); None when they are the same token for token."""
-    for k, (x, y) in enumerate(zip(a, b)):
-        if x.token != y.token:
-            return k
+def first_difference(a: Sequence[str], b: Sequence[str]) -> int | None:
+    """The first position where two token sequences differ (the shorter length when one is the
+    start of the other); None when they are the same token for token."""
+    for position, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return position
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
@@ -332,7 +332,7 @@ def diff_table(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob
     else:
         alignment = alignment or align(a_tokens, b_tokens)
         rows = [(r.op, r.i, r.j, None, None) for r in alignment.rows]
-        divergence = first_divergence(a_tokens, b_tokens)
+        divergence = first_difference([t.token for t in a_tokens], [t.token for t in b_tokens])
     frame = _diff_frame(a_tokens, b_tokens, rows)
     frame.attrs.update(mode="byte" if use_bytes else "token", same_tokenizer=same, first_divergence=divergence)
     return frame

@@ -1,7 +1,7 @@
 """A thin synchronous httpx client for chat completions: complete, stream, run, list_models.
 
 Retries (408/409/429/5xx, connection errors) happen only before any byte of a stream has
-been handed to the caller. Errors carry the server's own words (see playground.errors).
+been handed to the caller. Errors carry the server's own words (see playground.client.errors).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Callable
 
 import httpx
 
-from playground.cancel import CancelWatcher, Cancelled, unless_cancelled
-from playground.endpoint import Endpoint
-from playground.errors import APIConnectionError, APIError, APITimeoutError, error_for_status
-from playground.runs import Run, RunRecorder
-from playground.schema import ChatCompletion, ChatRequest
+from playground.client._cancel import Cancelled, CancelWatcher, unless_cancelled
+from playground.client.endpoint import Endpoint
+from playground.client.errors import APIConnectionError, APIError, APITimeoutError, error_for_status
+from playground.client.run import Run, RunRecorder
+from playground.client.schema import ChatCompletion, ChatRequest
+from playground.client.streaming import ChatStream, iter_batches, parse_completion, read_body
 from playground.secrets_check import RedactURLSecrets
-from playground.streaming import ChatStream, iter_batches, parse_completion, read_body
 
 log = logging.getLogger(__name__)
 # Log lines quote URLs, and a URL may carry a key in its query string (?api_key=...).

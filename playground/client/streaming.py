@@ -1,6 +1,6 @@
 """A stream of chunks over one open HTTP response: SSE events in, ChatCompletionChunk out.
 
-Shaped like openai-python's _streaming.py: the SSE decoder (playground.sse) is apart from the
+Shaped like openai-python's _streaming.py: the SSE decoder (playground.client._sse) is apart from the
 stream, the stream closes its response, and [DONE], error events and cuts are handled in one
 place (iter_batches).
 """
@@ -13,10 +13,17 @@ from typing import Callable, Iterator
 import httpx
 from pydantic import ValidationError
 
-from playground.errors import APIConnectionError, APIError, APITimeoutError, StreamError, error_message, shorten
-from playground.runs import parse_chunk
-from playground.schema import ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta
-from playground.sse import SSEDecoder
+from playground.client._sse import SSEDecoder
+from playground.client.errors import APIConnectionError, APIError, APITimeoutError, StreamError, error_message, shorten
+from playground.client.run import parse_chunk
+from playground.client.schema import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChunkChoice,
+    Delta,
+    FunctionCallDelta,
+    ToolCallDelta,
+)
 
 
 class ChatStream:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from playground.presets import Preset
-from playground.schema import message_text
+from playground.client.schema import message_text
+from playground.presets.model import Preset
 from playground.textsafe import escape_html
 
 REMOVED_STYLE = "background:#ffd7d5;text-decoration:line-through"

@@ -2,8 +2,8 @@
 
 A preset file is the unit teams share: committed in presets/, sent as a file, or packed into a
 share link. Each path refuses secrets and reports a bad file in plain words. The folder store
-lives in playground/presetstore.py and the link codec in playground/sharelink.py; both are
-re-exported here.
+is playground.presets.store and the link codec playground.presets.sharelink; the package
+(playground.presets) re-exports all three.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from playground.schema import ChatRequest, describe_error
+from playground.client.schema import ChatRequest, describe_error
+from playground.presets.sharelink import MAX_TOKEN_CHARS, ShareLinkError, ShareLinkTooLarge, decode_token, encode_token
 from playground.secrets_check import SecretFoundError, check_no_secrets
-from playground.sharelink import MAX_TOKEN_CHARS, ShareLinkError, ShareLinkTooLarge, decode_token, encode_token
 
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 1_000_000
@@ -28,9 +28,7 @@ __all__ = [
     "SCHEMA_VERSION", "MAX_FILE_BYTES", "MAX_TOKEN_CHARS", "Preset", "Variable", "EndpointHint",
     "PresetFileError", "MissingVariableError", "SecretFoundError", "ShareLinkError", "ShareLinkTooLarge",
     "preset_to_json", "preset_from_json", "parse_preset_bytes", "variables_in", "fill_variables",
-    "to_share_token", "from_share_token", "schema_text", "write_schema", "PresetStore", "default_presets_dir",
-    "slugify", "ImportReport", "PresetStoreError", "PresetNameError", "PresetNotFound", "PresetExistsError",
-    "PresetConflictError",
+    "to_share_token", "from_share_token", "schema_text", "write_schema",
 ]
 
 
@@ -277,23 +275,11 @@ def schema_text() -> str:
 
 
 def write_schema(path: Path | str | None = None) -> Path:
-    """Write presets/preset.schema.json (python -m playground.presets regenerates it)."""
-    target = Path(path) if path else Path(__file__).resolve().parents[1] / "presets" / "preset.schema.json"
+    """Write presets/preset.schema.json (python -m playground.presets.model regenerates it)."""
+    target = Path(path) if path else Path(__file__).resolve().parents[2] / "presets" / "preset.schema.json"
     target.write_text(schema_text(), encoding="utf-8")
     return target
 
-
-_STORE_NAMES = {"PresetStore", "default_presets_dir", "slugify", "ImportReport", "PresetStoreError", "PresetNameError",
-                "PresetNotFound", "PresetExistsError", "PresetConflictError"}
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export the folder store lazily (playground.presetstore imports this module)."""
-    if name in _STORE_NAMES:
-        from playground import presetstore
-
-        return getattr(presetstore, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 if __name__ == "__main__":
     print(write_schema())

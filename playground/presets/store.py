@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from playground.presets import Preset, PresetFileError, parse_preset_bytes, preset_to_json
+from playground.presets.model import Preset, PresetFileError, parse_preset_bytes, preset_to_json
 from playground.secrets_check import check_no_secrets
 
 try:
@@ -60,7 +60,7 @@ class ImportReport:
 
 def default_presets_dir() -> Path:
     env = os.environ.get("PLAYGROUND_PRESETS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "presets"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "presets"
 
 
 def slugify(name: str) -> str:
