@@ -7,7 +7,7 @@ slowest of the four run alone (ratio target <= 1.2; exit 1 on a miss). Two paces
     so far (the transport and the run recorder alone);
   - batch: what `Run all` starts, a playground.runs.batch.Batch of four items (its own worker
     threads and clients), while a poller reads every slot's snapshot each 50 ms as the page's
-    parallel fragments do (playground.ui.compare_live.POLL_S). Alone is a Batch of one item.
+    parallel fragments do (playground.ui.common.live_view.POLL_S). Alone is a Batch of one item.
 - fast hosted model: 2,000 tokens at 1 ms each (1,000 tokens/s, about 2 s per stream), through
   the batch as above. At this pace four streams are 4,000 events a second: the client's own
   cost per chunk shows.

@@ -14,7 +14,7 @@ import pytest
 
 from playground.client.schema import TokenLogprob
 from playground.runs.store import RunStore
-from playground.ui import render
+from playground.ui.common import run_view
 from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app, wait_for
 from tests.scripted_server import Reply
 
@@ -188,7 +188,7 @@ def test_the_heatmap_legend_wraps_in_a_narrow_column(browser):
     """A Compare pane of four is about 250 px wide: the legend must wrap, not overflow."""
     tokens = [TokenLogprob(token=word, logprob=-0.5 * i) for i, word in enumerate(["A", " narrow", " pane"])]
     page = browser.new_page()
-    page.set_content(f'<div style="width:240px;font-family:sans-serif;">{render.token_heatmap_html(tokens)}</div>')
+    page.set_content(f'<div style="width:240px;font-family:sans-serif;">{run_view.token_heatmap_html(tokens)}</div>')
     legend = page.evaluate("""() => {
         const e = document.querySelector('.pg-heatmap-legend');
         const keys = [...e.children].map(k => k.getBoundingClientRect());

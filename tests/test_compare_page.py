@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import playground.ui.compare_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
+import playground.ui.compare.page  # noqa: F401  (import the package before pages/ lands on sys.path)
 from playground.client.run import ChoiceResult, Run
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore

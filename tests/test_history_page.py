@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import playground.ui.history_widgets  # noqa: F401  (import the package before pages/ lands on sys.path)
+import playground.ui.history.page  # noqa: F401  (import the package before pages/ lands on sys.path)
 from playground.client.run import ChoiceResult, ChunkRecord, Run, RunError
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore

@@ -46,34 +46,50 @@ def visible_token(token: str) -> str:
 # --- one answer -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """One answer's token objects read into plain columns. Every attribute read on a pydantic
+    model costs ~0.1 us and an answer holds 20 alternatives per token, so `_read` touches each
+    object once (both fields together) and everything else works on these lists and arrays."""
+
+    texts: list[str]
+    logprobs: np.ndarray  # the sampled tokens' logprobs as sent (sentinels kept)
+    names: list[str]  # every alternative's token, all rows end to end, as sent
+    alt_logprobs: np.ndarray  # their logprobs as sent
+    counts: np.ndarray  # alternatives per row (int64)
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Where each row's alternatives end in `names`."""
+        return np.cumsum(self.counts)
+
+
+def _read(tokens: Sequence[TokenLogprob]) -> _Columns:
+    texts: list[str] = []
+    logprobs: list[float] = []
+    names: list[str] = []
+    alt_logprobs: list[float] = []
+    counts: list[int] = []
+    # One plain loop: faster here than attrgetter maps or per-row comprehensions (measured).
+    for tok in tokens:
+        texts.append(tok.token)
+        logprobs.append(tok.logprob)
+        alts = tok.top_logprobs
+        for alt in alts:
+            names.append(alt.token)
+            alt_logprobs.append(alt.logprob)
+        counts.append(len(alts))
+    return _Columns(texts, np.array(logprobs, dtype=float), names, np.array(alt_logprobs, dtype=float),
+                    np.array(counts, dtype=np.int64))
+
+
 def token_table(tokens: Sequence[TokenLogprob]) -> pd.DataFrame:
     """One row per token: position, token, probability, logprob, entropy (bits), alternatives
     (a readable string such as 'Paris 91.2% | London 3.1%', in the server's order)."""
-    n = len(tokens)
-    texts = [tok.token for tok in tokens]
-    lp_array = np.fromiter((tok.logprob for tok in tokens), dtype=float, count=n)
-    names: list[str] = []  # every alternative's token, all rows end to end
-    alt_lps: list[float] = []  # their logprobs
-    entropy_lps: list[float] = []  # alternatives plus the sampled token when it is missing
-    alt_counts = [0] * n
-    entropy_counts = [0] * n
-    for i, tok in enumerate(tokens):
-        alts = tok.top_logprobs
-        if not alts:
-            continue
-        lps = [alt.logprob for alt in alts]
-        row_names = [alt.token for alt in alts]
-        if not min(lps) > SENTINEL:  # rare: drop sentinel / NaN alternatives
-            keep = [k for k, v in enumerate(lps) if known(v)]
-            lps, row_names = [lps[k] for k in keep], [row_names[k] for k in keep]
-        names.extend(row_names)
-        alt_lps.extend(lps)
-        entropy_lps.extend(lps)
-        alt_counts[i] = len(lps)
-        entropy_counts[i] = len(lps)
-        if lps and tok.token not in row_names and known(tok.logprob):
-            entropy_lps.append(tok.logprob)
-            entropy_counts[i] += 1
+    cols = _read(tokens)
+    n = len(cols.texts)
+    names, alt_lps, counts = _shown_alternatives(cols)
+    lp_array = cols.logprobs
     with np.errstate(invalid="ignore", over="ignore"):
         known_mask = lp_array > SENTINEL
         logprob = np.where(known_mask, lp_array, np.nan)
@@ -81,41 +97,92 @@ def token_table(tokens: Sequence[TokenLogprob]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "position": np.arange(n, dtype=np.int64),
-            "token": pd.Series(texts, dtype=object),
+            "token": pd.Series(cols.texts, dtype=object),
             "probability": probability,
             "logprob": logprob,
-            "entropy": _segment_entropy(entropy_lps, entropy_counts),
-            "alternatives": pd.Series(_alternative_strings(names, alt_lps, alt_counts), dtype=object),
+            "entropy": _segment_entropy(*_with_sampled(cols, names, alt_lps, counts)),
+            "alternatives": pd.Series(_alternative_strings(names, alt_lps, counts), dtype=object),
         },
         columns=TOKEN_COLUMNS,
     )
 
 
+def _shown_alternatives(cols: _Columns) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """names, logprobs, counts of the alternatives the table shows: a row whose smallest
+    logprob (as `min` finds it) is unknown loses its unknown alternatives."""
+    if not len(cols.alt_logprobs) or cols.alt_logprobs.min() > SENTINEL:  # the usual case: all known
+        return cols.names, cols.alt_logprobs, cols.counts
+    names: list[str] = []
+    kept: list[float] = []
+    counts: list[int] = []
+    all_lps, start = cols.alt_logprobs.tolist(), 0
+    for end in cols.ends.tolist():
+        row_names, lps = cols.names[start:end], all_lps[start:end]
+        if lps and not min(lps) > SENTINEL:
+            keep = [k for k, v in enumerate(lps) if known(v)]
+            lps, row_names = [lps[k] for k in keep], [row_names[k] for k in keep]
+        names += row_names
+        kept += lps
+        counts.append(len(lps))
+        start = end
+    return names, np.array(kept, dtype=float), np.array(counts, dtype=np.int64)
+
+
+def _with_sampled(cols: _Columns, names: list[str], logprobs: np.ndarray,
+                  counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The alternatives' logprobs with the sampled token's appended to each row that has
+    alternatives but does not list it (when its logprob is known), and the new counts."""
+    ends = np.cumsum(counts).tolist()
+    missing = [i for i, (text, start, end) in enumerate(zip(cols.texts, [0, *ends], ends))
+               if end > start and text not in names[start:end]]
+    if missing:
+        sampled = cols.logprobs[missing]
+        with np.errstate(invalid="ignore"):
+            wanted = (sampled > SENTINEL) & (sampled != math.inf)  # known(), for an array
+        rows = np.asarray(missing, dtype=np.int64)[wanted]
+        if len(rows):
+            logprobs = np.insert(logprobs, np.asarray(ends, dtype=np.int64)[rows], sampled[wanted])
+            counts = counts.copy()
+            counts[rows] += 1
+    return logprobs, counts
+
+
 _PERCENT = [f" {k / 10:.1f}%" for k in range(1001)]  # " 0.0%" .. " 100.0%"
 
 
-def _alternative_strings(names: list[str], logprobs: list[float], counts: list[int]) -> list[str]:
-    """'tok 91.2% | tok 3.1%' per row, formatted in bulk (per-item f-strings are 5x slower)."""
+def _alternative_strings(names: list[str], logprobs: np.ndarray, counts: np.ndarray) -> list[str]:
+    """'tok 91.2% | tok 3.1%' per row. All rows are built as one string and split at the
+    row ends ("\\n" can mark them: the shown tokens have it escaped), since a Python step per
+    alternative (an f-string, a join per row) is what costs here."""
+    n = len(counts)
     if not names:
-        return [""] * len(counts)
-    shown = {name: visible_token(name) for name in set(names)}
-    percent = np.rint(np.exp(np.minimum(np.asarray(logprobs, dtype=float), 0.0)) * 1000).astype(np.int64)
-    # name, percent, separator, name, percent, ... then one join per row (no per-item concat).
-    parts = [" | "] * (3 * len(names))
-    parts[0::3] = map(shown.__getitem__, names)
+        return [""] * n
+    percent = np.rint(np.exp(np.minimum(logprobs, 0.0)) * 1000).astype(np.int64)
+    parts = [" | "] * (3 * len(names))  # name, percent, separator, name, ...
+    parts[0::3] = _visible_tokens(names)
     parts[1::3] = map(_PERCENT.__getitem__, percent.tolist())
-    out, offset, join = [], 0, "".join
-    for count in counts:
-        out.append(join(parts[3 * offset:3 * (offset + count) - 1]) if count else "")
-        offset += count
-    return out
+    rows = np.flatnonzero(counts)  # rows with alternatives
+    last_items = np.cumsum(counts)[rows] - 1
+    ended = np.diff(np.append(rows, n))  # the row and the empty rows after it
+    for item, k in zip(last_items.tolist(), ended.tolist()):
+        parts[3 * item + 2] = "\n" * k
+    return ("\n" * int(rows[0]) + "".join(parts)).split("\n")[:-1]
 
 
-def _segment_entropy(flat: list[float], counts: list[int]) -> np.ndarray:
+def _visible_tokens(names: list[str]) -> list[str]:
+    """visible_token of each name, in one pass over the joined text."""
+    shown = visible_token("\x00".join(names)).split("\x00")
+    if len(shown) != len(names):  # a token holds NUL itself
+        cache = {name: visible_token(name) for name in set(names)}
+        shown = list(map(cache.__getitem__, names))
+    return shown
+
+
+def _segment_entropy(flat: Sequence[float] | np.ndarray, counts: Sequence[int] | np.ndarray) -> np.ndarray:
     """Entropy (bits) of each renormalised segment of `flat`; NaN where a segment is empty."""
     counts_a = np.asarray(counts, dtype=np.int64)
     out = np.full(len(counts_a), np.nan)
-    if not flat:
+    if len(flat) == 0:
         return out
     values = np.asarray(flat, dtype=float)
     nonempty = counts_a > 0
@@ -277,9 +344,14 @@ def same_tokenizer(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob], model_a
     """
     if model_a and model_b and model_a == model_b:
         return True
+    return _same_tokenizer(a, b, [t.token for t in a], [t.token for t in b])
+
+
+def _same_tokenizer(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob], texts_a: list[str],
+                    texts_b: list[str]) -> bool:
+    """same_tokenizer's evidence, given the two answers' token texts."""
     if not a or not b:
         return True
-    texts_a, texts_b = [t.token for t in a], [t.token for t in b]
     limit = _common_prefix("".join(texts_a), "".join(texts_b))
     bounds_a = _boundaries(texts_a, limit)
     bounds_b = _boundaries(texts_b, limit)
@@ -298,16 +370,20 @@ def _boundaries(pieces: list[str], limit: int) -> set[int]:
     return set(ends[:bisect_right(ends, limit)])
 
 
-_TOKEN_OF = attrgetter("token")
+def _alternative_sets(cols: _Columns) -> list[set[str]]:
+    """Each row's alternative tokens as a set (all of them, as sent)."""
+    names, ends = cols.names, cols.ends.tolist()
+    return [set(names[start:end]) for start, end in zip([0, *ends], ends)]
 
 
-def _alternative_sets(tokens: Sequence[TokenLogprob], wanted: Iterable[int]) -> dict[int, set[str]]:
-    return {i: set(map(_TOKEN_OF, tokens[i].top_logprobs)) for i in wanted}
-
-
-def _jaccard(x: set[str], y: set[str]) -> float:
-    union = len(x | y)
-    return len(x & y) / union if union else _NAN
+def _overlaps(sets_a: list[set[str]], sets_b: list[set[str]], ia: list[int], ib: list[int]) -> list[float]:
+    """Jaccard of the two alternative sets at each pair (i, j); NaN when both are empty."""
+    out = []
+    for x, y in zip(map(sets_a.__getitem__, ia), map(sets_b.__getitem__, ib)):
+        common = len(x & y)
+        union = len(x) + len(y) - common  # the size of x | y without building it
+        out.append(common / union if union else _NAN)
+    return out
 
 
 def diff_table(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob], mode: str = "auto",
@@ -324,40 +400,69 @@ def diff_table(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob
     """
     if mode not in ("auto", "token", "byte"):
         raise ValueError(f"mode must be 'auto', 'token' or 'byte', got {mode!r}")
-    same = same_tokenizer(a_tokens, b_tokens)
+    cols_a, cols_b = _read(a_tokens), _read(b_tokens)
+    same = _same_tokenizer(a_tokens, b_tokens, cols_a.texts, cols_b.texts)
     use_bytes = mode == "byte" or (mode == "auto" and not same)
+    pieces = None
     if use_bytes:
         rows = _byte_rows(a_tokens, b_tokens)
+        ops, ia, ib = [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]
+        pieces = [row[3] for row in rows], [row[4] for row in rows]
         divergence = first_divergence_bytes(a_tokens, b_tokens)
-    else:
-        alignment = alignment or align(a_tokens, b_tokens)
-        rows = [(r.op, r.i, r.j, None, None) for r in alignment.rows]
-        divergence = first_difference([t.token for t in a_tokens], [t.token for t in b_tokens])
-    frame = _diff_frame(a_tokens, b_tokens, rows)
+    elif alignment is not None:
+        ops, ia, ib = [r.op for r in alignment.rows], [r.i for r in alignment.rows], [r.j for r in alignment.rows]
+        divergence = first_difference(cols_a.texts, cols_b.texts)
+    else:  # straight from the opcodes: no AlignedRow objects to build
+        ops, ia, ib = _aligned(opcodes(cols_a.texts, cols_b.texts))
+        divergence = first_difference(cols_a.texts, cols_b.texts)
+    frame = _diff_frame(cols_a, cols_b, ops, _positions(ia), _positions(ib), pieces)
     frame.attrs.update(mode="byte" if use_bytes else "token", same_tokenizer=same, first_divergence=divergence)
     return frame
 
 
-def _diff_frame(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob],
-                rows: list[tuple[str, int | None, int | None, str | None, str | None]]) -> pd.DataFrame:
-    """rows: (op, i, j, text_a, text_b); a None text means the whole token's text."""
-    ops = [row[0] for row in rows]
-    ia = np.fromiter((-1 if row[1] is None else row[1] for row in rows), dtype=np.int64, count=len(rows))
-    ib = np.fromiter((-1 if row[2] is None else row[2] for row in rows), dtype=np.int64, count=len(rows))
+def _aligned(codes: Iterable[tuple[str, int, int, int, int]]) -> tuple[list[str], list[int], list[int]]:
+    """op, i, j of every aligned row (-1 for the missing side), as `_rows_from_opcodes` orders them."""
+    ops: list[str] = []
+    ia: list[int] = []
+    ib: list[int] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == "equal":
+            ops += ["equal"] * (i2 - i1)
+            ia += range(i1, i2)
+            ib += range(j1, j2)
+            continue
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        deleted, inserted = i2 - i1 - paired, j2 - j1 - paired
+        ops += ["replace"] * paired + ["delete"] * deleted + ["insert"] * inserted
+        ia += range(i1, i2)  # the paired rows, then the deleted ones
+        ia += [-1] * inserted
+        ib += range(j1, j1 + paired)
+        ib += [-1] * deleted
+        ib += range(j1 + paired, j2)
+    return ops, ia, ib
+
+
+def _positions(indices: list[int | None]) -> np.ndarray:
+    """Row indices as int64, -1 where a side is missing (None)."""
+    return np.fromiter((-1 if i is None else i for i in indices), dtype=np.int64, count=len(indices))
+
+
+def _diff_frame(a: _Columns, b: _Columns, ops: list[str], ia: np.ndarray, ib: np.ndarray,
+                pieces: tuple[list[str | None], list[str | None]] | None) -> pd.DataFrame:
+    """ia, ib: row indices (-1 for the missing side); pieces: each row's text on each side in
+    byte mode (None: the whole token's text)."""
     la, lb = _logprobs_with_gap(a)[ia], _logprobs_with_gap(b)[ib]  # index -1 is the NaN gap
-    if any(row[3] is not None or row[4] is not None for row in rows):  # byte mode: pieces of tokens
-        tok_a = [row[3] if row[3] is not None or row[1] is None else a[row[1]].token for row in rows]
-        tok_b = [row[4] if row[4] is not None or row[2] is None else b[row[2]].token for row in rows]
-    else:
-        texts_a, texts_b = [t.token for t in a] + [None], [t.token for t in b] + [None]
-        tok_a, tok_b = [texts_a[i] for i in ia.tolist()], [texts_b[j] for j in ib.tolist()]
-    pairs = [(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i >= 0 and j >= 0]
-    sets_a = _alternative_sets(a, {i for i, _ in pairs})
-    sets_b = _alternative_sets(b, {j for _, j in pairs})
-    overlap = np.full(len(rows), np.nan)
-    if pairs:
-        both = (ia >= 0) & (ib >= 0)
-        overlap[both] = [_jaccard(sets_a[i], sets_b[j]) for i, j in pairs]
+    texts_a, texts_b = a.texts + [None], b.texts + [None]
+    ia_list, ib_list = ia.tolist(), ib.tolist()
+    tok_a, tok_b = [texts_a[i] for i in ia_list], [texts_b[j] for j in ib_list]
+    if pieces is not None:
+        tok_a = [text if text is not None else whole for text, whole in zip(pieces[0], tok_a)]
+        tok_b = [text if text is not None else whole for text, whole in zip(pieces[1], tok_b)]
+    overlap = np.full(len(ops), np.nan)
+    both = (ia >= 0) & (ib >= 0)
+    if both.any():
+        sets_a, sets_b = _alternative_sets(a), _alternative_sets(b)
+        overlap[both] = _overlaps(sets_a, sets_b, ia[both].tolist(), ib[both].tolist())
     return pd.DataFrame(
         {
             "op": pd.Series(ops, dtype=object),
@@ -374,11 +479,10 @@ def _diff_frame(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob],
     )
 
 
-def _logprobs_with_gap(tokens: Sequence[TokenLogprob]) -> np.ndarray:
+def _logprobs_with_gap(cols: _Columns) -> np.ndarray:
     """The tokens' logprobs (NaN where unknown) and one NaN more at the end, for index -1."""
-    values = np.fromiter((t.logprob for t in tokens), dtype=float, count=len(tokens))
     with np.errstate(invalid="ignore"):
-        values = np.where(values > SENTINEL, values, np.nan)
+        values = np.where(cols.logprobs > SENTINEL, cols.logprobs, np.nan)
     return np.append(values, np.nan)
 
 

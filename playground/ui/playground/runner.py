@@ -26,7 +26,7 @@ from playground.client.schema import ChatRequest, message_text
 from playground.runs.batch import Batch
 from playground.runs.store import history_saver
 from playground.textsafe import escape_markdown
-from playground.ui import render
+from playground.ui.common import run_view
 
 POLL_S = 0.05  # at most ~20 redraws a second
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
@@ -113,7 +113,7 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
         note.warning(escape_markdown(" ".join(unready)), icon=":material/info:")
     last: Run | None = st.session_state.get(LAST)
     if last is not None:
-        render.show_run(last, key="last")
+        run_view.show_run(last, key="last")
         _save_note()
 
 
@@ -163,10 +163,10 @@ def _texts(live: Batch, choices: int) -> list[str]:
 def _draw_live(out: Any, texts: list[str], streaming: bool) -> None:
     with out.container():
         if not texts:
-            st.html(render.answer_html("", streaming=streaming))
+            st.html(run_view.answer_html("", streaming=streaming))
         elif len(texts) == 1:
-            st.html(render.answer_html(texts[0], streaming=True))
+            st.html(run_view.answer_html(texts[0], streaming=True))
         else:
             for i, text in enumerate(texts):
                 st.caption(f"Choice {i + 1}")
-                st.html(render.answer_html(text, streaming=True))
+                st.html(run_view.answer_html(text, streaming=True))

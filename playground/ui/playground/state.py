@@ -1,9 +1,11 @@
 """The working request of the Playground page: one ChatRequest in st.session_state["request"].
 
 The form (parameters and messages) and the JSON editor are two views of it. Each view's
-widgets write their change back with `commit(request, source)`, which re-draws the *other*
-view's widgets from the new request. A change made elsewhere (a preset, a share link, a
-rerun from History) is noticed by its fingerprint and re-draws every view.
+widgets write their change back with `commit(request, source)`. This module remembers, per
+view, the fingerprint of the request its widgets show; a view asks `needs_sync(view)` before
+drawing and, when the request changed under it (the other view's edit, a preset, a share link,
+a rerun from History), redraws its widgets from the request. So the views depend on this
+module and never the reverse.
 
 Errors that keep the request from being updated (bad JSON, an out-of-range value) are kept
 per source in st.session_state["request_errors"]; Run is disabled while any is there.
@@ -22,7 +24,9 @@ from playground.ui import sidebar
 
 REQUEST = "request"
 ERRORS = "request_errors"
-_FINGERPRINT = "_request_fp"
+_SYNCED = "_request_synced"  # view name -> fingerprint of the request its widgets show
+FORM_VIEWS = ("params", "messages")
+JSON_VIEW = "json"
 _MODEL_SEEN = "_request_model_seen"
 
 
@@ -50,6 +54,18 @@ def get_request() -> ChatRequest:
     return st.session_state[REQUEST]
 
 
+def current_request() -> ChatRequest | None:
+    """The working request, when the Playground has one yet (what other pages read)."""
+    request = st.session_state.get(REQUEST)
+    return request if isinstance(request, ChatRequest) else None
+
+
+def load(request: ChatRequest) -> None:
+    """Make `request` the working request (a preset, a share link, History's Load into
+    Playground): every view redraws its widgets from it on the Playground's next run."""
+    st.session_state[REQUEST] = request
+
+
 def errors() -> dict[str, str]:
     return st.session_state.setdefault(ERRORS, {})
 
@@ -70,29 +86,43 @@ def show_error(source: str) -> None:
 
 
 def commit(request: ChatRequest, source: str) -> None:
-    """Store a new request that came from one view ("form" or "json") and redraw the other."""
+    """Store a new request that came from one view ("form" or "json"): that view's widgets show
+    it already (unless the request had been replaced under them); the others redraw."""
     previous = st.session_state.get(REQUEST)
-    external = previous is not None and fingerprint(previous) != st.session_state.get(_FINGERPRINT)
     st.session_state[REQUEST] = request
-    _sync_views(request, form=external or source != "form", json_view=external or source != "json")
+    synced, shown = _synced(), fingerprint(previous) if previous is not None else None
+    for view in FORM_VIEWS if source == "form" else (JSON_VIEW,):
+        if synced.get(view) == shown:
+            synced[view] = fingerprint(request)
+
+
+def needs_sync(view: str) -> bool:
+    """Called by a view before it draws its widgets: True (once) when the request changed in a
+    way the view's widgets do not show yet; the view then redraws them from the request (and
+    the errors it had reported are gone with the values that caused them)."""
+    current = fingerprint(get_request())
+    synced = _synced()
+    if synced.get(view) == current:
+        return False
+    synced[view] = current
+    for source in list(errors()):
+        if (source == "json") == (view == JSON_VIEW):
+            set_error(source, None)
+    return True
+
+
+def _synced() -> dict[str, str]:
+    return st.session_state.setdefault(_SYNCED, {})
 
 
 def ensure(model: str) -> ChatRequest:
-    """Called at the top of the page, before any request widget is drawn.
-
-    Creates the request on first use, follows the sidebar's model, and redraws the widgets
-    when the request was replaced from outside (presets, share links, history)."""
+    """Called at the top of the page, before any request widget is drawn: creates the request
+    on first use and follows the sidebar's model."""
     request = st.session_state.get(REQUEST)
     if not isinstance(request, ChatRequest):
         request = st.session_state[REQUEST] = default_request(model)
         st.session_state[_MODEL_SEEN] = request.model
-        _sync_views(request, form=True, json_view=True)
-    request = _follow_model(request, model)
-    if fingerprint(request) != st.session_state.get(_FINGERPRINT):
-        _sync_views(request, form=True, json_view=True)
-    else:
-        _fill_missing_widgets(request)
-    return request
+    return _follow_model(request, model)
 
 
 def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
@@ -108,28 +138,3 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
             st.rerun()  # the sidebar was drawn before this page: draw it again with the model
     st.session_state[_MODEL_SEEN] = request.model
     return request
-
-
-def _sync_views(request: ChatRequest, form: bool, json_view: bool) -> None:
-    from playground.ui import json_editor, messages, params  # they import this module
-
-    if form:
-        params.sync_from_request(request)
-        messages.sync_from_request(request)
-        for source in list(errors()):
-            if source != "json":
-                set_error(source, None)
-    if json_view:
-        json_editor.sync_from_request(request)
-        set_error("json", None)
-    st.session_state[_FINGERPRINT] = fingerprint(request)
-
-
-def _fill_missing_widgets(request: ChatRequest) -> None:
-    """Widgets forget their state when they were not drawn (another page was shown, a run
-    was interrupted, a conditional widget was hidden): draw just those from the request."""
-    from playground.ui import json_editor, messages, params
-
-    params.sync_from_request(request, only_missing=True)
-    messages.sync_from_request(request, only_missing=True)
-    json_editor.sync_from_request(request, only_missing=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from playground.client.schema import ChatRequest
-from playground.ui import compare_state as state
+from playground.ui.compare import state
+from playground.ui.playground import state as playground_state
 
 SHARED = "shared"
 EDIT_ROLES = ["user", "assistant", "system", "developer"]
@@ -61,8 +61,8 @@ def current(scope: str) -> list[dict[str, Any]]:
 
 def playground_messages() -> list[dict[str, Any]]:
     """The Playground's working conversation (a starter prompt when there is none)."""
-    request = st.session_state.get("request")
-    if isinstance(request, ChatRequest):
+    request = playground_state.current_request()
+    if request is not None:
         return [message.model_dump(mode="json", exclude_none=True) for message in request.messages]
     return [{"role": "user", "content": DEFAULT_PROMPT}]
 

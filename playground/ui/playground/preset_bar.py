@@ -1,9 +1,9 @@
 """Preset widgets for the Playground page: share-link loading and the Save/Load preset bar.
 
 Contract (pages/playground.py calls both near the top of the page):
-- load_share_link(): reads ?preset=TOKEN, puts the preset's request into st.session_state["request"]
+- load_share_link(): reads ?preset=TOKEN, makes the preset's request the working request (state.load)
   (and opens the variables form when the preset has variables); a bad token shows an error, loads nothing.
-- preset_bar(): "Save as preset" and "Load preset" with the variables form; fills st.session_state["request"].
+- preset_bar(): "Save as preset" and "Load preset" with the variables form; loads it (state.load).
 Buttons act in on_click callbacks, so the whole page run that follows sees the new request.
 """
 
@@ -14,7 +14,6 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from playground.client.schema import ChatRequest
 from playground.presets import (
     MissingVariableError,
     Preset,
@@ -30,13 +29,12 @@ from playground.presets import (
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
+from playground.ui.playground import state
 
-REQUEST_KEY = "request"
 PENDING_KEY = "preset_pending"  # dict of a Preset waiting for its variables form
 LOADED_KEY = "preset_loaded"  # {"name", "hash"} of the preset last loaded from the store
 MESSAGE_KEY = "preset_message"  # (level, text) shown once by preset_bar
 LINK_KEY = "preset_link_token"  # the share token already loaded in this session
-REVISION_KEY = "request_revision"  # bumped whenever a preset replaces the request
 VARIABLES_KEY = "preset_variables"  # declared variables (defaults, descriptions) of the last preset loaded
 
 
@@ -44,32 +42,15 @@ def store() -> PresetStore:
     return PresetStore()
 
 
-def current_request() -> ChatRequest | None:
-    value = st.session_state.get(REQUEST_KEY)
-    if isinstance(value, ChatRequest):
-        return value
-    if isinstance(value, dict):
-        try:
-            return ChatRequest.model_validate(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _say(level: str, text: str) -> None:
     st.session_state[MESSAGE_KEY] = (level, text)
-
-
-def _set_request(request: ChatRequest) -> None:
-    st.session_state[REQUEST_KEY] = request
-    st.session_state[REVISION_KEY] = st.session_state.get(REVISION_KEY, 0) + 1
 
 
 def apply_preset(preset: Preset, source: str) -> None:
     """Put the preset's request in the session; open the variables form when it has variables.
 
     Call it from a button callback, or in the page run before preset_bar() draws its widgets."""
-    _set_request(preset.request)
+    state.load(preset.request)
     st.session_state[VARIABLES_KEY] = [v.model_dump() for v in preset.variables]
     _set_widget("preset_save_name", preset.name)
     _set_widget("preset_save_description", preset.description)
@@ -95,7 +76,7 @@ def _set_widget(key: str, value: Any) -> None:
 def pending_variables() -> list[str]:
     """Variables of a loaded preset still waiting for the form: Run should wait for them."""
     pending = st.session_state.get(PENDING_KEY)
-    request = current_request()
+    request = state.current_request()
     if not pending or request is None:
         return []
     return variables_in(request)
@@ -123,7 +104,7 @@ def load_share_link() -> Preset | None:
 
 
 def _on_save() -> None:
-    request = current_request()
+    request = state.current_request()
     name = st.session_state.get("preset_save_name", "").strip()
     if request is None:
         return _say("error", "There is no valid request to save yet.")
@@ -183,7 +164,7 @@ def _on_fill() -> None:
         filled = fill_variables(preset.request, values)
     except MissingVariableError as exc:
         return _say("error", escape_markdown(str(exc)))
-    _set_request(filled)
+    state.load(filled)
     st.session_state.pop(PENDING_KEY, None)
     _say("success", f"Filled the variables of “{escape_markdown(preset.name)}” into the request.")
 
@@ -235,7 +216,7 @@ def preset_bar() -> None:
         st.text_input("Tags (comma separated)", key="preset_save_tags")
         st.checkbox("Overwrite if it exists", key="preset_save_overwrite",
                     help="Replaces the file, unless it changed on disk since you loaded it.")
-        request = current_request()
+        request = state.current_request()
         if request is not None and variables_in(request):
             st.caption("Variables in the prompt: " + ", ".join(f"`{{{{{v}}}}}`" for v in variables_in(request)))
         st.button("Save preset", key="preset_save", on_click=_on_save)

@@ -1,7 +1,7 @@
 """Compare's panes as drawn and used: the setup widgets (endpoint, model, parameter overrides,
 the shared conversation or the pane's own), the request a pane makes, and the pane itself (live
 text while it streams, then the answer at a glance). The setup's state, and loading one from the
-shared setup, a preset or a past run, is playground.ui.compare_sources.
+shared setup, a preset or a past run, is playground.ui.compare.sources.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from playground.client.endpoint import Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
-from playground.ui import compare_live as live
-from playground.ui import compare_messages as conversation
-from playground.ui import compare_sources as sources
-from playground.ui import compare_state as state
-from playground.ui import render, sidebar, widget_sync
+from playground.ui import sidebar
+from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.compare import messages as conversation
+from playground.ui.compare import sources, state
 
 key = sources.key
 
@@ -98,8 +97,8 @@ def pane(i: int) -> None:
     current = state.batch()
     with st.container():
         if current is not None and i in slots:
-            live.replace_stale()
-            live.live_output(current, slots[i])
+            live_view.replace_stale()
+            live_view.live_output(current, slots[i])
         elif result is None:
             st.caption("No run yet: press Run all.")
         else:
@@ -110,16 +109,16 @@ def pane(i: int) -> None:
 def pane_result(i: int, run: Run) -> None:
     """The answer at a glance (a token heatmap when there are logprobs), one line of numbers,
     and everything else (usage, every choice, tool calls, the token inspector) under Details."""
-    render.show_error(run)
-    render.show_status(run)
+    run_view.show_error(run)
+    run_view.show_status(run)
     choice = run.choices[0] if run.choices else None
     if choice is not None and choice.logprobs:
-        st.html(render.token_heatmap_html(choice.logprobs))
+        st.html(run_view.token_heatmap_html(choice.logprobs))
     elif choice is not None and (choice.text or not choice.tool_calls):
-        st.html(render.answer_html(choice.text))
+        st.html(run_view.answer_html(choice.text))
     st.caption(escape_markdown(tables.stats_line(run)))
     with st.expander("Details"):
-        render.show_run(run, key=f"cmp{i}_{run.id[:8]}")
+        run_view.show_run(run, key=f"cmp{i}_{run.id[:8]}")
 
 
 def pane_setup(i: int, disabled: bool) -> None:

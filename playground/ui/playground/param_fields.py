@@ -1,6 +1,6 @@
 """What the parameter form holds: a Field for every simple field of the seed request, in the
 groups issue 4 names, and `widget_values(request)`, the value of every form widget for a
-request (the request -> form direction; playground.ui.param_sync goes back). No Streamlit here.
+request (the request -> form direction; playground.ui.playground.param_sync goes back). No Streamlit here.
 
 Every widget has the key "p_<name>". An empty widget (None, "", []) means "not sent".
 """

@@ -12,8 +12,9 @@ import streamlit as st
 from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error
-from playground.ui import request_state, widget_sync
-from playground.ui.param_fields import BY_NAME, decode_line, parse_json, widget_values
+from playground.ui.common import widget_sync
+from playground.ui.playground import state as request_state
+from playground.ui.playground.param_fields import BY_NAME, decode_line, parse_json, widget_values
 
 
 def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:

@@ -3,7 +3,7 @@ and Repeat) and what they leave behind, and the messages shown once above the pa
 
 How streaming works: `Run all` starts a `playground.runs.batch.Batch` (plain worker threads that
 only touch plain Python objects); each pane draws its slot with a parallel fragment
-(playground.ui.compare_live) and the first fragment to see the batch done triggers one full
+(playground.ui.common.live_view) and the first fragment to see the batch done triggers one full
 rerun, whose first act is `harvest()`. `Stop generating` sets the batch's cancel event: every
 stream stops at once and keeps its partial text. The workers save every run as it finishes, so
 a run is kept even when the page is left mid-stream. No Streamlit call from a worker thread.
@@ -11,7 +11,7 @@ a run is kept even when the page is left mid-stream. No Streamlit call from a wo
 Session keys (all start with "cmp."): PANES is how many panes show; RESULTS maps pane -> Run;
 BATCH (with SLOTS: pane -> slot) and REPEAT are the running batches; REPEAT_RUNS the last
 Repeat's runs; ERRORS and NOTES are shown once above the panes; INCOMING holds run ids sent
-from History. A pane's own keys: playground.ui.compare_sources.
+from History. A pane's own keys: playground.ui.compare.sources.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 lists them, with ranges from playground.client.schema.RANGES and a one-line help each. An empty
 widget means "not sent".
 
-What the form holds (fields, groups, widget values) is in playground.ui.param_fields; the
+What the form holds (fields, groups, widget values) is in playground.ui.playground.param_fields; the
 way back from the widgets to the request (`sync_from_request`, the on_change callbacks) is
-in playground.ui.param_sync. This module draws.
+in playground.ui.playground.param_sync. This module draws.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from playground.ui import request_state
-from playground.ui.param_fields import AUDIO_FORMATS, GROUPS, TRI, UNSET_LABEL, Field
-from playground.ui.param_sync import (
+from playground.ui.playground import state as request_state
+from playground.ui.playground.param_fields import AUDIO_FORMATS, GROUPS, TRI, UNSET_LABEL, Field
+from playground.ui.playground.param_sync import (
     on_audio,
     on_extra,
     on_field,
@@ -141,6 +141,7 @@ def _advanced_extras() -> None:
 def render() -> None:
     """The grouped parameter form. Needs request_state.ensure() to have run first."""
     request = request_state.get_request()
+    sync_from_request(request, only_missing=not request_state.needs_sync("params"))
     _group("Sampling", True)
     _group("Length and stop", True)
     _group("Penalties", bool(request.frequency_penalty or request.presence_penalty or request.logit_bias))

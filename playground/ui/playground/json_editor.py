@@ -9,7 +9,9 @@ from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error
 from playground.textsafe import escape_markdown
-from playground.ui import request_state, sidebar, widget_sync
+from playground.ui import sidebar
+from playground.ui.common import widget_sync
+from playground.ui.playground import state as request_state
 
 KEY = "request_json"
 
@@ -56,6 +58,7 @@ def _format() -> None:
 
 
 def render() -> None:
+    sync_from_request(request_state.get_request(), only_missing=not request_state.needs_sync(request_state.JSON_VIEW))
     st.caption(
         "The exact body that is sent. Edit it here or in the form: both are views of one request. "
         "Fields this app does not know are kept and sent unchanged. Apply with Ctrl+Enter or by clicking away."

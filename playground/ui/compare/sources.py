@@ -1,6 +1,6 @@
 """Where a Compare pane's setup comes from: the shared setup (the Playground's request), a preset,
 a past run picked in the pane or sent from History. `set_pane` writes a setup into the pane's
-session state; playground.ui.compare_panes draws and reads it.
+session state; playground.ui.compare.panes draws and reads it.
 
 Pane i keeps under "cmp.{i}.": "base" (the wire body without messages: every field the widgets
 do not show), one key per widget in WIDGETS, "source" (where the setup came from) and "preset".
@@ -18,11 +18,11 @@ import streamlit as st
 
 from playground.analysis import compare_tables as tables
 from playground.client.run import Run
-from playground.client.schema import ChatRequest
 from playground.presets import MissingVariableError, PresetStore, fill_variables
-from playground.ui import compare_messages as conversation
-from playground.ui import compare_state as state
-from playground.ui import widget_sync
+from playground.ui.common import widget_sync
+from playground.ui.compare import messages as conversation
+from playground.ui.compare import state
+from playground.ui.playground import state as playground_state
 
 PARAMS = ("temperature", "top_p", "max_tokens", "seed", "logprobs", "top_logprobs")
 WIDGETS = ("endpoint", "model", *PARAMS, "include", "linked")  # the pane widgets code writes to
@@ -63,8 +63,8 @@ def settle(i: int) -> None:
 
 def base_body() -> dict[str, Any]:
     """The Playground's request without its messages (a short default without one)."""
-    request = st.session_state.get("request")
-    body = request.to_wire() if isinstance(request, ChatRequest) else {"max_completion_tokens": 256}
+    request = playground_state.current_request()
+    body = request.to_wire() if request is not None else {"max_completion_tokens": 256}
     body.pop("messages", None)
     return body
 

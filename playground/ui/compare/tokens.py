@@ -12,8 +12,8 @@ from playground.analysis import compare_tables as tables
 from playground.analysis import logprobs as lp
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
-from playground.ui import compare_state as state
-from playground.ui.compare_panes import pane_label
+from playground.ui.compare import state
+from playground.ui.compare.panes import pane_label
 
 TOKEN_COLUMNS = {
     "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent"),

@@ -9,8 +9,8 @@ import streamlit as st
 from playground.analysis import compare_tables as tables
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
-from playground.ui import compare_state as state
-from playground.ui.compare_panes import pane_label
+from playground.ui.compare import state
+from playground.ui.compare.panes import pane_label
 
 BASELINE = "cmp.baseline"
 NO_PRICES = ("No prices: add a [prices] table to .streamlit/secrets.toml (model = [input, output], dollars per "

@@ -1,13 +1,13 @@
 """Compare: 2 to 4 panes side by side, streamed together, then a summary, logprobs, a token
 diff and a Repeat check. This module draws the page from its parts:
 
-- playground.ui.compare_state: endpoints, run store, the running batches and their harvest;
-- playground.ui.compare_messages: the shared conversation (and a pane's own) and its editor;
-- playground.ui.compare_sources: a pane's setup in session state, loaded from the shared setup,
+- playground.ui.compare.state: endpoints, run store, the running batches and their harvest;
+- playground.ui.compare.messages: the shared conversation (and a pane's own) and its editor;
+- playground.ui.compare.sources: a pane's setup in session state, loaded from the shared setup,
   a preset, a past run or History (`send_to_compare`);
-- playground.ui.compare_panes: the pane widgets, the request each pane makes, the pane drawn;
-- playground.ui.compare_live: the parallel fragments that draw streams as they arrive;
-- playground.ui.compare_summary, compare_tokens, compare_repeat: the views under the panes.
+- playground.ui.compare.panes: the pane widgets, the request each pane makes, the pane drawn;
+- playground.ui.common.live_view: the parallel fragments that draw streams as they arrive;
+- playground.ui.compare.summary, compare_tokens, compare_repeat: the views under the panes.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from __future__ import annotations
 import streamlit as st
 
 from playground.textsafe import escape_markdown
-from playground.ui import compare_messages as conversation
-from playground.ui import compare_panes as panes
-from playground.ui import compare_sources as sources
-from playground.ui import compare_state as state
-from playground.ui.compare_live import replace_stale
-from playground.ui.compare_repeat import repeat_section
-from playground.ui.compare_summary import summary
-from playground.ui.compare_tokens import diff_section, logprob_section
+from playground.ui.common.live_view import replace_stale
+from playground.ui.compare import messages as conversation
+from playground.ui.compare import panes, sources, state
+from playground.ui.compare.repeat import repeat_section
+from playground.ui.compare.summary import summary
+from playground.ui.compare.tokens import diff_section, logprob_section
 
 
 def run_all() -> None:
@@ -39,7 +37,7 @@ def run_all() -> None:
     state.start_run_all({i: slot for slot, i in enumerate(chosen)}, items, presets)
 
 
-def compare_page() -> None:
+def render() -> None:
     state.init_state()
     conversation.init_shared()
     for i in range(state.pane_count()):

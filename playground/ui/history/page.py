@@ -13,7 +13,10 @@ from playground.client.run import Run
 from playground.runs.batch import Batch
 from playground.runs.store import RunStore, history_saver
 from playground.textsafe import escape_markdown
-from playground.ui import compare_live, compare_state, render, sidebar, widget_sync
+from playground.ui import sidebar
+from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.compare import state as compare_state
+from playground.ui.playground import state as playground_state
 
 PAGE_SIZE = 25
 KEEP = "session"  # filters keep their values across page switches
@@ -144,7 +147,7 @@ def _open(run_id: str | None) -> None:
 # --- drawing -------------------------------------------------------------------------------
 
 
-def history_page() -> None:
+def render() -> None:
     _harvest()
     st.title("History")
     st.caption("Every run from the Playground and Compare, newest first.")
@@ -189,10 +192,10 @@ def history_page() -> None:
     current: Batch | None = st.session_state.get("hist.batch")
     with st.container():
         if current is not None:
-            compare_live.replace_stale()
+            live_view.replace_stale()
             st.subheader("Rerunning...")
             st.button("Stop generating", key="hist.stop", on_click=_stop)
-            compare_live.live_output(current, 0)
+            live_view.live_output(current, 0)
             return
         opened = st.session_state.get("hist.open")
         run = runs.get(opened) if opened else None
@@ -251,7 +254,7 @@ def show_opened(run: Run) -> None:
     if to_playground:
         load_into_playground(run)
         st.switch_page(PLAYGROUND_PAGE)
-    render.show_run(run, key=f"hist_{run.id[:8]}")
+    run_view.show_run(run, key=f"hist_{run.id[:8]}")
     with st.expander("Request"):
         st.json(run.request.to_wire())
     with st.expander(f"Raw stream ({len(run.chunks)} chunks, with arrival times)"):
@@ -265,7 +268,7 @@ def show_opened(run: Run) -> None:
 
 def load_into_playground(run: Run) -> None:
     """Make the run's request the Playground's working request (its page redraws its views)."""
-    st.session_state["request"] = run.request
+    playground_state.load(run.request)
     if run.endpoint in compare_state.endpoints():
         st.session_state[sidebar.ENDPOINT_KEY] = run.endpoint
     st.session_state[sidebar.MODEL_KEY] = run.request.model

@@ -14,7 +14,7 @@ from playground.presets import Preset, SecretFoundError, ShareLinkError, preset_
 from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
 from playground.presets.store import PresetStoreError, slugify
 from playground.textsafe import code_span, escape_markdown
-from playground.ui import preset_widgets
+from playground.ui.playground import preset_bar as preset_widgets
 
 NOTES_KEY = "presets_notes"  # [(level, text)] shown at the top of the next run
 CONFIRM_KEY = "presets_confirm_delete"

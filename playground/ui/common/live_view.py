@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from playground.runs.batch import Batch
-from playground.ui import render
+from playground.ui.common import run_view
 
 POLL_S = 0.05  # redraw streaming text at most ~20 times a second
 
@@ -29,10 +29,10 @@ def live_output(current: Batch, slot: int) -> None:
     """Redraw one slot's text while it streams, in parallel with the other panes."""
     box = st.empty()
     while not current.finished(slot):
-        box.html(render.answer_html(current.snapshot(slot), streaming=True))
+        box.html(run_view.answer_html(current.snapshot(slot), streaming=True))
         time.sleep(POLL_S)
     run = current.runs[slot]
-    box.html(render.answer_html(run.text if run is not None else ""))
+    box.html(run_view.answer_html(run.text if run is not None else ""))
     if current.claim_final_redraw():
         st.rerun()
 

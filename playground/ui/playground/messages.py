@@ -17,7 +17,8 @@ import streamlit as st
 from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error, message_text
-from playground.ui import request_state, widget_sync
+from playground.ui.common import widget_sync
+from playground.ui.playground import state as request_state
 
 IDS = "_msg_ids"
 SYSTEM_KEY = "msg_system"
@@ -211,6 +212,7 @@ def _resync_system() -> None:
 
 def render() -> None:
     request = request_state.get_request()
+    sync_from_request(request, only_missing=not request_state.needs_sync("messages"))
     ids: list[str] = st.session_state[IDS]
     st.text_area(
         "System prompt",

@@ -10,11 +10,9 @@ from playground.analysis import compare_tables as tables
 from playground.analysis import logprobs as lp
 from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
 from playground.textsafe import code_span, escape_markdown
-from playground.ui import compare_live as live
-from playground.ui import compare_sources as sources
-from playground.ui import compare_state as state
-from playground.ui import render
-from playground.ui.compare_panes import pane_label, prepare
+from playground.ui.common import live_view, run_view
+from playground.ui.compare import sources, state
+from playground.ui.compare.panes import pane_label, prepare
 
 PANE, K = "cmp.repeat_pane", "cmp.repeat_k"
 PREFIX_CHARS = 80
@@ -49,8 +47,8 @@ def repeat_section(panes: list[int]) -> None:
     current = state.repeat_batch()
     with st.container():
         if current is not None:
-            live.replace_stale()
-            live.live_progress(current)
+            live_view.replace_stale()
+            live_view.live_progress(current)
         elif runs := st.session_state.get(state.REPEAT_RUNS):
             with st.container():
                 show_repeat(summarize(runs), st.session_state.get(state.REPEAT_SEEDED, False))
@@ -79,7 +77,7 @@ def show_repeat(result: RepeatSummary, seeded: bool) -> None:
                                 "total (s)": st.column_config.NumberColumn(format="%.3f")})
     for n, group in enumerate(result.groups, 1):
         with st.expander(f"Answer {n}: {group.count} of {result.k}"):
-            st.html(render.answer_html(group.text))
+            st.html(run_view.answer_html(group.text))
 
 
 def fork_line(result: RepeatSummary) -> None:

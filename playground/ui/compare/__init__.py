@@ -1,0 +1,1 @@
+"""The Compare page (panes, summary, token diff, Repeat). state.py owns its session keys; page.render() draws it."""

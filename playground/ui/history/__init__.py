@@ -1,0 +1,1 @@
+"""The History page: past runs. page.render() draws it."""

@@ -1,0 +1,35 @@
+"""The Playground page: build any request (form or JSON), stream it, read its usage and logprobs."""
+
+import streamlit as st
+
+from playground.textsafe import escape_markdown
+from playground.ui import sidebar
+from playground.ui.playground import codeview, json_editor, messages, params, preset_bar, runner, state
+
+
+def render() -> None:
+    endpoint = sidebar.current_endpoint()
+    preset_bar.load_share_link()
+    request = state.ensure(sidebar.current_model())  # may rerun: before preset_bar shows its one-time message
+
+    st.title("Playground")
+    st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
+    preset_bar.preset_bar()
+
+    errors = state.errors()
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        st.markdown("#### Parameters")
+        params.render()
+    with left:
+        compose, as_json, code = st.tabs(["Messages", "JSON", "Get code"])
+        with compose:
+            messages.render()
+        with as_json:
+            json_editor.render()
+        with code:
+            codeview.render(endpoint, request)
+        loaded = st.session_state.get(preset_bar.LOADED_KEY) or {}
+        variables = preset_bar.pending_variables()
+        waiting = [f"Fill in the preset's variables first: {', '.join(variables)}."] if variables else []
+        runner.render_run_area(request, endpoint, errors, preset=loaded.get("name"), waiting_for=waiting)

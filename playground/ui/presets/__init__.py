@@ -1,0 +1,1 @@
+"""The Presets page: the team library. page.render() draws it."""
