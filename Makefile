@@ -14,6 +14,7 @@ run: $(STAMP)
 
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
 install: $(STAMP)

@@ -19,7 +19,7 @@ from playground.analysis.compare_tables import (
     stats_line,
     summary_frame,
     token_diff,
-    widget_values,
+    values_from_body,
 )
 from playground.client.run import ChoiceResult, Run, RunError
 from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
@@ -41,7 +41,7 @@ def run_of(text: str, *, model: str = "m/a", tokens: list[tuple[str, float]] | N
 def test_widget_values_and_build_request_round_trip_every_other_field():
     base = {"model": "m/a", "temperature": 1, "max_completion_tokens": 64, "seed": 3, "logprobs": True,
             "top_logprobs": 5, "stop": ["END"], "min_p": 0.1, "stream": False}
-    values = widget_values(base)
+    values = values_from_body(base)
     assert values == {"model": "m/a", "temperature": 1.0, "top_p": None, "max_tokens": 64, "seed": 3,
                       "logprobs": True, "top_logprobs": 5}
     request = build_request(base, MESSAGES, values)
@@ -53,7 +53,7 @@ def test_widget_values_and_build_request_round_trip_every_other_field():
 
 def test_build_request_overrides_and_unsets():
     base = {"model": "m/a", "temperature": 0.5, "max_tokens": 10, "logprobs": True, "top_logprobs": 2}
-    values = {**widget_values(base), "model": " m/b ", "temperature": None, "max_tokens": 20, "logprobs": False}
+    values = {**values_from_body(base), "model": " m/b ", "temperature": None, "max_tokens": 20, "logprobs": False}
     body = build_request(base, MESSAGES, values).to_wire()
     assert body["model"] == "m/b" and "temperature" not in body
     assert body["max_tokens"] == 20 and "max_completion_tokens" not in body  # the field the base used

@@ -18,7 +18,7 @@ from playground.settings import Prices
 from playground.textsafe import code_span, escape_markdown
 
 
-def widget_values(body: dict[str, Any]) -> dict[str, Any]:
+def values_from_body(body: dict[str, Any]) -> dict[str, Any]:
     """The pane widgets' values for a request body (None: not set, the server's default)."""
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     return {

@@ -56,7 +56,9 @@ class Endpoint:
         )
 
     @classmethod
-    def openai_compatible(cls, base_url: str, api_key: str | None = None, name: str = "OpenAI-compatible") -> "Endpoint":
+    def openai_compatible(
+        cls, base_url: str, api_key: str | None = None, name: str = "OpenAI-compatible"
+    ) -> "Endpoint":
         """Like the OpenAI SDK: base_url ends in /v1, requests go to {base_url}/chat/completions."""
         return cls(name=name, base_url=base_url, chat_path="/chat/completions", auth="bearer",
                    api_key=api_key, models_path="/models", kind="openai")
@@ -83,11 +85,6 @@ class Endpoint:
     @property
     def models_url(self) -> str:
         return _join(self.base_url, self.models_path or "/models")
-
-    @property
-    def sgp_style(self) -> bool:
-        """Whether the model list comes in SGP's {items: [...]} shape."""
-        return self.models_path == SGP_MODELS_PATH
 
     def auth_headers(self) -> dict[str, str]:
         headers = {}

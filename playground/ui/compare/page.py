@@ -2,7 +2,7 @@
 diff and a Repeat check. This module draws the page from its parts:
 
 - playground.ui.compare.state: endpoints, run store, the running batches and their harvest;
-- playground.ui.compare.messages: the shared conversation (and a pane's own) and its editor;
+- playground.ui.compare.conversation: the shared conversation (and a pane's own) and its editor;
 - playground.ui.compare.sources: a pane's setup in session state, loaded from the shared setup,
   a preset, a past run or History (`send_to_compare`);
 - playground.ui.compare.panes: the pane widgets, the request each pane makes, the pane drawn;
@@ -16,8 +16,7 @@ import streamlit as st
 
 from playground.textsafe import escape_markdown
 from playground.ui.common.live_view import replace_stale
-from playground.ui.compare import messages as conversation
-from playground.ui.compare import panes, sources, state
+from playground.ui.compare import conversation, panes, sources, state
 from playground.ui.compare.repeat import repeat_section
 from playground.ui.compare.summary import summary
 from playground.ui.compare.tokens import diff_section, logprob_section

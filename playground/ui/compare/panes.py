@@ -11,15 +11,14 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from playground.analysis import compare_tables as tables
+from playground.analysis import compare_tables
 from playground.client.endpoint import Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import live_view, run_view, widget_sync
-from playground.ui.compare import messages as conversation
-from playground.ui.compare import sources, state
+from playground.ui.compare import conversation, sources, state
 
 key = sources.key
 
@@ -43,7 +42,7 @@ def pane_messages(i: int) -> list[dict[str, Any]]:
 
 def pane_request(i: int) -> tuple[ChatRequest | None, list[str]]:
     try:
-        request = tables.build_request(st.session_state[key(i, "base")], pane_messages(i), pane_values(i))
+        request = compare_tables.build_request(st.session_state[key(i, "base")], pane_messages(i), pane_values(i))
     except ValidationError as error:
         return None, describe_error(error)
     if not any(message_text(m).strip() for m in request.messages if m.role == "user"):
@@ -116,7 +115,7 @@ def pane_result(i: int, run: Run) -> None:
         st.html(run_view.token_heatmap_html(choice.logprobs))
     elif choice is not None and (choice.text or not choice.tool_calls):
         st.html(run_view.answer_html(choice.text))
-    st.caption(escape_markdown(tables.stats_line(run)))
+    st.caption(escape_markdown(compare_tables.stats_line(run)))
     with st.expander("Details"):
         run_view.show_run(run, key=f"cmp{i}_{run.id[:8]}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.analysis import compare_tables as tables
+from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
 from playground.textsafe import code_span, escape_markdown
@@ -69,9 +69,9 @@ def show_repeat(result: RepeatSummary, seeded: bool) -> None:
     if not seeded:
         st.caption("No seed was set, so different samples are expected: set a seed for a determinism check.")
     fork_line(result)
-    st.dataframe(tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups",
+    st.dataframe(compare_tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups",
                  column_config={"share": st.column_config.NumberColumn(format="percent")})
-    st.dataframe(tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples",
+    st.dataframe(compare_tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples",
                  column_config={"total logprob": st.column_config.NumberColumn(format="%.3f"),
                                 "TTFT (s)": st.column_config.NumberColumn(format="%.3f"),
                                 "total (s)": st.column_config.NumberColumn(format="%.3f")})

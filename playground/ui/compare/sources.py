@@ -16,12 +16,11 @@ from typing import Any
 
 import streamlit as st
 
-from playground.analysis import compare_tables as tables
+from playground.analysis import compare_tables
 from playground.client.run import Run
 from playground.presets import MissingVariableError, PresetStore, fill_variables
 from playground.ui.common import widget_sync
-from playground.ui.compare import messages as conversation
-from playground.ui.compare import state
+from playground.ui.compare import conversation, state
 from playground.ui.playground import state as playground_state
 
 PARAMS = ("temperature", "top_p", "max_tokens", "seed", "logprobs", "top_logprobs")
@@ -38,7 +37,7 @@ def set_pane(i: int, body: dict[str, Any], *, messages: list[dict[str, Any]] | N
     """Load a setup into pane i (its widgets are redrawn from it). messages=None links the pane
     to the shared conversation."""
     st.session_state[key(i, "base")] = {name: value for name, value in body.items() if name != "messages"}
-    values = {**tables.widget_values(body), "linked": messages is None, "include": include}
+    values = {**compare_tables.values_from_body(body), "linked": messages is None, "include": include}
     if endpoint is not None:
         values["endpoint"] = endpoint
     for name, value in values.items():

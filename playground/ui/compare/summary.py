@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.analysis import compare_tables as tables
+from playground.analysis import compare_tables
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
 from playground.ui.compare import state
@@ -23,7 +23,7 @@ def summary(results: dict[int, Run]) -> None:
         return
     labels = {i: pane_label(i, run) for i, run in results.items()}
     prices = state.prices()
-    st.dataframe(tables.summary_frame([(labels[i], run) for i, run in results.items()], prices), hide_index=True,
+    st.dataframe(compare_tables.summary_frame([(labels[i], run) for i, run in results.items()], prices), hide_index=True,
                  column_config={"TTFT (s)": st.column_config.NumberColumn(format="%.3f"),
                                 "total (s)": st.column_config.NumberColumn(format="%.3f"),
                                 "tokens/s": st.column_config.NumberColumn(format="%.1f"),
@@ -41,4 +41,4 @@ def summary(results: dict[int, Run]) -> None:
     if baseline is not None:
         others = [(labels[i], run) for i, run in results.items() if i != baseline]
         st.caption(f"Differences from the baseline, {escape_markdown(labels[baseline])}:")
-        st.dataframe(tables.delta_frame(results[baseline], others, prices), hide_index=True)
+        st.dataframe(compare_tables.delta_frame(results[baseline], others, prices), hide_index=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground.analysis import compare_tables as tables
+from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
@@ -68,12 +68,12 @@ def diff_section(results: dict[int, Run]) -> None:
         return
     run_a, run_b = results[a], results[b]
     if not (_tokens(run_a) and _tokens(run_b)):
-        where = tables.divergence(run_a, run_b)
+        where = compare_tables.divergence(run_a, run_b)
         st.info("The token diff needs logprobs on both runs: tick Logprobs in both panes and run again. "
                 + ("Their texts are identical." if where == "identical" else f"Their texts first differ at {where}."))
         return
-    diff = tables.token_diff(run_a, run_b)
-    for line in tables.diff_headlines(diff, labels[a], labels[b]):
+    diff = compare_tables.token_diff(run_a, run_b)
+    for line in compare_tables.diff_headlines(diff, labels[a], labels[b]):
         st.markdown(line)
     shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key="cmp.diff_only") else diff
     shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
