@@ -9,17 +9,15 @@ name looks secret or their value contains the key; those are left out with a com
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest
-from playground.secrets_check import check_no_secrets, redact_url_secrets
+from playground.secrets_check import check_no_secrets, is_secret_header, redact_url_secrets
 
 ACCOUNT_ENV = "SGP_ACCOUNT_ID"
-_SECRET_NAME = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.IGNORECASE)
 _CHAT_SUFFIX = "/chat/completions"
 
 # What openai-python's chat.completions.create() takes as keyword arguments (the rest goes
@@ -63,7 +61,7 @@ def _auth(endpoint: Endpoint) -> _Auth:
     for name, value in endpoint.headers.items():
         if name.lower() in auth_names:
             continue
-        if _SECRET_NAME.search(name) or (endpoint.api_key and endpoint.api_key in value):
+        if is_secret_header(name) or (endpoint.api_key and endpoint.api_key in value):
             omitted.append(name)
         else:
             headers[name] = value

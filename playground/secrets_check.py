@@ -43,9 +43,19 @@ class SecretFoundError(ValueError):
         )
 
 
+# Parts of an HTTP header's name that make it secret. Broader than for fields (a header named
+# "X-Session" or "X-Signature" carries a credential; a request field named "max_tokens" does not).
+_SECRET_HEADER_PARTS = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.IGNORECASE)
+
+
 def _is_secret_name(key: str) -> bool:
     norm = re.sub(r"[^a-z0-9]", "", key.lower())
     return norm in _SECRET_NAMES or any(part in norm for part in _SECRET_PARTS)
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether an HTTP header of this name carries a credential (generated code leaves it out)."""
+    return _is_secret_name(name) or bool(_SECRET_HEADER_PARTS.search(name))
 
 
 def find_secrets(value: Any, path: str = "", any_value: bool = False) -> list[str]:

@@ -160,7 +160,7 @@ class RunStore:
 
 
 def _row(run: Run, forbidden: list[str]) -> tuple[Any, ...]:
-    check_no_secrets(run)
+    _refuse_secret_fields(run)
     data = run.model_dump_json()
     for secret in forbidden:
         if secret in data:
@@ -173,7 +173,7 @@ def _row(run: Run, forbidden: list[str]) -> tuple[Any, ...]:
             run.error.kind if run.error else None, int(run.partial), total_tokens, run.total_s, data)
 
 
-def check_no_secrets(run: Run) -> None:
+def _refuse_secret_fields(run: Run) -> None:
     """Raise SecretInRunError when the request's extra fields or metadata carry a key-like
     name or value (the same check presets get). Messages are the user's own words and are
     not inspected."""

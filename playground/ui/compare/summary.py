@@ -23,7 +23,8 @@ def summary(results: dict[int, Run]) -> None:
         return
     labels = {i: pane_label(i, run) for i, run in results.items()}
     prices = state.prices()
-    st.dataframe(compare_tables.summary_frame([(labels[i], run) for i, run in results.items()], prices), hide_index=True,
+    frame = compare_tables.summary_frame([(labels[i], run) for i, run in results.items()], prices)
+    st.dataframe(frame, hide_index=True,
                  column_config={"TTFT (s)": st.column_config.NumberColumn(format="%.3f"),
                                 "total (s)": st.column_config.NumberColumn(format="%.3f"),
                                 "tokens/s": st.column_config.NumberColumn(format="%.1f"),

@@ -1,1 +1,2 @@
-"""The Playground page. state.py owns its session keys (the working request, the run in flight, the last run); page.render() draws it."""
+"""The Playground page. state.py owns its session keys (the working request, the run in flight,
+the last run); page.render() draws it."""

@@ -11,7 +11,8 @@ from playground.textsafe import escape_markdown
 
 
 def render(endpoint: Endpoint, request: ChatRequest) -> None:
-    st.caption("The exact request below, ready to paste. The key is read from an environment variable, never written out.")
+    st.caption("The exact request below, ready to paste. "
+               "The key is read from an environment variable, never written out.")
     tabs = st.tabs(["curl", "Python (httpx)", "Python (openai)"])
     makers = [(codegen.curl_snippet, "bash"), (codegen.httpx_snippet, "python"), (codegen.openai_snippet, "python")]
     for tab, (make, language) in zip(tabs, makers):

@@ -209,7 +209,7 @@ def diff(presets: list[Preset]) -> None:
     changed = sum(r.changed for r in rows)
     st.markdown(f"**Messages** ({changed} of {len(rows)} differ)")
     for row in rows:
-        html_a, html_b = word_diff_html(row.text_a, row.text_b) if row.changed else word_diff_html(row.text_a, row.text_a)
+        html_a, html_b = word_diff_html(row.text_a, row.text_b if row.changed else row.text_a)
         ca, cb = st.columns(2)
         with ca:
             st.html(message_cell_html(row.role_a, html_a, row.changed))
