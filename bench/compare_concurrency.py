@@ -139,7 +139,8 @@ def serve() -> None:
     """The child process: one route per pace; prints its port, serves until stdin closes."""
     with ScriptedServer() as server:
         for pace, (tokens, delay_s) in PACES.items():
-            server.route(f"/{pace}/chat/completions", Reply.stream_text([f" t{k}" for k in range(tokens)], delay_s=delay_s))
+            reply = Reply.stream_text([f" t{k}" for k in range(tokens)], delay_s=delay_s)
+            server.route(f"/{pace}/chat/completions", reply)
         print(server.port, flush=True)
         sys.stdin.read()
 
@@ -149,7 +150,8 @@ def main() -> int:
                              text=True)
     try:
         port = int(child.stdout.readline())
-        endpoints = {pace: Endpoint(name=pace, base_url=f"http://127.0.0.1:{port}", chat_path=f"/{pace}/chat/completions")
+        base_url = f"http://127.0.0.1:{port}"
+        endpoints = {pace: Endpoint(name=pace, base_url=base_url, chat_path=f"/{pace}/chat/completions")
                      for pace in PACES}
         results: list[tuple[str, float]] = []
 

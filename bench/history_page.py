@@ -36,7 +36,8 @@ ENDPOINTS = ["SGP", "Local sandbox", "vllm"]
 
 
 def make_run(k: int) -> Run:
-    request = ChatRequest.from_wire({"model": f"vendor/model-{k % 5}", "messages": [{"role": "user", "content": "hello"}]})
+    request = ChatRequest.from_wire({"model": f"vendor/model-{k % 5}",
+                                     "messages": [{"role": "user", "content": "hello"}]})
     return Run(
         id=f"run-{k:05d}", started_at=T0 + timedelta(minutes=k), endpoint=ENDPOINTS[k % 3], request=request,
         preset=f"p{k % 4}",
@@ -71,7 +72,8 @@ def main() -> int:
         bare_path = Path(folder) / "unindexed.sqlite3"
         shutil.copy(path, bare_path)
         with closing(sqlite3.connect(bare_path)) as conn, conn:
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall():
+            indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall()
+            for (name,) in indexes:
                 conn.execute(f"DROP INDEX {name}")
         bare = RunStore(bare_path)
 

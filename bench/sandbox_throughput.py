@@ -73,7 +73,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads on both sides (default: the sandbox's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="llama.cpp threads on both sides (default: the sandbox's)")
     args = parser.parse_args()
     threads = args.threads or default_threads()
     os.environ[THREADS_ENV] = str(threads)  # the sandbox subprocess reads it

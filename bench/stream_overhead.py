@@ -159,14 +159,16 @@ def main() -> int:
     for name, target in TARGETS.items():
         value, detail = ratio(name, "bare")
         ok &= value <= target
-        print(f"{name + '/bare':<11}= {value:.2f}x (target <= {target}) {'OK  ' if value <= target else 'MISS'}  {detail}")
+        verdict = "OK  " if value <= target else "MISS"
+        print(f"{name + '/bare':<11}= {value:.2f}x (target <= {target}) {verdict}  {detail}")
     value, _ = ratio("batch", "bare")
     print(f"batch/bare = {value:.2f}x against issue 10's later target <= {LATER_BATCH}: "
           f"{'met' if value <= LATER_BATCH else 'not yet'} (information)")
     if openai:
         value, detail = ratio("run", "openai")
         ok &= value < TARGET_OPENAI
-        print(f"run/openai = {value:.2f}x (target < {TARGET_OPENAI:g})    {'OK  ' if value < TARGET_OPENAI else 'MISS'}  {detail}")
+        verdict = "OK  " if value < TARGET_OPENAI else "MISS"
+        print(f"run/openai = {value:.2f}x (target < {TARGET_OPENAI:g})    {verdict}  {detail}")
     else:
         print("run/openai = n/a (pip install openai)")
     return 0 if ok else 1

@@ -99,7 +99,8 @@ def configured_endpoints(secrets: Mapping[str, Any] | Any, environ: Mapping[str,
             continue
         taken = {e.name for e in endpoints}
         if endpoint.name in taken:
-            problems.append(f"[endpoints.{name}]: the name {endpoint.name!r} is taken; shown as {endpoint.name} (secrets)")
+            problems.append(f"[endpoints.{name}]: the name {endpoint.name!r} is taken; "
+                            f"shown as {endpoint.name} (secrets)")
             endpoint = replace(endpoint, name=f"{endpoint.name} (secrets)")
         endpoints.append(endpoint)
     return endpoints

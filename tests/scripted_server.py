@@ -282,7 +282,9 @@ class ScriptedServer:
             self._routes[path] = reply
         return self
 
-    def pose_as_sandbox(self, models: Sequence[tuple[str, str | None]] = (("scripted-model", "scripted"),)) -> "ScriptedServer":
+    def pose_as_sandbox(
+        self, models: Sequence[tuple[str, str | None]] = (("scripted-model", "scripted"),)
+    ) -> "ScriptedServer":
         """Answer /healthz and SGP's model list as the local sandbox does, so the app's launcher
         reuses this server (through PLAYGROUND_SANDBOX_PORT) and no model is loaded."""
         items = [{"model_name": name, "model_type": "generic", "model_vendor": vendor} for name, vendor in models]

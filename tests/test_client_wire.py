@@ -102,8 +102,10 @@ def test_non_streamed_reply(server: ScriptedServer, client: ChatClient) -> None:
 def test_non_streamed_run(server: ScriptedServer, client: ChatClient) -> None:
     tool_call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     body = completion_body("Hi there")
-    body["choices"][0]["logprobs"] = {"content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []},
-                                                  {"token": " there", "logprob": -0.25, "bytes": None}]}
+    body["choices"][0]["logprobs"] = {"content": [
+        {"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []},
+        {"token": " there", "logprob": -0.25, "bytes": None},
+    ]}
     body["choices"].append({"index": 1, "message": {"role": "assistant", "content": None, "tool_calls": [tool_call]},
                             "finish_reason": "tool_calls"})
     server.add(Reply.json(200, body))
@@ -190,7 +192,8 @@ def test_n2_interleaved(server: ScriptedServer, client: ChatClient, run_with) ->
         make_chunk("", index=0, role="assistant"), make_chunk("", index=1, role="assistant"),
         make_chunk("Red", index=1), make_chunk("Blue", index=0),
         make_chunk(" sky", index=0), make_chunk(" rose", index=1),
-        make_chunk(index=1, finish_reason="length"), make_chunk(".", index=0), make_chunk(index=0, finish_reason="stop"),
+        make_chunk(index=1, finish_reason="length"), make_chunk(".", index=0),
+        make_chunk(index=0, finish_reason="stop"),
     ]))
     run = run_with(client, streaming(n=2), chunks=9)
     assert [choice.index for choice in run.choices] == [0, 1]
@@ -215,7 +218,8 @@ def test_tool_call_deltas_are_assembled(server: ScriptedServer, client: ChatClie
     run = run_with(client, streaming(tools=[{"type": "function", "function": {"name": "get_weather"}}]), chunks=6)
     assert run.error is None and run.text == "" and run.finish_reason == "tool_calls"
     assert run.choices[0].tool_calls == [
-        ToolCall(id="call_a", type="function", function=FunctionCall(name="get_weather", arguments='{"city": "Paris"}')),
+        ToolCall(id="call_a", type="function",
+                 function=FunctionCall(name="get_weather", arguments='{"city": "Paris"}')),
         ToolCall(id="call_b", type="function", function=FunctionCall(name="get_time", arguments="{}")),
     ]
     assert run.ttft_s is not None
@@ -468,7 +472,9 @@ def test_timeout_before_the_answer(server: ScriptedServer) -> None:
 
 
 @pytest.mark.parametrize("cut", ["rst", "fin"])
-def test_connection_cut_mid_stream_keeps_partial_text(server: ScriptedServer, client: ChatClient, cut: str, run_with) -> None:
+def test_connection_cut_mid_stream_keeps_partial_text(
+    server: ScriptedServer, client: ChatClient, cut: str, run_with
+) -> None:
     server.add(Reply.stream_text(TOKENS, delay_s=0.01, cut_after=4, cut=cut))
     run = run_with(client, streaming(), chunks=4)
     assert run.partial and not run.cancelled

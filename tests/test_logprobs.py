@@ -307,7 +307,8 @@ def test_opcodes_on_long_text_match_difflib_after_the_common_start():
 
 
 def test_fast_matcher_reused_with_new_sequences():
-    fast, slow = FastSequenceMatcher(None, "abcabc", "abc", autojunk=False), SequenceMatcher(None, "abcabc", "abc", autojunk=False)
+    fast = FastSequenceMatcher(None, "abcabc", "abc", autojunk=False)
+    slow = SequenceMatcher(None, "abcabc", "abc", autojunk=False)
     assert fast.get_opcodes() == slow.get_opcodes()
     for seq1, seq2 in (("abcabc", "cab"), ("zcabz", "cab"), ("zcabz", "zzcab")):
         fast.set_seqs(seq1, seq2)

@@ -82,8 +82,10 @@ def every_field_request() -> ChatRequest:
         "stream_options": {"include_usage": True},
         "temperature": 0.7,
         "tool_choice": {"type": "function", "function": {"name": "lookup"}},
-        "tools": [{"type": "function", "function": {"name": "lookup", "description": "d",
-                                                    "parameters": {"type": "object", "properties": {}}, "strict": True}}],
+        "tools": [{"type": "function", "function": {
+            "name": "lookup", "description": "d",
+            "parameters": {"type": "object", "properties": {}}, "strict": True,
+        }}],
         "top_k": 40,
         "top_logprobs": 5,
         "top_p": 0.9,
@@ -101,8 +103,9 @@ def full_preset(name: str = "Everything: all fields") -> Preset:
 
 
 def small_preset(name: str = "Small", text: str = "Hi there", **request: object) -> Preset:
-    return Preset.new(name, ChatRequest.from_wire({"model": LOCAL_MODEL, "messages": [{"role": "user", "content": text}],
-                                                   **request}), description="d", tags=["t"], endpoint_kind="local")
+    chat_request = ChatRequest.from_wire({"model": LOCAL_MODEL, "messages": [{"role": "user", "content": text}],
+                                          **request})
+    return Preset.new(name, chat_request, description="d", tags=["t"], endpoint_kind="local")
 
 
 @pytest.fixture
@@ -119,7 +122,8 @@ def test_round_trip_keeps_every_field(store: PresetStore) -> None:
     again = parse_preset_bytes(text.encode("utf-8"), "x.json")
     assert again == preset
     assert again.request.to_wire() == preset.request.to_wire()
-    assert again.request.extra_fields["chat_template_kwargs"] == {"enable_thinking": False, "nested": [1, {"deep": None}]}
+    assert again.request.extra_fields["chat_template_kwargs"] == {
+        "enable_thinking": False, "nested": [1, {"deep": None}]}
     assert "repetition_penalty" in again.request.to_wire()  # an explicit null extra survives
     assert again.request.messages[4].model_extra == {"cache_hint": {"ttl": 5}}
     assert preset_to_json(again) == text
@@ -131,7 +135,8 @@ def test_round_trip_keeps_every_field(store: PresetStore) -> None:
 def test_canonical_json_layout() -> None:
     text = preset_to_json(full_preset())
     assert text.endswith("}\n") and not text.endswith("\n\n")
-    assert list(json.loads(text)) == ["schema_version", "name", "description", "tags", "endpoint", "variables", "request"]
+    assert list(json.loads(text)) == [
+        "schema_version", "name", "description", "tags", "endpoint", "variables", "request"]
     assert '\n  "name": ' in text and '\n    "kind": ' in text  # two-space indent
     assert "Café ünïcode ✓" in text  # readable in a git diff
     request_keys = list(json.loads(text)["request"])
@@ -382,7 +387,8 @@ SECRET_REQUESTS = {
     "request.headers.x-api-key": {"headers": {"x-api-key": "k-123"}},
     "request.metadata.openai_api_key": {"metadata": {"openai_api_key": "whatever"}},
     "request.chat_template_kwargs.auth.access_token": {"chat_template_kwargs": {"auth": {"access_token": "t0k"}}},
-    "request.messages[0].content": {"messages": [{"role": "user", "content": "use sk-proj-ABCDEFGHIJKLMNOPQRSTUV please"}]},
+    "request.messages[0].content": {
+        "messages": [{"role": "user", "content": "use sk-proj-ABCDEFGHIJKLMNOPQRSTUV please"}]},
     "request.extra_body.x_selected_account_id": {"extra_body": {"x_selected_account_id": "acct_1"}},
 }
 
@@ -575,7 +581,8 @@ def test_the_shipped_presets_all_validate() -> None:
     requests = [p.request for p in presets]
     assert any(sum(m.role == "assistant" for m in r.messages) >= 2 for r in requests), "a few-shot prompt"
     assert any(r.response_format and r.response_format.type == "json_schema" for r in requests), "JSON extraction"
-    assert any(r.logprobs and r.top_logprobs == 5 and (r.max_completion_tokens or 99) <= 3 for r in requests), "classifier"
+    assert any(r.logprobs and r.top_logprobs == 5 and (r.max_completion_tokens or 99) <= 3
+               for r in requests), "classifier"
     assert any(r.seed is not None and (r.temperature or 0) >= 0.8 for r in requests), "creative with a seed"
     with_vars = [p for p in presets if p.variables]
     assert with_vars and all(set(variables_in(p.request)) <= {v.name for v in p.variables} for p in presets)

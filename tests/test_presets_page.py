@@ -143,7 +143,8 @@ def test_a_preset_too_big_for_a_link_offers_the_file(folder: Path) -> None:
 
     rng = random.Random(1)
     text = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(3000))
-    big = Preset.new("Big one", ChatRequest.from_wire({"model": LOCAL_MODEL, "messages": [{"role": "user", "content": text}]}))
+    request = ChatRequest.from_wire({"model": LOCAL_MODEL, "messages": [{"role": "user", "content": text}]})
+    big = Preset.new("Big one", request)
     PresetStore(folder).save(big)
     at = page()
     at.selectbox(key="presets_selected").select("Big one").run()

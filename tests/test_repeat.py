@@ -35,7 +35,7 @@ def run_of(tokens: list[tuple[str, float]] | str, error: str | None = None, part
     if isinstance(tokens, str):
         choice = ChoiceResult(text=tokens)
     else:
-        choice = ChoiceResult(text="".join(t for t, _ in tokens), logprobs=[lp(t, l) for t, l in tokens])
+        choice = ChoiceResult(text="".join(t for t, _ in tokens), logprobs=[lp(t, logprob) for t, logprob in tokens])
     return Run(request=REQUEST, choices=[choice] if choice.text or not error else [],
                error=RunError(kind="server_error", message=error) if error else None, partial=partial)
 

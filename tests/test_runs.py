@@ -10,7 +10,8 @@ def _chunk(delta: dict) -> ChatCompletionChunk:
 
 def test_finish_twice_keeps_one_copy_of_each_tool_call() -> None:
     recorder = RunRecorder(ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
-    recorder.add_chunk(_chunk({"tool_calls": [{"index": 0, "id": "t1", "function": {"name": "f", "arguments": '{"a"'}}]}))
+    first_call = {"index": 0, "id": "t1", "function": {"name": "f", "arguments": '{"a"'}}
+    recorder.add_chunk(_chunk({"tool_calls": [first_call]}))
     recorder.add_chunk(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}))
     first = recorder.finish()
     again = recorder.finish()

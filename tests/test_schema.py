@@ -93,7 +93,9 @@ def test_tool_choice_forms(choice: Any) -> None:
     assert request(tools=[tool(0)], tool_choice=choice).to_wire()["tool_choice"] == choice
 
 
-@pytest.mark.parametrize("choice", ["sometimes", {"type": "function"}, {"type": "retrieval", "function": {"name": "f"}}])
+@pytest.mark.parametrize("choice", [
+    "sometimes", {"type": "function"}, {"type": "retrieval", "function": {"name": "f"}},
+])
 def test_bad_tool_choice(choice: Any) -> None:
     assert "tool_choice" in rejected(tool_choice=choice)
 
@@ -244,8 +246,13 @@ def test_chunk_tool_call_delta_without_id() -> None:
 # --- property: ChatRequest -> JSON -> ChatRequest is the identity --------------------------
 
 KNOWN = set(ChatRequest.model_fields)
-json_scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
+                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 extra_keys = st.text(min_size=1, max_size=12).filter(lambda k: k not in KNOWN)
 extras = st.dictionaries(extra_keys, json_values, max_size=3)
 names = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8)
@@ -257,7 +264,8 @@ def with_extras(base: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
     return st.tuples(base, nested_extras).map(lambda pair: {**pair[1], **pair[0]})
 
 
-content = text | st.lists(with_extras(st.fixed_dictionaries({"type": st.just("text"), "text": text})), min_size=1, max_size=3)
+text_part = with_extras(st.fixed_dictionaries({"type": st.just("text"), "text": text}))
+content = text | st.lists(text_part, min_size=1, max_size=3)
 tool_call = st.fixed_dictionaries({"id": names, "type": st.just("function"),
                                    "function": st.fixed_dictionaries({"name": names, "arguments": text})})
 message = with_extras(st.one_of(
@@ -298,8 +306,11 @@ optional_fields = {
     "tool_choice": st.sampled_from(["none", "auto", "required"]) | st.builds(
         lambda n: {"type": "function", "function": {"name": n}}, names),
     "parallel_tool_calls": st.booleans(),
-    "response_format": st.sampled_from([{"type": "text"}, {"type": "json_object"}, {"type": "json_schema", "json_schema": {
-        "name": "s", "schema": {"type": "object"}, "strict": True}}]),
+    "response_format": st.sampled_from([
+        {"type": "text"},
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "object"}, "strict": True}},
+    ]),
     "top_k": st.integers(-1, 100),
     "modalities": st.lists(st.sampled_from(["text", "audio"]), max_size=2),
 }

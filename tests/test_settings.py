@@ -98,7 +98,8 @@ def test_endpoint_tables_from_secrets():
     endpoints = by_name(configured_endpoints(secrets, {"STAGING_KEY": "sk"}, 8765, problems))
     assert list(endpoints) == ["Local sandbox", "vllm", "staging", "custom path"]
     vllm = endpoints["vllm"]
-    assert vllm.chat_url == "http://gpu:8000/v1/chat/completions" and vllm.auth_headers() == {"Authorization": "Bearer vk"}
+    assert vllm.chat_url == "http://gpu:8000/v1/chat/completions"
+    assert vllm.auth_headers() == {"Authorization": "Bearer vk"}
     assert vllm.models_url == "http://gpu:8000/v1/models" and vllm.kind == "openai"
     staging = endpoints["staging"]
     assert staging.chat_path == SGP_CHAT_PATH and staging.api_key == "sk" and staging.account_id == "a1"
@@ -178,11 +179,13 @@ def run_with(model: str, prompt_tokens: int, completion_tokens: int, response_mo
 def test_cost_of():
     prices = {"openai/gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)}
     assert cost_of(run_with("openai/gpt-4o", 1_000_000, 100_000), prices) == pytest.approx(2.5 + 1.0)
-    assert cost_of(run_with("openai/gpt-4o-mini", 2000, 1000), prices) == pytest.approx((2000 * 0.15 + 1000 * 0.6) / 1e6)
+    assert cost_of(run_with("openai/gpt-4o-mini", 2000, 1000), prices) == pytest.approx(
+        (2000 * 0.15 + 1000 * 0.6) / 1e6)
     # priced by the model the server reported when the requested one has no price
     assert cost_of(run_with("x/unknown", 10, 10, response_model="gpt-4o-mini"), prices) == pytest.approx(
         (10 * 0.15 + 10 * 0.6) / 1e6)
     assert cost_of(run_with(LOCAL_MODEL, 10, 10), prices) is None
     assert cost_of(run_with("openai/gpt-4o", 10, 10), {}) is None
-    no_usage = Run(request=ChatRequest.from_wire({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+    request = ChatRequest.from_wire({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    no_usage = Run(request=request)
     assert cost_of(no_usage, prices) is None

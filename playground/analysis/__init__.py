@@ -1,1 +1,2 @@
-"""Analysis of runs: logprob tables and token alignment (logprobs), repeat summaries (repeat), Compare's tables (compare_tables)."""
+"""Analysis of runs: logprob tables and token alignment (logprobs), repeat summaries (repeat),
+Compare's tables (compare_tables)."""

@@ -301,7 +301,8 @@ class RunRecorder:
         if same != obj:
             return
         self._shapes_learned += 1
-        self._prefix, self._suffix, self._shape_len, self._shape_texts = prefix, suffix, len(prefix) + len(suffix), texts
+        self._prefix, self._suffix = prefix, suffix
+        self._shape_len, self._shape_texts = len(prefix) + len(suffix), texts
 
     def add_chunk(self, chunk: ChatCompletionChunk) -> None:
         run = self.run

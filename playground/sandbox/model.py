@@ -152,8 +152,9 @@ class Engine:
         """The bytes of one token (cached)."""
         cached = self._pieces.get(token)
         if cached is None:
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buffer, len(self._piece_buffer), 0, False)
-            cached = self._piece_buffer.raw[: max(n, 0)]
+            buffer = self._piece_buffer
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+            cached = buffer.raw[: max(n, 0)]
             self._pieces[token] = cached
         return cached
 
@@ -185,7 +186,9 @@ class Engine:
             self.lock.release()
         return outcome
 
-    def _choice(self, job: Job, index: int, seed: int, on_piece: Callable[[Piece], None], cancel: threading.Event) -> int:
+    def _choice(
+        self, job: Job, index: int, seed: int, on_piece: Callable[[Piece], None], cancel: threading.Event
+    ) -> int:
         llm = self.llm
         # Evaluate the whole prompt afresh for every choice: reusing the KV cache changes
         # the batch shape and so, slightly, the logits; the same seed must give the same text.
