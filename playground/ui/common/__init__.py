@@ -1,1 +1,2 @@
-"""What several pages draw: a run (run_view), a live stream (live_view), and setting widget values from code (widget_sync)."""
+"""What several pages draw: a run (run_view), a live stream (live_view), and widget values set
+from code (widget_sync)."""
