@@ -3,40 +3,29 @@ see it, rerun it, send it to Compare, load it into the Playground, export it, de
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import timezone
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from playground.client.run import Run
-from playground.runs.batch import Batch
-from playground.runs.store import RunStore, history_saver
+from playground.runs.store import RunStore
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import live_view, run_view, widget_sync
 from playground.ui.compare import state as compare_state
+from playground.ui.history import state
 from playground.ui.playground import state as playground_state
 
 PAGE_SIZE = 25
 KEEP = "session"  # filters keep their values across page switches
 COMPARE_PAGE = "pages/compare.py"
 PLAYGROUND_PAGE = "pages/playground.py"
-ANY = "(any)"
-PICK = "hist.pick"
-
-
 store = compare_state.runs_store
 
 
 # --- pure helpers --------------------------------------------------------------------------
-
-
-def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    """UTC datetimes for a day range: from the start of `since` to the end of `until`."""
-    start = datetime.combine(since, time.min, tzinfo=timezone.utc) if since else None
-    end = datetime.combine(until, time.min, tzinfo=timezone.utc) + timedelta(days=1) if until else None
-    return start, end
 
 
 def export_json(run: Run) -> str:
@@ -62,105 +51,22 @@ def list_frame(rows: list[Any]) -> pd.DataFrame:
     ])
 
 
-# --- state ---------------------------------------------------------------------------------
-
-
-def _filters() -> dict[str, Any]:
-    state = st.session_state
-    since, until = day_bounds(state.get("hist.since"), state.get("hist.until"))
-    chosen = {name: state.get(f"hist.{name}") for name in ("endpoint", "model", "preset")}
-    return {
-        **{name: value for name, value in chosen.items() if value and value != ANY},
-        "since": since,
-        "until": until,
-        "search": (state.get("hist.search") or "").strip() or None,
-    }
-
-
-def _first_page() -> None:
-    st.session_state["hist.page"] = 0
-
-
-def _turn(step: int) -> None:
-    st.session_state["hist.page"] = max(0, st.session_state.get("hist.page", 0) + step)
-
-
-def _choices(runs: RunStore, name: str) -> list[str]:
-    """Values in use for a filter (non-empty, from one SELECT DISTINCT)."""
-    return runs.distinct(name)
-
-
-def _harvest() -> None:
-    current: Batch | None = st.session_state.get("hist.batch")
-    if current is not None and current.done:
-        st.session_state["hist.batch"] = None
-        run = current.runs[0]
-        if run is not None:
-            st.session_state["hist.open"] = run.id
-            st.session_state["hist.notice"] = "Rerun finished: it is saved and shown below."
-
-
-def _rerun(run_id: str) -> None:
-    run = store().get(run_id)
-    if run is None:
-        return
-    named = compare_state.endpoints(need_local=run.endpoint == sidebar.LOCAL)
-    endpoint = named.get(run.endpoint)
-    if endpoint is None:
-        endpoint = sidebar.current_endpoint()
-        st.session_state["hist.notice"] = (f"Endpoint {run.endpoint!r} is not configured now: "
-                                           f"the rerun went to {endpoint.name!r}.")
-    st.session_state["hist.batch"] = Batch([(endpoint, run.request)], preset=run.preset,
-                                           on_finish=history_saver([endpoint])).start()
-
-
-def _stop() -> None:
-    current: Batch | None = st.session_state.get("hist.batch")
-    if current is not None:
-        current.cancel()
-
-
-def _delete(run_id: str) -> None:
-    store().delete(run_id)
-    st.session_state["hist.open"] = None
-    st.session_state["hist.confirm"] = None
-    st.session_state["hist.notice"] = "Run deleted."
-
-
-def _on_table_select() -> None:
-    rows = st.session_state["hist.table"]["selection"]["rows"]
-    ids = st.session_state.get("hist.page_ids", [])
-    if rows and rows[0] < len(ids):
-        _open(ids[rows[0]])
-
-
-def _on_pick() -> None:
-    if not widget_sync.stale(PICK):  # a browser still showing the run open before cannot reopen it
-        _open(st.session_state[PICK])
-
-
-def _open(run_id: str | None) -> None:
-    st.session_state["hist.open"] = run_id
-    st.session_state["hist.confirm"] = None
-
-
 # --- drawing -------------------------------------------------------------------------------
 
 
 def render() -> None:
-    _harvest()
+    state.harvest()
     st.title("History")
     st.caption("Every run from the Playground and Compare, newest first.")
-    notice = st.session_state.pop("hist.notice", None)
+    notice = state.pop_notice()
     if notice:
         st.info(escape_markdown(notice))
     runs = store()
     filter_bar(runs)
-    filters = _filters()
+    filters = state.filters()
     total = runs.count(**filters)
     pages = max(1, -(-total // PAGE_SIZE))
-    page = min(st.session_state.get("hist.page", 0), pages - 1)
-    st.session_state["hist.page"] = page
+    page = state.page_number(pages)
     rows = runs.list(**filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     if not rows:
         filtered = any(filters.values())
@@ -168,39 +74,39 @@ def render() -> None:
     else:
         first, last = page * PAGE_SIZE + 1, page * PAGE_SIZE + len(rows)
         left, middle, right = st.columns([1, 3, 1], vertical_alignment="center")
-        left.button("Newer", key="hist.newer", on_click=_turn, args=(-1,), disabled=page == 0,
+        left.button("Newer", key="hist.newer", on_click=state.turn, args=(-1,), disabled=page == 0,
                     icon=":material/chevron_left:")
         middle.caption(f"Runs {first}-{last} of {total} · page {page + 1} of {pages}")
-        right.button("Older", key="hist.older", on_click=_turn, args=(1,), disabled=page >= pages - 1,
+        right.button("Older", key="hist.older", on_click=state.turn, args=(1,), disabled=page >= pages - 1,
                      icon=":material/chevron_right:")
-        st.session_state["hist.page_ids"] = [row.id for row in rows]
-        st.dataframe(list_frame(rows), hide_index=True, key="hist.table", on_select=_on_table_select,
+        state.show_ids([row.id for row in rows])
+        st.dataframe(list_frame(rows), hide_index=True, key=state.TABLE, on_select=state.on_table_select,
                      selection_mode="single-row",
                      column_config={"time (s)": st.column_config.NumberColumn(format="%.2f"),
                                     "id": st.column_config.TextColumn(width="small")})
         labels = {row.id: f"{row.started_at:%Y-%m-%d %H:%M:%S} · {row.model} · {(row.text_preview or '')[:50]}"
                   for row in rows}
-        opened = st.session_state.get("hist.open")
+        opened = state.opened()
         options = [None, *labels]
         if opened and opened not in labels:
             options.append(opened)  # keep an opened run on screen while paging
-        widget_sync.write(PICK, opened if opened in options else None)  # follows what is open
-        st.selectbox("Open a run", options, key=PICK, format_func=lambda i: "(choose a run)" if i is None
-                     else labels.get(i, f"run {i[:8]}"), on_change=_on_pick,
+        widget_sync.write(state.PICK, opened if opened in options else None)  # follows what is open
+        st.selectbox("Open a run", options, key=state.PICK, format_func=lambda i: "(choose a run)" if i is None
+                     else labels.get(i, f"run {i[:8]}"), on_change=state.on_pick,
                      placeholder="Pick a run, or click its row in the table",
                      help="Or click a row of the table.")
-    current: Batch | None = st.session_state.get("hist.batch")
+    current = state.rerun_in_flight()
     with st.container():
         if current is not None:
             live_view.replace_stale()
             st.subheader("Rerunning...")
-            st.button("Stop generating", key="hist.stop", on_click=_stop)
+            st.button("Stop generating", key="hist.stop", on_click=state.stop)
             live_view.live_output(current, 0)
             return
-        opened = st.session_state.get("hist.open")
+        opened = state.opened()
         run = runs.get(opened) if opened else None
         if opened and run is None:
-            st.session_state["hist.open"] = None
+            state.open_run(None)
             st.warning("That run is no longer in the history.")
         elif run is not None:
             with st.container():
@@ -210,20 +116,21 @@ def render() -> None:
 def filter_bar(runs: RunStore) -> None:
     a, b, c = st.columns(3)
     for column, name, label in ((a, "endpoint", "Endpoint"), (b, "model", "Model"), (c, "preset", "Preset")):
-        choices = _choices(runs, name)
+        choices = runs.distinct(name)  # the values in use, from one SELECT DISTINCT
         with column:
             if choices:
-                options = [ANY, *choices]
-                if st.session_state.get(f"hist.{name}") not in options:
-                    st.session_state[f"hist.{name}"] = ANY
-                st.selectbox(label, options, key=f"hist.{name}", on_change=_first_page, persist_state=KEEP)
+                options = [state.ANY, *choices]
+                state.keep_filter_valid(name, options)
+                st.selectbox(label, options, key=state.filter_key(name), on_change=state.first_page,
+                             persist_state=KEEP)
             else:
-                st.text_input(label, key=f"hist.{name}", on_change=_first_page, placeholder="any", persist_state=KEEP)
+                st.text_input(label, key=state.filter_key(name), on_change=state.first_page, placeholder="any",
+                              persist_state=KEEP)
     d, e, f = st.columns([1, 1, 2])
-    d.date_input("From (UTC)", value=None, key="hist.since", on_change=_first_page, persist_state=KEEP)
-    e.date_input("To (UTC)", value=None, key="hist.until", on_change=_first_page, persist_state=KEEP)
-    f.text_input("Search", key="hist.search", on_change=_first_page, placeholder="words in the prompt or the answer",
-                 persist_state=KEEP)
+    d.date_input("From (UTC)", value=None, key=state.SINCE, on_change=state.first_page, persist_state=KEEP)
+    e.date_input("To (UTC)", value=None, key=state.UNTIL, on_change=state.first_page, persist_state=KEEP)
+    f.text_input("Search", key=state.SEARCH, on_change=state.first_page,
+                 placeholder="words in the prompt or the answer", persist_state=KEEP)
 
 
 def show_opened(run: Run) -> None:
@@ -233,7 +140,7 @@ def show_opened(run: Run) -> None:
     st.caption(escape_markdown(f"{started} · {run.endpoint} · {run.request.model}"
                                + (f" · preset {run.preset}" if run.preset else "")))
     actions = st.container(horizontal=True, gap="small")
-    actions.button("Rerun", key="hist.rerun", on_click=_rerun, args=(run.id,), icon=":material/replay:",
+    actions.button("Rerun", key="hist.rerun", on_click=state.rerun, args=(run.id,), icon=":material/replay:",
                    help="Send the same request again (to the same endpoint when it is still configured).")
     to_compare = actions.button("Send to Compare", key="hist.to_compare", icon=":material/compare_arrows:")
     to_playground = actions.button("Load into Playground", key="hist.to_playground", icon=":material/chat:")
@@ -241,13 +148,13 @@ def show_opened(run: Run) -> None:
                             mime="application/json", on_click="ignore", key="hist.export", icon=":material/download:",
                             help="Request, response, timings and the raw chunks with their arrival times.")
     actions.button("Delete", key="hist.delete", icon=":material/delete:",
-                   on_click=lambda: st.session_state.update({"hist.confirm": run.id}))
-    if st.session_state.get("hist.confirm") == run.id:
+                   on_click=state.ask_delete, args=(run.id,))
+    if state.confirming(run.id):
         with st.container(border=True):
             st.warning("Delete this run from the history for good?")
             yes, no = st.columns(2)
-            yes.button("Yes, delete it", key="hist.delete_yes", type="primary", on_click=_delete, args=(run.id,))
-            no.button("Cancel", key="hist.delete_no", on_click=lambda: st.session_state.update({"hist.confirm": None}))
+            yes.button("Yes, delete it", key="hist.delete_yes", type="primary", on_click=state.delete, args=(run.id,))
+            no.button("Cancel", key="hist.delete_no", on_click=state.ask_delete, args=(None,))
     if to_compare:
         compare_state.send_to_compare([run.id])
         st.switch_page(COMPARE_PAGE)

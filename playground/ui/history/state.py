@@ -1,0 +1,154 @@
+"""What the History page remembers, and the only writer of it: the filters and the page of the
+list, the run opened, a delete waiting for its confirmation, a rerun in flight, a one-time notice.
+Widgets use the keys named here; callbacks are the functions below."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import streamlit as st
+
+from playground.runs.batch import Batch
+from playground.runs.store import history_saver
+from playground.ui import sidebar
+from playground.ui.common import widget_sync
+from playground.ui.compare import state as compare_state
+
+ANY = "(any)"
+FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
+SINCE, UNTIL, SEARCH = "hist.since", "hist.until", "hist.search"
+PAGE = "hist.page"
+PAGE_IDS = "hist.page_ids"  # the ids of the rows on screen, for the table's selection
+TABLE = "hist.table"
+PICK = "hist.pick"
+OPEN = "hist.open"
+CONFIRM = "hist.confirm"  # the id of a run whose Delete waits for "Yes, delete it"
+BATCH = "hist.batch"  # a rerun in flight (a one-item Batch)
+NOTICE = "hist.notice"
+
+store = compare_state.runs_store
+
+
+def filter_key(name: str) -> str:
+    return f"hist.{name}"
+
+
+def day_bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """UTC datetimes for a day range: from the start of `since` to the end of `until`."""
+    start = datetime.combine(since, time.min, tzinfo=timezone.utc) if since else None
+    end = datetime.combine(until, time.min, tzinfo=timezone.utc) + timedelta(days=1) if until else None
+    return start, end
+
+
+def filters() -> dict[str, Any]:
+    state = st.session_state
+    since, until = day_bounds(state.get(SINCE), state.get(UNTIL))
+    chosen = {name: state.get(filter_key(name)) for name in FILTERS}
+    return {
+        **{name: value for name, value in chosen.items() if value and value != ANY},
+        "since": since,
+        "until": until,
+        "search": (state.get(SEARCH) or "").strip() or None,
+    }
+
+
+def keep_filter_valid(name: str, options: list[str]) -> None:
+    """A filter whose value is no longer among its options (the last such run deleted) shows any."""
+    if st.session_state.get(filter_key(name)) not in options:
+        st.session_state[filter_key(name)] = ANY
+
+
+def first_page() -> None:
+    st.session_state[PAGE] = 0
+
+
+def turn(step: int) -> None:
+    st.session_state[PAGE] = max(0, st.session_state.get(PAGE, 0) + step)
+
+
+def page_number(pages: int) -> int:
+    """The page to show, within the `pages` there are now (the list may have shrunk)."""
+    page = min(st.session_state.get(PAGE, 0), pages - 1)
+    st.session_state[PAGE] = page
+    return page
+
+
+def show_ids(ids: list[str]) -> None:
+    st.session_state[PAGE_IDS] = ids
+
+
+def rerun_in_flight() -> Batch | None:
+    return st.session_state.get(BATCH)
+
+
+def harvest() -> None:
+    """A finished rerun: open its run and say so."""
+    current = rerun_in_flight()
+    if current is not None and current.done:
+        st.session_state[BATCH] = None
+        run = current.runs[0]
+        if run is not None:
+            st.session_state[OPEN] = run.id
+            st.session_state[NOTICE] = "Rerun finished: it is saved and shown below."
+
+
+def rerun(run_id: str) -> None:
+    run = store().get(run_id)
+    if run is None:
+        return
+    named = compare_state.endpoints(need_local=run.endpoint == sidebar.LOCAL)
+    endpoint = named.get(run.endpoint)
+    if endpoint is None:
+        endpoint = sidebar.current_endpoint()
+        st.session_state[NOTICE] = (f"Endpoint {run.endpoint!r} is not configured now: "
+                                    f"the rerun went to {endpoint.name!r}.")
+    st.session_state[BATCH] = Batch([(endpoint, run.request)], preset=run.preset,
+                                    on_finish=history_saver([endpoint])).start()
+
+
+def stop() -> None:
+    current = rerun_in_flight()
+    if current is not None:
+        current.cancel()
+
+
+def pop_notice() -> str | None:
+    return st.session_state.pop(NOTICE, None)
+
+
+def ask_delete(run_id: str | None) -> None:
+    """Ask for a confirmation before deleting `run_id` (None: the question is withdrawn)."""
+    st.session_state[CONFIRM] = run_id
+
+
+def confirming(run_id: str) -> bool:
+    return st.session_state.get(CONFIRM) == run_id
+
+
+def delete(run_id: str) -> None:
+    store().delete(run_id)
+    st.session_state[OPEN] = None
+    st.session_state[CONFIRM] = None
+    st.session_state[NOTICE] = "Run deleted."
+
+
+def opened() -> str | None:
+    return st.session_state.get(OPEN)
+
+
+def on_table_select() -> None:
+    rows = st.session_state[TABLE]["selection"]["rows"]
+    ids = st.session_state.get(PAGE_IDS, [])
+    if rows and rows[0] < len(ids):
+        open_run(ids[rows[0]])
+
+
+def on_pick() -> None:
+    if not widget_sync.stale(PICK):  # a browser still showing the run open before cannot reopen it
+        open_run(st.session_state[PICK])
+
+
+def open_run(run_id: str | None) -> None:
+    st.session_state[OPEN] = run_id
+    st.session_state[CONFIRM] = None
