@@ -12,23 +12,12 @@ import streamlit as st
 from playground.client.schema import message_text
 from playground.presets import Preset, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
 from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
-from playground.presets.store import PresetStoreError, slugify
+from playground.presets.store import slugify
 from playground.textsafe import code_span, escape_markdown
-from playground.ui.playground import preset_bar as preset_widgets
+from playground.ui.playground import preset_bar
+from playground.ui.presets import state
 
-NOTES_KEY = "presets_notes"  # [(level, text)] shown at the top of the next run
-CONFIRM_KEY = "presets_confirm_delete"
-SHARE_KEY = "presets_share_for"
 DEFAULT_BASE_URL = "http://localhost:8501"
-
-
-def _note(level: str, text: str) -> None:
-    st.session_state.setdefault(NOTES_KEY, []).append((level, text))
-
-
-def _q(name: str) -> str:
-    """A preset name quoted for markdown."""
-    return "“" + escape_markdown(name) + "”"
 
 
 def app_base_url() -> str:
@@ -57,60 +46,6 @@ def filter_presets(presets: list[Preset], search: str, tags: list[str]) -> list[
         if all(w in hay for w in words) and all(t in preset.tags for t in tags):
             out.append(preset)
     return out
-
-
-# --- callbacks --------------------------------------------------------------------------------
-
-
-def _on_duplicate(name: str) -> None:
-    try:
-        copy = preset_widgets.store().duplicate(name)
-    except (PresetStoreError, ValueError) as exc:
-        return _note("error", escape_markdown(str(exc)))
-    st.session_state["presets_selected"] = copy.name
-    _note("success", f"Duplicated as {_q(copy.name)}.")
-
-
-def _on_rename(name: str) -> None:
-    new = st.session_state.get("presets_rename_to", "").strip()
-    if not new:
-        return _note("error", "Type the new name first.")
-    try:
-        renamed = preset_widgets.store().rename(name, new)
-    except (PresetStoreError, ValueError) as exc:
-        return _note("error", escape_markdown(str(exc)))
-    st.session_state["presets_selected"] = renamed.name
-    st.session_state["presets_rename_to"] = ""
-    _note("success", f"Renamed {_q(name)} to {_q(renamed.name)}.")
-
-
-def _on_delete_confirmed(name: str) -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
-    try:
-        preset_widgets.store().delete(name)
-    except (PresetStoreError, ValueError) as exc:
-        return _note("error", escape_markdown(str(exc)))
-    st.session_state.pop("presets_selected", None)
-    _note("success", f"Deleted {_q(name)}.")
-
-
-def _on_open(name: str) -> None:
-    error = preset_widgets.open_preset(name, "from the Presets page")
-    if error:
-        return _note("error", error)
-    st.session_state["presets_open_requested"] = True
-
-
-def _on_import() -> None:
-    files = st.session_state.get("presets_upload") or []
-    if not files:
-        return _note("error", "Choose one or more preset files first.")
-    report = preset_widgets.store().import_files([(f.name, f.getvalue()) for f in files],
-                                   overwrite=bool(st.session_state.get("presets_import_overwrite")))
-    if report.imported:
-        _note("success", "Imported " + ", ".join(_q(n) for n in report.imported) + ".")
-    for filename, reason in report.errors:
-        _note("error", f"**{escape_markdown(filename)}** was not imported: {escape_markdown(reason)}")
 
 
 # --- drawing ----------------------------------------------------------------------------------
@@ -153,25 +88,25 @@ def share_box(preset: Preset) -> None:
 def actions(preset: Preset) -> None:
     name = preset.name
     cols = st.columns(4)
-    cols[0].button("Open in Playground", key="presets_open", on_click=_on_open, args=(name,), type="primary")
+    cols[0].button("Open in Playground", key="presets_open", on_click=state.on_open, args=(name,), type="primary")
     cols[1].download_button("Export (download)", data=preset_to_json(preset), file_name=f"{slugify(name)}.json",
                             mime="application/json", on_click="ignore", key="presets_export")
     cols[2].button("Copy share link", key="presets_share",
-                   on_click=lambda: st.session_state.__setitem__(SHARE_KEY, name))
-    cols[3].button("Duplicate", key="presets_duplicate", on_click=_on_duplicate, args=(name,))
-    if st.session_state.get(SHARE_KEY) == name:
+                   on_click=state.show_share_link, args=(name,))
+    cols[3].button("Duplicate", key="presets_duplicate", on_click=state.on_duplicate, args=(name,))
+    if state.sharing(name):
         share_box(preset)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    left.text_input("New name", key="presets_rename_to", placeholder=name)
-    right.button("Rename", key="presets_rename", on_click=_on_rename, args=(name,))
-    if st.session_state.get(CONFIRM_KEY) == name:
-        st.warning(f"Delete {_q(name)}? Its file is removed from the presets folder.")
+    left.text_input("New name", key=state.RENAME_TO, placeholder=name)
+    right.button("Rename", key="presets_rename", on_click=state.on_rename, args=(name,))
+    if state.confirming(name):
+        st.warning(f"Delete {state.quoted(name)}? Its file is removed from the presets folder.")
         yes, no = st.columns(2)
-        yes.button("Yes, delete", key="presets_delete_yes", on_click=_on_delete_confirmed, args=(name,), type="primary")
-        no.button("Cancel", key="presets_delete_no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
+        yes.button("Yes, delete", key="presets_delete_yes", on_click=state.delete, args=(name,), type="primary")
+        no.button("Cancel", key="presets_delete_no", on_click=state.ask_delete, args=(None,))
     else:
         st.button("Delete…", key="presets_delete",
-                  on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, name))
+                  on_click=state.ask_delete, args=(name,))
 
 
 def browse(presets: list[Preset]) -> None:
@@ -187,9 +122,8 @@ def browse(presets: list[Preset]) -> None:
                                 "variables": ", ".join(v.name for v in p.variables), "description": p.description}
                                for p in shown]), hide_index=True, width="stretch")
     names = [p.name for p in shown]
-    if st.session_state.get("presets_selected") not in names:
-        st.session_state["presets_selected"] = names[0]
-    selected = st.selectbox("Preset", names, key="presets_selected")
+    state.select(names)
+    selected = st.selectbox("Preset", names, key=state.SELECTED)
     preset = next(p for p in shown if p.name == selected)
     actions(preset)
     preview(preset)
@@ -225,19 +159,19 @@ def diff(presets: list[Preset]) -> None:
 
 
 def importer() -> None:
-    st.file_uploader("Preset files (.json)", type=["json"], accept_multiple_files=True, key="presets_upload",
+    st.file_uploader("Preset files (.json)", type=["json"], accept_multiple_files=True, key=state.UPLOAD,
                      help="Each file is checked: bad files are listed with the reason; the good ones are imported.")
-    st.checkbox("Overwrite presets with the same name", key="presets_import_overwrite")
-    st.button("Import", key="presets_import", on_click=_on_import)
+    st.checkbox("Overwrite presets with the same name", key=state.OVERWRITE)
+    st.button("Import", key="presets_import", on_click=state.on_import)
 
 
 def render() -> None:
-    store = preset_widgets.store()
+    store = preset_bar.store()
     st.title("Presets")
     st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
-    for level, text in st.session_state.pop(NOTES_KEY, []):
+    for level, text in state.take_notes():
         getattr(st, level)(text)
-    if st.session_state.pop("presets_open_requested", False):
+    if state.take_open_request():
         st.switch_page("pages/playground.py")
     presets, problems = store.scan()
     for filename, reason in problems:

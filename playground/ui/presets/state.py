@@ -1,0 +1,114 @@
+"""What the Presets page remembers, and the only writer of it: the preset selected, a delete
+waiting for its confirmation, the preset whose share link is shown, notes for the next run.
+Widgets use the keys named here; callbacks are the functions below."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from playground.presets.store import PresetStoreError
+from playground.textsafe import escape_markdown
+from playground.ui.playground import preset_bar
+
+NOTES = "presets_notes"  # [(level, text)] shown at the top of the next run
+SELECTED = "presets_selected"
+CONFIRM = "presets_confirm_delete"
+SHARE_FOR = "presets_share_for"
+RENAME_TO = "presets_rename_to"
+OPEN_REQUESTED = "presets_open_requested"
+UPLOAD = "presets_upload"
+OVERWRITE = "presets_import_overwrite"
+
+
+def note(level: str, text: str) -> None:
+    st.session_state.setdefault(NOTES, []).append((level, text))
+
+
+def take_notes() -> list[tuple[str, str]]:
+    return st.session_state.pop(NOTES, [])
+
+
+def quoted(name: str) -> str:
+    """A preset name quoted for markdown."""
+    return "“" + escape_markdown(name) + "”"
+
+
+def select(names: list[str]) -> None:
+    """Keep the selection among `names` (the selected preset may have been renamed or deleted)."""
+    if st.session_state.get(SELECTED) not in names:
+        st.session_state[SELECTED] = names[0]
+
+
+def ask_delete(name: str | None) -> None:
+    """Ask for a confirmation before deleting `name` (None: the question is withdrawn)."""
+    st.session_state[CONFIRM] = name
+
+
+def confirming(name: str) -> bool:
+    return st.session_state.get(CONFIRM) == name
+
+
+def show_share_link(name: str) -> None:
+    st.session_state[SHARE_FOR] = name
+
+
+def sharing(name: str) -> bool:
+    return st.session_state.get(SHARE_FOR) == name
+
+
+def take_open_request() -> bool:
+    """True once after "Open in Playground" loaded a preset: the page then switches to the Playground."""
+    return st.session_state.pop(OPEN_REQUESTED, False)
+
+
+
+
+def on_duplicate(name: str) -> None:
+    try:
+        copy = preset_bar.store().duplicate(name)
+    except (PresetStoreError, ValueError) as exc:
+        return note("error", escape_markdown(str(exc)))
+    st.session_state[SELECTED] = copy.name
+    note("success", f"Duplicated as {quoted(copy.name)}.")
+
+
+def on_rename(name: str) -> None:
+    new = st.session_state.get(RENAME_TO, "").strip()
+    if not new:
+        return note("error", "Type the new name first.")
+    try:
+        renamed = preset_bar.store().rename(name, new)
+    except (PresetStoreError, ValueError) as exc:
+        return note("error", escape_markdown(str(exc)))
+    st.session_state[SELECTED] = renamed.name
+    st.session_state[RENAME_TO] = ""
+    note("success", f"Renamed {quoted(name)} to {quoted(renamed.name)}.")
+
+
+def delete(name: str) -> None:
+    st.session_state.pop(CONFIRM, None)
+    try:
+        preset_bar.store().delete(name)
+    except (PresetStoreError, ValueError) as exc:
+        return note("error", escape_markdown(str(exc)))
+    st.session_state.pop(SELECTED, None)
+    note("success", f"Deleted {quoted(name)}.")
+
+
+def on_open(name: str) -> None:
+    error = preset_bar.open_preset(name, "from the Presets page")
+    if error:
+        return note("error", error)
+    st.session_state[OPEN_REQUESTED] = True
+
+
+def on_import() -> None:
+    files = st.session_state.get(UPLOAD) or []
+    if not files:
+        return note("error", "Choose one or more preset files first.")
+    report = preset_bar.store().import_files([(f.name, f.getvalue()) for f in files],
+                                   overwrite=bool(st.session_state.get(OVERWRITE)))
+    if report.imported:
+        note("success", "Imported " + ", ".join(quoted(n) for n in report.imported) + ".")
+    for filename, reason in report.errors:
+        note("error", f"**{escape_markdown(filename)}** was not imported: {escape_markdown(reason)}")
