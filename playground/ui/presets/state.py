@@ -61,8 +61,6 @@ def take_open_request() -> bool:
     return st.session_state.pop(OPEN_REQUESTED, False)
 
 
-
-
 def on_duplicate(name: str) -> None:
     try:
         copy = preset_bar.store().duplicate(name)
@@ -107,7 +105,7 @@ def on_import() -> None:
     if not files:
         return note("error", "Choose one or more preset files first.")
     report = preset_bar.store().import_files([(f.name, f.getvalue()) for f in files],
-                                   overwrite=bool(st.session_state.get(OVERWRITE)))
+                                             overwrite=bool(st.session_state.get(OVERWRITE)))
     if report.imported:
         note("success", "Imported " + ", ".join(quoted(n) for n in report.imported) + ".")
     for filename, reason in report.errors:
