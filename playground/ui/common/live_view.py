@@ -1,7 +1,7 @@
 """Live views of a running playground.runs.batch.Batch: parallel fragments that poll it and redraw,
 so several answers fill at the same time. The first fragment to see the whole batch done
-triggers the one full rerun that shows the results. Compare's panes and Repeat use them, and
-History's rerun."""
+triggers the one full rerun that shows the results. Every page draws live text with them: the
+Playground's run, Compare's panes and Repeat, and History's rerun."""
 
 from __future__ import annotations
 
@@ -25,16 +25,28 @@ def replace_stale() -> None:
 
 
 @st.fragment(parallel=True)
-def live_output(current: Batch, slot: int) -> None:
-    """Redraw one slot's text while it streams, in parallel with the other panes."""
+def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = True) -> None:
+    """Redraw one slot's text while it streams, in parallel with the other panes. `choices`:
+    the request's n (each choice under its caption); `streaming` False for a request that
+    waits for the whole answer (no cursor). The batch runs on whatever this fragment does: a
+    rerun that interrupts it draws the same batch again."""
     box = st.empty()
     while not current.finished(slot):
-        box.html(run_view.answer_html(current.snapshot(slot), streaming=True))
+        _draw(box, current, slot, choices, cursor=streaming)
         time.sleep(POLL_S)
-    run = current.runs[slot]
-    box.html(run_view.answer_html(run.text if run is not None else ""))
+    _draw(box, current, slot, choices, cursor=False)
     if current.claim_final_redraw():
         st.rerun()
+
+
+def _draw(box, current: Batch, slot: int, choices: int, cursor: bool) -> None:
+    if choices <= 1:
+        box.html(run_view.answer_html(current.snapshot(slot), streaming=cursor))
+        return
+    with box.container():
+        for choice in range(choices):
+            st.caption(f"Choice {choice + 1}")
+            st.html(run_view.answer_html(current.snapshot(slot, choice), streaming=cursor))
 
 
 @st.fragment(parallel=True)

@@ -1,21 +1,24 @@
 """Running the request: the Run button (Ctrl+Enter), streaming with a `Stop generating`
 button, and saving every run (finished, failed or stopped) to the run history.
 
-How a stream is shown: a worker thread runs `ChatClient.run` (it touches no Streamlit API)
-and saves the Run when it ends. The script thread polls the worker's recorder and redraws
-the text at most every POLL_S seconds. A click on `Stop generating` makes Streamlit raise
-its rerun exception inside the polling loop; the `finally` there sets the cancel event.
-`ChatClient.run` honours it at every stage (waiting for the headers, a retry's back-off,
-mid-stream) and returns within tens of milliseconds with the Run marked partial and
-cancelled, so the next page run simply waits for the worker and shows that Run. The run in
-flight lives in st.session_state["live_run"] (a one-item playground.runs.batch.Batch, as Compare
-uses: its recorder holds the text as chunks arrive, and it saves the Run from its worker), so
-nothing is lost when the script is interrupted.
+How a stream is shown: Run starts a one-item playground.runs.batch.Batch (as Compare does) and
+keeps it in st.session_state["live_run"]. Its worker thread runs `ChatClient.run` (it touches no
+Streamlit API) and saves the Run to the history when it ends. The page draws it with the one
+live view every page uses (playground.ui.common.live_view): a parallel fragment that redraws
+the text as it arrives and, when the batch is done, triggers the one full rerun that shows the
+finished run (usage, logprobs...) with Run enabled again.
+
+Nothing but `Stop generating` stops a stream: any other rerun (an edit of a parameter or a
+message, a switch to another page and back) draws the same batch again, still streaming or
+finished. `Stop generating` cancels the batch: the Run keeps its partial text, marked
+cancelled ("Stopped by you"). A stream the server closed early is partial (run_view says it
+broke off). A reload starts a new browser session: the old session's batch runs to its end
+and is saved to the history; the new session has nothing in flight to show. One run at a time:
+Run is disabled while a run streams, and a click that slips through says so and starts nothing.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import streamlit as st
@@ -26,41 +29,44 @@ from playground.client.schema import ChatRequest, message_text
 from playground.runs.batch import Batch
 from playground.runs.store import history_saver
 from playground.textsafe import escape_markdown
-from playground.ui.common import run_view
+from playground.ui.common import live_view, run_view
 
-POLL_S = 0.05  # at most ~20 redraws a second
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 LIVE = "live_run"
 LAST = "last_run"
 SAVE_ERROR = "last_run_save_error"
 _REQUESTED = "_run_requested"
+BUSY = "A run is still streaming: wait for it, or press Stop generating, before running again."
 
 
 def _request_run() -> None:
     st.session_state[_REQUESTED] = True
 
 
-def collect_finished() -> None:
-    """Move the run of an interrupted script run into last_run.
-
-    A new script run while a stream is in flight means the user clicked something (Stop
-    generating, or any other widget): the stream is cancelled, and its partial run kept.
-    Streamlit may start the new run before the interrupted one has finished its `finally`,
-    so this cancels too, and waits for the worker."""
+def _stop() -> None:
+    """`Stop generating`: cancel the run in flight and give its worker a moment to end, so the
+    page run this click starts already shows the stopped run."""
     live: Batch | None = st.session_state.get(LIVE)
     if live is not None:
         live.cancel()
-        if live.wait(STOP_WAIT_S):
-            if live.runs[0] is not None:
-                _keep(live)
-            else:  # stopped before its worker began: nothing was sent
-                st.session_state.pop(LIVE, None)
+        live.wait(STOP_WAIT_S)
 
 
-def _keep(live: Batch) -> None:
-    st.session_state[LAST] = live.runs[0]
-    st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
-    st.session_state.pop(LIVE, None)
+def collect_finished() -> None:
+    """Move a finished run in flight into last_run (a running one stays where it is)."""
+    live: Batch | None = st.session_state.get(LIVE)
+    if live is None or not live.done:
+        return
+    if live.runs[0] is not None:
+        st.session_state[LAST] = live.runs[0]
+        st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
+    st.session_state.pop(LIVE, None)  # a run stopped before its worker began sent nothing
+
+
+def running() -> Batch | None:
+    """The run in flight, if any."""
+    collect_finished()
+    return st.session_state.get(LIVE)
 
 
 def blockers(errors: dict[str, str]) -> list[str]:
@@ -87,34 +93,54 @@ def _where(source: str) -> str:
     return source.removeprefix("p_").replace("_", " ")
 
 
+def start(request: ChatRequest, endpoint: Endpoint, preset: str | None) -> Batch:
+    """Send the request in a worker thread; the run is in st.session_state["live_run"] until it ends."""
+    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
+    st.session_state[LIVE] = live
+    return live
+
+
 def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, str], preset: str | None,
                     waiting_for: list[str] | None = None) -> None:
     """The Run / Stop generating bar, the live answer while streaming, then the last run.
     `waiting_for`: more reasons to keep Run disabled (a preset's variables not filled in)."""
-    collect_finished()
-    start = st.session_state.pop(_REQUESTED, False)
+    live = running()
+    start_now = st.session_state.pop(_REQUESTED, False)
     reasons = blockers(errors) + list(waiting_for or [])
     unready = not_ready(request)
     bar = st.container(horizontal=True, vertical_alignment="center")
     run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
-    if start and not reasons and not unready:
-        # Run stays where it was (disabled), so the page does not jump; Stop appears beside it.
-        _run_button(run_slot, ["running"])
-        stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:")
-        where = escape_markdown(endpoint.name)
-        note.caption(f"Streaming from {where} · {escape_markdown(request.model)}…" if request.stream
-                     else f"Waiting for the whole answer from {where}…")
-        stream(request, endpoint, preset, st.empty())
-        st.rerun()  # draw the page again: Run enabled, the finished run below it
+    refused = start_now and live is not None
+    if start_now and live is None and not reasons and not unready:
+        live = start(request, endpoint, preset)
+    if live is not None:
+        _show_live(live, run_slot, stop_slot, note, refused)
+        return
     _run_button(run_slot, reasons)
     if reasons:
         note.caption(escape_markdown(" ".join(reasons)))
-    elif start and unready:
+    elif start_now and unready:
         note.warning(escape_markdown(" ".join(unready)), icon=":material/info:")
     last: Run | None = st.session_state.get(LAST)
     if last is not None:
         run_view.show_run(last, key="last")
         _save_note()
+
+
+def _show_live(live: Batch, run_slot: Any, stop_slot: Any, note: Any, refused: bool) -> None:
+    """Run disabled, Stop beside it, and the answer filling in (drawn by a parallel fragment)."""
+    endpoint, request = live.items[0]
+    _run_button(run_slot, ["running"])
+    stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:", on_click=_stop)
+    if refused:
+        note.warning(BUSY, icon=":material/info:")
+    else:
+        where = escape_markdown(endpoint.name)
+        note.caption(f"Streaming from {where} · {escape_markdown(request.model)}…" if request.stream
+                     else f"Waiting for the whole answer from {where}…")
+    with st.container():
+        live_view.replace_stale()
+        live_view.live_output(live, 0, choices=request.n or 1, streaming=bool(request.stream))
 
 
 def _save_note() -> None:
@@ -126,47 +152,3 @@ def _save_note() -> None:
 def _run_button(slot: Any, reasons: list[str]) -> None:
     slot.button("Run", key="run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter",
                 on_click=_request_run, disabled=bool(reasons), help="Send the request (Ctrl+Enter)")
-
-
-def stream(request: ChatRequest, endpoint: Endpoint, preset: str | None, out: Any) -> Run | None:
-    """Run the request, drawing its text as it arrives; the Run ends in st.session_state
-    ["last_run"] and is returned. When a click interrupts the script (Stop generating), the
-    stream is cancelled and the next page run's collect_finished() keeps its Run."""
-    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
-    st.session_state[LIVE] = live
-    finished = False
-    try:
-        shown: list[str] | None = None
-        last_draw = 0.0
-        while not live.wait(POLL_S):
-            texts = _texts(live, request.n or 1)
-            now = time.perf_counter()
-            if texts != shown and now - last_draw >= POLL_S:
-                _draw_live(out, texts, bool(request.stream))
-                shown, last_draw = texts, now
-            else:
-                _ = LAST in st.session_state  # a yield point: lets a Stop click interrupt a silent stream
-        finished = True
-    finally:
-        if not finished:
-            live.cancel()  # Stop generating (or any other click): keep what arrived
-    # Only reached when the loop ended by itself: show the result now.
-    _keep(live)
-    return live.runs[0]
-
-
-def _texts(live: Batch, choices: int) -> list[str]:
-    """The text of each choice so far ([] before the first chunk)."""
-    return [live.snapshot(0, i) for i in range(choices)] if live.started(0) else []
-
-
-def _draw_live(out: Any, texts: list[str], streaming: bool) -> None:
-    with out.container():
-        if not texts:
-            st.html(run_view.answer_html("", streaming=streaming))
-        elif len(texts) == 1:
-            st.html(run_view.answer_html(texts[0], streaming=True))
-        else:
-            for i, text in enumerate(texts):
-                st.caption(f"Choice {i + 1}")
-                st.html(run_view.answer_html(text, streaming=True))

@@ -1,0 +1,156 @@
+"""Browser: a Playground stream lives on through anything but `Stop generating`, in headless
+Chromium against `streamlit run app.py` and a ScriptedServer posing as the local sandbox.
+
+- An edit while the answer streams (a parameter, the system prompt) keeps the stream going to
+  its end (not "Stopped by you"), and the edit is kept.
+- A switch to History and back finds the run still streaming, or finished whole.
+- `Stop generating` keeps the partial text and says so; a second Stop, or a second Run
+  clicked at once, breaks nothing and starts no second stream.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.scripted_server import Reply
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 30_000
+RUN = ".st-key-run button >> visible=true"
+USER_BOX = "textarea[placeholder^='Type a user message']"
+SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
+ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
+TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answer
+FULL = "".join(TOKENS).strip()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with scripted_sandbox() as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def app_url(server, tmp_path_factory):
+    with streamlit_app(tmp_path_factory.mktemp("browser-live"), server) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1440, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url)
+    page.get_by_role("heading", name="Playground").wait_for()
+    page.locator(USER_BOX).first.wait_for()
+    yield page
+    context.close()
+    browser.check_offline()
+
+
+def _chat_requests(server) -> list:
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def _start(page, server, text: str, delay_s: float = 0.1) -> None:
+    """Type a message, press Run, and wait until the answer is visibly streaming."""
+    from playwright.sync_api import expect
+
+    server.add(Reply.stream_text(TOKENS, delay_s=delay_s))
+    box = page.locator(USER_BOX).first
+    box.fill(text)
+    box.press("Tab")
+    run = page.locator(RUN)
+    expect(run).to_be_enabled()
+    run.click()
+    _wait_answer(page, "a[0].includes('w03') && !a[0].includes('w39')")
+
+
+def _wait_answer(page, predicate: str) -> None:
+    try:
+        page.wait_for_function(f"() => {{ const a = {ANSWERS_JS}; return a.length > 0 && ({predicate}); }}")
+    except Exception:
+        screenshot(page, "live-failure.png", full_page=True)
+        raise
+
+
+def _wait_finished_whole(page) -> None:
+    page.get_by_text("Prompt tokens").wait_for()
+    _wait_answer(page, f"a[0].trim() === {FULL!r}")
+    assert page.get_by_text("Stopped by you").count() == 0
+    assert page.get_by_role("button", name="Stop generating").count() == 0
+
+
+def test_editing_while_it_streams_keeps_the_stream_and_the_edit(page, server):
+    from playwright.sync_api import expect
+
+    before = len(_chat_requests(server))
+    _start(page, server, "Count slowly")
+    temperature = page.locator(".st-key-p_temperature input").first
+    temperature.fill("1.3")
+    temperature.press("Tab")
+    system = page.locator(SYSTEM_BOX).first
+    system.fill("Be brief.")
+    system.press("Tab")
+    _wait_answer(page, "a[0].includes('w20')")  # still streaming after both edits
+    assert page.get_by_text("Stopped by you").count() == 0
+    expect(page.locator(RUN)).to_be_disabled()  # one run at a time
+    _wait_finished_whole(page)
+    expect(page.locator(RUN)).to_be_enabled()
+    # the edits are kept, and go out with the next run; the first run went out as it was
+    assert float(temperature.input_value()) == 1.3
+    assert page.locator(SYSTEM_BOX).first.input_value() == "Be brief."
+    first = _chat_requests(server)[before]
+    assert first.finished and first.json.get("temperature") != 1.3
+    assert len(_chat_requests(server)) == before + 1
+    screenshot(page, "live-edit.png")
+
+
+def test_history_and_back_finds_the_run_streaming_or_whole(page, server):
+    from playwright.sync_api import expect
+
+    _start(page, server, "Keep going")
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    page.wait_for_timeout(800)
+    page.get_by_role("link", name="Playground", exact=True).click()
+    page.get_by_role("heading", name="Playground").wait_for()
+    _wait_answer(page, "a[0].includes('w00')")
+    assert page.get_by_text("Stopped by you").count() == 0
+    _wait_finished_whole(page)
+    received = _chat_requests(server)[-1]
+    assert received.finished
+
+
+def test_stop_keeps_partial_text_and_a_second_stop_or_run_breaks_nothing(page, server):
+    from playwright.sync_api import expect
+
+    before = len(_chat_requests(server))
+    server.add(Reply.stream_text(TOKENS, delay_s=0.1))
+    box = page.locator(USER_BOX).first
+    box.fill("Go")
+    box.press("Tab")
+    run = page.locator(RUN)
+    expect(run).to_be_enabled()
+    run.dblclick()  # a double click on Run: one stream only
+    _wait_answer(page, "a[0].includes('w03')")
+    stop = page.get_by_role("button", name="Stop generating")
+    stop.dblclick()  # and on Stop: it stops once
+    page.get_by_text("Stopped by you").wait_for()
+    text = page.evaluate(ANSWERS_JS)[0].strip()
+    assert text.startswith("w00 w01 w02 w03") and "w39" not in text
+    expect(page.locator(RUN)).to_be_enabled()
+    assert page.get_by_role("button", name="Stop generating").count() == 0
+    assert len(_chat_requests(server)) == before + 1
+    received = _chat_requests(server)[-1]
+    assert received.wait_closed(5) and not received.finished
+    screenshot(page, "live-stopped.png")
