@@ -218,6 +218,43 @@ _RENDERED_JS = """() => {
 }""" % EVIL_HOST
 
 
+PAGE_TIMEOUT_MS = 30_000
+USER_BOX = "textarea[placeholder^='Type a user message']"
+RUN_BUTTON = ".st-key-run button >> visible=true"
+
+
+@contextmanager
+def open_page(browser: Browser, url: str | None = None, title: str | None = None,
+              viewport: tuple[int, int] = (1440, 1600), timeout_ms: int = PAGE_TIMEOUT_MS) -> Iterator["object"]:
+    """A page in a fresh browser context (its own session), opened at `url` and waited on until
+    the heading `title` shows. Afterwards: its context is closed, and no page of the test asked
+    an outside host for anything."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    if url is not None:
+        page.goto(url)
+        if title is not None:
+            page.get_by_role("heading", name=title, exact=True).wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
+    browser.check_offline()
+
+
+def run_prompt(page, text: str) -> None:
+    """On the Playground: type `text` as the user message and press Run."""
+    from playwright.sync_api import expect
+
+    box = page.locator(USER_BOX).first
+    box.fill(text)
+    box.press("Tab")  # commit the text area: the Run button enables
+    run = page.locator(RUN_BUTTON)
+    expect(run).to_be_enabled()
+    run.click()
+
+
 def rendered_hostile(page) -> dict[str, dict]:
     """Per frame (the page and every iframe), what hostile text did there; {} when nothing."""
     found = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port, sandbox_available
-from tests.browser_support import in_ci
+from tests.browser_support import chromium, in_ci, scripted_sandbox, streamlit_app
 
 SANDBOX_TEST_KEY = "sandbox-test-key"
 
@@ -49,3 +49,32 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"CI=true: a browser test may not skip ({reason})"
+
+
+# --- browser tests: one app and one Chromium per test module (a module may override any of them) ---
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A ScriptedServer posing as the local sandbox: queue replies with server.add(...)."""
+    with scripted_sandbox() as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory, request):
+    """The app's folder: its run history in data/, its presets in presets/."""
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def app_url(server, app_dir):
+    """`streamlit run app.py` whose local sandbox is `server`."""
+    with streamlit_app(app_dir, server) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched

@@ -26,12 +26,10 @@ from tests.browser_support import (
     HOSTILE_MD_IMAGE,
     HOSTILE_SCRIPT,
     assert_inert,
-    chromium,
     dataframe_text,
+    open_page,
     screenshot,
-    scripted_sandbox,
     shown_text,
-    streamlit_app,
 )
 from tests.scripted_server import Reply, token_logprob
 
@@ -64,40 +62,13 @@ def hostile_answer(tokens: list[str] = TOKENS, **options) -> Reply:
     return Reply.stream_text(tokens, logprobs=logprobs_for(tokens), **options)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with scripted_sandbox() as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def app_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("browser-escaping")
-
-
-@pytest.fixture(scope="module")
-def app_url(server, app_dir):
-    with streamlit_app(app_dir, server) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
-    browser.check_offline()
+    with open_page(browser, viewport=(1500, 1800), timeout_ms=TIMEOUT_MS) as page:
+        yield page
 
 
-def open_page(page, url: str, title: str) -> None:
+def go_to(page, url: str, title: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(url)
@@ -130,7 +101,7 @@ def _run(page) -> None:
 def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, browser, server, app_url):
     from playwright.sync_api import expect
 
-    open_page(page, app_url, "Playground")
+    go_to(page, app_url, "Playground")
     server.add(hostile_answer(delay_s=0.01))
     box = page.locator("textarea[placeholder^='Type a user message']").first
     box.fill(USER_TEXT)
@@ -186,7 +157,7 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
 def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, app_url):
     from playwright.sync_api import expect
 
-    open_page(page, f"{app_url}/compare", "Compare")
+    go_to(page, f"{app_url}/compare", "Compare")
     message = page.get_by_placeholder("Message text").last
     if not message.is_visible():
         page.get_by_text("Shared conversation", exact=True).click()
@@ -267,7 +238,7 @@ def test_history_list_and_detail(page, browser, server, app_url, app_dir):
     assert run.error is None and run.text.startswith("zanzibar")
     RunStore(app_dir / "data" / "runs.sqlite3").save(run)
 
-    open_page(page, f"{app_url}/history", "History")
+    go_to(page, f"{app_url}/history", "History")
     search = page.get_by_role("textbox", name="Search")
     search.fill("zanzibar")
     search.press("Enter")

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from playground.presets import from_share_token, preset_to_json
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import chromium, run_prompt, screenshot, scripted_sandbox, streamlit_app
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -66,17 +66,6 @@ def use_custom_endpoint(page, url: str, key: str | None = None) -> None:
         box = sidebar.get_by_role("textbox", name=label)
         box.fill(value)
         box.press("Enter")
-
-
-def run_prompt(page, text: str) -> None:
-    from playwright.sync_api import expect
-
-    box = page.locator("textarea[placeholder^='Type a user message']").first
-    box.fill(text)
-    box.press("Tab")  # commit the text area: the Run button enables
-    run = page.locator(".st-key-run button >> visible=true")
-    expect(run).to_be_enabled()
-    run.click()
 
 
 def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import open_page, screenshot
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -26,35 +26,11 @@ TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answe
 FULL = "".join(TOKENS).strip()
 
 
-@pytest.fixture(scope="module")
-def server():
-    with scripted_sandbox() as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def app_url(server, tmp_path_factory):
-    with streamlit_app(tmp_path_factory.mktemp("browser-live"), server) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1440, "height": 1600})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    page.get_by_role("heading", name="Playground").wait_for()
-    page.locator(USER_BOX).first.wait_for()
-    yield page
-    context.close()
-    browser.check_offline()
+    with open_page(browser, app_url, "Playground") as page:
+        page.locator(USER_BOX).first.wait_for()
+        yield page
 
 
 def _chat_requests(server) -> list:

@@ -15,7 +15,7 @@ import pytest
 from playground.client.schema import TokenLogprob
 from playground.runs.store import RunStore
 from playground.ui.common import run_view
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app, wait_for
+from tests.browser_support import open_page, run_prompt, screenshot, wait_for
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -25,50 +25,10 @@ STATS_JS = "Object.fromEntries([...document.querySelectorAll('.pg-stat')].map(e 
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def server():
-    with scripted_sandbox() as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def app_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("browser-playground")  # the app's data (run history) is under data/
-
-
-@pytest.fixture(scope="module")
-def app_url(server, app_dir):
-    with streamlit_app(app_dir, server) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1440, "height": 1600})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app_url)
-    page.get_by_role("heading", name="Playground").wait_for()
-    yield page
-    context.close()
-    browser.check_offline()  # this test's pages asked no outside host for anything
-
-
-def _ask(page, text: str) -> None:
-    from playwright.sync_api import expect
-
-    box = page.locator("textarea[placeholder^='Type a user message']").first
-    box.fill(text)
-    box.press("Tab")  # commit the text area: the Run button enables
-    run = page.locator(".st-key-run button >> visible=true")
-    expect(run).to_be_enabled()
-    run.click()
+    with open_page(browser, app_url, "Playground") as page:
+        yield page
 
 
 def _answers(page) -> list[str]:
@@ -86,7 +46,7 @@ def _wait_answer(page, predicate: str) -> None:
 def test_type_run_see_streamed_text_and_usage(page, server):
     tokens = [f"word{i} " for i in range(12)]
     server.add(Reply.stream_text(tokens, delay_s=0.08))
-    _ask(page, "Count for me")
+    run_prompt(page, "Count for me")
     # mid-stream: Stop generating is offered and part of the text is already there
     page.get_by_role("button", name="Stop generating").wait_for()
     _wait_answer(page, "a[0].includes('word2') && !a[0].includes('word11')")
@@ -106,7 +66,7 @@ def test_type_run_see_streamed_text_and_usage(page, server):
 def test_stop_generating_keeps_partial_text(page, server):
     tokens = [f"t{i:02d} " for i in range(60)]
     server.add(Reply.stream_text(tokens, delay_s=0.1))
-    _ask(page, "Go slowly")
+    run_prompt(page, "Go slowly")
     _wait_answer(page, "a[0].includes('t03')")
     page.get_by_role("button", name="Stop generating").click()
     page.get_by_text("Stopped by you").wait_for()
@@ -126,7 +86,7 @@ def test_html_in_the_answer_is_shown_as_text_and_runs_nothing(page, server):
     evil = ['<img src=x onerror="window.__pwned_img=1">', " and ", "<script>window.__pwned_script=1</script>",
             " [link](javascript:window.__pwned_link=1) **bold**"]
     server.add(Reply.stream_text(evil, delay_s=0.02))
-    _ask(page, "Say something dangerous")
+    run_prompt(page, "Say something dangerous")
     page.get_by_text("Prompt tokens").wait_for()
     _wait_answer(page, "a[0].includes('bold')")
     assert _answers(page)[0].strip() == "".join(evil)
@@ -152,7 +112,7 @@ def test_ctrl_enter_in_the_message_box_runs(page, server):
 def test_stop_generating_while_the_server_is_silent(page, server):
     # two tokens, then the server holds the connection open and sends nothing more
     server.add(Reply.stream_text(["still ", "here"], done=False, include_usage=False, hold_open=True))
-    _ask(page, "Then go quiet")
+    run_prompt(page, "Then go quiet")
     _wait_answer(page, "a[0].includes('still here')")
     started = time.monotonic()
     page.get_by_role("button", name="Stop generating").click()
@@ -165,7 +125,7 @@ def test_stop_generating_before_the_first_byte(page, server, app_dir):
     # the server takes 8 s to send even its status line: Stop must not wait for it
     before = len(server.requests)
     server.add(Reply.stream_text(["too", " late"], head_delay_s=8))
-    _ask(page, "Take your time")
+    run_prompt(page, "Take your time")
     stop = page.get_by_role("button", name="Stop generating")
     stop.wait_for()
     wait_for(lambda: any(r.path.endswith("/chat/completions") for r in server.requests[before:]), 10,

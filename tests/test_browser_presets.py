@@ -18,7 +18,7 @@ import pytest
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, to_share_token
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import open_page, screenshot, scripted_sandbox, streamlit_app
 
 pytestmark = pytest.mark.browser
 
@@ -47,19 +47,10 @@ def app(tmp_path_factory):
         yield base, tmp / "presets"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1600})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
+    with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+        yield page
 
 
 def choose(page, combobox, option: str) -> None:
