@@ -242,6 +242,64 @@ def test_out_of_range_value_names_the_field(server):
     assert at.button(key="run").disabled
 
 
+# Every numeric field of the form, an out-of-range value for it, and the error shown under it.
+OUT_OF_RANGE = [
+    ("temperature", 5.0, "temperature must be between 0 and 2, got 5"),
+    ("top_p", 1.5, "top_p must be between 0 and 1, got 1.5"),
+    ("top_k", -2, "top_k must be at least -1, got -2"),
+    ("n", 0, "n must be between 1 and 128, got 0"),
+    ("n", 129, "n must be between 1 and 128, got 129"),
+    ("max_completion_tokens", 0, "max_completion_tokens must be at least 1, got 0"),
+    ("max_tokens", -5, "max_tokens must be at least 1, got -5"),
+    ("frequency_penalty", 2.5, "frequency_penalty must be between -2 and 2, got 2.5"),
+    ("presence_penalty", -3.0, "presence_penalty must be between -2 and 2, got -3"),
+    ("top_logprobs", 21, "top_logprobs must be between 0 and 20, got 21"),
+]
+
+
+@pytest.mark.parametrize("name, bad, message", OUT_OF_RANGE, ids=[f"{n}={v}" for n, v, _ in OUT_OF_RANGE])
+def test_out_of_range_form_value_blocks_run_until_fixed(server, name, bad, message):
+    """What the form shows is what is sent: the widgets have no min/max (the browser would keep
+    the last valid value and send it), so the value typed is refused under its field and Run
+    stays disabled until it is fixed; the fixed value is the one sent."""
+    at = open_app()
+    type_user_message(at, "Hi")
+    key = f"p_{name}"
+    before = getattr(request_of(at), name)
+    at.number_input(key=key).set_value(bad).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert message in errors_text(at)
+    assert at.number_input(key=key).value == bad  # the field still shows what was typed
+    assert getattr(request_of(at), name) == before
+    assert at.button(key="run").disabled
+    assert f"Fix {name.replace('_', ' ')} first: {message}" in "\n".join(shown(at.caption) + shown(at.warning)
+                                                                      + shown(at.markdown) + shown(at.error))
+
+    good = {"temperature": 0.9, "top_p": 0.5, "top_k": 5, "n": 1, "max_completion_tokens": 20, "max_tokens": 20,
+            "frequency_penalty": 0.5, "presence_penalty": -0.5, "top_logprobs": 3}[name]
+    at.number_input(key=key).set_value(good).run()
+    assert message not in errors_text(at)
+    assert not at.button(key="run").disabled
+    at.button(key="run").click().run()
+    sent = chat_requests(server)[-1].json
+    assert sent[name] == good
+    if name == "top_logprobs":
+        assert sent["logprobs"] is True
+
+
+def test_message_boxes_keep_their_identity_when_they_renumber(server):
+    """The first system prompt renumbers the boxes ("Message 1" becomes "Message 2"): the
+    user's box must stay the same widget (same id), or text typed in it that moment is lost."""
+    at = open_app()
+    key = message_keys(at)[-1]
+    before = at.text_area(key=key)
+    at.text_area(key="msg_system").set_value("Be brief.").run()
+    after = at.text_area(key=key)
+    assert after.id == before.id and after.label == before.label
+    at.text_area(key="msg_system").set_value("").run()
+    assert at.text_area(key=key).id == before.id
+
+
 def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server):
     """What a preset, a share link or History's "rerun" does: put a new request in the session."""
     at = open_app()

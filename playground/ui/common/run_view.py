@@ -56,7 +56,8 @@ def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
     spans = []
     for position, token in enumerate(tokens):
         p = _probability(token)
-        tip = f"#{position}  p={p:.1%}  logprob={token.logprob:.3f}" if p is not None else f"#{position}  outside the top 20"
+        odds = f"p={p:.1%}  logprob={token.logprob:.3f}" if p is not None else "outside the top 20"
+        tip = f"#{position}  {odds}"
         text = token.token
         shown = escape_html(text.replace("\n", "\u21b5")) or "&#8203;"
         spans.append(

@@ -90,7 +90,8 @@ def _with_text(message: dict, text: str) -> dict:
     content = message.get("content")
     if isinstance(content, list) and len(content) == 1:
         message["content"] = [{**content[0], "text": text}]
-    elif text == "" and message.get("role") == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+    elif text == "" and message.get("role") == "assistant" and (
+            message.get("tool_calls") or message.get("function_call")):
         message.pop("content", None)
     else:
         message["content"] = text
@@ -248,9 +249,15 @@ def _draw_message(request: ChatRequest, i: int, mid: str, first: bool) -> None:
         if message.role == "tool":
             st.text_input("tool_call_id", key=f"msg_tool_id_{mid}", on_change=_on_tool_id, args=(mid,),
                           help="The id of the tool call this message answers.")
-        placeholder = {"user": "Type a user message…", "assistant": "An example answer (few-shot), or leave for the model…"}
+        placeholder = {"user": "Type a user message…",
+                       "assistant": "An example answer (few-shot), or leave for the model…"}
+        # Nothing that feeds the widget's identity may depend on the message's position: a
+        # renumbering (the first system prompt committed, a move, a delete) must not make the
+        # box a new widget and drop what is being typed in it. The key is the message's id;
+        # the label is the same for every message (Streamlit versions that hash the label with
+        # the key would otherwise see a new widget when "Message 1" becomes "Message 2").
         st.text_area(
-            f"Message {i + 1}",
+            "Message text",
             key=f"msg_text_{mid}",
             on_change=_on_text,
             args=(mid,),

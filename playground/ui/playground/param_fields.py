@@ -46,10 +46,11 @@ GROUPS: dict[str, list[Field]] = {
     "Sampling": [
         Field("temperature", "float", "Randomness: 0 is nearly greedy, higher is more varied.", step=0.05,
               **_range("temperature")),
-        Field("top_p", "float", "Nucleus sampling: keep the smallest set of tokens whose probability adds up to this.",
+        Field("top_p", "float",
+              "Nucleus sampling: keep the smallest set of tokens whose probability adds up to this.",
               step=0.05, **_range("top_p")),
-        Field("top_k", "int", "Sample only from the k most likely tokens (-1 or 0: no limit). Not every server takes it.",
-              min=-1),
+        Field("top_k", "int",
+              "Sample only from the k most likely tokens (-1 or 0: no limit). Not every server takes it.", min=-1),
         Field("seed", "int", "Same seed and request should give the same answer (best effort on most servers)."),
         Field("n", "int", "How many answers to generate for the one prompt.", min=1, max=128),
     ],
@@ -68,7 +69,8 @@ GROUPS: dict[str, list[Field]] = {
     ],
     "Logprobs": [
         Field("logprobs", "tri", "Return the log probability of every generated token."),
-        Field("top_logprobs", "int", "Also return the k most likely alternatives at each position (0 to 20; needs logprobs).",
+        Field("top_logprobs", "int",
+              "Also return the k most likely alternatives at each position (0 to 20; needs logprobs).",
               **_range("top_logprobs")),
     ],
     "Output": [
@@ -166,7 +168,8 @@ def widget_values(request: ChatRequest) -> dict[str, Any]:
     values["p_prediction"] = content if isinstance(content, str) else json_text(content) if content else ""
     choice = body.get("tool_choice")
     values["p_tool_choice"] = "function" if isinstance(choice, dict) else choice
-    values["p_tool_choice_name"] = ((choice or {}).get("function") or {}).get("name", "") if isinstance(choice, dict) else ""
+    named = ((choice or {}).get("function") or {}).get("name", "") if isinstance(choice, dict) else ""
+    values["p_tool_choice_name"] = named
     call = body.get("function_call")
     values["p_function_call"] = "function" if isinstance(call, dict) else call
     values["p_function_call_name"] = call.get("name", "") if isinstance(call, dict) else ""

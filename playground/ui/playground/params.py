@@ -45,12 +45,15 @@ def _fmt_unset(value: Any) -> str:
 def _draw(f: Field) -> None:
     label = f.label or f.name
     common = dict(key=f.key, help=f.help, on_change=on_field, args=(f.name,))
+    # No min_value/max_value on purpose: with bounds, the browser never sends an out-of-range
+    # value (it shows the field red and keeps the last valid one), so the form would show one
+    # request and send another. Unbounded, the value typed reaches on_field, which reports it
+    # under the field and keeps Run disabled until it is fixed. value=None (the widget's
+    # default; its value comes from the session state) lets the user clear it: "not set".
     if f.kind == "float":
-        st.number_input(label, min_value=f.min, max_value=f.max, step=f.step, format="%.2f",
-                        placeholder=UNSET_LABEL, **common)
+        st.number_input(label, value=None, step=f.step, format="%.2f", placeholder=UNSET_LABEL, **common)
     elif f.kind == "int":
-        st.number_input(label, min_value=None if f.min is None else int(f.min),
-                        max_value=None if f.max is None else int(f.max), step=1, placeholder=UNSET_LABEL, **common)
+        st.number_input(label, value=None, step=1, placeholder=UNSET_LABEL, **common)
     elif f.kind == "tri":
         st.selectbox(label, options=TRI, format_func=_fmt_unset, placeholder=UNSET_LABEL, **common)
     elif f.kind == "choice":
@@ -149,4 +152,5 @@ def render() -> None:
     _group("Output", bool(request.response_format or request.modalities or request.audio or request.prediction),
            extra=_output_extras, after=False)
     _group("Tools", bool(request.tools or request.functions or request.tool_choice), extra=_tools_extras)
-    _group("Advanced", bool(request.extra_fields or request.reasoning_effort or request.metadata), extra=_advanced_extras)
+    _group("Advanced", bool(request.extra_fields or request.reasoning_effort or request.metadata),
+           extra=_advanced_extras)

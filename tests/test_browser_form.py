@@ -1,0 +1,135 @@
+"""Browser: the Playground's form in headless Chromium, against `streamlit run app.py` and a
+ScriptedServer posing as the local sandbox (see tests/browser_support.py).
+
+- What the form shows is what is sent: an out-of-range number typed into a parameter field
+  is reported under the field and keeps Run disabled; the fixed value is the one sent.
+- No keystroke is lost to a renumbering: text typed into the user message while the first
+  system prompt is being committed (the message boxes renumber) reaches the server whole.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser_support import RUN_BUTTON, USER_BOX, open_page, screenshot
+from tests.scripted_server import Reply
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 30_000
+SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
+
+
+@pytest.fixture
+def page(browser, app_url):
+    with open_page(browser, app_url, "Playground") as page:
+        page.locator(USER_BOX).first.wait_for()
+        yield page
+
+
+def _chat_requests(server) -> list:
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def _wait_sent(server, before: int, page) -> dict:
+    """The body of the next chat request the server receives."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while len(_chat_requests(server)) <= before:
+        if time.monotonic() > deadline:
+            screenshot(page, "form-failure.png")
+            raise AssertionError("the request never reached the server")
+        page.wait_for_timeout(100)
+    return _chat_requests(server)[-1].json
+
+
+def _error_under(page, name: str):
+    """The error shown right under the widget of field `name`."""
+    return page.locator(f".st-key-p_{name} + div [data-testid='stAlert']")
+
+
+def _number_field(page, name: str):
+    return page.locator(f".st-key-p_{name} input").first
+
+
+def test_out_of_range_temperature_blocks_run_until_fixed(page, server):
+    from playwright.sync_api import expect
+
+    box = page.locator(USER_BOX).first
+    box.fill("Hello")
+    box.press("Tab")
+    run = page.locator(RUN_BUTTON)
+    expect(run).to_be_enabled()
+
+    temperature = _number_field(page, "temperature")
+    temperature.fill("5")
+    temperature.press("Tab")
+    expect(_error_under(page, "temperature")).to_contain_text("temperature must be between 0 and 2, got 5")
+    expect(run).to_be_disabled()
+    page.get_by_text("Fix temperature first: temperature must be between 0 and 2, got 5").first.wait_for()
+    # the field still shows what was typed: the form does not pretend to hold another value
+    assert float(temperature.input_value()) == 5
+    screenshot(page, "form-out-of-range.png")
+
+    temperature.fill("0.9")
+    temperature.press("Tab")
+    expect(run).to_be_enabled()
+    expect(_error_under(page, "temperature")).to_have_count(0)
+
+    before = len(_chat_requests(server))
+    server.add(Reply.stream_text(["ok"]))
+    run.click()
+    sent = _wait_sent(server, before, page)
+    assert sent["temperature"] == 0.9
+    assert sent["messages"] == [{"role": "user", "content": "Hello"}]
+
+
+@pytest.mark.parametrize("name, bad, message, group", [
+    ("top_p", "1.5", "top_p must be between 0 and 1, got 1.5", None),
+    ("n", "0", "n must be between 1 and 128, got 0", None),
+    ("max_completion_tokens", "0", "max_completion_tokens must be at least 1, got 0", None),
+    ("presence_penalty", "-2.5", "presence_penalty must be between -2 and 2, got -2.5", "Penalties"),
+    ("top_logprobs", "25", "top_logprobs must be between 0 and 20, got 25", "Logprobs"),
+])
+def test_other_out_of_range_fields_block_run(page, name, bad, message, group):
+    from playwright.sync_api import expect
+
+    box = page.locator(USER_BOX).first
+    box.fill("Hello")
+    box.press("Tab")
+    run = page.locator(RUN_BUTTON)
+    expect(run).to_be_enabled()
+    if group is not None:  # a group that starts collapsed
+        page.locator("summary", has_text=group).first.click()
+    field = _number_field(page, name)
+    field.fill(bad)
+    field.press("Tab")
+    expect(_error_under(page, name)).to_contain_text(message)
+    expect(run).to_be_disabled()
+    field.fill("")  # cleared: "not set", which is valid
+    field.press("Tab")
+    expect(run).to_be_enabled()
+    expect(_error_under(page, name)).to_have_count(0)
+
+
+def test_text_typed_while_the_first_system_prompt_commits_is_sent_whole(browser, app_url, server):
+    """Type a system prompt, then at once (no wait) the user message and Ctrl+Enter: the
+    message boxes renumber in that moment; the request carries both texts, whole."""
+    for trial in range(4):
+        with open_page(browser, app_url) as page:
+            page.locator(USER_BOX).first.wait_for()
+            system_text = f"You answer in French ({trial})."
+            user_text = f"Tell me about the weather today, trial {trial}, please."
+            before = len(_chat_requests(server))
+            server.add(Reply.stream_text(["Oui"]))
+            system = page.locator(SYSTEM_BOX).first
+            system.click()
+            system.type(system_text, delay=5)
+            user = page.locator(USER_BOX).first
+            user.click()  # the system prompt commits (blur): the boxes renumber while we type
+            user.type(user_text, delay=5)
+            user.press("Control+Enter")
+            sent = _wait_sent(server, before, page)
+            assert sent["messages"] == [{"role": "system", "content": system_text},
+                                        {"role": "user", "content": user_text}], f"trial {trial}"
