@@ -214,6 +214,67 @@ def test_diff_table_rejects_unknown_mode():
         diff_table([], [], mode="chars")
 
 
+ALT_NAMES = st.lists(st.sampled_from("abcde"), max_size=6)
+
+
+def with_alternatives(names: list[str]) -> TokenLogprob:
+    return TokenLogprob(token="t", logprob=-1.0, top_logprobs=[TopLogprob(token=n, logprob=-1.0) for n in names])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(ALT_NAMES, ALT_NAMES), max_size=8))
+def test_topk_overlap_is_the_jaccard_of_the_alternative_sets(rows):
+    # Repeated, missing and shared alternatives: the overlap is that of Python sets.
+    a = [with_alternatives(x) for x, _ in rows]
+    b = [with_alternatives(y) for _, y in rows]
+    overlap = diff_table(a, b, mode="token")["topk_overlap"].tolist()
+    for value, (x, y) in zip(overlap, rows):
+        if set(x) | set(y):
+            assert value == len(set(x) & set(y)) / len(set(x) | set(y))
+        else:
+            assert math.isnan(value)
+
+
+def test_tables_follow_a_list_that_changes():
+    # Tables remember what they read per token list: a list that grows or is edited is read again.
+    tokens = seq("a", "b")
+    assert token_table(tokens)["token"].tolist() == ["a", "b"]
+    tokens.append(tok("c", 0.5, {"c": 0.5}))
+    assert token_table(tokens)["token"].tolist() == ["a", "b", "c"]
+    tokens[0] = tok("z", 0.25, {"z": 0.25, "y": 0.75})
+    table = token_table(tokens)
+    assert table["token"].tolist() == ["z", "b", "c"] and table["alternatives"][0] == "z 25.0% | y 75.0%"
+    assert diff_table(tokens, seq("z", "b", "c"))["token_a"].tolist() == ["z", "b", "c"]
+
+
+def test_tables_of_plain_objects_without_weak_references():
+    class Alt:
+        __slots__ = ("token", "logprob", "bytes")
+
+        def __init__(self, token, logprob):
+            self.token, self.logprob, self.bytes = token, logprob, None
+
+    class Tok(Alt):
+        __slots__ = ("top_logprobs",)
+
+        def __init__(self, token, logprob, alts):
+            super().__init__(token, logprob)
+            self.top_logprobs = alts
+
+    half = math.log(0.5)
+    tokens = [Tok("a", 0.0, [Alt("a", 0.0)]), Tok("b", half, [Alt("b", half), Alt("c", half)])]
+    table = token_table(tokens)
+    assert table["alternatives"].tolist() == ["a 100.0%", "b 50.0% | c 50.0%"]
+    assert diff_table(tokens, tokens)["topk_overlap"].tolist() == [1.0, 1.0]
+
+
+def test_alternatives_strings_around_empty_rows():
+    tokens = [TokenLogprob(token="x", logprob=-0.1), tok("a", 0.5, {"a\nb": 0.5, "\x00": 0.5}),
+              TokenLogprob(token="y", logprob=-0.1), TokenLogprob(token="z", logprob=-0.1), tok("c", 1.0, {"c": 1.0}),
+              TokenLogprob(token="w", logprob=-0.1)]
+    assert token_table(tokens)["alternatives"].tolist() == ["", "a\\nb 50.0% | \x00 50.0%", "", "", "c 100.0%", ""]
+
+
 # --- tokenizers and bytes -------------------------------------------------------------
 
 

@@ -8,15 +8,19 @@ Conventions:
   token added when the server left it out of top_logprobs (some servers include it, some do
   not; both give the same number).
 - Tables are built from column lists in one pass (numpy for the arithmetic), never row by row.
+- The token objects are read once per token list and remembered (`_read`): a token list that
+  grows or is edited is read again, but token objects are taken as never edited in place.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
-from operator import attrgetter
+from operator import call, is_
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -26,11 +30,9 @@ from playground.analysis._fastdiff import byte_opcodes, opcodes, starts
 from playground.client.schema import TokenLogprob, TopLogprob
 
 SENTINEL = -9999.0
-ENTROPY_UNIT = "bits"
 TOKEN_COLUMNS = ["position", "token", "probability", "logprob", "entropy", "alternatives"]
 DIFF_COLUMNS = ["op", "pos_a", "pos_b", "token_a", "token_b", "logprob_a", "logprob_b", "delta", "topk_overlap"]
 _LN2 = math.log(2.0)
-_NAN = float("nan")
 
 
 def known(logprob: float) -> bool:
@@ -48,9 +50,10 @@ def visible_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class _Columns:
-    """One answer's token objects read into plain columns. Every attribute read on a pydantic
-    model costs ~0.1 us and an answer holds 20 alternatives per token, so `_read` touches each
-    object once (both fields together) and everything else works on these lists and arrays."""
+    """One answer's token objects read into plain columns. Reading the attributes of 80,000
+    small pydantic objects (4,000 tokens x 20 alternatives, scattered in memory) is the main
+    cost of a table, so `_read` visits each object once, for both fields, and everything else
+    works on these lists and arrays."""
 
     texts: list[str]
     logprobs: np.ndarray  # the sampled tokens' logprobs as sent (sentinels kept)
@@ -64,7 +67,49 @@ class _Columns:
         return np.cumsum(self.counts)
 
 
+_READ_CACHE: dict[int, tuple[list[weakref.ref], _Columns]] = {}  # id(token list) -> (its tokens, columns)
+_READ_CACHE_SIZE = 8
+_READ_LOCK = threading.Lock()
+
+
 def _read(tokens: Sequence[TokenLogprob]) -> _Columns:
+    """`_read_columns(tokens)`, remembered for the last few token lists: the Compare page
+    builds each answer's table and then their diff, and reading the objects is most of the
+    cost of each. A hit needs the same list holding the same token objects (a list that grew
+    while streaming, or was edited, is read again); the token objects are taken as never
+    edited in place (they record a server's answer). Weak references: the cache keeps no
+    answer alive."""
+    cols = _cached(tokens)
+    if cols is None:
+        cols = _read_columns(tokens)
+        _remember(tokens, cols)
+    return cols
+
+
+def _cached(tokens: Sequence[TokenLogprob]) -> _Columns | None:
+    with _READ_LOCK:
+        hit = _READ_CACHE.get(id(tokens))
+    return hit[1] if hit is not None and _holds(tokens, hit[0]) else None
+
+
+def _remember(tokens: Sequence[TokenLogprob], cols: _Columns) -> None:
+    try:
+        refs = list(map(weakref.ref, tokens))
+    except TypeError:  # objects without weak references are not cached
+        return
+    with _READ_LOCK:
+        _READ_CACHE.pop(id(tokens), None)
+        _READ_CACHE[id(tokens)] = (refs, cols)
+        while len(_READ_CACHE) > _READ_CACHE_SIZE:
+            del _READ_CACHE[next(iter(_READ_CACHE))]  # the oldest
+
+
+def _holds(tokens: Sequence[TokenLogprob], refs: list[weakref.ref]) -> bool:
+    """Does `tokens` hold exactly the (live) objects that `refs` point at, in order?"""
+    return len(refs) == len(tokens) and all(map(is_, map(call, refs), tokens))
+
+
+def _read_columns(tokens: Sequence[TokenLogprob]) -> _Columns:
     texts: list[str] = []
     logprobs: list[float] = []
     names: list[str] = []
@@ -79,8 +124,15 @@ def _read(tokens: Sequence[TokenLogprob]) -> _Columns:
             names.append(alt.token)
             alt_logprobs.append(alt.logprob)
         counts.append(len(alts))
-    return _Columns(texts, np.array(logprobs, dtype=float), names, np.array(alt_logprobs, dtype=float),
-                    np.array(counts, dtype=np.int64))
+    return _Columns(texts, _frozen(np.fromiter(logprobs, dtype=float, count=len(logprobs))), names,
+                    _frozen(np.fromiter(alt_logprobs, dtype=float, count=len(alt_logprobs))),
+                    _frozen(np.array(counts, dtype=np.int64)))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """Read-only: cached columns are shared by every caller."""
+    array.flags.writeable = False
+    return array
 
 
 def token_table(tokens: Sequence[TokenLogprob]) -> pd.DataFrame:
@@ -147,35 +199,27 @@ def _with_sampled(cols: _Columns, names: list[str], logprobs: np.ndarray,
     return logprobs, counts
 
 
-_PERCENT = [f" {k / 10:.1f}%" for k in range(1001)]  # " 0.0%" .. " 100.0%"
+_PERCENT = np.array([f" {k / 10:.1f}%" for k in range(1001)], dtype=object)  # " 0.0%" .. " 100.0%"
 
 
 def _alternative_strings(names: list[str], logprobs: np.ndarray, counts: np.ndarray) -> list[str]:
-    """'tok 91.2% | tok 3.1%' per row. All rows are built as one string and split at the
-    row ends ("\\n" can mark them: the shown tokens have it escaped), since a Python step per
+    """'tok 91.2% | tok 3.1%' per row. All rows are joined as one string and split at the row
+    ends ("\\n" can mark them: the shown tokens have theirs escaped), since a Python step per
     alternative (an f-string, a join per row) is what costs here."""
     n = len(counts)
     if not names:
         return [""] * n
+    shown = {name: visible_token(name) for name in set(names)}
     percent = np.rint(np.exp(np.minimum(logprobs, 0.0)) * 1000).astype(np.int64)
     parts = [" | "] * (3 * len(names))  # name, percent, separator, name, ...
-    parts[0::3] = _visible_tokens(names)
-    parts[1::3] = map(_PERCENT.__getitem__, percent.tolist())
-    rows = np.flatnonzero(counts)  # rows with alternatives
+    parts[0::3] = map(shown.__getitem__, names)
+    parts[1::3] = _PERCENT[percent].tolist()
+    rows = np.flatnonzero(counts)  # the rows with alternatives
     last_items = np.cumsum(counts)[rows] - 1
     ended = np.diff(np.append(rows, n))  # the row and the empty rows after it
     for item, k in zip(last_items.tolist(), ended.tolist()):
         parts[3 * item + 2] = "\n" * k
     return ("\n" * int(rows[0]) + "".join(parts)).split("\n")[:-1]
-
-
-def _visible_tokens(names: list[str]) -> list[str]:
-    """visible_token of each name, in one pass over the joined text."""
-    shown = visible_token("\x00".join(names)).split("\x00")
-    if len(shown) != len(names):  # a token holds NUL itself
-        cache = {name: visible_token(name) for name in set(names)}
-        shown = list(map(cache.__getitem__, names))
-    return shown
 
 
 def _segment_entropy(flat: Sequence[float] | np.ndarray, counts: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -210,7 +254,7 @@ def entropy_of(top_logprobs: Iterable[TopLogprob | float]) -> float | None:
 
 def perplexity(tokens: Sequence[TokenLogprob]) -> float | None:
     """exp(-mean logprob) over tokens with a known logprob; None when there are none."""
-    values = [tok.logprob for tok in tokens if known(tok.logprob)]
+    values = _known_logprobs(tokens)
     if not values:
         return None
     return math.exp(-math.fsum(values) / len(values))
@@ -218,12 +262,27 @@ def perplexity(tokens: Sequence[TokenLogprob]) -> float | None:
 
 def total_logprob(tokens: Sequence[TokenLogprob]) -> float:
     """Sum of the known logprobs (the sequence's log-likelihood, sentinel tokens left out)."""
-    return math.fsum(tok.logprob for tok in tokens if known(tok.logprob))
+    return math.fsum(_known_logprobs(tokens))
+
+
+def _known_logprobs(tokens: Sequence[TokenLogprob]) -> list[float]:
+    lp = _chosen_logprobs(tokens)
+    with np.errstate(invalid="ignore"):
+        return lp[(lp > SENTINEL) & (lp != math.inf)].tolist()  # known(), for an array
+
+
+def _chosen_logprobs(tokens: Sequence[TokenLogprob]) -> np.ndarray:
+    """The sampled tokens' logprobs as sent: from `_read`'s cache when the list was read, else
+    from the objects (one field of each: much cheaper than reading the whole list)."""
+    cols = _cached(tokens)
+    if cols is not None:
+        return cols.logprobs
+    return np.fromiter((tok.logprob for tok in tokens), dtype=float, count=len(tokens))
 
 
 def chosen_probability_series(tokens: Sequence[TokenLogprob], name: str = "probability") -> pd.Series:
     """The chosen token's probability along the answer, indexed by position (0 outside top 20)."""
-    lp = np.fromiter((tok.logprob for tok in tokens), dtype=float, count=len(tokens))
+    lp = _chosen_logprobs(tokens)
     with np.errstate(invalid="ignore", over="ignore"):
         p = np.where(lp > SENTINEL, np.exp(np.minimum(lp, 0.0)), 0.0)
     return pd.Series(p, index=pd.RangeIndex(len(tokens), name="position"), name=name)
@@ -370,22 +429,6 @@ def _boundaries(pieces: list[str], limit: int) -> set[int]:
     return set(ends[:bisect_right(ends, limit)])
 
 
-def _alternative_sets(cols: _Columns) -> list[set[str]]:
-    """Each row's alternative tokens as a set (all of them, as sent)."""
-    names, ends = cols.names, cols.ends.tolist()
-    return [set(names[start:end]) for start, end in zip([0, *ends], ends)]
-
-
-def _overlaps(sets_a: list[set[str]], sets_b: list[set[str]], ia: list[int], ib: list[int]) -> list[float]:
-    """Jaccard of the two alternative sets at each pair (i, j); NaN when both are empty."""
-    out = []
-    for x, y in zip(map(sets_a.__getitem__, ia), map(sets_b.__getitem__, ib)):
-        common = len(x & y)
-        union = len(x) + len(y) - common  # the size of x | y without building it
-        out.append(common / union if union else _NAN)
-    return out
-
-
 def diff_table(a_tokens: Sequence[TokenLogprob], b_tokens: Sequence[TokenLogprob], mode: str = "auto",
                alignment: Alignment | None = None) -> pd.DataFrame:
     """At each aligned position: op, pos_a, pos_b, token_a, token_b, logprob_a, logprob_b,
@@ -461,8 +504,7 @@ def _diff_frame(a: _Columns, b: _Columns, ops: list[str], ia: np.ndarray, ib: np
     overlap = np.full(len(ops), np.nan)
     both = (ia >= 0) & (ib >= 0)
     if both.any():
-        sets_a, sets_b = _alternative_sets(a), _alternative_sets(b)
-        overlap[both] = _overlaps(sets_a, sets_b, ia[both].tolist(), ib[both].tolist())
+        overlap[both] = _overlaps(a, b, ia[both], ib[both])
     return pd.DataFrame(
         {
             "op": pd.Series(ops, dtype=object),
@@ -477,6 +519,39 @@ def _diff_frame(a: _Columns, b: _Columns, ops: list[str], ia: np.ndarray, ib: np
         },
         columns=DIFF_COLUMNS,
     )
+
+
+def _overlaps(a: _Columns, b: _Columns, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Jaccard of the alternative sets of rows ia[k] of a and ib[k] of b; NaN when both are
+    empty. In numpy (Python sets cost ~3 us a row): each token text gets an integer code, each
+    row becomes a sorted line of its distinct codes, and the tokens two rows share are the
+    equal neighbours once their two lines are sorted together."""
+    names = np.array(a.names + b.names, dtype=object)
+    codes = pd.factorize(names)[0]
+    if len(codes) and codes.min() < 0:  # None or NaN among the names (never from the wire): code them too
+        codes = pd.factorize(names, use_na_sentinel=False)[0]
+    rows_a, sizes_a = _code_rows(codes[:len(a.names)], a.counts, 0)
+    rows_b, sizes_b = _code_rows(codes[len(a.names):], b.counts, rows_a.shape[1])
+    pairs = np.concatenate([rows_a[ia], rows_b[ib]], axis=1)
+    pairs.sort(axis=1)
+    common = (pairs[:, 1:] == pairs[:, :-1]).sum(axis=1)
+    union = sizes_a[ia] + sizes_b[ib] - common
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, common / union, np.nan)
+
+
+def _code_rows(codes: np.ndarray, counts: np.ndarray, pad_from: int) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted line of codes per row, and its number of distinct codes. Padding and repeats
+    become negative numbers unique to their column (-pad_from - 1, ...), so they match nothing."""
+    n, width = len(counts), int(counts.max(initial=0))
+    row = np.repeat(np.arange(n), counts)
+    column = np.arange(len(codes)) - np.repeat(np.cumsum(counts) - counts, counts)
+    lines = np.full((n, width), -1, dtype=np.int64)
+    lines[row, column] = codes
+    lines.sort(axis=1)
+    unused = lines < 0
+    unused[:, 1:] |= lines[:, 1:] == lines[:, :-1]
+    return np.where(unused, -np.arange(pad_from + 1, pad_from + width + 1), lines), width - unused.sum(axis=1)
 
 
 def _logprobs_with_gap(cols: _Columns) -> np.ndarray:
