@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port, sandbox_available
-from tests.browser_support import chromium, in_ci, scripted_sandbox, streamlit_app
+from tests.browser_support import USER_BOX, chromium, in_ci, open_page, scripted_sandbox, streamlit_app
 
 SANDBOX_TEST_KEY = "sandbox-test-key"
 
@@ -78,3 +78,11 @@ def app_url(server, app_dir):
 def browser():
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """The Playground in a fresh browser session, its message box ready."""
+    with open_page(browser, app_url, "Playground") as page:
+        page.locator(USER_BOX).first.wait_for()
+        yield page

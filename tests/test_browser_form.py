@@ -22,13 +22,6 @@ TIMEOUT_MS = 30_000
 SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
 
 
-@pytest.fixture
-def page(browser, app_url):
-    with open_page(browser, app_url, "Playground") as page:
-        page.locator(USER_BOX).first.wait_for()
-        yield page
-
-
 def _chat_requests(server) -> list:
     return [r for r in server.requests if r.path.endswith("/chat/completions")]
 

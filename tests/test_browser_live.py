@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import open_page, screenshot
+from tests.browser_support import screenshot
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -24,13 +24,6 @@ SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
 ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
 TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answer
 FULL = "".join(TOKENS).strip()
-
-
-@pytest.fixture
-def page(browser, app_url):
-    with open_page(browser, app_url, "Playground") as page:
-        page.locator(USER_BOX).first.wait_for()
-        yield page
 
 
 def _chat_requests(server) -> list:

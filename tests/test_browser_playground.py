@@ -15,7 +15,7 @@ import pytest
 from playground.client.schema import TokenLogprob
 from playground.runs.store import RunStore
 from playground.ui.common import run_view
-from tests.browser_support import open_page, run_prompt, screenshot, wait_for
+from tests.browser_support import run_prompt, screenshot, wait_for
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.browser
 ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
 STATS_JS = "Object.fromEntries([...document.querySelectorAll('.pg-stat')].map(e => [e.dataset.label, e.innerText]))"
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def page(browser, app_url):
-    with open_page(browser, app_url, "Playground") as page:
-        yield page
 
 
 def _answers(page) -> list[str]:
