@@ -4,7 +4,7 @@ running to its end, and the edit is kept for the next run.
 
 AppTest cannot click while a page run is in progress (its run() returns when the live view's
 fragment has finished), so the run in flight is put in the session as the Run button does
-(runner.start: a one-item Batch under runner.LIVE) and the edit is the next interaction.
+(state.start_run: a one-item Batch under state.LIVE) and the edit is the next interaction.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from playground.runs.batch import Batch
-from playground.ui.playground import runner
+from playground.ui.playground import state
 from tests.scripted_server import Reply, ScriptedServer
 from tests.test_app_playground import open_app, request_of, type_user_message
 
@@ -36,14 +36,14 @@ def test_an_edit_while_a_run_streams_does_not_stop_it(server):
     type_user_message(at, "Count slowly")
     sent = request_of(at)
     live = Batch([(server.endpoint(), sent)]).start()
-    at.session_state[runner.LIVE] = live
+    at.session_state[state.LIVE] = live
     assert not live.done
     at.number_input(key="p_temperature").set_value(1.3).run()
     assert not at.exception, at.exception
-    run = at.session_state[runner.LAST]
+    run = at.session_state[state.LAST]
     assert run is live.runs[0]
     assert run.text == "".join(TOKENS) and not run.cancelled and not run.partial and run.error is None
-    assert runner.LIVE not in at.session_state
+    assert state.LIVE not in at.session_state
     assert request_of(at).temperature == 1.3  # the edit is kept for the next run
     assert not at.button(key="run").disabled
     assert not [w for w in at.warning if "Stopped by you" in str(w.value)]

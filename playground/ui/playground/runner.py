@@ -2,7 +2,7 @@
 button, and saving every run (finished, failed or stopped) to the run history.
 
 How a stream is shown: Run starts a one-item playground.runs.batch.Batch (as Compare does) and
-keeps it in st.session_state["live_run"]. Its worker thread runs `ChatClient.run` (it touches no
+keeps it as the run in flight (state.start_run). Its worker thread runs `ChatClient.run` (it touches no
 Streamlit API) and saves the Run to the history when it ends. The page draws it with the one
 live view every page uses (playground.ui.common.live_view): a parallel fragment that redraws
 the text as it arrives and, when the batch is done, triggers the one full rerun that shows the
@@ -24,49 +24,13 @@ from typing import Any
 import streamlit as st
 
 from playground.client.endpoint import Endpoint
-from playground.client.run import Run
 from playground.client.schema import ChatRequest, message_text
 from playground.runs.batch import Batch
-from playground.runs.store import history_saver
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, run_view
+from playground.ui.playground import state
 
-STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
-LIVE = "live_run"
-LAST = "last_run"
-SAVE_ERROR = "last_run_save_error"
-_REQUESTED = "_run_requested"
 BUSY = "A run is still streaming: wait for it, or press Stop generating, before running again."
-
-
-def _request_run() -> None:
-    st.session_state[_REQUESTED] = True
-
-
-def _stop() -> None:
-    """`Stop generating`: cancel the run in flight and give its worker a moment to end, so the
-    page run this click starts already shows the stopped run."""
-    live: Batch | None = st.session_state.get(LIVE)
-    if live is not None:
-        live.cancel()
-        live.wait(STOP_WAIT_S)
-
-
-def collect_finished() -> None:
-    """Move a finished run in flight into last_run (a running one stays where it is)."""
-    live: Batch | None = st.session_state.get(LIVE)
-    if live is None or not live.done:
-        return
-    if live.runs[0] is not None:
-        st.session_state[LAST] = live.runs[0]
-        st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
-    st.session_state.pop(LIVE, None)  # a run stopped before its worker began sent nothing
-
-
-def running() -> Batch | None:
-    """The run in flight, if any."""
-    collect_finished()
-    return st.session_state.get(LIVE)
 
 
 def blockers(errors: dict[str, str]) -> list[str]:
@@ -93,26 +57,19 @@ def _where(source: str) -> str:
     return source.removeprefix("p_").replace("_", " ")
 
 
-def start(request: ChatRequest, endpoint: Endpoint, preset: str | None) -> Batch:
-    """Send the request in a worker thread; the run is in st.session_state["live_run"] until it ends."""
-    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
-    st.session_state[LIVE] = live
-    return live
-
-
 def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, str], preset: str | None,
                     waiting_for: list[str] | None = None) -> None:
     """The Run / Stop generating bar, the live answer while streaming, then the last run.
     `waiting_for`: more reasons to keep Run disabled (a preset's variables not filled in)."""
-    live = running()
-    start_now = st.session_state.pop(_REQUESTED, False)
+    live = state.run_in_flight()
+    start_now = state.take_run_request()
     reasons = blockers(errors) + list(waiting_for or [])
     unready = not_ready(request)
     bar = st.container(horizontal=True, vertical_alignment="center")
     run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
     refused = start_now and live is not None
     if start_now and live is None and not reasons and not unready:
-        live = start(request, endpoint, preset)
+        live = state.start_run(request, endpoint, preset)
     if live is not None:
         _show_live(live, run_slot, stop_slot, note, refused)
         return
@@ -121,7 +78,7 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
         note.caption(escape_markdown(" ".join(reasons)))
     elif start_now and unready:
         note.warning(escape_markdown(" ".join(unready)), icon=":material/info:")
-    last: Run | None = st.session_state.get(LAST)
+    last = state.last_run()
     if last is not None:
         run_view.show_run(last, key="last")
         _save_note()
@@ -131,7 +88,7 @@ def _show_live(live: Batch, run_slot: Any, stop_slot: Any, note: Any, refused: b
     """Run disabled, Stop beside it, and the answer filling in (drawn by a parallel fragment)."""
     endpoint, request = live.items[0]
     _run_button(run_slot, ["running"])
-    stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:", on_click=_stop)
+    stop_slot.button("Stop generating", key="stop_generating", icon=":material/stop_circle:", on_click=state.stop_run)
     if refused:
         note.warning(BUSY, icon=":material/info:")
     else:
@@ -144,11 +101,11 @@ def _show_live(live: Batch, run_slot: Any, stop_slot: Any, note: Any, refused: b
 
 
 def _save_note() -> None:
-    problem = st.session_state.get(SAVE_ERROR)
+    problem = state.last_run_save_error()
     if problem:
         st.warning(f"This run was not saved to the history: {escape_markdown(problem)}", icon=":material/history:")
 
 
 def _run_button(slot: Any, reasons: list[str]) -> None:
     slot.button("Run", key="run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter",
-                on_click=_request_run, disabled=bool(reasons), help="Send the request (Ctrl+Enter)")
+                on_click=state.request_run, disabled=bool(reasons), help="Send the request (Ctrl+Enter)")

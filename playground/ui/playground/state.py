@@ -17,12 +17,20 @@ import json
 
 import streamlit as st
 
-from playground.client.endpoint import LOCAL_MODEL
+from playground.client.endpoint import LOCAL_MODEL, Endpoint
+from playground.client.run import Run
 from playground.client.schema import ChatRequest
+from playground.runs.batch import Batch
+from playground.runs.store import history_saver
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 
 REQUEST = "request"
+LIVE = "live_run"  # the run in flight: a one-item Batch (its worker saves the Run to the history)
+LAST = "last_run"  # the Run shown under the Run button
+SAVE_ERROR = "last_run_save_error"
+_RUN_REQUESTED = "_run_requested"
+STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 ERRORS = "request_errors"
 _SYNCED = "_request_synced"  # view name -> fingerprint of the request its widgets show
 FORM_VIEWS = ("params", "messages")
@@ -138,3 +146,52 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
             st.rerun()  # the sidebar was drawn before this page: draw it again with the model
     st.session_state[_MODEL_SEEN] = request.model
     return request
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def request_run() -> None:
+    """Run's on_click: the page run it starts sends the request (when nothing blocks it)."""
+    st.session_state[_RUN_REQUESTED] = True
+
+
+def take_run_request() -> bool:
+    return st.session_state.pop(_RUN_REQUESTED, False)
+
+
+def start_run(request: ChatRequest, endpoint: Endpoint, preset: str | None) -> Batch:
+    """Send the request in a worker thread; it is the run in flight until it ends."""
+    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
+    st.session_state[LIVE] = live
+    return live
+
+
+def stop_run() -> None:
+    """`Stop generating`: cancel the run in flight and give its worker a moment to end, so the
+    page run this click starts already shows the stopped run."""
+    live: Batch | None = st.session_state.get(LIVE)
+    if live is not None:
+        live.cancel()
+        live.wait(STOP_WAIT_S)
+
+
+def run_in_flight() -> Batch | None:
+    """The run in flight, if any; a finished one becomes the last run (a run stopped before its
+    worker began sent nothing, and leaves no last run)."""
+    live: Batch | None = st.session_state.get(LIVE)
+    if live is not None and live.done:
+        if live.runs[0] is not None:
+            st.session_state[LAST] = live.runs[0]
+            st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
+        st.session_state.pop(LIVE, None)
+        live = None
+    return live
+
+
+def last_run() -> Run | None:
+    return st.session_state.get(LAST)
+
+
+def last_run_save_error() -> str | None:
+    return st.session_state.get(SAVE_ERROR)
