@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from playground.presets import from_share_token, preset_to_json
-from tests.browser_support import chromium, run_prompt, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import chromium, open_page, run_prompt, screenshot, scripted_sandbox, streamlit_app
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -75,71 +75,69 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(tmp_path: Path) -> None
         server.route("/v1/models", Reply.json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
         server.route("/v1/chat/completions", Reply.stream_text(ANSWER, model=MODEL))
         custom_url = server.base_url + "/v1"
-        page = browser.new_context(viewport={"width": 1440, "height": 1600}).new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(base)
-        expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
-        try:
-            # The sidebar: the Custom endpoint, its URL and key typed in; the model comes from its list.
-            use_custom_endpoint(page, custom_url, KEY)
-            expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model")).to_have_value(MODEL)
+        with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+            page.goto(base)
+            expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
+            try:
+                # The sidebar: the Custom endpoint, its URL and key typed in; the model comes from its list.
+                use_custom_endpoint(page, custom_url, KEY)
+                expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model")).to_have_value(MODEL)
 
-            # One request: the server saw the key as a Bearer token.
-            run_prompt(page, PROMPT)
-            expect(page.locator(".pg-answer").first).to_contain_text("Hello from custom")
-            expect(page.get_by_text("Prompt tokens")).to_be_visible()
-            sent = [r for r in server.requests if r.path == "/v1/chat/completions"]
-            assert len(sent) == 1 and sent[0].json["messages"][-1]["content"] == PROMPT
-            assert sent[0].headers.get("authorization") == f"Bearer {KEY}"
+                # One request: the server saw the key as a Bearer token.
+                run_prompt(page, PROMPT)
+                expect(page.locator(".pg-answer").first).to_contain_text("Hello from custom")
+                expect(page.get_by_text("Prompt tokens")).to_be_visible()
+                sent = [r for r in server.requests if r.path == "/v1/chat/completions"]
+                assert len(sent) == 1 and sent[0].json["messages"][-1]["content"] == PROMPT
+                assert sent[0].headers.get("authorization") == f"Bearer {KEY}"
 
-            # Get code: the exact request, the key read from an environment variable.
-            page.get_by_role("tab", name="Get code").click()
-            snippets = code_blocks(page)
-            assert len(snippets) == 3 and all(custom_url in s for s in snippets), snippets
-            assert all(KEY not in s for s in snippets)
+                # Get code: the exact request, the key read from an environment variable.
+                page.get_by_role("tab", name="Get code").click()
+                snippets = code_blocks(page)
+                assert len(snippets) == 3 and all(custom_url in s for s in snippets), snippets
+                assert all(KEY not in s for s in snippets)
 
-            # Save preset: the file holds the request, not the key.
-            page.get_by_text("Save as preset").click()
-            page.get_by_role("textbox", name="Name", exact=True).fill("Custom key check")
-            page.get_by_role("button", name="Save preset").click()
-            expect(page.get_by_text("Saved preset")).to_be_visible()
-            preset_file = tmp_path / "presets" / "custom-key-check.json"
-            saved = preset_file.read_text(encoding="utf-8")
-            assert PROMPT in saved and KEY not in saved
+                # Save preset: the file holds the request, not the key.
+                page.get_by_text("Save as preset").click()
+                page.get_by_role("textbox", name="Name", exact=True).fill("Custom key check")
+                page.get_by_role("button", name="Save preset").click()
+                expect(page.get_by_text("Saved preset")).to_be_visible()
+                preset_file = tmp_path / "presets" / "custom-key-check.json"
+                saved = preset_file.read_text(encoding="utf-8")
+                assert PROMPT in saved and KEY not in saved
 
-            # The page itself shows the key nowhere but in the field it was typed into.
-            assert KEY in page.content()  # the field's value: what the check below must not miss
-            for frame in page.frames:
-                assert KEY not in frame.evaluate(HTML_BUT_FIELDS_JS, PASSWORD_FIELDS), frame.url
+                # The page itself shows the key nowhere but in the field it was typed into.
+                assert KEY in page.content()  # the field's value: what the check below must not miss
+                for frame in page.frames:
+                    assert KEY not in frame.evaluate(HTML_BUT_FIELDS_JS, PASSWORD_FIELDS), frame.url
 
-            # Its share link (the Presets page), decoded: no key either.
-            page.get_by_role("link", name="Presets", exact=True).click()
-            expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible()
-            page.get_by_role("button", name="Copy share link").click()
-            page.wait_for_function(f"() => {CODE_JS}.some(c => c.includes('?preset='))")
-            link = next(c for c in code_blocks(page) if "?preset=" in c).strip()
-            assert KEY not in link
-            shared = from_share_token(parse_qs(urlsplit(link).query)["preset"][0])
-            assert PROMPT in preset_to_json(shared) and KEY not in preset_to_json(shared)
+                # Its share link (the Presets page), decoded: no key either.
+                page.get_by_role("link", name="Presets", exact=True).click()
+                expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible()
+                page.get_by_role("button", name="Copy share link").click()
+                page.wait_for_function(f"() => {CODE_JS}.some(c => c.includes('?preset='))")
+                link = next(c for c in code_blocks(page) if "?preset=" in c).strip()
+                assert KEY not in link
+                shared = from_share_token(parse_qs(urlsplit(link).query)["preset"][0])
+                assert PROMPT in preset_to_json(shared) and KEY not in preset_to_json(shared)
 
-            # The run history: the run is stored, the key is not (the database and its WAL file).
-            stored = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").rglob("*")) if p.is_file())
-            assert b"Hello from custom" in stored
-            assert KEY.encode() not in stored
+                # The run history: the run is stored, the key is not (the database and its WAL file).
+                stored = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").rglob("*")) if p.is_file())
+                assert b"Hello from custom" in stored
+                assert KEY.encode() not in stored
 
-            # The Playground (where the key was typed) after a reload: not in any frame's HTML,
-            # nor in the browser's storage.
-            page.get_by_role("link", name="Playground", exact=True).click()
-            expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible()
-            page.reload()
-            expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=60_000)
-            expect(page.get_by_test_id("stSidebar").get_by_role("heading", name="Model")).to_be_visible()
-            held = everything_the_browser_holds(page)
-            assert "Playground" in held and KEY not in held
-        except Exception:
-            screenshot(page, "keys-failure.png", full_page=True)
-            raise
-        page.context.close()
+                # The Playground (where the key was typed) after a reload: not in any frame's HTML,
+                # nor in the browser's storage.
+                page.get_by_role("link", name="Playground", exact=True).click()
+                expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible()
+                page.reload()
+                expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=60_000)
+                expect(page.get_by_test_id("stSidebar").get_by_role("heading", name="Model")).to_be_visible()
+                held = everything_the_browser_holds(page)
+                assert "Playground" in held and KEY not in held
+            except Exception:
+                screenshot(page, "keys-failure.png", full_page=True)
+                raise
 
     # The app's log (streamlit's output, complete now that the app has stopped).
     log = (tmp_path / "streamlit.log").read_text(errors="replace")
@@ -161,32 +159,30 @@ def test_a_key_in_the_base_urls_query_is_redacted_from_errors_and_logs(tmp_path:
         server.route("/v1/chat/completions", Reply.error(
             503, {"error": {"message": f"overloaded at /v1/chat/completions?api_key={URL_KEY}"}},
             headers={"Retry-After": "0"}))
-        page = browser.new_context(viewport={"width": 1440, "height": 1600}).new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(base)
-        expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
-        try:
-            use_custom_endpoint(page, f"{server.base_url}/v1?api_key={URL_KEY}")
-            sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_text("Could not list models")).to_be_visible()
-            run_prompt(page, PROMPT)
-            expect(page.get_by_text("overloaded at")).to_be_visible()
-            sent = [r for r in server.requests if r.path.startswith("/v1/chat/completions")]
-            assert sent and all(r.path.endswith(f"?api_key={URL_KEY}") for r in sent)  # the key was used
+        with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+            page.goto(base)
+            expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
+            try:
+                use_custom_endpoint(page, f"{server.base_url}/v1?api_key={URL_KEY}")
+                sidebar = page.get_by_test_id("stSidebar")
+                expect(sidebar.get_by_text("Could not list models")).to_be_visible()
+                run_prompt(page, PROMPT)
+                expect(page.get_by_text("overloaded at")).to_be_visible()
+                sent = [r for r in server.requests if r.path.startswith("/v1/chat/completions")]
+                assert sent and all(r.path.endswith(f"?api_key={URL_KEY}") for r in sent)  # the key was used
 
-            # The errors are shown with the key redacted; the key is nowhere but in the Base URL field.
-            shown = page.get_by_test_id("stApp").inner_text()
-            assert "api_key=***" in shown and URL_KEY not in shown
-            for frame in page.frames:
-                html = frame.evaluate(HTML_BUT_FIELDS_JS, PASSWORD_FIELDS + ", input[aria-label='Base URL']")
-                assert URL_KEY not in html, frame.url
-            stored = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").rglob("*")) if p.is_file())
-            assert b"overloaded at" in stored  # the failed run is kept
-            assert URL_KEY.encode() not in stored
-        except Exception:
-            screenshot(page, "keys-url-failure.png", full_page=True)
-            raise
-        page.context.close()
+                # The errors are shown with the key redacted; the key is nowhere but in the Base URL field.
+                shown = page.get_by_test_id("stApp").inner_text()
+                assert "api_key=***" in shown and URL_KEY not in shown
+                for frame in page.frames:
+                    html = frame.evaluate(HTML_BUT_FIELDS_JS, PASSWORD_FIELDS + ", input[aria-label='Base URL']")
+                    assert URL_KEY not in html, frame.url
+                stored = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").rglob("*")) if p.is_file())
+                assert b"overloaded at" in stored  # the failed run is kept
+                assert URL_KEY.encode() not in stored
+            except Exception:
+                screenshot(page, "keys-url-failure.png", full_page=True)
+                raise
 
     log = (tmp_path / "streamlit.log").read_text(errors="replace")
     assert URL_KEY not in log
