@@ -71,3 +71,29 @@ def texts(elements) -> list[str]:
     """Element texts with markdown escapes (backslashes and the three HTML entities) undone."""
     return [re.sub(r"\\(.)", r"\1", str(e.value)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
             for e in elements]
+
+
+def widget(listing, base: str):
+    """The one widget of `listing` (e.g. at.text_area) drawn for `base`, whatever version of its
+    key playground.ui.common.widget_sync gave it (a full key works too)."""
+    found = [w for w in listing if w.key == base or (w.key or "").split("@")[0] == base]
+    assert len(found) == 1, f"{len(found)} widgets for {base!r}: {[w.key for w in listing]}"
+    return found[0]
+
+
+def send_stale(at: AppTest, *echoes) -> AppTest:
+    """Run the app as a browser that has not drawn the latest page yet would: for each
+    (old widget, value) it sends that value for a widget taken from an earlier run's tree (one
+    code has since replaced), along with the current widgets' values (and any click)."""
+    states = at._tree.get_widget_states()
+    for old, value in echoes:
+        old.set_value(value)
+        states.widgets.append(old._widget_state)
+    return at._run(states)
+
+
+def widget_value(at: AppTest, base: str):
+    """The session value of the widget drawn for `base` (see widget)."""
+    versions = at.session_state["_widget_versions"] if "_widget_versions" in at.session_state else {}
+    version = versions.get(base, 0)
+    return at.session_state[f"{base}@{version}" if version else base]

@@ -14,7 +14,7 @@ import pytest
 from playground.runs.batch import Batch
 from playground.ui.playground import state
 from tests.scripted_server import Reply, ScriptedServer
-from tests.test_app_playground import open_app, request_of, type_user_message
+from tests.test_app_playground import open_app, request_of, type_user_message, widget
 
 TOKENS = [f"w{i:02d} " for i in range(20)]  # 20 tokens 0.05 s apart: a 1 s answer
 
@@ -38,7 +38,7 @@ def test_an_edit_while_a_run_streams_does_not_stop_it(server):
     live = Batch([(server.endpoint(), sent)]).start()
     at.session_state[state.LIVE] = live
     assert not live.done
-    at.number_input(key="p_temperature").set_value(1.3).run()
+    widget(at.number_input, "p_temperature").set_value(1.3).run()
     assert not at.exception, at.exception
     run = at.session_state[state.LAST]
     assert run is live.runs[0]

@@ -19,6 +19,7 @@ from playground.client.schema import ChatRequest
 from playground.codegen import curl_snippet, httpx_snippet, openai_snippet
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
+from tests.apptest_support import widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,11 +63,11 @@ def message_keys(at: AppTest) -> list[str]:
 
 
 def type_user_message(at: AppTest, text: str) -> None:
-    at.text_area(key=message_keys(at)[-1]).set_value(text).run()
+    widget(at.text_area, message_keys(at)[-1]).set_value(text).run()
 
 
 def json_body(at: AppTest) -> dict:
-    return json.loads(at.text_area(key="request_json").value)
+    return json.loads(widget(at.text_area, "request_json").value)
 
 
 def shown(elements) -> list[str]:
@@ -93,40 +94,40 @@ UNKNOWN = {"min_p": 0.05, "chat_template_kwargs": {"enable_thinking": False}}
 
 def fill_every_field(at: AppTest) -> None:
     """Set every seed field through its form widget (and a few messages)."""
-    at.text_area(key="msg_system").set_value("Be brief.").run()
+    widget(at.text_area, "msg_system").set_value("Be brief.").run()
     type_user_message(at, "Hi")
     at.button(key="msg_add").click().run()
-    at.text_area(key=message_keys(at)[-1]).set_value("Hello! How can I help?").run()
+    widget(at.text_area, message_keys(at)[-1]).set_value("Hello! How can I help?").run()
     numbers = {"p_temperature": 0.8, "p_top_p": 0.9, "p_top_k": 40, "p_seed": 7, "p_n": 2,
                "p_max_completion_tokens": 100, "p_max_tokens": 120, "p_frequency_penalty": 0.5,
                "p_presence_penalty": -0.5}
     for key, value in numbers.items():
-        at.number_input(key=key).set_value(value).run()
-    at.text_area(key="p_stop").set_value("END\n\\n\\n").run()
-    at.text_area(key="p_logit_bias").set_value('{"42": -100}').run()
-    at.selectbox(key="p_logprobs").set_value(True).run()
-    at.number_input(key="p_top_logprobs").set_value(5).run()
-    at.selectbox(key="p_response_format_type").set_value("json_schema").run()
-    at.text_input(key="p_response_format_name").set_value("person").run()
-    at.text_area(key="p_response_format_schema").set_value('{"type": "object"}').run()
-    at.selectbox(key="p_response_format_strict").set_value(True).run()
-    at.multiselect(key="p_modalities").set_value(["text"]).run()
-    at.text_input(key="p_audio_voice").set_value("alloy").run()
-    at.selectbox(key="p_audio_format").set_value("wav").run()
-    at.text_area(key="p_prediction").set_value("predicted text").run()
-    at.text_area(key="p_tools").set_value(
+        widget(at.number_input, key).set_value(value).run()
+    widget(at.text_area, "p_stop").set_value("END\n\\n\\n").run()
+    widget(at.text_area, "p_logit_bias").set_value('{"42": -100}').run()
+    widget(at.selectbox, "p_logprobs").set_value(True).run()
+    widget(at.number_input, "p_top_logprobs").set_value(5).run()
+    widget(at.selectbox, "p_response_format_type").set_value("json_schema").run()
+    widget(at.text_input, "p_response_format_name").set_value("person").run()
+    widget(at.text_area, "p_response_format_schema").set_value('{"type": "object"}').run()
+    widget(at.selectbox, "p_response_format_strict").set_value(True).run()
+    widget(at.multiselect, "p_modalities").set_value(["text"]).run()
+    widget(at.text_input, "p_audio_voice").set_value("alloy").run()
+    widget(at.selectbox, "p_audio_format").set_value("wav").run()
+    widget(at.text_area, "p_prediction").set_value("predicted text").run()
+    widget(at.text_area, "p_tools").set_value(
         '[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]').run()
-    at.selectbox(key="p_tool_choice").set_value("function").run()
-    at.text_input(key="p_tool_choice_name").set_value("lookup").run()
-    at.selectbox(key="p_parallel_tool_calls").set_value(False).run()
-    at.text_area(key="p_functions").set_value('[{"name": "legacy"}]').run()
-    at.selectbox(key="p_function_call").set_value("auto").run()
-    at.selectbox(key="p_reasoning_effort").set_value("low").run()
-    at.text_area(key="p_metadata").set_value('{"team": "eval"}').run()
-    at.selectbox(key="p_store").set_value(True).run()
-    at.selectbox(key="p_stream").set_value(True).run()
-    at.selectbox(key="p_stream_include_usage").set_value(False).run()
-    at.text_area(key="p_extra").set_value(json.dumps(UNKNOWN)).run()
+    widget(at.selectbox, "p_tool_choice").set_value("function").run()
+    widget(at.text_input, "p_tool_choice_name").set_value("lookup").run()
+    widget(at.selectbox, "p_parallel_tool_calls").set_value(False).run()
+    widget(at.text_area, "p_functions").set_value('[{"name": "legacy"}]').run()
+    widget(at.selectbox, "p_function_call").set_value("auto").run()
+    widget(at.selectbox, "p_reasoning_effort").set_value("low").run()
+    widget(at.text_area, "p_metadata").set_value('{"team": "eval"}').run()
+    widget(at.selectbox, "p_store").set_value(True).run()
+    widget(at.selectbox, "p_stream").set_value(True).run()
+    widget(at.selectbox, "p_stream_include_usage").set_value(False).run()
+    widget(at.text_area, "p_extra").set_value(json.dumps(UNKNOWN)).run()
 
 
 EXPECTED = {
@@ -165,29 +166,29 @@ def test_form_to_json_to_form_keeps_every_field(server):
     # JSON -> form: edit the JSON, every widget follows, unknown fields are kept
     edited = dict(EXPECTED, temperature=1.1, seed=99, stop="###", repetition_penalty=1.2)
     edited["messages"] = [*EXPECTED["messages"], {"role": "user", "content": "And again?"}]
-    at.text_area(key="request_json").set_value(json.dumps(edited)).run()
+    widget(at.text_area, "request_json").set_value(json.dumps(edited)).run()
     assert errors_text(at) == ""
     assert request_of(at).to_wire() == edited
-    assert at.number_input(key="p_temperature").value == pytest.approx(1.1)
-    assert at.number_input(key="p_seed").value == 99
-    assert at.text_area(key="p_stop").value == "###"
-    assert at.number_input(key="p_top_k").value == 40
-    assert at.selectbox(key="p_response_format_type").value == "json_schema"
-    assert json.loads(at.text_area(key="p_response_format_schema").value) == {"type": "object"}
-    assert at.text_input(key="p_tool_choice_name").value == "lookup"
-    assert json.loads(at.text_area(key="p_extra").value) == {**UNKNOWN, "repetition_penalty": 1.2}
-    assert at.text_area(key="msg_system").value == "Be brief."
-    assert [at.text_area(key=k).value for k in message_keys(at)] == ["Hi", "Hello! How can I help?", "And again?"]
+    assert widget(at.number_input, "p_temperature").value == pytest.approx(1.1)
+    assert widget(at.number_input, "p_seed").value == 99
+    assert widget(at.text_area, "p_stop").value == "###"
+    assert widget(at.number_input, "p_top_k").value == 40
+    assert widget(at.selectbox, "p_response_format_type").value == "json_schema"
+    assert json.loads(widget(at.text_area, "p_response_format_schema").value) == {"type": "object"}
+    assert widget(at.text_input, "p_tool_choice_name").value == "lookup"
+    assert json.loads(widget(at.text_area, "p_extra").value) == {**UNKNOWN, "repetition_penalty": 1.2}
+    assert widget(at.text_area, "msg_system").value == "Be brief."
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["Hi", "Hello! How can I help?", "And again?"]
 
     # form again: one widget changed, everything else (unknown fields too) untouched
-    at.number_input(key="p_top_p").set_value(0.5).run()
+    widget(at.number_input, "p_top_p").set_value(0.5).run()
     assert json_body(at) == dict(edited, top_p=0.5)
 
 
 def test_a_new_request_starts_at_temperature_0_7(server):
     at = open_app()
-    assert at.number_input(key="p_temperature").value == pytest.approx(0.7)
-    assert at.number_input(key="p_max_completion_tokens").value == 256
+    assert widget(at.number_input, "p_temperature").value == pytest.approx(0.7)
+    assert widget(at.number_input, "p_max_completion_tokens").value == 256
     type_user_message(at, "Hi")
     at.button(key="run").click().run()
     sent = chat_requests(server)[-1].json
@@ -197,12 +198,12 @@ def test_a_new_request_starts_at_temperature_0_7(server):
 def test_unset_fields_are_not_sent(server):
     at = open_app()
     type_user_message(at, "Hi")
-    at.number_input(key="p_temperature").set_value(0.3).run()
+    widget(at.number_input, "p_temperature").set_value(0.3).run()
     assert json_body(at)["temperature"] == 0.3
     body = json_body(at)
     del body["temperature"]
-    at.text_area(key="request_json").set_value(json.dumps(body)).run()
-    assert at.number_input(key="p_temperature").value is None  # shown as "not set"
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
+    assert widget(at.number_input, "p_temperature").value is None  # shown as "not set"
     at.button(key="run").click().run()
     sent = chat_requests(server)[-1].json
     assert set(sent) == {"messages", "model", "max_completion_tokens", "stream", "stream_options"}
@@ -212,14 +213,14 @@ def test_bad_json_shows_line_and_keeps_last_valid_request(server):
     at = open_app()
     type_user_message(at, "Hi")
     before = request_of(at)
-    at.text_area(key="request_json").set_value('{\n  "model": "x",\n  "messages": [\n}').run()
+    widget(at.text_area, "request_json").set_value('{\n  "model": "x",\n  "messages": [\n}').run()
     assert errors_text(at) == "Invalid JSON at line 4, column 1: Expecting value" + KEPT
     assert request_of(at) == before
     assert at.button(key="run").disabled
     # the form still shows the last valid request
-    assert at.text_area(key=message_keys(at)[-1]).value == "Hi"
+    assert widget(at.text_area, message_keys(at)[-1]).value == "Hi"
     # fixing it enables Run again
-    at.text_area(key="request_json").set_value(json.dumps(before.to_wire())).run()
+    widget(at.text_area, "request_json").set_value(json.dumps(before.to_wire())).run()
     assert errors_text(at) == ""
     assert not at.button(key="run").disabled
 
@@ -227,16 +228,16 @@ def test_bad_json_shows_line_and_keeps_last_valid_request(server):
 def test_out_of_range_value_names_the_field(server):
     at = open_app()
     type_user_message(at, "Hi")
-    at.number_input(key="p_temperature").set_value(0.5).run()
+    widget(at.number_input, "p_temperature").set_value(0.5).run()
     body = json_body(at)
-    at.text_area(key="request_json").set_value(json.dumps(dict(body, temperature=3))).run()
+    widget(at.text_area, "request_json").set_value(json.dumps(dict(body, temperature=3))).run()
     assert errors_text(at) == "temperature must be between 0 and 2, got 3.0" + KEPT
     assert request_of(at).temperature == 0.5
-    assert at.number_input(key="p_temperature").value == 0.5
+    assert widget(at.number_input, "p_temperature").value == 0.5
     assert at.button(key="run").disabled
 
-    at.text_area(key="request_json").set_value(json.dumps(body)).run()
-    at.text_area(key="p_logit_bias").set_value('{"42": 500}').run()
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
+    widget(at.text_area, "p_logit_bias").set_value('{"42": 500}').run()
     assert errors_text(at) == "logit_bias[42] must be between -100 and 100, got 500"
     assert request_of(at).logit_bias is None
     assert at.button(key="run").disabled
@@ -266,10 +267,10 @@ def test_out_of_range_form_value_blocks_run_until_fixed(server, name, bad, messa
     type_user_message(at, "Hi")
     key = f"p_{name}"
     before = getattr(request_of(at), name)
-    at.number_input(key=key).set_value(bad).run()
+    widget(at.number_input, key).set_value(bad).run()
     assert not at.exception, [e.value for e in at.exception]
     assert message in errors_text(at)
-    assert at.number_input(key=key).value == bad  # the field still shows what was typed
+    assert widget(at.number_input, key).value == bad  # the field still shows what was typed
     assert getattr(request_of(at), name) == before
     assert at.button(key="run").disabled
     assert f"Fix {name.replace('_', ' ')} first: {message}" in "\n".join(shown(at.caption) + shown(at.warning)
@@ -277,7 +278,7 @@ def test_out_of_range_form_value_blocks_run_until_fixed(server, name, bad, messa
 
     good = {"temperature": 0.9, "top_p": 0.5, "top_k": 5, "n": 1, "max_completion_tokens": 20, "max_tokens": 20,
             "frequency_penalty": 0.5, "presence_penalty": -0.5, "top_logprobs": 3}[name]
-    at.number_input(key=key).set_value(good).run()
+    widget(at.number_input, key).set_value(good).run()
     assert message not in errors_text(at)
     assert not at.button(key="run").disabled
     at.button(key="run").click().run()
@@ -292,12 +293,12 @@ def test_message_boxes_keep_their_identity_when_they_renumber(server):
     user's box must stay the same widget (same id), or text typed in it that moment is lost."""
     at = open_app()
     key = message_keys(at)[-1]
-    before = at.text_area(key=key)
-    at.text_area(key="msg_system").set_value("Be brief.").run()
-    after = at.text_area(key=key)
+    before = widget(at.text_area, key)
+    widget(at.text_area, "msg_system").set_value("Be brief.").run()
+    after = widget(at.text_area, key)
     assert after.id == before.id and after.label == before.label
-    at.text_area(key="msg_system").set_value("").run()
-    assert at.text_area(key=key).id == before.id
+    widget(at.text_area, "msg_system").set_value("").run()
+    assert widget(at.text_area, key).id == before.id
 
 
 def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server):
@@ -309,12 +310,12 @@ def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server):
             {"role": "system", "content": "Be kind."}, {"role": "user", "content": "new text"}]})
     at.run()
     assert not at.exception
-    assert at.number_input(key="p_temperature").value == pytest.approx(0.4)
-    assert at.text_area(key="msg_system").value == "Be kind."
-    assert [at.text_area(key=k).value for k in message_keys(at)] == ["new text"]
+    assert widget(at.number_input, "p_temperature").value == pytest.approx(0.4)
+    assert widget(at.text_area, "msg_system").value == "Be kind."
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["new text"]
     assert json_body(at)["model"] == "vendor/other-model"
     assert at.session_state["model"] == "vendor/other-model"
-    assert at.selectbox(key="_sb_model").value == "vendor/other-model"
+    assert widget(at.selectbox, "_sb_model").value == "vendor/other-model"
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -324,28 +325,28 @@ def test_messages_editor_add_move_role_delete(server):
     at = open_app()
     type_user_message(at, "first")
     at.button(key="msg_add").click().run()  # an assistant turn: few-shot
-    at.text_area(key=message_keys(at)[-1]).set_value("an example answer").run()
+    widget(at.text_area, message_keys(at)[-1]).set_value("an example answer").run()
     at.button(key="msg_add").click().run()
-    at.text_area(key=message_keys(at)[-1]).set_value("second").run()
+    widget(at.text_area, message_keys(at)[-1]).set_value("second").run()
     roles = lambda: [(m.role, m.content) for m in request_of(at).messages]  # noqa: E731
     assert roles() == [("user", "first"), ("assistant", "an example answer"), ("user", "second")]
 
     last = message_keys(at)[-1].removeprefix("msg_text_")
     at.button(key=f"msg_up_{last}").click().run()
     assert roles() == [("user", "first"), ("user", "second"), ("assistant", "an example answer")]
-    assert [at.text_area(key=k).value for k in message_keys(at)] == ["first", "second", "an example answer"]
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["first", "second", "an example answer"]
 
-    at.selectbox(key=f"msg_role_{last}").set_value("developer").run()
+    widget(at.selectbox, f"msg_role_{last}").set_value("developer").run()
     assert roles()[1] == ("developer", "second")
 
     first = message_keys(at)[0].removeprefix("msg_text_")
     at.button(key=f"msg_del_{first}").click().run()
     assert roles() == [("developer", "second"), ("assistant", "an example answer")]
 
-    at.text_area(key="msg_system").set_value("You are terse.").run()
+    widget(at.text_area, "msg_system").set_value("You are terse.").run()
     assert roles()[0] == ("system", "You are terse.")
     assert json_body(at)["messages"][0] == {"role": "system", "content": "You are terse."}
-    at.text_area(key="msg_system").set_value("").run()
+    widget(at.text_area, "msg_system").set_value("").run()
     assert roles()[0] == ("developer", "second")
 
 
@@ -359,16 +360,17 @@ def test_content_parts_and_tool_calls_survive_form_edits(server):
                         {"role": "assistant", "tool_calls": [call]},
                         {"role": "tool", "tool_call_id": "call_1", "content": "42"},
                         {"role": "user", "content": "Thanks", "name": "ann"}]
-    at.text_area(key="request_json").set_value(json.dumps(body)).run()
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
     assert errors_text(at) == ""
     keys = message_keys(at)
-    assert at.text_area(key=keys[0]).disabled  # two parts: edited in the JSON view only
-    notes = [text for text in shown(at.caption) if text.endswith("edit them in the JSON view.")]
-    assert notes == ["2 content parts: edit them in the JSON view.", "1 tool call(s): edit them in the JSON view."]
-    assert at.text_input(key="msg_tool_id_" + keys[2].removeprefix("msg_text_")).value == "call_1"
+    assert widget(at.text_area, keys[0]).disabled  # two parts: edited in the JSON view only
+    notes = [text for text in shown(at.caption) if text.endswith("edit them in the Playground's JSON view.")]
+    assert notes == ["2 content parts: edit them in the Playground's JSON view.",
+                     "1 tool call(s): edit them in the Playground's JSON view."]
+    assert widget(at.text_input, "msg_tool_id_" + keys[2].removeprefix("msg_text_")).value == "call_1"
     # a form edit elsewhere leaves all of it as it was
-    at.text_area(key=keys[3]).set_value("Thanks a lot").run()
-    at.number_input(key="p_seed").set_value(3).run()
+    widget(at.text_area, keys[3]).set_value("Thanks a lot").run()
+    widget(at.number_input, "p_seed").set_value(3).run()
     expected = [*body["messages"][:3], {"role": "user", "content": "Thanks a lot", "name": "ann"}]
     assert json_body(at)["messages"] == expected
 
@@ -396,7 +398,7 @@ def test_run_against_scripted_server_shows_text_and_usage(server, tmp_path):
     stored = RunStore(tmp_path / "data" / "runs.sqlite3").list()
     assert [s.id for s in stored] == [run.id]
     # the request is still there to edit and run again
-    assert at.text_area(key=message_keys(at)[-1]).value == "Say hello"
+    assert widget(at.text_area, message_keys(at)[-1]).value == "Say hello"
     assert not at.button(key="run").disabled
 
 
@@ -416,7 +418,7 @@ def test_server_error_shows_status_and_servers_words(server, tmp_path):
     type_user_message(at, "Hi")
     at.button(key="run").click().run()
     assert errors_text(at) == "**422 BadRequestError**: temperature: must be at most 2"
-    assert at.text_area(key=message_keys(at)[-1]).value == "Hi"
+    assert widget(at.text_area, message_keys(at)[-1]).value == "Hi"
     stored = RunStore(tmp_path / "data" / "runs.sqlite3").list()
     assert [s.error_kind for s in stored] == ["BadRequestError"]
 
@@ -436,14 +438,14 @@ def test_logprobs_heatmap_inspector_table_and_escaping(server):
     server.add(_logprob_stream([("<script>alert(1)</script>", -0.1), (" **bold**", -2.3), (" end", -0.01)]))
     at = open_app()
     type_user_message(at, "Hi")
-    at.selectbox(key="p_logprobs").set_value(True).run()
-    at.number_input(key="p_top_logprobs").set_value(2).run()
+    widget(at.selectbox, "p_logprobs").set_value(True).run()
+    widget(at.number_input, "p_top_logprobs").set_value(2).run()
     at.button(key="run").click().run()
     assert not at.exception
     html = "\n".join(h.proto.body for h in at.html)
     assert "<script>" not in html and "&#60;script&#62;" in html  # escaped, never markup
     assert "pg-heatmap" in html and "Perplexity" in html
-    inspector = at.selectbox(key="last_c0_inspect")
+    inspector = widget(at.selectbox, "last_c0_inspect")
     assert inspector.value == 1  # the least likely token is chosen first
     # two tables: the inspected token's alternatives, then every token (spaces shown as ␣)
     alternatives, tokens = at.dataframe
@@ -464,7 +466,7 @@ def test_n_choices_in_tabs(server):
     server.add(Reply.sse(events))
     at = open_app()
     type_user_message(at, "Hi")
-    at.number_input(key="p_n").set_value(2).run()
+    widget(at.number_input, "p_n").set_value(2).run()
     at.button(key="run").click().run()
     assert [t.label for t in at.tabs][-2:] == ["Choice 1", "Choice 2"]
     html = "\n".join(h.proto.body for h in at.html)
@@ -495,7 +497,7 @@ def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
                                                "api_key": "sk-team-secret-0123456789abcdef"}}}
         at.secrets["endpoints"] = secrets["endpoints"]
         at.run()
-        picker = at.selectbox(key="_sb_endpoint")
+        picker = widget(at.selectbox, "_sb_endpoint")
         assert picker.options == ["Local sandbox", "Team vLLM", "Custom (OpenAI-compatible)"]
         assert picker.value == "Local sandbox"
         picker.set_value("Team vLLM").run()
@@ -512,9 +514,9 @@ def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
         assert "OPENAI_API_KEY" in at.code[0].value and "sk-team-secret" not in "\n".join(c.value for c in at.code)
 
         # the custom entry: URL and key typed in; a server that cannot list models gives free text
-        at.selectbox(key="_sb_endpoint").set_value("Custom (OpenAI-compatible)").run()
-        at.text_input(key="custom_base_url").set_value("http://127.0.0.1:9/v1").run()
-        assert at.text_input(key="_sb_model").value == "other-model"  # free text, holding the last model
+        widget(at.selectbox, "_sb_endpoint").set_value("Custom (OpenAI-compatible)").run()
+        widget(at.text_input, "custom_base_url").set_value("http://127.0.0.1:9/v1").run()
+        assert widget(at.text_input, "_sb_model").value == "other-model"  # free text, holding the last model
         failures = [text for text in shown(at.caption) if text.startswith("Could not list models")]
         assert len(failures) == 1 and re.fullmatch(
             r"Could not list models: could not reach http://127\.0\.0\.1:9/v1/models: .+\. Type a model id\.",
@@ -531,7 +533,7 @@ def test_the_sandbox_starts_only_when_it_is_the_chosen_endpoint(server, monkeypa
     monkeypatch.setenv("SGP_API_KEY", "sgp-test-key-0123456789")
     monkeypatch.setenv("SGP_BASE_URL", server.base_url)  # its model list comes from the scripted server
     at = open_app()
-    picker = at.selectbox(key="_sb_endpoint")
+    picker = widget(at.selectbox, "_sb_endpoint")
     assert picker.value == "SGP" and picker.options == ["Local sandbox", "SGP", "Custom (OpenAI-compatible)"]
     type_user_message(at, "Hi")
     at.button(key="run").click().run()
@@ -540,7 +542,7 @@ def test_the_sandbox_starts_only_when_it_is_the_chosen_endpoint(server, monkeypa
     assert not any("Running on" in m.value for m in at.sidebar.markdown)
 
     # choosing it starts it (here: finds the stand-in on $PLAYGROUND_SANDBOX_PORT) and shows its state
-    at.selectbox(key="_sb_endpoint").set_value("Local sandbox").run()
+    widget(at.selectbox, "_sb_endpoint").set_value("Local sandbox").run()
     assert not at.exception
     assert _sandbox_asked(server)
     assert any(f"Running on 127.0.0.1:{server.port}" in m.value for m in at.sidebar.markdown)
@@ -554,10 +556,10 @@ def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
     at = open_app()
     assert at.session_state["model"] == "local/smollm2-135m-instruct"
     type_user_message(at, "Name a colour.")
-    at.number_input(key="p_max_completion_tokens").set_value(8).run()
-    at.number_input(key="p_seed").set_value(1).run()
-    at.selectbox(key="p_logprobs").set_value(True).run()
-    at.number_input(key="p_top_logprobs").set_value(3).run()
+    widget(at.number_input, "p_max_completion_tokens").set_value(8).run()
+    widget(at.number_input, "p_seed").set_value(1).run()
+    widget(at.selectbox, "p_logprobs").set_value(True).run()
+    widget(at.number_input, "p_top_logprobs").set_value(3).run()
     at.button(key="run").click().run()
     assert not at.exception
     run = at.session_state["last_run"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import USER_BOX, chromium, screenshot, scripted_sandbox, streamlit_app
 from tests.scripted_server import Reply
 
 TOKENS = [f"w{i:02d} " for i in range(40)]
@@ -44,7 +44,7 @@ def test_two_panes_fill_at_once_and_stop_keeps_partial_text(app) -> None:
         expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=60_000)
         expect(page.get_by_role("heading", name="Endpoint")).to_be_visible(timeout=30_000)
         # Write the user message in the shared conversation (open it when it is folded).
-        message = page.get_by_placeholder("Message text").last
+        message = page.locator(USER_BOX).last
         expect(page.get_by_text("Shared conversation", exact=True)).to_be_visible(timeout=30_000)
         if not message.is_visible():
             page.get_by_text("Shared conversation", exact=True).click()

@@ -25,6 +25,7 @@ from tests.browser_support import (
     HOSTILE_MATH,
     HOSTILE_MD_IMAGE,
     HOSTILE_SCRIPT,
+    USER_BOX,
     assert_inert,
     dataframe_text,
     open_page,
@@ -103,7 +104,7 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
 
     go_to(page, app_url, "Playground")
     server.add(hostile_answer(delay_s=0.01))
-    box = page.locator("textarea[placeholder^='Type a user message']").first
+    box = page.locator(USER_BOX).first
     box.fill(USER_TEXT)
     box.press("Tab")  # commit the text area: the Run button enables
     _run(page)
@@ -158,7 +159,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
     from playwright.sync_api import expect
 
     go_to(page, f"{app_url}/compare", "Compare")
-    message = page.get_by_placeholder("Message text").last
+    message = page.locator(USER_BOX).last
     if not message.is_visible():
         page.get_by_text("Shared conversation", exact=True).click()
     message.fill(USER_TEXT)

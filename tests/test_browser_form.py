@@ -19,7 +19,7 @@ from tests.scripted_server import Reply
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 30_000
-SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
+SYSTEM_BOX = "textarea[aria-label='System prompt']"
 
 
 def _chat_requests(server) -> list:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import screenshot
+from tests.browser_support import USER_BOX, screenshot
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 30_000
 RUN = ".st-key-run button >> visible=true"
-USER_BOX = "textarea[placeholder^='Type a user message']"
-SYSTEM_BOX = "textarea[placeholder^='You are a helpful assistant']"
+SYSTEM_BOX = "textarea[aria-label='System prompt']"
 ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
 TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answer
 FULL = "".join(TOKENS).strip()

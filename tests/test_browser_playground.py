@@ -15,7 +15,7 @@ import pytest
 from playground.client.schema import TokenLogprob
 from playground.runs.store import RunStore
 from playground.ui.common import run_view
-from tests.browser_support import run_prompt, screenshot, wait_for
+from tests.browser_support import USER_BOX, run_prompt, screenshot, wait_for
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -93,7 +93,7 @@ def test_html_in_the_answer_is_shown_as_text_and_runs_nothing(page, server):
 
 def test_ctrl_enter_in_the_message_box_runs(page, server):
     server.add(Reply.stream_text(["Shortcut", " works"]))
-    box = page.locator("textarea[placeholder^='Type a user message']").first
+    box = page.locator(USER_BOX).first
     box.click()
     box.type("Via the keyboard")
     box.press("Control+Enter")  # commits the text and runs, in one go

@@ -21,7 +21,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
-from tests.apptest_support import app_test, sandbox_stand_in, texts
+from tests.apptest_support import app_test, sandbox_stand_in, send_stale, texts, widget, widget_value
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
@@ -68,17 +68,17 @@ def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest
 
 
 def setup_panes(at: AppTest, *, logprobs: bool = False, model_b: str = "scripted/model") -> None:
-    at.selectbox(key="cmp.0.endpoint").select("A")
-    at.selectbox(key="cmp.1.endpoint").select("B")
-    at.number_input(key="cmp.0.temperature").set_value(0.2)
-    at.number_input(key="cmp.1.temperature").set_value(1.3)
-    at.text_input(key="cmp.1.model").input(model_b)
+    widget(at.selectbox, "cmp.0.endpoint").select("A")
+    widget(at.selectbox, "cmp.1.endpoint").select("B")
+    widget(at.number_input, "cmp.0.temperature").set_value(0.2)
+    widget(at.number_input, "cmp.1.temperature").set_value(1.3)
+    widget(at.text_input, "cmp.1.model").input(model_b)
     if logprobs:
-        at.checkbox(key="cmp.0.logprobs").check()
-        at.checkbox(key="cmp.1.logprobs").check()
+        widget(at.checkbox, "cmp.0.logprobs").check()
+        widget(at.checkbox, "cmp.1.logprobs").check()
         at.run()
-        at.number_input(key="cmp.0.top_logprobs").set_value(2)
-        at.number_input(key="cmp.1.top_logprobs").set_value(2)
+        widget(at.number_input, "cmp.0.top_logprobs").set_value(2)
+        widget(at.number_input, "cmp.1.top_logprobs").set_value(2)
     at.run()
     assert not at.exception, at.exception
 
@@ -141,7 +141,7 @@ def test_baseline_shows_differences_and_cost_comes_from_the_price_table(server: 
     summary = frame(at, "TTFT (s)")
     # 5 prompt tokens at $1/M, 4 and 2 completion tokens at $2/M
     assert summary["cost ($)"].tolist() == pytest.approx([13e-6, 9e-6])
-    at.selectbox(key="cmp.baseline").select(0).run()
+    widget(at.selectbox, "cmp.baseline").select(0).run()
     deltas = frame(at, "Δ completion tokens")
     assert deltas["run"].tolist() == ["Pane 2 · scripted/model"]
     assert deltas["Δ completion tokens"].tolist() == ["-2 (-50%)"]
@@ -178,7 +178,7 @@ def test_logprob_tables_chart_and_token_diff(server: ScriptedServer) -> None:
     row = diff[diff["pos_a"] == 0].iloc[0]
     assert row["delta"] == pytest.approx(math.log(0.85) - math.log(0.9))
 
-    at.checkbox(key="cmp.diff_only").check().run()
+    widget(at.checkbox, "cmp.diff_only").check().run()
     only = frame(at, "topk_overlap")
     assert only["op"].tolist() == ["replace"]
 
@@ -191,7 +191,7 @@ def test_different_tokenizers_are_compared_per_byte(server: ScriptedServer) -> N
                                   model="m/two"))
     at = app(server)
     setup_panes(at, logprobs=True, model_b="m/two")
-    at.text_input(key="cmp.0.model").input("m/one").run()
+    widget(at.text_input, "cmp.0.model").input("m/one").run()
     run_all(at)
     lines = " ".join(texts(at.markdown))
     assert "different tokenizers" in lines and "byte by byte" in lines
@@ -203,11 +203,11 @@ def test_unlinked_pane_sends_its_own_messages(server: ScriptedServer) -> None:
     server.route(PATH_B, Reply.stream_text(["two"]))
     at = app(server)
     setup_panes(at)
-    at.toggle(key="cmp.1.linked").set_value(False).run()
-    own = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.1.")]
+    widget(at.toggle, "cmp.1.linked").set_value(False).run()
+    own = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.1_text_")]
     assert [t.value for t in own] == ["Name a colour."]  # unlinking copies the shared conversation
     own[0].input("Name a number.").run()
-    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared.")]
+    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared_text_")]
     shared[0].input("Name a fruit.").run()
     run_all(at)
     bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
@@ -231,12 +231,12 @@ def test_an_error_in_one_pane_does_not_stop_the_other(server: ScriptedServer) ->
 
 def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> None:
     at = app(server)
-    at.selectbox(key="cmp.0.endpoint").select("A").run()
+    widget(at.selectbox, "cmp.0.endpoint").select("A").run()
     for text in (["The", " cat", " sat"], ["The", " cat", " ran"], ["The", " cat", " sat"]):
         server.add(lp_reply([(t, 0.5) for t in text]))
-    at.checkbox(key="cmp.0.logprobs").check().run()
-    at.number_input(key="cmp.0.seed").set_value(7)
-    at.number_input(key="cmp.repeat_k").set_value(3)
+    widget(at.checkbox, "cmp.0.logprobs").check().run()
+    widget(at.number_input, "cmp.0.seed").set_value(7)
+    widget(at.number_input, "cmp.repeat_k").set_value(3)
     at.run()
     at.button(key="cmp.repeat_go").click().run()
     assert not at.exception, at.exception
@@ -271,11 +271,11 @@ def test_a_past_run_sent_from_history_fills_a_pane(server: ScriptedServer) -> No
     at.session_state["cmp.incoming"] = [past.id]
     at.run()
     assert not at.exception, at.exception
-    assert at.session_state["cmp.0.model"] == "old/model"
-    assert at.session_state["cmp.0.temperature"] == 0.9
-    assert at.session_state["cmp.0.endpoint"] == "B"
-    assert at.session_state["cmp.0.include"] is False  # kept as it is when Run all reruns the others
-    assert at.session_state["cmp.0.linked"] is False
+    assert widget_value(at, "cmp.0.model") == "old/model"
+    assert widget_value(at, "cmp.0.temperature") == 0.9
+    assert widget_value(at, "cmp.0.endpoint") == "B"
+    assert widget_value(at, "cmp.0.include") is False  # kept as it is when Run all reruns the others
+    assert widget_value(at, "cmp.0.linked") is False
     assert any(past.id[:8] in c for c in texts(at.caption))
     html = " ".join(str(h.proto.body) for h in at.get("html"))
     assert "<answer>" not in html and "&#60;answer&#62;" in html  # model text is escaped
@@ -298,16 +298,16 @@ def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_pat
     server.route(PATH_B, Reply.stream_text(["unused"]))
 
     at = app(server)
-    at.selectbox(key="cmp.0.endpoint").select("A").run()
-    at.selectbox(key="cmp.0.preset_pick").select("Terse")
+    widget(at.selectbox, "cmp.0.endpoint").select("A").run()
+    widget(at.selectbox, "cmp.0.preset_pick").select("Terse")
     at.button(key="cmp.0.load_preset").click().run()
     assert not at.exception, at.exception
-    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.seed"] == 42
-    assert at.session_state["cmp.0.max_tokens"] == 9 and at.session_state["cmp.0.logprobs"] is True
-    assert at.session_state["cmp.0.linked"] is False
-    at.selectbox(key="cmp.1.run_pick").select(past.id)
+    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.seed") == 42
+    assert widget_value(at, "cmp.0.max_tokens") == 9 and widget_value(at, "cmp.0.logprobs") is True
+    assert widget_value(at, "cmp.0.linked") is False
+    widget(at.selectbox, "cmp.1.run_pick").select(past.id)
     at.button(key="cmp.1.load_run").click().run()
-    assert at.session_state["cmp.1.model"] == "past/model" and at.session_state["cmp.1.include"] is False
+    assert widget_value(at, "cmp.1.model") == "past/model" and widget_value(at, "cmp.1.include") is False
     assert at.session_state["cmp.results"][1].id == past.id
 
     run_all(at)
@@ -330,23 +330,25 @@ def test_a_stale_browser_echo_does_not_undo_a_loaded_preset(server: ScriptedServ
         "model": "preset/model", "temperature": 0.1, "messages": [{"role": "user", "content": "Hi?"}]})))
     server.route(PATH_A, Reply.stream_text(["ok"]))
     at = app(server)
-    at.selectbox(key="cmp.0.endpoint").select("A")
-    at.checkbox(key="cmp.1.include").uncheck().run()
-    at.selectbox(key="cmp.0.preset_pick").select("Cold")
+    widget(at.selectbox, "cmp.0.endpoint").select("A")
+    widget(at.checkbox, "cmp.1.include").uncheck().run()
+    widget(at.selectbox, "cmp.0.preset_pick").select("Cold")
+    shown_before = [widget(at.text_input, "cmp.0.model"), widget(at.number_input, "cmp.0.temperature"),
+                    widget(at.toggle, "cmp.0.linked")]
     at.button(key="cmp.0.load_preset").click().run()
-    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.linked"] is False
+    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
     # A browser that has not drawn the loaded values yet sends its old ones with the next click.
-    at.text_input(key="cmp.0.model").input("scripted/model")
-    at.number_input(key="cmp.0.temperature").set_value(None)
-    at.toggle(key="cmp.0.linked").set_value(True)
-    run_all(at)
+    at.button(key="cmp.run_all").click()
+    send_stale(at, *zip(shown_before, ["scripted/model", None, True]))
+    assert not at.exception, at.exception
+    assert at.session_state["cmp.batch"] is None
     body = [r.json for r in server.requests if r.path == PATH_A][-1]
     assert body["model"] == "preset/model" and body["temperature"] == 0.1
     assert body["messages"] == [{"role": "user", "content": "Hi?"}]
-    assert at.session_state["cmp.0.model"] == "preset/model" and at.session_state["cmp.0.linked"] is False
+    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
     # A real edit (a value the load did not replace) is kept.
-    at.text_input(key="cmp.0.model").input("other/model").run()
-    assert at.session_state["cmp.0.model"] == "other/model"
+    widget(at.text_input, "cmp.0.model").input("other/model").run()
+    assert widget_value(at, "cmp.0.model") == "other/model"
 
 
 def test_text_typed_just_before_run_all_is_sent(server: ScriptedServer) -> None:
@@ -354,7 +356,7 @@ def test_text_typed_just_before_run_all_is_sent(server: ScriptedServer) -> None:
     server.route(PATH_B, Reply.stream_text(["elm"]))
     at = app(server)
     setup_panes(at)
-    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared.")]
+    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared_text_")]
     shared[0].input("Name a tree.")
     run_all(at)  # one interaction: Run all's callback runs before the page reads the text box
     bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)]
@@ -368,13 +370,13 @@ def test_a_preset_without_a_value_for_its_variable_says_which(server: ScriptedSe
                                                       request=ChatRequest.from_wire({
         "model": "preset/model", "messages": [{"role": "user", "content": "Write about {{topic}}."}]})))
     at = app(server)
-    at.selectbox(key="cmp.0.preset_pick").select("Topic")
+    widget(at.selectbox, "cmp.0.preset_pick").select("Topic")
     at.button(key="cmp.0.load_preset").click().run()
     errors = texts(at.error)
     assert len(errors) == 1, errors
     assert errors[0].startswith("Preset 'Topic' needs a value for {{topic}} (no default is set)")
     assert "Fill in a value" not in errors[0]
-    assert at.session_state["cmp.0.model"] == "scripted/model"  # the pane is left as it was
+    assert widget_value(at, "cmp.0.model") == "scripted/model"  # the pane is left as it was
 
 
 def test_a_run_carrying_its_endpoints_key_is_not_saved(server: ScriptedServer) -> None:

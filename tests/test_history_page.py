@@ -16,7 +16,7 @@ from playground.client.run import ChoiceResult, ChunkRecord, Run, RunError
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
-from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, send_stale, texts, widget
 from tests.scripted_server import Reply, ScriptedServer
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
@@ -64,7 +64,7 @@ def listed(at: AppTest):
 
 
 def open_run(at: AppTest, run_id: str) -> None:
-    at.selectbox(key="hist.pick").set_value(run_id).run()
+    widget(at.selectbox, "hist.pick").set_value(run_id).run()
     assert not at.exception, at.exception
 
 
@@ -95,27 +95,27 @@ def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
         make_run(3, endpoint="B", model="m/one", text="quick silver", started=NOW - timedelta(days=3)),
     ])
     at = page(server)
-    assert at.selectbox(key="hist.model").options == ["(any)", "m/one", "m/two"]
-    at.selectbox(key="hist.model").select("m/one").run()
+    assert widget(at.selectbox, "hist.model").options == ["(any)", "m/one", "m/two"]
+    widget(at.selectbox, "hist.model").select("m/one").run()
     assert sorted(listed(at)["answer"]) == ["quick silver", "the quick brown fox"]
-    at.selectbox(key="hist.endpoint").select("B").run()
+    widget(at.selectbox, "hist.endpoint").select("B").run()
     assert listed(at)["answer"].tolist() == ["quick silver"]
-    at.selectbox(key="hist.endpoint").select("(any)")
-    at.selectbox(key="hist.model").select("(any)").run()
-    at.selectbox(key="hist.preset").select("Poem").run()
+    widget(at.selectbox, "hist.endpoint").select("(any)")
+    widget(at.selectbox, "hist.model").select("(any)").run()
+    widget(at.selectbox, "hist.preset").select("Poem").run()
     assert listed(at)["answer"].tolist() == ["a slow green turtle"]
-    at.selectbox(key="hist.preset").select("(any)").run()
-    at.text_input(key="hist.search").input("QUICK").run()
+    widget(at.selectbox, "hist.preset").select("(any)").run()
+    widget(at.text_input, "hist.search").input("QUICK").run()
     assert sorted(listed(at)["answer"]) == ["quick silver", "the quick brown fox"]
-    at.text_input(key="hist.search").input("question 2").run()  # the prompt is searched too
+    widget(at.text_input, "hist.search").input("question 2").run()  # the prompt is searched too
     assert listed(at)["answer"].tolist() == ["a slow green turtle"]
-    at.text_input(key="hist.search").input("").run()
+    widget(at.text_input, "hist.search").input("").run()
     at.date_input(key="hist.since").set_value((NOW - timedelta(days=1)).date()).run()
     assert sorted(listed(at)["answer"]) == ["a slow green turtle", "the quick brown fox"]
     at.date_input(key="hist.since").set_value(None)
     at.date_input(key="hist.until").set_value((NOW - timedelta(days=2)).date()).run()
     assert listed(at)["answer"].tolist() == ["quick silver"]
-    at.text_input(key="hist.search").input("nothing like this").run()
+    widget(at.text_input, "hist.search").input("nothing like this").run()
     assert any("No runs match" in c for c in texts(at.caption))
 
 
@@ -161,6 +161,7 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
     store.save(old)
     at = page(server)
     open_run(at, old.id)
+    shown_before = widget(at.selectbox, "hist.pick")
     at.button(key="hist.rerun").click().run()
     assert not at.exception, at.exception
     sent = [r.json for r in server.requests if r.path == "/a/chat"]
@@ -173,8 +174,8 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
     assert any("Rerun finished" in i for i in texts(at.info))
     # A browser that has not drawn the new run's name in the picker yet sends the old one back
     # with its next interaction: the new run stays open.
-    at.selectbox(key="hist.pick").set_value(old.id).run()
-    assert at.session_state["hist.open"] == newest.id and at.session_state["hist.pick"] == newest.id
+    send_stale(at, shown_before, old.id)
+    assert at.session_state["hist.open"] == newest.id and widget(at.selectbox, "hist.pick").value == newest.id
     assert store.get(newest.id).text in " ".join(str(h.proto.body) for h in at.get("html"))
 
 
@@ -209,8 +210,8 @@ def test_stays_quick_with_ten_thousand_runs(server: ScriptedServer, store: RunSt
     assert any("Runs 1-25 of 10000" in c for c in texts(at.caption))
     assert len(listed(at)) == 25  # one page is read, not the whole table
     started = time.perf_counter()
-    at.selectbox(key="hist.model").select("m/3")
-    at.text_input(key="hist.search").input("number 99").run()
+    widget(at.selectbox, "hist.model").select("m/3")
+    widget(at.text_input, "hist.search").input("number 99").run()
     filtered = time.perf_counter() - started
     expected = [n for n in range(10_000) if n % 7 == 3 and "number 99" in f"answer number {n}"]
     assert any(f"of {len(expected)} " in c for c in texts(at.caption))

@@ -15,7 +15,7 @@ import playground.presets.model  # noqa: F401  (the package, before pages/ is on
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
-from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts, widget
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,26 +45,26 @@ def page() -> AppTest:
 
 def test_browse_and_search_by_name_and_tag(folder: Path) -> None:
     at = page()
-    names = at.selectbox(key="presets_selected").options
+    names = widget(at.selectbox, "presets_selected").options
     assert len(names) == len(list(folder.glob("*.json")))
     assert "Sentiment classifier via logprobs" in names
-    at.text_input(key="presets_search").input("poem").run()
-    assert at.selectbox(key="presets_selected").options == ["Creative: seeded poem"]
-    at.text_input(key="presets_search").input("").run()
-    at.multiselect(key="presets_tags").select("logprobs").run()
-    assert at.selectbox(key="presets_selected").options == ["Sentiment classifier via logprobs"]
+    widget(at.text_input, "presets_search").input("poem").run()
+    assert widget(at.selectbox, "presets_selected").options == ["Creative: seeded poem"]
+    widget(at.text_input, "presets_search").input("").run()
+    widget(at.multiselect, "presets_tags").select("logprobs").run()
+    assert widget(at.selectbox, "presets_selected").options == ["Sentiment classifier via logprobs"]
     # The preview shows the messages and the parameters.
     assert any("good or bad" in m for m in texts(at.markdown))
     assert any('"top_logprobs"' in j.value for j in at.json)
-    at.multiselect(key="presets_tags").unselect("logprobs").run()
-    at.text_input(key="presets_search").input("no such preset anywhere").run()
+    widget(at.multiselect, "presets_tags").unselect("logprobs").run()
+    widget(at.text_input, "presets_search").input("no such preset anywhere").run()
     assert any("No preset matches" in i for i in texts(at.info))
 
 
 def test_export_downloads_the_canonical_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     served = capture_downloads(monkeypatch)
     at = page()
-    at.selectbox(key="presets_selected").select("JSON extraction with a schema").run()
+    widget(at.selectbox, "presets_selected").select("JSON extraction with a schema").run()
     exported = [s for s in served if s[2] == "json-extraction-with-a-schema.json"]
     assert exported, served
     data, mimetype, _ = exported[-1]
@@ -100,20 +100,20 @@ def test_import_good_files_and_report_bad_ones_by_name(folder: Path) -> None:
     assert "imported.json" not in errors
     assert PresetStore(folder).load("Imported poem").request.seed == 42
     assert not PresetStore(folder).exists("Leaky")
-    assert "Imported poem" in at.selectbox(key="presets_selected").options
+    assert "Imported poem" in widget(at.selectbox, "presets_selected").options
 
 
 def test_duplicate_rename_and_delete_with_confirmation(folder: Path) -> None:
     at = page()
-    at.selectbox(key="presets_selected").select("Creative: seeded poem").run()
+    widget(at.selectbox, "presets_selected").select("Creative: seeded poem").run()
     at.button(key="presets_duplicate").click().run()
-    assert at.selectbox(key="presets_selected").value == "Creative: seeded poem (copy)"
+    assert widget(at.selectbox, "presets_selected").value == "Creative: seeded poem (copy)"
     assert (folder / "creative-seeded-poem-copy.json").exists()
-    at.text_input(key="presets_rename_to").input("Night poem")
+    widget(at.text_input, "presets_rename_to").input("Night poem")
     at.button(key="presets_rename").click().run()
-    assert at.selectbox(key="presets_selected").value == "Night poem"
+    assert widget(at.selectbox, "presets_selected").value == "Night poem"
     assert (folder / "night-poem.json").exists() and not (folder / "creative-seeded-poem-copy.json").exists()
-    at.text_input(key="presets_rename_to").input("../escape")
+    widget(at.text_input, "presets_rename_to").input("../escape")
     at.button(key="presets_rename").click().run()
     assert any("looks like a path" in e for e in texts(at.error))
     at.button(key="presets_delete").click().run()
@@ -124,13 +124,13 @@ def test_duplicate_rename_and_delete_with_confirmation(folder: Path) -> None:
     at.button(key="presets_delete").click().run()
     at.button(key="presets_delete_yes").click().run()
     assert not (folder / "night-poem.json").exists()
-    assert "Night poem" not in at.selectbox(key="presets_selected").options
+    assert "Night poem" not in widget(at.selectbox, "presets_selected").options
 
 
 def test_copy_share_link_gives_a_url_that_loads_the_preset(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAYGROUND_BASE_URL", "https://playground.example.com/team/")
     at = page()
-    at.selectbox(key="presets_selected").select("Few-shot: country to capital").run()
+    widget(at.selectbox, "presets_selected").select("Few-shot: country to capital").run()
     at.button(key="presets_share").click().run()
     url = at.code[0].value
     assert url.startswith("https://playground.example.com/team/?preset=pg1.")
@@ -147,7 +147,7 @@ def test_a_preset_too_big_for_a_link_offers_the_file(folder: Path) -> None:
     big = Preset.new("Big one", request)
     PresetStore(folder).save(big)
     at = page()
-    at.selectbox(key="presets_selected").select("Big one").run()
+    widget(at.selectbox, "presets_selected").select("Big one").run()
     at.button(key="presets_share").click().run()
     assert not at.code or "?preset=" not in at.code[0].value
     assert any("too big for a share link" in w and "file" in w for w in texts(at.warning))
@@ -162,8 +162,8 @@ def test_diff_shows_changes_side_by_side_escaped(folder: Path) -> None:
                      {"role": "user", "content": "Write a <script>alert(1)</script> poem about a whale."}]})})
     store.save(changed)
     at = page()
-    at.selectbox(key="presets_diff_a").select("Creative B")
-    at.selectbox(key="presets_diff_b").select("Creative: seeded poem").run()
+    widget(at.selectbox, "presets_diff_a").select("Creative B")
+    widget(at.selectbox, "presets_diff_b").select("Creative: seeded poem").run()
     html = "\n".join(h.proto.body for h in at.get("html"))
     assert "<script>" not in html and "&#60;script&#62;" in html
     assert "background:#ffd7d5" in html and "background:#ccf2d1" in html  # removed and added words
@@ -177,7 +177,7 @@ def test_open_in_playground_switches_to_the_playground_with_the_request(folder: 
     at = app_test("presets.py")
     at.session_state["model"] = "other/model"  # the sidebar's model: the preset's must win
     at.run()
-    at.selectbox(key="presets_selected").select("Few-shot: country to capital").run()
+    widget(at.selectbox, "presets_selected").select("Few-shot: country to capital").run()
     at.button(key="presets_open").click().run()
     assert not at.exception, at.exception
     preset = PresetStore(folder).load("Few-shot: country to capital")
@@ -188,15 +188,15 @@ def test_open_in_playground_switches_to_the_playground_with_the_request(folder: 
     # The Playground's editors show the preset: its messages and its parameters.
     shown = [t.value for t in at.text_area if t.key and t.key.startswith(("msg_text_", "msg_system"))]
     assert shown == [m["content"] for m in preset.request.to_wire()["messages"]]
-    assert json.loads(at.text_area(key="request_json").value) == preset.request.to_wire()
-    assert at.number_input(key="p_temperature").value == preset.request.temperature
+    assert json.loads(widget(at.text_area, "request_json").value) == preset.request.to_wire()
+    assert widget(at.number_input, "p_temperature").value == preset.request.temperature
 
 
 def test_a_broken_file_in_the_folder_is_reported(folder: Path) -> None:
     (folder / "oops.json").write_bytes(b"\xff\xfe not json")
     at = page()
     assert any("oops.json" in w and "not UTF-8" in w for w in texts(at.warning))
-    assert len(at.selectbox(key="presets_selected").options) == len(list(folder.glob("*.json"))) - 1
+    assert len(widget(at.selectbox, "presets_selected").options) == len(list(folder.glob("*.json"))) - 1
 
 
 # --- the Playground's preset bar ------------------------------------------------------------
@@ -220,14 +220,14 @@ def playground(share_token: str | None = None) -> AppTest:
 
 def shown_request(at: AppTest) -> dict:
     """The request as the Playground's JSON view shows it."""
-    return json.loads(at.text_area(key="request_json").value)
+    return json.loads(widget(at.text_area, "request_json").value)
 
 
 def test_save_as_preset_from_the_playground(folder: Path) -> None:
     at = playground()
-    at.text_input(key="preset_save_name").input("My fruit prompt")
-    at.text_input(key="preset_save_description").input("Names things")
-    at.text_input(key="preset_save_tags").input("fruit, demo, ")
+    widget(at.text_input, "preset_save_name").input("My fruit prompt")
+    widget(at.text_input, "preset_save_description").input("Names things")
+    widget(at.text_input, "preset_save_tags").input("fruit, demo, ")
     at.button(key="preset_save").click().run()
     assert any("Saved preset" in s for s in texts(at.success))
     text = (folder / "my-fruit-prompt.json").read_text(encoding="utf-8")
@@ -247,7 +247,7 @@ def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
     at.session_state["request"] = ChatRequest.from_wire({
         "model": LOCAL_MODEL, "messages": [{"role": "user", "content": "hi"}],
         "extra_headers": {"Authorization": "Bearer sk-" + "abcdefghijklmnopqrstuvwxyz"}})
-    at.text_input(key="preset_save_name").input("Leaky")
+    widget(at.text_input, "preset_save_name").input("Leaky")
     at.button(key="preset_save").click().run()
     assert any("request.extra_headers.Authorization" in e for e in texts(at.error))
     assert not (folder / "leaky.json").exists()
@@ -255,40 +255,40 @@ def test_save_refuses_a_request_carrying_a_key(folder: Path) -> None:
 
 def test_save_over_a_file_changed_on_disk_is_refused(folder: Path) -> None:
     at = playground()
-    at.selectbox(key="preset_load_name").select("Creative: seeded poem")
+    widget(at.selectbox, "preset_load_name").select("Creative: seeded poem")
     at.button(key="preset_load").click().run()
     assert shown_request(at)["seed"] == 42
-    assert at.text_input(key="preset_save_name").value == "Creative: seeded poem"
+    assert widget(at.text_input, "preset_save_name").value == "Creative: seeded poem"
     # Someone else changes the file.
     path = folder / "creative-seeded-poem.json"
     theirs = path.read_text(encoding="utf-8").replace('"seed": 42', '"seed": 99')
     path.write_text(theirs, encoding="utf-8")
-    at.checkbox(key="preset_save_overwrite").check()
+    widget(at.checkbox, "preset_save_overwrite").check()
     at.button(key="preset_save").click().run()
     assert any("changed on disk" in e and "new name" in e for e in texts(at.error))
     assert path.read_text(encoding="utf-8") == theirs
-    at.text_input(key="preset_save_name").input("Creative: my version")
+    widget(at.text_input, "preset_save_name").input("Creative: my version")
     at.button(key="preset_save").click().run()
     assert any("Saved preset" in s for s in texts(at.success))
     assert PresetStore(folder).load("Creative: my version").request.seed == 42
     # Unchanged since load: overwrite goes through.
-    at.selectbox(key="preset_load_name").select("Creative: my version")
+    widget(at.selectbox, "preset_load_name").select("Creative: my version")
     at.button(key="preset_load").click().run()
-    at.text_input(key="preset_save_description").input("second edit")
+    widget(at.text_input, "preset_save_description").input("second edit")
     at.button(key="preset_save").click().run()
     assert PresetStore(folder).load("Creative: my version").description == "second edit"
 
 
 def test_load_preset_with_its_variables_form(folder: Path) -> None:
     at = playground()
-    at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
+    widget(at.selectbox, "preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
     assert any("Fill in its variables" in i for i in texts(at.info))
-    assert at.text_area(key="preset_var_audience").value == "a 10 year old"
+    assert widget(at.text_area, "preset_var_audience").value == "a 10 year old"
     at.button(key="preset_fill").click().run()  # topic has no default: an error, nothing filled
     assert any("{{topic}}" in e for e in texts(at.error))
     assert "{{topic}}" in shown_request(at)["messages"][1]["content"]
-    at.text_area(key="preset_var_topic").input("rainbows")
+    widget(at.text_area, "preset_var_topic").input("rainbows")
     at.button(key="preset_fill").click().run()
     assert shown_request(at)["messages"][1]["content"] == "Explain rainbows to a 10 year old."
     assert shown_request(at)["seed"] == 7
@@ -297,11 +297,11 @@ def test_load_preset_with_its_variables_form(folder: Path) -> None:
 
 def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) -> None:
     at = playground()
-    at.selectbox(key="preset_load_name").select("Explain a topic (variables)")
+    widget(at.selectbox, "preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
     at.button(key="preset_fill_later").click().run()  # keep the placeholders, close the form
     assert not any(t.key == "preset_var_topic" for t in at.text_area)
-    at.text_input(key="preset_save_name").input("Explain, my copy")
+    widget(at.text_input, "preset_save_name").input("Explain, my copy")
     at.button(key="preset_save").click().run()
     saved = PresetStore(folder).load("Explain, my copy")
     original = PresetStore(folder).load("Explain a topic (variables)")
@@ -329,6 +329,6 @@ def test_a_share_link_with_variables_opens_the_form(folder: Path) -> None:
     preset = PresetStore(folder).load("Explain a topic (variables)")
     at = playground(to_share_token(preset))
     assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
-    at.text_area(key="preset_var_topic").input("tides")
+    widget(at.text_area, "preset_var_topic").input("tides")
     at.button(key="preset_fill").click().run()
     assert shown_request(at)["messages"][1]["content"] == "Explain tides to a 10 year old."

@@ -1,55 +1,67 @@
-"""Setting a widget's value from code without the browser undoing it.
+"""Setting a widget's value from code without the browser undoing it: versioned widget keys.
 
-When a callback writes a widget's value (the JSON view after a form edit, the form after a
-JSON edit), the browser learns it only when the redrawn page reaches it. A click made before
-that (Tab out of a message box, then straight onto Run) sends the widget's *old* value with
-the rerun; Streamlit sees a change and fires the widget's on_change with that stale value,
-which would undo the edit just made.
+When code replaces a widget's value (the JSON view after a form edit, the form after a JSON
+edit, a preset, a past run), the browser learns it only when the redrawn page reaches it. A
+click made before that (Tab out of a message box, then straight onto Run) sends the widget's
+*old* value with the rerun, and Streamlit would take it as the user's change and undo the edit.
 
-So `write(key, value)` remembers the value it replaced, and an on_change callback first asks
-`stale(key)`: a change back to exactly the replaced value, within a few seconds of the write,
-is the browser echoing what it showed before; the written value is put back and the change
-is ignored.
+So a widget whose value code may set is drawn with `key(base)`, and `write(base, value)` moves
+it to a fresh key (`base@1`, `base@2`, ...) holding the new value. The browser's stale value
+belongs to a key no widget has any more: Streamlit drops it, and no callback fires for it.
+Callbacks and readers use `value(base)`, never the versioned key. A write of the value already
+shown, or to a widget not drawn yet, keeps the key (no remount, focus stays).
+
+This is the one place that knows the scheme; tests find a widget by its base key with
+tests.apptest_support.widget.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import streamlit as st
 
-ECHO_WINDOW_S = 5.0
-_REPLACED = "_widget_sync_replaced"
+_VERSIONS = "_widget_versions"  # base key -> version; a plain key, so it survives page switches
+SEPARATOR = "@"
 _MISSING = object()
 
 
-def _replaced() -> dict[str, tuple[Any, Any, float]]:
-    return st.session_state.setdefault(_REPLACED, {})
+def _versions() -> dict[str, int]:
+    return st.session_state.setdefault(_VERSIONS, {})
 
 
-def write(key: str, value: Any) -> None:
-    old = st.session_state[key] if key in st.session_state else _MISSING
-    replaced = _replaced()
-    if old is not _MISSING and old != value:
-        replaced[key] = (old, value, time.monotonic())
-    else:
-        replaced.pop(key, None)
-    st.session_state[key] = value
+def key(base: str) -> str:
+    """The key to draw the widget `base` with now."""
+    version = _versions().get(base, 0)
+    return f"{base}{SEPARATOR}{version}" if version else base
 
 
-def stale(key: str) -> bool:
-    """In an on_change callback: True when the new value is the browser echoing the value
-    that `write` replaced moments ago (the written value is restored)."""
-    replaced = _replaced()
-    entry = replaced.get(key)
-    if entry is None:
-        return False
-    old, new, at = entry
-    if time.monotonic() - at > ECHO_WINDOW_S:
-        replaced.pop(key, None)
-        return False
-    if st.session_state.get(key) == old:
-        st.session_state[key] = new
-        return True
-    return False
+def value(base: str, default: Any = None) -> Any:
+    return st.session_state.get(key(base), default)
+
+
+def has(base: str) -> bool:
+    """True when the widget's value is in the session (drawn, or written and not drawn yet)."""
+    return key(base) in st.session_state
+
+
+def write(base: str, new: Any) -> None:
+    """Give widget `base` the value `new`, from code (a callback, or before the widget is drawn)."""
+    current = st.session_state.get(key(base), _MISSING)
+    if current is _MISSING:
+        st.session_state[key(base)] = new
+        return
+    if current == new:
+        return
+    _versions()[base] = _versions().get(base, 0) + 1
+    st.session_state[key(base)] = new
+
+
+class Values:
+    """The widgets' values by base key, for callbacks that read several (`values["p_x"]`)."""
+
+    def __getitem__(self, base: str) -> Any:
+        return value(base)
+
+    def get(self, base: str, default: Any = None) -> Any:
+        return value(base, default)

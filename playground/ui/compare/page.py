@@ -23,8 +23,6 @@ from playground.ui.compare.tokens import diff_section, logprob_section
 
 
 def run_all() -> None:
-    for i in range(state.pane_count()):
-        sources.settle(i)  # this callback runs before the page: put back any value a stale echo replaced
     chosen = panes.included()
     if not chosen:
         state.error("Tick 'Include in Run all' in at least one pane.")
@@ -39,8 +37,6 @@ def run_all() -> None:
 def render() -> None:
     state.init_state()
     conversation.init_shared()
-    for i in range(state.pane_count()):
-        sources.settle(i)
     state.harvest()
     sources.take_incoming()
     st.title("Compare")

@@ -25,18 +25,16 @@ key = sources.key
 
 def _on_link_change(i: int) -> None:
     """Unlinking copies the shared conversation into the pane, to be edited there."""
-    if widget_sync.stale(key(i, "linked")):
-        return
-    if not st.session_state[key(i, "linked")] and not conversation.stored(str(i)):
+    if not sources.value(i, "linked") and not conversation.stored(str(i)):
         conversation.set_messages(str(i), conversation.current(conversation.SHARED))
 
 
 def pane_values(i: int) -> dict[str, Any]:
-    return {name: st.session_state.get(key(i, name)) for name in ("model", *sources.PARAMS)}
+    return {name: sources.value(i, name) for name in ("model", *sources.PARAMS)}
 
 
 def pane_messages(i: int) -> list[dict[str, Any]]:
-    linked = st.session_state.get(key(i, "linked"), True)
+    linked = sources.value(i, "linked", True)
     return conversation.current(conversation.SHARED if linked else str(i))
 
 
@@ -51,23 +49,23 @@ def pane_request(i: int) -> tuple[ChatRequest | None, list[str]]:
 
 
 def pane_label(i: int, run: Run | None = None) -> str:
-    model = (run.request.model if run is not None else st.session_state.get(key(i, "model"))) or "?"
+    model = (run.request.model if run is not None else sources.value(i, "model")) or "?"
     return f"Pane {i + 1} · {model}"
 
 
 def included() -> list[int]:
-    return [i for i in range(state.pane_count()) if st.session_state.get(key(i, "include"), True)]
+    return [i for i in range(state.pane_count()) if sources.value(i, "include", True)]
 
 
 def prepare(panes: list[int]) -> tuple[list[tuple[Endpoint, ChatRequest]], list[str | None], list[str]]:
     """The (endpoint, request) of each pane, their presets, and what stops any of them running.
-    (In a callback, `sources.settle` the panes first.)"""
-    chosen = [st.session_state.get(key(i, "endpoint")) for i in panes]
+    """
+    chosen = [sources.value(i, "endpoint") for i in panes]
     named = state.endpoints(need_local=sidebar.LOCAL in chosen)
     items, presets, problems = [], [], []
     for i in panes:
         request, errors = pane_request(i)
-        endpoint = named.get(st.session_state.get(key(i, "endpoint")) or "")
+        endpoint = named.get(sources.value(i, "endpoint") or "")
         if endpoint is None:
             errors = [*errors, "choose an endpoint"]
         if errors or request is None:
@@ -122,29 +120,33 @@ def pane_result(i: int, run: Run) -> None:
 
 def pane_setup(i: int, disabled: bool) -> None:
     names = list(state.endpoints())
-    if st.session_state.get(key(i, "endpoint")) not in names and names:
+    if sources.value(i, "endpoint") not in names and names:
         default = state.default_endpoint_name()
-        st.session_state[key(i, "endpoint")] = default if default in names else names[0]
+        widget_sync.write(key(i, "endpoint"), default if default in names else names[0])
 
-    k, keep = f"cmp.{i}.", state.KEEP
-    st.selectbox("Endpoint", names, key=k + "endpoint", disabled=disabled, persist_state=keep)
-    st.text_input("Model", key=k + "model", disabled=disabled, persist_state=keep)
+    keep = state.KEEP
+
+    def k(name: str) -> str:
+        return sources.widget_key(i, name)
+
+    st.selectbox("Endpoint", names, key=k("endpoint"), disabled=disabled, persist_state=keep)
+    st.text_input("Model", key=k("model"), disabled=disabled, persist_state=keep)
     a, b = st.columns(2)
-    a.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=k + "temperature", disabled=disabled,
+    a.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=k("temperature"), disabled=disabled,
                    placeholder="default", persist_state=keep)
-    b.number_input("top_p", 0.0, 1.0, value=None, step=0.05, key=k + "top_p", disabled=disabled, placeholder="default",
+    b.number_input("top_p", 0.0, 1.0, value=None, step=0.05, key=k("top_p"), disabled=disabled, placeholder="default",
                    persist_state=keep)
-    a.number_input("Max tokens", 1, None, value=None, step=1, key=k + "max_tokens", disabled=disabled,
+    a.number_input("Max tokens", 1, None, value=None, step=1, key=k("max_tokens"), disabled=disabled,
                    placeholder="default", persist_state=keep)
-    b.number_input("Seed", None, None, value=None, step=1, key=k + "seed", disabled=disabled, placeholder="none",
+    b.number_input("Seed", None, None, value=None, step=1, key=k("seed"), disabled=disabled, placeholder="none",
                    persist_state=keep)
-    a.checkbox("Logprobs", key=k + "logprobs", disabled=disabled, persist_state=keep)
-    b.number_input("top_logprobs", 0, 20, value=None, step=1, key=k + "top_logprobs", placeholder="0",
-                   disabled=disabled or not st.session_state.get(k + "logprobs"), persist_state=keep)
-    st.checkbox("Include in Run all", key=k + "include", disabled=disabled, persist_state=keep)
-    st.toggle("Use the shared conversation", key=k + "linked", disabled=disabled, on_change=_on_link_change, args=(i,),
+    a.checkbox("Logprobs", key=k("logprobs"), disabled=disabled, persist_state=keep)
+    b.number_input("top_logprobs", 0, 20, value=None, step=1, key=k("top_logprobs"), placeholder="0",
+                   disabled=disabled or not sources.value(i, "logprobs"), persist_state=keep)
+    st.checkbox("Include in Run all", key=k("include"), disabled=disabled, persist_state=keep)
+    st.toggle("Use the shared conversation", key=k("linked"), disabled=disabled, on_change=_on_link_change, args=(i,),
               persist_state=keep)
-    if not st.session_state[key(i, "linked")]:
+    if not sources.value(i, "linked", True):
         st.caption("This pane's own messages:")
         conversation.messages_editor(str(i), disabled=disabled)
     with st.popover("Load a preset or a past run", disabled=disabled, width="stretch"):

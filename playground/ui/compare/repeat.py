@@ -11,7 +11,7 @@ from playground.analysis import logprobs as lp
 from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
 from playground.textsafe import code_span, escape_markdown
 from playground.ui.common import live_view, run_view
-from playground.ui.compare import sources, state
+from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label, prepare
 
 PANE, K = "cmp.repeat_pane", "cmp.repeat_k"
@@ -20,7 +20,6 @@ PREFIX_CHARS = 80
 
 def start_repeat() -> None:
     i = st.session_state.get(PANE, 0)
-    sources.settle(i)  # this callback runs before the page: put back any value a stale echo replaced
     items, presets, problems = prepare([i])
     if problems:
         state.error(*problems)

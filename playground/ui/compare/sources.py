@@ -4,10 +4,9 @@ session state; playground.ui.compare.panes draws and reads it.
 
 Pane i keeps under "cmp.{i}.": "base" (the wire body without messages: every field the widgets
 do not show), one key per widget in WIDGETS, "source" (where the setup came from) and "preset".
-The widgets are written with widget_sync.write: a browser that still shows their old values
-may send those back with its next click, and `settle` (widget_sync.stale for each of them; the
-page calls it first thing, and so do Run all and Repeat, whose callbacks run before the page)
-then puts the loaded values back (see playground/ui/widget_sync.py).
+The widgets are written with widget_sync.write and drawn with `widget_key`: a value loaded
+from code gets a fresh widget, so a browser still showing the old one cannot undo it (see
+playground/ui/common/widget_sync.py). Read them with `value(i, name)`.
 """
 
 from __future__ import annotations
@@ -31,6 +30,16 @@ def key(i: int, name: str) -> str:
     return f"cmp.{i}.{name}"
 
 
+def widget_key(i: int, name: str) -> str:
+    """The key to draw pane i's widget `name` (one of WIDGETS) with now."""
+    return widget_sync.key(key(i, name))
+
+
+def value(i: int, name: str, default: Any = None) -> Any:
+    """The value of pane i's widget `name` (one of WIDGETS)."""
+    return widget_sync.value(key(i, name), default)
+
+
 def set_pane(i: int, body: dict[str, Any], *, messages: list[dict[str, Any]] | None, source: str,
              endpoint: str | None = None, preset: str | None = None, result: Run | None = None,
              include: bool = True) -> None:
@@ -49,12 +58,6 @@ def set_pane(i: int, body: dict[str, Any], *, messages: list[dict[str, Any]] | N
         state.results()[i] = result
     else:
         state.results().pop(i, None)
-
-
-def settle(i: int) -> None:
-    """Put back any value loaded from code that a stale browser echo replaced."""
-    for name in WIDGETS:
-        widget_sync.stale(key(i, name))
 
 
 # --- the shared setup -------------------------------------------------------------------------

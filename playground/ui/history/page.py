@@ -91,8 +91,9 @@ def render() -> None:
         if opened and opened not in labels:
             options.append(opened)  # keep an opened run on screen while paging
         widget_sync.write(state.PICK, opened if opened in options else None)  # follows what is open
-        st.selectbox("Open a run", options, key=state.PICK, format_func=lambda i: "(choose a run)" if i is None
-                     else labels.get(i, f"run {i[:8]}"), on_change=state.on_pick,
+        st.selectbox("Open a run", options, key=widget_sync.key(state.PICK),
+                     format_func=lambda i: "(choose a run)" if i is None else labels.get(i, f"run {i[:8]}"),
+                     on_change=state.on_pick,
                      placeholder="Pick a run, or click its row in the table",
                      help="Or click a row of the table.")
     current = state.rerun_in_flight()

@@ -145,8 +145,7 @@ def on_table_select() -> None:
 
 
 def on_pick() -> None:
-    if not widget_sync.stale(PICK):  # a browser still showing the run open before cannot reopen it
-        open_run(st.session_state[PICK])
+    open_run(widget_sync.value(PICK))
 
 
 def open_run(run_id: str | None) -> None:

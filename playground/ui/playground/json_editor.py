@@ -21,7 +21,7 @@ def to_text(request: ChatRequest) -> str:
 
 
 def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
-    if not only_missing or KEY not in st.session_state:
+    if not only_missing or not widget_sync.has(KEY):
         widget_sync.write(KEY, to_text(request))
 
 
@@ -40,9 +40,7 @@ def parse(text: str) -> tuple[ChatRequest | None, str | None]:
 
 
 def _on_change() -> None:
-    if widget_sync.stale(KEY):
-        return
-    request, error = parse(st.session_state[KEY])
+    request, error = parse(widget_sync.value(KEY))
     if error is not None:
         request_state.set_error("json", error)
         return
@@ -52,7 +50,7 @@ def _on_change() -> None:
 
 
 def _format() -> None:
-    request, error = parse(st.session_state[KEY])
+    request, error = parse(widget_sync.value(KEY))
     if request is not None:
         widget_sync.write(KEY, to_text(request))
 
@@ -65,7 +63,7 @@ def render() -> None:
     )
     st.text_area(
         "Request JSON",
-        key=KEY,
+        key=widget_sync.key(KEY),
         height=460,
         on_change=_on_change,
         label_visibility="collapsed",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import streamlit as st
 from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error
@@ -19,17 +18,14 @@ from playground.ui.playground.param_fields import BY_NAME, Field, decode_line, p
 
 def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
     for key, value in widget_values(request).items():
-        if not only_missing or key not in st.session_state:
+        if not only_missing or not widget_sync.has(key):
             widget_sync.write(key, value)
 
 
 def _write(key: str, source: str, change: Callable[[dict[str, Any]], None], resync: bool = False) -> None:
-    """What every on_change callback here does: ignore the browser echoing the old value of
-    widget `key` (see widget_sync), apply `change` to the wire body and commit, or report
-    why not under `source`. With `resync`, redraw the form from the result (for a widget
+    """What every on_change callback here does: apply `change` to the wire body and commit, or
+    report why not under `source`. With `resync`, redraw the form from the result (for a widget
     that changes others)."""
-    if widget_sync.stale(key):
-        return
     body = request_state.get_request().to_wire()
     try:
         change(body)
@@ -47,7 +43,7 @@ def _write(key: str, source: str, change: Callable[[dict[str, Any]], None], resy
         sync_from_request(new)
 
 
-Change = Callable[[dict[str, Any], Any], None]  # change(wire body, st.session_state)
+Change = Callable[[dict[str, Any], Any], None]  # change(wire body, the widgets' values by base key)
 
 
 def _writes(source: str, resync: bool = False) -> Callable[[Change], Callable[[str], None]]:
@@ -56,7 +52,7 @@ def _writes(source: str, resync: bool = False) -> Callable[[Change], Callable[[s
 
     def wrap(change: Change) -> Callable[[str], None]:
         def callback(key: str) -> None:
-            _write(key, source, lambda body: change(body, st.session_state), resync)
+            _write(key, source, lambda body: change(body, widget_sync.Values()), resync)
 
         return callback
 
@@ -90,7 +86,7 @@ def on_field(name: str) -> None:
     f = BY_NAME[name]
 
     def change(body: dict[str, Any]) -> None:
-        raw = st.session_state[f.key]
+        raw = widget_sync.value(f.key)
         if f.kind == "json":
             value = parse_json(raw, f.json_type)
         elif f.kind == "stop":

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from playground.ui.common import widget_sync
 from playground.ui.playground import state as request_state
 from playground.ui.playground.param_fields import AUDIO_FORMATS, GROUPS, TRI, UNSET_LABEL, Field
 from playground.ui.playground.param_sync import (
@@ -44,7 +45,7 @@ def _fmt_unset(value: Any) -> str:
 
 def _draw(f: Field) -> None:
     label = f.label or f.name
-    common = dict(key=f.key, help=f.help, on_change=on_field, args=(f.name,))
+    common = dict(key=widget_sync.key(f.key), help=f.help, on_change=on_field, args=(f.name,))
     # No min_value/max_value on purpose: with bounds, the browser never sends an out-of-range
     # value (it shows the field red and keeps the last valid one), so the form would show one
     # request and send another. Unbounded, the value typed reaches on_field, which reports it
@@ -83,7 +84,7 @@ def _group(title: str, expanded: bool, extra: Callable[[], None] | None = None, 
 
 def _tri_select(label: str, key: str, on_change: Callable[[str], None], help: str, options: list = TRI) -> None:
     """A selectbox whose first option, None, reads "not set"; its callback gets the key."""
-    st.selectbox(label, options=options, key=key, format_func=_fmt_unset, placeholder=UNSET_LABEL,
+    st.selectbox(label, options=options, key=widget_sync.key(key), format_func=_fmt_unset, placeholder=UNSET_LABEL,
                  on_change=on_change, args=(key,), help=help)
 
 
@@ -91,25 +92,26 @@ def _output_extras() -> None:
     _tri_select("response_format", "p_response_format_type", on_response_format,
                 "Plain text, any JSON object, or JSON that follows a schema.",
                 options=[None, "text", "json_object", "json_schema"])
-    if st.session_state.get("p_response_format_type") == "json_schema":
-        st.text_input("Schema name", key="p_response_format_name", on_change=on_response_format,
+    if widget_sync.value("p_response_format_type") == "json_schema":
+        st.text_input("Schema name", key=widget_sync.key("p_response_format_name"), on_change=on_response_format,
                       args=("p_response_format_name",), help="A short name for the schema (letters, digits, _ and -).")
-        st.text_area("JSON schema", key="p_response_format_schema", height=160, on_change=on_response_format,
-                     args=("p_response_format_schema",), help="The JSON Schema the answer must follow.",
-                     placeholder='{"type": "object", "properties": {}}')
+        st.text_area("JSON schema", key=widget_sync.key("p_response_format_schema"), height=160,
+                     on_change=on_response_format, args=("p_response_format_schema",),
+                     help="The JSON Schema the answer must follow.", placeholder='{"type": "object", "properties": {}}')
         _tri_select("strict", "p_response_format_strict", on_response_format,
                     "Follow the schema exactly (servers that support it).")
     request_state.show_error("p_response_format")
     c1, c2 = st.columns(2)
     with c1:
-        st.text_input("audio voice", key="p_audio_voice", on_change=on_audio, args=("p_audio_voice",),
+        st.text_input("audio voice", key=widget_sync.key("p_audio_voice"), on_change=on_audio, args=("p_audio_voice",),
                       placeholder=UNSET_LABEL, help="Voice for audio output, e.g. alloy.")
     with c2:
         _tri_select("audio format", "p_audio_format", on_audio, "Encoding of the audio output.",
                     options=[None, *AUDIO_FORMATS])
     request_state.show_error("p_audio")
-    st.text_area("prediction", key="p_prediction", height=68, on_change=on_prediction, args=("p_prediction",),
-                 placeholder=UNSET_LABEL, help="Predicted output (e.g. a file being edited) to speed up generation.")
+    st.text_area("prediction", key=widget_sync.key("p_prediction"), height=68, on_change=on_prediction,
+                 args=("p_prediction",), placeholder=UNSET_LABEL,
+                 help="Predicted output (e.g. a file being edited) to speed up generation.")
     request_state.show_error("p_prediction")
 
 
@@ -125,8 +127,8 @@ def _named_choice_widgets(field: str, keywords: list[str], on_change: Callable[[
     """A keyword, or "function" and then the function's name."""
     key = f"p_{field}"
     _tri_select(field, key, on_change, help, options=[None, *keywords, "function"])
-    if st.session_state.get(key) == "function":
-        st.text_input(name_label, key=f"{key}_name", on_change=on_change, args=(f"{key}_name",),
+    if widget_sync.value(key) == "function":
+        st.text_input(name_label, key=widget_sync.key(f"{key}_name"), on_change=on_change, args=(f"{key}_name",),
                       help="The name of the function the model must call.")
     request_state.show_error(key)
 
@@ -135,7 +137,7 @@ def _advanced_extras() -> None:
     _tri_select("stream_options.include_usage", "p_stream_include_usage", on_stream_options,
                 "Send token usage in a last chunk of the stream.")
     request_state.show_error("p_stream_options")
-    st.text_area("Extra fields", key="p_extra", height=100, on_change=on_extra, args=("p_extra",),
+    st.text_area("Extra fields", key=widget_sync.key("p_extra"), height=100, on_change=on_extra, args=("p_extra",),
                  placeholder='{"min_p": 0.05}',
                  help="Fields this app does not know, sent unchanged, as a JSON object (vLLM's min_p, ...).")
     request_state.show_error("p_extra")

@@ -33,7 +33,7 @@ _RUN_REQUESTED = "_run_requested"
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 ERRORS = "request_errors"
 _SYNCED = "_request_synced"  # view name -> fingerprint of the request its widgets show
-FORM_VIEWS = ("params", "messages")
+FORM_VIEWS = ("params",)  # the message editor tells a change under it by itself
 JSON_VIEW = "json"
 _MODEL_SEEN = "_request_model_seen"
 
