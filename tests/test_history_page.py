@@ -174,7 +174,7 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
     assert any("Rerun finished" in i for i in texts(at.info))
     # A browser that has not drawn the new run's name in the picker yet sends the old one back
     # with its next interaction: the new run stays open.
-    send_stale(at, shown_before, old.id)
+    send_stale(at, (shown_before, old.id))
     assert at.session_state["hist.open"] == newest.id and widget(at.selectbox, "hist.pick").value == newest.id
     assert store.get(newest.id).text in " ".join(str(h.proto.body) for h in at.get("html"))
 

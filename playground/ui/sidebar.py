@@ -24,6 +24,7 @@ from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.errors import APIError
 from playground.secrets_check import redact_url_secrets
 from playground.textsafe import escape_markdown
+from playground.ui.common import widget_sync
 
 ENDPOINT_KEY = "endpoint_name"
 MODEL_KEY = "model"
@@ -34,6 +35,7 @@ CUSTOM_KEY_KEY = "custom_api_key"
 _ENDPOINTS = "_sb_endpoints"
 _PROBLEMS = "_sb_endpoint_problems"
 _PICK_MODEL = "_sb_pick_model"
+_ENDPOINT_WIDGET, _MODEL_WIDGET = "_sb_endpoint", "_sb_model"  # drawn from ENDPOINT_KEY, MODEL_KEY
 MODELS_TTL_S = 30
 SGP_FALLBACK_MODEL = "openai/gpt-4o-mini"
 INSTALL_HINT = "pip install -e '.[sandbox]'"
@@ -182,7 +184,7 @@ def list_models(endpoint: Endpoint) -> tuple[list[str], str | None]:
 
 
 def _on_endpoint() -> None:
-    st.session_state[ENDPOINT_KEY] = st.session_state["_sb_endpoint"]
+    st.session_state[ENDPOINT_KEY] = widget_sync.value(_ENDPOINT_WIDGET)
     _on_new_server()
 
 
@@ -191,7 +193,7 @@ def _on_new_server() -> None:
 
 
 def _on_model() -> None:
-    value = st.session_state["_sb_model"]
+    value = widget_sync.value(_MODEL_WIDGET)
     if value:
         st.session_state[MODEL_KEY] = value.strip()
 
@@ -205,8 +207,9 @@ def render() -> Endpoint:
         if st.session_state.get(ENDPOINT_KEY) not in names:
             st.session_state[ENDPOINT_KEY] = _default_name(endpoints)
         st.session_state[_ENDPOINTS] = endpoints  # for current_endpoint() during this run
-        st.session_state["_sb_endpoint"] = st.session_state[ENDPOINT_KEY]
-        st.selectbox("Endpoint", names, key="_sb_endpoint", on_change=_on_endpoint, label_visibility="collapsed",
+        widget_sync.write(_ENDPOINT_WIDGET, st.session_state[ENDPOINT_KEY])
+        st.selectbox("Endpoint", names, key=widget_sync.key(_ENDPOINT_WIDGET), on_change=_on_endpoint,
+                     label_visibility="collapsed",
                      help="Where requests go. Add servers as [endpoints.NAME] tables in .streamlit/secrets.toml.")
         for problem in st.session_state.get(_PROBLEMS) or []:
             st.caption(f":material/warning: {escape_markdown(problem)}")
@@ -270,13 +273,13 @@ def _model_picker(endpoint: Endpoint) -> None:
         preferred = _fallback_model(endpoint)
         current = preferred if preferred in models else models[0] if models else (current or preferred)
         st.session_state[MODEL_KEY] = current
-    st.session_state["_sb_model"] = current
+    widget_sync.write(_MODEL_WIDGET, current)
     if models:
         options = models if current in models else [current, *models]
-        st.selectbox("Model", options, key="_sb_model", on_change=_on_model, label_visibility="collapsed",
-                     accept_new_options=True, help="From the server's model list; type to use another id.")
+        st.selectbox("Model", options, key=widget_sync.key(_MODEL_WIDGET), on_change=_on_model,
+                     label_visibility="collapsed", accept_new_options=True, help="From the server's model list; type to use another id.")
     else:
-        st.text_input("Model", key="_sb_model", on_change=_on_model, label_visibility="collapsed",
+        st.text_input("Model", key=widget_sync.key(_MODEL_WIDGET), on_change=_on_model, label_visibility="collapsed",
                       placeholder="vendor/model, e.g. openai/gpt-4o", help="The model id to send.")
         if error:
             st.caption(f"Could not list models: {escape_markdown(error)}. Type a model id.")
