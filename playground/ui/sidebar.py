@@ -277,7 +277,8 @@ def _model_picker(endpoint: Endpoint) -> None:
     if models:
         options = models if current in models else [current, *models]
         st.selectbox("Model", options, key=widget_sync.key(_MODEL_WIDGET), on_change=_on_model,
-                     label_visibility="collapsed", accept_new_options=True, help="From the server's model list; type to use another id.")
+                     label_visibility="collapsed", accept_new_options=True,
+                     help="From the server's model list; type to use another id.")
     else:
         st.text_input("Model", key=widget_sync.key(_MODEL_WIDGET), on_change=_on_model, label_visibility="collapsed",
                       placeholder="vendor/model, e.g. openai/gpt-4o", help="The model id to send.")
