@@ -5,6 +5,7 @@ ScriptedServer posing as the local sandbox (see tests/browser_support.py).
   is reported under the field and keeps Run disabled; the fixed value is the one sent.
 - No keystroke is lost to a renumbering: text typed into the user message while the first
   system prompt is being committed (the message boxes renumber) reaches the server whole.
+- A reload keeps the draft (system prompt, messages, parameters), and Run sends it.
 """
 
 from __future__ import annotations
@@ -126,3 +127,33 @@ def test_text_typed_while_the_first_system_prompt_commits_is_sent_whole(browser,
             sent = _wait_sent(server, before, page)
             assert sent["messages"] == [{"role": "system", "content": system_text},
                                         {"role": "user", "content": user_text}], f"trial {trial}"
+
+
+def test_a_reload_keeps_the_draft(page, server):
+    """System prompt, messages and parameters survive a reload (the address holds the draft),
+    and the address never holds anything but the request."""
+    from playwright.sync_api import expect
+
+    system = page.locator(SYSTEM_BOX)
+    system.fill("Answer in French.")
+    system.press("Tab")
+    box = page.locator(USER_BOX).first
+    box.fill("Where is the station?")
+    box.press("Tab")
+    temperature = _number_field(page, "temperature")
+    temperature.fill("0.25")
+    temperature.press("Tab")
+    page.wait_for_url("**draft=*", timeout=TIMEOUT_MS)
+    expect(page.locator(RUN_BUTTON)).to_be_enabled(timeout=TIMEOUT_MS)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('draft') !== null")
+    time.sleep(0.5)  # the last edit's rerun rewrites the address once more
+    page.reload()
+    expect(page.locator(SYSTEM_BOX)).to_have_value("Answer in French.", timeout=TIMEOUT_MS)
+    expect(page.locator(USER_BOX).first).to_have_value("Where is the station?")
+    expect(_number_field(page, "temperature")).to_have_value("0.25", timeout=TIMEOUT_MS)
+    before = len(_chat_requests(server))
+    page.locator(RUN_BUTTON).click()
+    sent = _wait_sent(server, before, page)
+    assert sent["messages"] == [{"role": "system", "content": "Answer in French."},
+                                {"role": "user", "content": "Where is the station?"}]
+    assert sent["temperature"] == 0.25

@@ -229,6 +229,11 @@ def _filters(endpoint, model, preset, since, until, search) -> tuple[str, list[A
 
 
 
+def default_store() -> RunStore:
+    """The history every page shows: the store at $PLAYGROUND_DATA_DIR (read now)."""
+    return RunStore(runs_db_path())
+
+
 def history_saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
     """A Batch's on_finish: save each run to the history ($PLAYGROUND_DATA_DIR, read now, in
     the caller's thread) from its worker thread (a store of its own there: SQLite connections

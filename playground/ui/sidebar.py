@@ -139,6 +139,24 @@ def current_endpoint() -> Endpoint:
     return endpoints[0]
 
 
+def endpoints_by_name(need_local: bool = False) -> dict[str, Endpoint]:
+    """The endpoints the sidebar offers (the custom one when it is chosen there), by name.
+    With `need_local`, the sandbox is started (if it is not running) whatever the sidebar chose."""
+    named = {endpoint.name: endpoint for endpoint in configured(need_local=need_local)}
+    current = current_endpoint()
+    named.setdefault(current.name, current)
+    return named
+
+
+def choose(endpoint_name: str | None = None, model: str | None = None) -> None:
+    """Pick the endpoint (when it is configured) and the model from code (History's Load into
+    Playground, the JSON view, a preset): the pickers show them on the next draw."""
+    if endpoint_name and endpoint_name in _names(st.session_state.get(_ENDPOINTS) or configured()):
+        st.session_state[ENDPOINT_KEY] = endpoint_name
+    if model:
+        st.session_state[MODEL_KEY] = model
+
+
 def current_model() -> str:
     model = st.session_state.get(MODEL_KEY)
     if model:

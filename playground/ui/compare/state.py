@@ -23,7 +23,7 @@ from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
-from playground.runs.store import RunStore, history_saver
+from playground.runs.store import default_store, history_saver
 from playground.ui import sidebar
 
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
@@ -38,17 +38,8 @@ def send_to_compare(run_ids: list[str]) -> None:
     st.session_state[INCOMING] = list(run_ids)
 
 
-def runs_store() -> RunStore:
-    return RunStore(settings.runs_db_path())
-
-
-def endpoints(need_local: bool = False) -> dict[str, Endpoint]:
-    """The endpoints the sidebar offers (the custom one when it is chosen there), by name.
-    With `need_local`, the sandbox is started (if it is not running) whatever the sidebar chose."""
-    named = {endpoint.name: endpoint for endpoint in sidebar.configured(need_local=need_local)}
-    current = sidebar.current_endpoint()
-    named.setdefault(current.name, current)
-    return named
+runs_store = default_store
+endpoints = sidebar.endpoints_by_name
 
 
 def default_endpoint_name() -> str:

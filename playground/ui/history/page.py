@@ -22,7 +22,6 @@ PAGE_SIZE = 25
 KEEP = "session"  # filters keep their values across page switches
 COMPARE_PAGE = "pages/compare.py"
 PLAYGROUND_PAGE = "pages/playground.py"
-store = compare_state.runs_store
 
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -61,7 +60,7 @@ def render() -> None:
     notice = state.pop_notice()
     if notice:
         st.info(escape_markdown(notice))
-    runs = store()
+    runs = state.store()
     filter_bar(runs)
     filters = state.filters()
     total = runs.count(**filters)
@@ -177,6 +176,4 @@ def show_opened(run: Run) -> None:
 def load_into_playground(run: Run) -> None:
     """Make the run's request the Playground's working request (its page redraws its views)."""
     playground_state.load(run.request)
-    if run.endpoint in compare_state.endpoints():
-        st.session_state[sidebar.ENDPOINT_KEY] = run.endpoint
-    st.session_state[sidebar.MODEL_KEY] = run.request.model
+    sidebar.choose(run.endpoint, run.request.model)

@@ -10,10 +10,9 @@ from typing import Any
 import streamlit as st
 
 from playground.runs.batch import Batch
-from playground.runs.store import history_saver
+from playground.runs.store import default_store, history_saver
 from playground.ui import sidebar
 from playground.ui.common import widget_sync
-from playground.ui.compare import state as compare_state
 
 ANY = "(any)"
 FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
@@ -27,7 +26,7 @@ CONFIRM = "hist.confirm"  # the id of a run whose Delete waits for "Yes, delete 
 BATCH = "hist.batch"  # a rerun in flight (a one-item Batch)
 NOTICE = "hist.notice"
 
-store = compare_state.runs_store
+store = default_store
 
 
 def filter_key(name: str) -> str:
@@ -97,7 +96,7 @@ def rerun(run_id: str) -> None:
     run = store().get(run_id)
     if run is None:
         return
-    named = compare_state.endpoints(need_local=run.endpoint == sidebar.LOCAL)
+    named = sidebar.endpoints_by_name(need_local=run.endpoint == sidebar.LOCAL)
     endpoint = named.get(run.endpoint)
     if endpoint is None:
         endpoint = sidebar.current_endpoint()

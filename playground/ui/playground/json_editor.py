@@ -46,7 +46,7 @@ def _on_change() -> None:
         return
     request_state.set_error("json", None)
     request_state.commit(request, source="json")
-    st.session_state[sidebar.MODEL_KEY] = request.model
+    sidebar.choose(model=request.model)
 
 
 def _format() -> None:

@@ -29,7 +29,8 @@ def render() -> None:
             json_editor.render()
         with code:
             codeview.render(endpoint, request)
-        loaded = st.session_state.get(preset_bar.LOADED_KEY) or {}
+        loaded = state.loaded_preset()
         variables = preset_bar.pending_variables()
         waiting = [f"Fill in the preset's variables first: {', '.join(variables)}."] if variables else []
         runner.render_run_area(request, endpoint, errors, preset=loaded.get("name"), waiting_for=waiting)
+    state.keep_draft()

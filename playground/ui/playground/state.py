@@ -9,6 +9,10 @@ module and never the reverse.
 
 Errors that keep the request from being updated (bad JSON, an out-of-range value) are kept
 per source in st.session_state["request_errors"]; Run is disabled while any is there.
+
+The draft survives a reload: the page keeps the request in the address as ?draft=TOKEN (the
+share-link codec: deflated, checked) and a new session starts from it. Never a key: a request
+that carries anything secret-looking is not put in the address.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import streamlit as st
 from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
+from playground.presets import Preset, PresetStore
+from playground.presets.sharelink import ShareLinkError, decode_token, encode_token
 from playground.runs.batch import Batch
 from playground.runs.store import history_saver
+from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 
@@ -36,6 +43,8 @@ _SYNCED = "_request_synced"  # view name -> fingerprint of the request its widge
 FORM_VIEWS = ("params",)  # the message editor tells a change under it by itself
 JSON_VIEW = "json"
 _MODEL_SEEN = "_request_model_seen"
+DRAFT_PARAM = "draft"  # the query parameter that holds the draft
+SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then the draft takes over)
 
 
 DEFAULT_TEMPERATURE = 0.7  # servers default to 1.0, at which the 135M sandbox model rambles
@@ -125,12 +134,38 @@ def _synced() -> dict[str, str]:
 
 def ensure(model: str) -> ChatRequest:
     """Called at the top of the page, before any request widget is drawn: creates the request
-    on first use and follows the sidebar's model."""
+    on first use (from the draft in the address, after a reload) and follows the sidebar's model."""
     request = st.session_state.get(REQUEST)
     if not isinstance(request, ChatRequest):
-        request = st.session_state[REQUEST] = default_request(model)
+        request = st.session_state[REQUEST] = _draft_in_address() or default_request(model)
         st.session_state[_MODEL_SEEN] = request.model
     return _follow_model(request, model)
+
+
+def _draft_in_address() -> ChatRequest | None:
+    token = st.query_params.get(DRAFT_PARAM)
+    if not token:
+        return None
+    try:
+        return ChatRequest.from_wire(json.loads(decode_token(token)))
+    except (ShareLinkError, ValueError):  # a cut or edited address: start afresh, as without one
+        return None
+
+
+def keep_draft() -> None:
+    """At the end of the page run: put the working request in the address (when it changed),
+    so a reload starts from it. A share link's token is dropped once loaded."""
+    body = get_request().to_wire()
+    try:
+        token = None if find_secrets(body) else encode_token(json.dumps(body, separators=(",", ":"),
+                                                                      ensure_ascii=False))
+    except ShareLinkError:  # too long for an address: the draft lives in this session only
+        token = None
+    if token is None:
+        st.query_params.pop(DRAFT_PARAM, None)
+    elif st.query_params.get(DRAFT_PARAM) != token:
+        st.query_params[DRAFT_PARAM] = token
+    st.query_params.pop(SHARE_PARAM, None)
 
 
 def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
@@ -141,7 +176,7 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
             request = request.model_copy(update={"model": sidebar_model})
             st.session_state[REQUEST] = request
         else:  # the request changed (a preset, a share link, History): the sidebar follows
-            st.session_state[sidebar.MODEL_KEY] = request.model
+            sidebar.choose(model=request.model)
             st.session_state[_MODEL_SEEN] = request.model
             st.rerun()  # the sidebar was drawn before this page: draw it again with the model
     st.session_state[_MODEL_SEEN] = request.model
@@ -195,3 +230,91 @@ def last_run() -> Run | None:
 
 def last_run_save_error() -> str | None:
     return st.session_state.get(SAVE_ERROR)
+
+
+# --- presets loaded into the page -------------------------------------------------------------
+
+PRESET_LOADED = "preset_loaded"  # {"name", "hash", "description", "tags"} of the preset last loaded
+PRESET_PENDING = "preset_pending"  # a Preset (as a dict) waiting for its variables form
+PRESET_VARIABLES = "preset_variables"  # declared variables (defaults, descriptions) of the last preset
+PRESET_MESSAGE = "preset_message"  # (level, text) shown once above the page
+PRESET_LINK = "preset_link_token"  # the share token already loaded in this session
+_PRESET_FORMS_FOR = "_preset_forms_for"  # the loaded preset preset_bar's forms were last filled from
+
+
+def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
+    """Make the preset's request the working request (History, the Presets page, a share link,
+    the Load preset bar); its variables form opens when it has variables. `digest` is the hash
+    of the file version read, so a later overwrite can tell whether the file changed since."""
+    load(preset.request)
+    remember_preset_file(preset, digest)
+    st.session_state[PRESET_VARIABLES] = [v.model_dump() for v in preset.variables]
+    if preset.defaults():
+        st.session_state[PRESET_PENDING] = preset.to_dict()
+        say("info", f"Loaded “{escape_markdown(preset.name)}” {source}. Fill in its variables below.")
+    else:
+        st.session_state.pop(PRESET_PENDING, None)
+        say("success", f"Loaded “{escape_markdown(preset.name)}” {source}.")
+
+
+def open_preset(name: str, source: str) -> str | None:
+    """Load the library's preset `name`; the error to show (already escaped), or None."""
+    try:
+        preset, digest = PresetStore().load_with_hash(name)
+    except ValueError as exc:  # PresetStoreError, PresetFileError
+        return escape_markdown(str(exc))
+    load_preset(preset, source, digest)
+    return None
+
+
+def loaded_preset() -> dict:
+    return st.session_state.get(PRESET_LOADED) or {}
+
+
+def remember_preset_file(preset: Preset, digest: str | None) -> None:
+    """The preset now loaded (or just saved), and the hash of its file's version."""
+    st.session_state[PRESET_LOADED] = {"name": preset.name, "hash": digest, "description": preset.description,
+                                       "tags": list(preset.tags)}
+
+
+def preset_forms_need_filling(loaded: object) -> bool:
+    """True once per loaded preset: preset_bar then fills its save and variables forms from it."""
+    if st.session_state.get(_PRESET_FORMS_FOR) == loaded:
+        return False
+    st.session_state[_PRESET_FORMS_FOR] = loaded
+    return True
+
+
+def declared_variables() -> list[dict]:
+    return st.session_state.get(PRESET_VARIABLES) or []
+
+
+def pending_preset() -> Preset | None:
+    """The loaded preset whose variables are not filled in yet (its form shows)."""
+    pending = st.session_state.get(PRESET_PENDING)
+    try:
+        return Preset.model_validate(pending) if pending else None
+    except ValueError:
+        st.session_state.pop(PRESET_PENDING, None)
+        return None
+
+
+def close_variables_form() -> None:
+    st.session_state.pop(PRESET_PENDING, None)
+
+
+def say(level: str, text: str) -> None:
+    """Show `text` (markdown, escaped by the caller) once, as st.<level>, above the page."""
+    st.session_state[PRESET_MESSAGE] = (level, text)
+
+
+def take_message() -> tuple[str, str] | None:
+    return st.session_state.pop(PRESET_MESSAGE, None)
+
+
+def share_token_is_new(token: str) -> bool:
+    """True once per token: a share link loads once, not on every page run."""
+    if st.session_state.get(PRESET_LINK) == token:
+        return False
+    st.session_state[PRESET_LINK] = token
+    return True

@@ -10,11 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from playground.client.schema import message_text
-from playground.presets import Preset, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
+from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
 from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
 from playground.presets.store import slugify
 from playground.textsafe import code_span, escape_markdown
-from playground.ui.playground import preset_bar
 from playground.ui.presets import state
 
 DEFAULT_BASE_URL = "http://localhost:8501"
@@ -166,7 +165,7 @@ def importer() -> None:
 
 
 def render() -> None:
-    store = preset_bar.store()
+    store = PresetStore()
     st.title("Presets")
     st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
     for level, text in state.take_notes():

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.presets import PresetStore
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
-from playground.ui.playground import preset_bar
+from playground.ui.playground import state as playground_state
 
 NOTES = "presets_notes"  # [(level, text)] shown at the top of the next run
 SELECTED = "presets_selected"
@@ -63,7 +64,7 @@ def take_open_request() -> bool:
 
 def on_duplicate(name: str) -> None:
     try:
-        copy = preset_bar.store().duplicate(name)
+        copy = PresetStore().duplicate(name)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state[SELECTED] = copy.name
@@ -75,7 +76,7 @@ def on_rename(name: str) -> None:
     if not new:
         return note("error", "Type the new name first.")
     try:
-        renamed = preset_bar.store().rename(name, new)
+        renamed = PresetStore().rename(name, new)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state[SELECTED] = renamed.name
@@ -86,7 +87,7 @@ def on_rename(name: str) -> None:
 def delete(name: str) -> None:
     st.session_state.pop(CONFIRM, None)
     try:
-        preset_bar.store().delete(name)
+        PresetStore().delete(name)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state.pop(SELECTED, None)
@@ -94,7 +95,7 @@ def delete(name: str) -> None:
 
 
 def on_open(name: str) -> None:
-    error = preset_bar.open_preset(name, "from the Presets page")
+    error = playground_state.open_preset(name, "from the Presets page")
     if error:
         return note("error", error)
     st.session_state[OPEN_REQUESTED] = True
@@ -104,7 +105,7 @@ def on_import() -> None:
     files = st.session_state.get(UPLOAD) or []
     if not files:
         return note("error", "Choose one or more preset files first.")
-    report = preset_bar.store().import_files([(f.name, f.getvalue()) for f in files],
+    report = PresetStore().import_files([(f.name, f.getvalue()) for f in files],
                                              overwrite=bool(st.session_state.get(OVERWRITE)))
     if report.imported:
         note("success", "Imported " + ", ".join(quoted(n) for n in report.imported) + ".")
