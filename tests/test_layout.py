@@ -9,6 +9,7 @@ import pytest
 
 LIBRARY_LAYERS = [  # each may import those below it, never those above
     "playground.ui",
+    "playground.experiments",
     "playground.runs",
     "playground.analysis",
     "playground.client",

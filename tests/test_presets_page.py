@@ -309,14 +309,14 @@ def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) ->
 
 
 def test_a_share_link_loads_into_the_playground(folder: Path) -> None:
-    preset = PresetStore(folder).load("Sentiment classifier via logprobs")
+    preset = PresetStore(folder).load("Creative: seeded poem")
     at = playground(to_share_token(preset))
     assert shown_request(at) == preset.request.to_wire()
     assert any("from the share link" in s for s in texts(at.success))
 
 
 def test_a_tampered_share_link_shows_an_error_and_loads_nothing(folder: Path) -> None:
-    preset = PresetStore(folder).load("Sentiment classifier via logprobs")
+    preset = PresetStore(folder).load("Creative: seeded poem")
     token = to_share_token(preset)
     middle = len(token) // 2
     tampered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from playground.client.schema import ChatRequest, describe_error
 from playground.presets.sharelink import MAX_TOKEN_CHARS, ShareLinkError, ShareLinkTooLarge, decode_token, encode_token
@@ -25,7 +25,8 @@ VARIABLE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 __all__ = [
-    "SCHEMA_VERSION", "MAX_FILE_BYTES", "MAX_TOKEN_CHARS", "Preset", "Variable", "EndpointHint",
+    "SCHEMA_VERSION", "MAX_FILE_BYTES", "MAX_TOKEN_CHARS", "Preset", "Variable", "EndpointHint", "Check",
+    "CHECK_KINDS",
     "PresetFileError", "MissingVariableError", "SecretFoundError", "ShareLinkError", "ShareLinkTooLarge",
     "preset_to_json", "preset_from_json", "parse_preset_bytes", "variables_in", "fill_variables",
     "to_share_token", "from_share_token", "schema_text", "write_schema",
@@ -58,6 +59,68 @@ class Variable(BaseModel):
         return value
 
 
+CheckKind = Literal["equals", "contains", "not_contains", "regex", "json_valid", "json_schema", "tool_called",
+                    "max_latency_s", "max_completion_tokens", "max_cost", "min_confidence", "max_perplexity"]
+CHECK_KINDS: tuple[str, ...] = CheckKind.__args__  # type: ignore[attr-defined]
+_TEXT_KINDS = ("equals", "contains", "not_contains", "regex")
+_LIMIT_KINDS = ("max_latency_s", "max_completion_tokens", "max_cost", "min_confidence", "max_perplexity")
+
+
+class Check(BaseModel):
+    """One test an experiment applies to every answer (playground.experiments.checks runs it).
+
+    Text kinds compare the answer with `value`, whose `{{variables}}` come from the case
+    (`{{expected}}`: the case's expected answer, the default for equals, contains and regex).
+    Limit kinds compare a number with `limit`. min_confidence reads logprobs: the first answer
+    token's probability, or with `labels` the probability mass of the tokens that begin the
+    answered label. json_schema uses `schema`, else the request's response_format schema;
+    tool_called wants a call of `tool` (any tool when unset) with arguments valid for it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: CheckKind
+    value: str | None = None
+    ignore_case: bool = False
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    tool: str | None = None
+    limit: float | None = None
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> "Check":
+        kind = self.kind
+        if kind == "not_contains" and not self.value:
+            raise ValueError("a not_contains check needs a value (the text that must not appear)")
+        if kind == "regex" and self.value and not VARIABLE_RE.search(self.value):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"regex {self.value!r} does not compile: {exc}") from None
+        if kind in _LIMIT_KINDS:
+            if self.limit is None:
+                raise ValueError(f"a {kind} check needs a limit")
+            if self.limit < 0 or (kind == "min_confidence" and self.limit > 1):
+                raise ValueError(f"the limit of {kind} must be " + ("in 0..1" if kind == "min_confidence" else ">= 0"))
+        if self.labels is not None and (kind != "min_confidence" or not [x for x in self.labels if x.strip()]):
+            raise ValueError("labels belong to a min_confidence check and need at least one non-blank label")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only what is set, as written in a preset file."""
+        return {"kind": self.kind, **self.model_dump(by_alias=True, exclude_defaults=True)}
+
+    @property
+    def label(self) -> str:
+        """A short name for tables: the kind and its argument."""
+        if self.kind in _TEXT_KINDS:
+            return f"{self.kind} {self.value or '{{expected}}'}"
+        if self.kind in _LIMIT_KINDS:
+            return f"{self.kind} {self.limit:g}" + (f" over {'/'.join(self.labels)}" if self.labels else "")
+        if self.kind == "tool_called":
+            return f"tool_called {self.tool or '(any)'}"
+        return self.kind
+
+
 class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +131,7 @@ class Preset(BaseModel):
     endpoint: EndpointHint | None = None
     variables: list[Variable] = Field(default_factory=list)
     request: ChatRequest
+    checks: list[Check] = Field(default_factory=list)  # optional: files without it stay valid
 
     @field_validator("schema_version")
     @classmethod
@@ -117,7 +181,7 @@ class Preset(BaseModel):
             "endpoint": self.endpoint.model_dump() if self.endpoint else None,
             "variables": [v.model_dump() for v in self.variables],
             "request": request,
-        }
+        } | ({"checks": [check.to_dict() for check in self.checks]} if self.checks else {})
 
     def defaults(self) -> dict[str, str | None]:
         values: dict[str, str | None] = {v.name: v.default for v in self.variables}

@@ -22,7 +22,7 @@ from playground.secrets_check import find_secrets
 from playground.settings import runs_db_path
 
 PREVIEW_CHARS = 200
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id           TEXT PRIMARY KEY,
@@ -43,6 +43,33 @@ CREATE INDEX IF NOT EXISTS runs_endpoint ON runs (endpoint, started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_model ON runs (model, started_at DESC);
 CREATE INDEX IF NOT EXISTS runs_preset ON runs (preset, started_at DESC);
 """
+# Version 2: runs of experiments (playground.experiments.results reads and writes them). Each
+# trial row names its Run (runs.id): that is how a Run is tagged with its experiment.
+_EXPERIMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiment_runs (
+    id            TEXT PRIMARY KEY,
+    experiment_id TEXT NOT NULL,
+    name          TEXT NOT NULL DEFAULT '',
+    started_at    REAL NOT NULL,
+    finished_at   REAL,
+    status        TEXT NOT NULL DEFAULT 'running',
+    total         INTEGER NOT NULL DEFAULT 0,
+    definition    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS experiment_runs_by_experiment ON experiment_runs (experiment_id, started_at DESC);
+CREATE TABLE IF NOT EXISTS experiment_trials (
+    experiment_run TEXT NOT NULL,
+    case_index     INTEGER NOT NULL,
+    variant        INTEGER NOT NULL,
+    repeat         INTEGER NOT NULL,
+    run_id         TEXT,
+    status         TEXT NOT NULL,
+    data           TEXT NOT NULL,
+    PRIMARY KEY (experiment_run, case_index, variant, repeat)
+);
+CREATE INDEX IF NOT EXISTS experiment_trials_by_run ON experiment_trials (run_id);
+"""
+_MIGRATIONS = {2: _EXPERIMENT_SCHEMA}  # version -> what takes a file from the version before to it
 _COLUMNS = ("id", "started_at", "endpoint", "model", "preset", "text", "prompt", "error_kind", "partial",
             "total_tokens", "total_s", "data")
 _UPSERT = (
@@ -81,11 +108,14 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout_s
         with closing(self._connect()) as conn:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= _SCHEMA_VERSION:
                 return  # already set up: no write, no lock (the pages make a store per call)
             conn.execute("PRAGMA journal_mode=WAL")
             with conn:
-                conn.executescript(_SCHEMA)
+                conn.executescript(_SCHEMA)  # every statement IF NOT EXISTS: a no-op on an older file
+                for step in range(max(version, 1) + 1, _SCHEMA_VERSION + 1):
+                    conn.executescript(_MIGRATIONS[step])
                 conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def __repr__(self) -> str:

@@ -1,0 +1,51 @@
+"""Experiments: one prompt over a table of cases and up to four variants, every answer graded
+by the preset's checks (some read logprobs), run in CI through `python -m playground.experiments`.
+
+- model: Experiment, Case, Variant (what is run), Trial and CheckResult (what came back)
+- cases: cases files (presets/NAME.cases.csv), CSV/JSONL import with per-row problems, export
+- checks: grading one answer (every check kind), confidence from logprobs
+- engine: ExperimentRunner (threads, a limit per endpoint, Stop, progress) and run_experiment
+- results: ExperimentResult and ExperimentStore (tables in the run store's SQLite file)
+- summary, compare, calibration: the figures of one run, of two runs, of confidence
+- cli: the command line (__main__)
+
+UI-free: the Experiments page draws these; nothing here imports Streamlit.
+"""
+
+from playground.experiments.calibration import Bin, Calibration, calibration
+from playground.experiments.cases import (
+    MAX_CASES,
+    CaseImport,
+    CasesFileError,
+    case_from_run,
+    cases_path,
+    cases_to_csv,
+    cases_to_jsonl,
+    load_cases,
+    parse_cases,
+    save_cases,
+)
+from playground.experiments.checks import check_run, confidence, grade, is_correct, label_masses
+from playground.experiments.compare import CellChange, Comparison, VariantDelta, compare
+from playground.experiments.engine import DEFAULT_CONCURRENCY, ExperimentRunner, Progress, run_experiment
+from playground.experiments.model import (
+    MAX_REPEATS,
+    MAX_VARIANTS,
+    Case,
+    CheckResult,
+    Experiment,
+    Trial,
+    Variant,
+)
+from playground.experiments.results import ExperimentResult, ExperimentRunSummary, ExperimentStore
+from playground.experiments.summary import Cell, VariantSummary, cells, failures, summarize
+from playground.presets.model import CHECK_KINDS, Check
+
+__all__ = [
+    "Bin", "CHECK_KINDS", "Calibration", "Case", "CaseImport", "CasesFileError", "Cell", "CellChange", "Check",
+    "CheckResult", "Comparison", "DEFAULT_CONCURRENCY", "Experiment", "ExperimentResult", "ExperimentRunSummary",
+    "ExperimentRunner", "ExperimentStore", "MAX_CASES", "MAX_REPEATS", "MAX_VARIANTS", "Progress", "Trial",
+    "Variant", "VariantDelta", "VariantSummary", "calibration", "case_from_run", "cases_path", "cases_to_csv",
+    "cases_to_jsonl", "cells", "check_run", "compare", "confidence", "failures", "grade", "is_correct", "label_masses",
+    "load_cases", "parse_cases", "run_experiment", "save_cases", "summarize",
+]

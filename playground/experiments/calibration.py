@@ -1,0 +1,83 @@
+"""Can the model's confidence be trusted? For answers whose case has an expected value and
+that came with logprobs: confidence in 10 bins against the share that was right, the expected
+calibration error (the bins' gaps weighted by their size), the wrong answers the model was
+surest of, and one plain sentence.
+
+Confidence is checks.confidence (the first answer token's probability, or the answered label's
+probability mass over the experiment's min_confidence labels); right is checks.is_correct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from playground.experiments.model import Trial
+from playground.experiments.results import ExperimentResult
+
+BINS = 10
+SURE = 0.8  # "wrong with confidence above this" is listed
+
+
+@dataclass(frozen=True)
+class Bin:
+    low: float
+    high: float
+    count: int
+    mean_confidence: float | None
+    share_correct: float | None
+
+
+@dataclass
+class Calibration:
+    bins: list[Bin]
+    count: int  # answers counted
+    ece: float  # expected calibration error, 0..1 (0: confidence is exactly the share right)
+    accuracy: float
+    mean_confidence: float
+    confident_mistakes: list[Trial] = field(default_factory=list)  # wrong with confidence > SURE, surest first
+
+    @property
+    def sentence(self) -> str:
+        """What the figures mean, in words, around the fullest bin (the most common confidence)."""
+        fullest = max(self.bins, key=lambda b: (b.count, b.low))
+        said = round((fullest.mean_confidence or 0.0) * 100)
+        right = round((fullest.share_correct or 0.0) * 100)
+        lean = ("overconfident" if self.mean_confidence > self.accuracy + 0.05 else
+                "underconfident" if self.mean_confidence < self.accuracy - 0.05 else "about right")
+        return (f"When this model says {said}%, it is right {right}% of the time "
+                f"({fullest.count} of {self.count} answers are in that bin). Overall it is {lean}: "
+                f"mean confidence {self.mean_confidence:.0%}, right {self.accuracy:.0%}; "
+                f"expected calibration error {self.ece:.2f} (0 is perfect).")
+
+
+def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None = None,
+                bins: int = BINS) -> Calibration | None:
+    """None when no answer has both a confidence and an expected value to be right against."""
+    trials = source.trials if isinstance(source, ExperimentResult) else source
+    counts = [0] * bins
+    sums = [0.0] * bins
+    rights = [0] * bins
+    mistakes = []
+    for trial in trials:
+        conf, correct = trial.confidence, trial.correct
+        if conf is None or correct is None or trial.status not in ("pass", "fail"):
+            continue
+        if variant is not None and trial.variant != variant:
+            continue
+        n = min(int(conf * bins), bins - 1) if conf > 0 else 0
+        counts[n] += 1
+        sums[n] += conf
+        rights[n] += correct
+        if not correct and conf > SURE:
+            mistakes.append(trial)
+    total = sum(counts)
+    if not total:
+        return None
+    table = [Bin(low=n / bins, high=(n + 1) / bins, count=counts[n],
+                 mean_confidence=sums[n] / counts[n] if counts[n] else None,
+                 share_correct=rights[n] / counts[n] if counts[n] else None) for n in range(bins)]
+    ece = sum(abs(rights[n] - sums[n]) for n in range(bins)) / total  # sum of count/N * |acc - conf|
+    mistakes.sort(key=lambda t: (-(t.confidence or 0.0), t.case, t.variant, t.repeat))
+    return Calibration(bins=table, count=total, ece=ece, accuracy=sum(rights) / total,
+                       mean_confidence=sum(sums) / total, confident_mistakes=mistakes)

@@ -1,0 +1,276 @@
+"""Cases on disk: `presets/NAME.cases.csv` beside the preset, imported from CSV or JSONL and
+exported to both.
+
+A CSV has a header row: one column per `{{variable}}`, plus `expected` and `note` (optional).
+A JSONL file has one object per line, either flat ({"review": "...", "expected": "good"}) or
+{"values": {...}, "expected": ..., "note": ...}. An import keeps every good row and names each
+bad one by its line number and reason; at most MAX_CASES rows are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from playground.client.schema import ChatRequest, message_text
+from playground.experiments.model import RESERVED_COLUMNS, Case
+from playground.presets.model import VARIABLE_RE
+
+MAX_CASES = 1000
+MAX_BYTES = 5_000_000
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # as a preset Variable name
+
+
+class CasesFileError(ValueError):
+    """A cases file that cannot be read at all (not its rows: those are reported one by one)."""
+
+
+@dataclass
+class CaseImport:
+    """What an import read: the good cases, and (line number, reason) for each bad row."""
+
+    cases: list[Case] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[str]:
+        return [f"line {line}: {reason}" for line, reason in self.problems]
+
+
+def cases_path(preset_path: str | Path) -> Path:
+    """presets/NAME.cases.csv for presets/NAME.json."""
+    path = Path(preset_path)
+    return path.with_name(path.name.removesuffix(".json") + ".cases.csv")
+
+
+def load_cases(path: str | Path, variables: Sequence[str] | None = None) -> CaseImport:
+    """Read a .csv or .jsonl file (by its suffix; anything else is read as CSV)."""
+    path = Path(path)
+    return parse_cases(path.read_bytes(), path.name, variables)
+
+
+def save_cases(path: str | Path, cases: Sequence[Case]) -> Path:
+    path = Path(path)
+    path.write_text(cases_to_csv(cases), encoding="utf-8", newline="")
+    return path
+
+
+def parse_cases(data: bytes, filename: str = "cases.csv", variables: Sequence[str] | None = None) -> CaseImport:
+    """Cases from an uploaded or read file. `variables`: the preset's variables; a row that
+    leaves one of them empty is reported (unless `variables` is None: then any column goes).
+    CasesFileError when the file as a whole is unusable (too big, not UTF-8, a bad header)."""
+    if len(data) > MAX_BYTES:
+        raise CasesFileError(f"{filename}: the file is over {MAX_BYTES // 1_000_000} MB ({len(data):,} bytes)")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise CasesFileError(f"{filename}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
+                             f"{exc.start})") from None
+    if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
+        return _parse_jsonl(text, variables)
+    return _parse_csv(text, filename, variables)
+
+
+def _check_row(case: Case, variables: Sequence[str] | None) -> str | None:
+    if variables is None:
+        return None
+    unknown = [name for name in case.values if name not in variables]
+    if unknown:
+        return f"unknown variable {unknown[0]!r} (the prompt uses {', '.join(variables) or 'none'})"
+    return None
+
+
+def _parse_csv(text: str, filename: str, variables: Sequence[str] | None) -> CaseImport:
+    result = CaseImport()
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return result
+    except csv.Error as exc:
+        raise CasesFileError(f"{filename}: line 1: {exc}") from None
+    header = [name.strip() for name in header]
+    _check_header(header, filename)
+    names = [name for name in header if name not in RESERVED_COLUMNS]
+    if variables is not None:
+        missing = [name for name in variables if name not in names]
+        if missing and len(missing) == len(variables):
+            raise CasesFileError(f"{filename}: no column for {', '.join(missing)} (the header has "
+                                 f"{', '.join(header)})")
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            result.problems.append((line, str(exc)))
+            continue
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank lines between rows are not cases
+        if len(result.cases) >= MAX_CASES:
+            result.problems.append((line, _over_limit()))
+            break
+        if len(row) != len(header):
+            result.problems.append((line, f"{len(row)} fields, the header has {len(header)}"))
+            continue
+        fields = dict(zip(header, row))
+        case = Case(values={name: fields[name] for name in names},
+                    expected=fields.get("expected") or None, note=fields.get("note") or None)
+        _add(result, line, case, variables)
+    return result
+
+
+def _check_header(header: list[str], filename: str) -> None:
+    for name in header:
+        if not name:
+            raise CasesFileError(f"{filename}: line 1: a column without a name")
+        if name not in RESERVED_COLUMNS and not _NAME.fullmatch(name):
+            raise CasesFileError(f"{filename}: line 1: column {name!r} is not a variable name "
+                                 "(letters, digits and _, not starting with a digit)")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise CasesFileError(f"{filename}: line 1: column {duplicates[0]!r} appears twice")
+
+
+def _add(result: CaseImport, line: int, case: Case, variables: Sequence[str] | None) -> None:
+    reason = _check_row(case, variables)
+    if reason is None and variables is not None:
+        empty = [name for name in variables if name in case.values and not case.values[name].strip()]
+        if empty:
+            reason = f"no value for {{{{{empty[0]}}}}}"
+    if reason:
+        result.problems.append((line, reason))
+    else:
+        result.cases.append(case)
+
+
+def _over_limit() -> str:
+    return f"over the {MAX_CASES:,}-case limit: this row and those after it were not read"
+
+
+def _parse_jsonl(text: str, variables: Sequence[str] | None) -> CaseImport:
+    result = CaseImport()
+    for line, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        if len(result.cases) >= MAX_CASES:
+            result.problems.append((line, _over_limit()))
+            break
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            result.problems.append((line, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        case, reason = _case_from_object(obj)
+        if case is None:
+            result.problems.append((line, reason))
+        else:
+            _add(result, line, case, variables)
+    return result
+
+
+def _case_from_object(obj: Any) -> tuple[Case | None, str]:
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    values = obj.get("values") if isinstance(obj.get("values"), dict) else {
+        k: v for k, v in obj.items() if k not in RESERVED_COLUMNS}
+    extra = [k for k in obj if k not in ("values", *RESERVED_COLUMNS)] if "values" in obj else []
+    if extra:
+        return None, f"unexpected field {extra[0]!r} next to 'values'"
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not _is_name(name):
+            return None, f"{name!r} is not a variable name"
+        text = _scalar(value)
+        if text is None:
+            return None, f"the value of {name!r} is {type(value).__name__}, not text"
+        out[name] = text
+    expected, note = _scalar(obj.get("expected")), _scalar(obj.get("note"))
+    for name, value in (("expected", expected), ("note", note)):
+        if obj.get(name) is not None and value is None:
+            return None, f"{name} is {type(obj[name]).__name__}, not text"
+    return Case(values=out, expected=expected or None, note=note or None), ""
+
+
+def _is_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
+def _scalar(value: Any) -> str | None:
+    """Text as it is; numbers and booleans as they are written in JSON; None for the rest."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return None
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _columns(cases: Iterable[Case]) -> list[str]:
+    names: list[str] = []
+    for case in cases:
+        names += [name for name in case.values if name not in names]
+    return names
+
+
+def cases_to_csv(cases: Sequence[Case]) -> str:
+    """A header (the variables, then expected and note) and one row per case; "\\n" line ends."""
+    names = _columns(cases)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*names, *RESERVED_COLUMNS])
+    for case in cases:
+        writer.writerow([*(case.values.get(name, "") for name in names), case.expected or "", case.note or ""])
+    return out.getvalue()
+
+
+def cases_to_jsonl(cases: Sequence[Case]) -> str:
+    """One flat object per line: the variables, then expected and note when set."""
+    lines = []
+    for case in cases:
+        obj: dict[str, Any] = dict(case.values)
+        if case.expected is not None:
+            obj["expected"] = case.expected
+        if case.note is not None:
+            obj["note"] = case.note
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+# --- a case from a past run -------------------------------------------------------------------
+
+
+def case_from_run(template: ChatRequest, run_request: ChatRequest) -> Case | None:
+    """The variable values that turn `template` (a preset's request) into `run_request` (what a
+    past run sent): "Add from History". None when the messages do not line up with the template."""
+    if len(template.messages) != len(run_request.messages):
+        return None
+    values: dict[str, str] = {}
+    for mine, sent in zip(template.messages, run_request.messages):
+        pattern_text, sent_text = message_text(mine), message_text(sent)
+        names = VARIABLE_RE.findall(pattern_text)
+        if not names:
+            if pattern_text != sent_text:
+                return None
+            continue
+        parts = VARIABLE_RE.split(pattern_text)  # literal, name, literal, name, ..., literal
+        regex = "".join(re.escape(part) if n % 2 == 0 else
+                        (f"(?P={part})" if part in parts[1:n:2] else f"(?P<{part}>.*?)")
+                        for n, part in enumerate(parts))
+        match = re.fullmatch(regex, sent_text, re.DOTALL)
+        if match is None:
+            return None
+        for name, value in match.groupdict().items():
+            if values.setdefault(name, value) != value:
+                return None
+    return Case(values=values)

@@ -1,0 +1,305 @@
+"""Running an experiment: every case x variant x repeat, at most `concurrency` requests at a
+time per endpoint, each answer graded, saved to the history and recorded as a trial.
+
+    runner = ExperimentRunner(experiment, endpoints, on_trial=draw).start()
+    runner.progress()      # done / total, tokens and cost so far (poll it, or use on_trial)
+    runner.stop()          # in-flight requests end at once; finished trials stay
+    result = runner.wait() # the ExperimentResult (also in the run store)
+
+The workers are plain threads (one ChatClient each, as in playground.runs.batch.Batch, whose
+one-limit-for-all does not fit: the limit here is per endpoint). Nothing raises out of a
+worker: an HTTP error, a missing variable or a bug becomes an error trial. One writer thread
+saves Runs and trials in batches, so the workers never wait on SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from playground.client.client import ChatClient
+from playground.client.endpoint import Endpoint
+from playground.client.run import Run, RunError
+from playground.experiments.checks import confidence_labels, grade
+from playground.experiments.model import Experiment, Trial
+from playground.experiments.results import ExperimentResult, ExperimentStore
+from playground.presets import MissingVariableError
+from playground.settings import Prices, runs_db_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # trials finished (any status)
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    tokens: int  # prompt + completion, so far
+    cost: float | None  # dollars so far; None when no answer had a price
+    elapsed_s: float
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def remaining_s(self) -> float | None:
+        """A straight-line estimate from the pace so far (None before the first trial)."""
+        if not self.done or self.elapsed_s <= 0:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+
+TrialCallback = Callable[[Trial, Progress], None]
+
+
+class ExperimentRunner:
+    """One run of `experiment` against `endpoints` (by name; a variant without an endpoint goes
+    to `default_endpoint`, else the first one).
+
+    `store`: where Runs and trials are saved (default: the app's run store, $PLAYGROUND_DATA_DIR,
+    read now in the caller's thread); `save=False` keeps everything in memory. `concurrency`:
+    per endpoint, one number for all or {endpoint name: number}. `on_trial(trial, progress)`
+    runs in a worker thread after each trial: keep it short, and do not touch Streamlit there
+    (store what it gives; the page redraws from it)."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        endpoints: Sequence[Endpoint] | Mapping[str, Endpoint],
+        *,
+        default_endpoint: str | None = None,
+        store: ExperimentStore | None = None,
+        save: bool = True,
+        concurrency: int | Mapping[str, int] = DEFAULT_CONCURRENCY,
+        prices: Prices | None = None,
+        on_trial: TrialCallback | None = None,
+        client_factory: Callable[[Endpoint], ChatClient] = ChatClient,
+    ) -> None:
+        named = dict(endpoints) if isinstance(endpoints, Mapping) else {e.name: e for e in endpoints}
+        if not named:
+            raise ValueError("no endpoint to send the experiment to")
+        default = default_endpoint or next(iter(named))
+        self.experiment = experiment
+        self.endpoints: list[Endpoint] = []
+        for variant in experiment.variants:
+            name = variant.endpoint or default
+            if name not in named:
+                raise ValueError(f"variant {variant.label!r}: no endpoint named {name!r} "
+                                 f"(configured: {', '.join(named)})")
+            self.endpoints.append(named[name])
+        self.store = (store or ExperimentStore(runs_db_path())) if save else None
+        self.result = ExperimentResult(experiment=experiment)
+        self.prices = prices
+        self.errors: list[str] = []  # what could not be saved (the trials themselves are kept)
+        self._concurrency = concurrency
+        self._on_trial = on_trial
+        self._client_factory = client_factory
+        self._labels = confidence_labels(experiment.checks)
+        self._forbid = sorted({e.api_key for e in named.values() if e.api_key})
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._done = threading.Event()
+        self._running = 0
+        self._t0 = 0.0
+        self._counts = {"pass": 0, "fail": 0, "error": 0, "stopped": 0}
+        self._tokens = 0
+        self._cost: float | None = None
+        self._keeper = None  # held open while running: see ExperimentStore.keep_open
+        self._writes: queue.SimpleQueue[tuple[Run | None, Trial] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+
+    # --- control ------------------------------------------------------------------------
+
+    def start(self) -> "ExperimentRunner":
+        if self._threads:
+            return self
+        self._t0 = time.perf_counter()
+        if self.store is not None:
+            self._keeper = self.store.keep_open()
+            self.store.begin(self.result)
+            self._writer = threading.Thread(target=self._write, name="experiment-writer", daemon=True)
+            self._writer.start()
+        queues: dict[int, list[tuple[int, int, int]]] = {}  # per endpoint (by identity): cells in order
+        for cell in self.experiment.cells():
+            queues.setdefault(id(self.endpoints[cell[1]]), []).append(cell)
+        workers = []
+        for key, cells in queues.items():
+            endpoint = next(e for e in self.endpoints if id(e) == key)
+            limit = self._limit_for(endpoint)
+            cells.reverse()  # popped from the end: first cells first
+            workers += [(endpoint, cells)] * max(1, min(limit, len(cells)))
+        self._running = len(workers)
+        for n, (endpoint, cells) in enumerate(workers):
+            thread = threading.Thread(target=self._work, args=(endpoint, cells), name=f"experiment-{n}", daemon=True)
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _limit_for(self, endpoint: Endpoint) -> int:
+        if isinstance(self._concurrency, Mapping):
+            return int(self._concurrency.get(endpoint.name, DEFAULT_CONCURRENCY))
+        return int(self._concurrency)
+
+    def stop(self) -> None:
+        """Stop: requests in flight end now (their trials marked stopped), no new ones start."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> ExperimentResult | None:
+        """Block until every worker ended; the result, or None on timeout."""
+        return self.result if self._done.wait(timeout) else None
+
+    def progress(self) -> Progress:
+        with self._lock:
+            return self._progress()
+
+    def _progress(self) -> Progress:  # under self._lock
+        c = self._counts
+        return Progress(done=sum(c.values()), total=self.experiment.total, passed=c["pass"], failed=c["fail"],
+                        errors=c["error"], tokens=self._tokens, cost=self._cost,
+                        elapsed_s=(time.perf_counter() - self._t0) if self._t0 else 0.0)
+
+    def trials(self) -> list[Trial]:
+        """A copy of the trials finished so far (safe to read while workers add to them)."""
+        with self._lock:
+            return list(self.result.trials)
+
+    # --- workers ------------------------------------------------------------------------
+
+    def _work(self, endpoint: Endpoint, cells: list[tuple[int, int, int]]) -> None:
+        client = None
+        try:
+            client = self._client_factory(endpoint)
+            while not self._stop.is_set():
+                with self._lock:
+                    if not cells:
+                        break
+                    cell = cells.pop()
+                self._record(*self._one(client, endpoint, *cell))
+        except Exception as error:  # a client that cannot even be built: the cells left stay unrun
+            log.exception("experiment worker for %s failed", endpoint.name)
+            self.errors.append(f"{endpoint.name}: {error}")
+        finally:
+            if client is not None:
+                client.close()
+            with self._lock:
+                self._running -= 1
+                last = self._running == 0
+            if last:
+                self._finish()
+
+    def _one(self, client: ChatClient, endpoint: Endpoint, case_index: int, variant_index: int,
+             repeat: int) -> tuple[Trial, Run | None]:
+        case = self.experiment.cases[case_index]
+        variant = self.experiment.variants[variant_index]
+        where = dict(case_index=case_index, variant=variant_index, repeat=repeat)
+        try:
+            request = variant.request_for(case)
+        except MissingVariableError as error:
+            return Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", error=str(error)), None
+        try:
+            run = client.run(request, cancel=self._stop, preset=variant.preset)
+        except Exception as error:  # anything but an APIError (those come back inside the Run)
+            log.exception("experiment cell %s failed outside the client's error handling", where)
+            run = Run(request=request, endpoint=endpoint.name, preset=variant.preset,
+                      error=RunError.from_exception(error))
+        try:
+            trial = grade(run, case, self.experiment.checks, prices=self.prices, labels=self._labels, **where)
+        except Exception as error:  # a check that breaks on odd data marks the cell, not the run
+            log.exception("grading cell %s failed", where)
+            trial = Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", run_id=run.id,
+                          answer=run.text, error=f"grading failed: {type(error).__name__}: {error}")
+        return trial, run
+
+    def _record(self, trial: Trial, run: Run | None) -> None:
+        with self._lock:
+            self.result.trials.append(trial)
+            self._counts[trial.status] += 1
+            self._tokens += trial.prompt_tokens + trial.completion_tokens
+            if trial.cost is not None:
+                self._cost = (self._cost or 0.0) + trial.cost
+            progress = self._progress()  # taken with the trial: callbacks see done counts in order
+        if self.store is not None:
+            self._writes.put((run, trial))
+        if self._on_trial is not None:
+            try:
+                self._on_trial(trial, progress)
+            except Exception:  # the page's callback must not stop the experiment
+                log.exception("on_trial callback failed")
+
+    def _write(self) -> None:
+        """Save what the workers finished, as many at a time as have piled up (None: the end)."""
+        assert self.store is not None
+        while True:
+            batch = [self._writes.get()]
+            while True:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            items = [item for item in batch if item is not None]
+            self._save_runs([run for run, _ in items if run is not None])
+            try:
+                self.store.add_trials(self.result.id, [trial for _, trial in items])
+            except Exception as error:
+                log.warning("could not save %d trials: %s", len(items), error)
+                self.errors.append(f"could not save {len(items)} trials: {error}")
+            if None in batch:
+                return
+
+    def _save_runs(self, runs: list[Run]) -> None:
+        assert self.store is not None
+        try:
+            self.store.runs.save_many(runs, forbid=self._forbid)
+            return
+        except Exception:  # one bad run (a key in it, say) must not cost the others: one by one
+            pass
+        for run in runs:
+            try:
+                self.store.runs.save(run, forbid=self._forbid)
+            except Exception as error:  # a full disk must not lose the answer on screen
+                log.warning("could not save run %s: %s", run.id, error)
+                self.errors.append(f"could not save run {run.id}: {error}")
+
+    def _finish(self) -> None:
+        result = self.result
+        result.finished_at = time.time()
+        result.status = "stopped" if self._stop.is_set() else "finished"
+        if self._writer is not None:
+            self._writes.put(None)
+            self._writer.join()
+        if self.store is not None:
+            try:
+                self.store.finish(result)
+            except Exception as error:
+                self.errors.append(f"could not save the end of the run: {error}")
+            if self._keeper is not None:
+                self._keeper.close()
+        self._done.set()
+
+
+def run_experiment(experiment: Experiment, endpoints: Sequence[Endpoint] | Mapping[str, Endpoint],
+                   **options) -> ExperimentResult:
+    """Run it to the end in this thread (the CLI, tests); options as for ExperimentRunner."""
+    runner = ExperimentRunner(experiment, endpoints, **options).start()
+    result = runner.wait()
+    assert result is not None
+    return result
