@@ -57,6 +57,13 @@ def write(base: str, new: Any) -> None:
     st.session_state[key(base)] = new
 
 
+def keep_valid(base: str, options: list, default: Any) -> None:
+    """Before drawing a picker whose options change under it (panes, runs, presets): a value no
+    longer among them becomes `default`."""
+    if value(base, _MISSING) not in options:
+        write(base, default)
+
+
 class Values:
     """The widgets' values by base key, for callbacks that read several (`values["p_x"]`)."""
 

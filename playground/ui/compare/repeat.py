@@ -10,21 +10,20 @@ from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
 from playground.textsafe import code_span, escape_markdown
-from playground.ui.common import live_view, run_view
+from playground.ui.common import live_view, run_view, widget_sync
 from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label, prepare
 
-PANE, K = "cmp.repeat_pane", "cmp.repeat_k"
 PREFIX_CHARS = 80
 
 
 def start_repeat() -> None:
-    i = st.session_state.get(PANE, 0)
+    i = widget_sync.value(state.REPEAT_PANE, 0)
     items, presets, problems = prepare([i])
     if problems:
         state.error(*problems)
         return
-    k = max(2, min(int(st.session_state.get(K) or 5), MAX_REPEAT))
+    k = max(2, min(int(widget_sync.value(state.REPEAT_K) or 5), MAX_REPEAT))
     endpoint, request = items[0]
     state.start_repeat(endpoint, request, k, presets[0])
 
@@ -35,13 +34,15 @@ def repeat_section(panes: list[int]) -> None:
     st.caption("Send one pane's request k times: distinct answers with counts, the exact-match rate, where "
                "the samples fork and each sample's total logprob. With a fixed seed it is a determinism check.")
     busy = state.running()
-    if st.session_state.get(PANE) not in panes:
-        st.session_state[PANE] = panes[0]
-    st.session_state.setdefault(K, 5)
+    widget_sync.keep_valid(state.REPEAT_PANE, panes, panes[0])
+    if not widget_sync.has(state.REPEAT_K):
+        widget_sync.write(state.REPEAT_K, 5)
     left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
     labels = {i: pane_label(i) for i in panes}
-    left.selectbox("Pane", panes, key=PANE, format_func=labels.get, disabled=busy, persist_state=state.KEEP)
-    middle.number_input("k", 2, MAX_REPEAT, step=1, key=K, disabled=busy, persist_state=state.KEEP)
+    left.selectbox("Pane", panes, key=widget_sync.key(state.REPEAT_PANE), format_func=labels.get, disabled=busy,
+                   persist_state=state.KEEP)
+    middle.number_input("k", 2, MAX_REPEAT, step=1, key=widget_sync.key(state.REPEAT_K), disabled=busy,
+                        persist_state=state.KEEP)
     right.button("Repeat", key="cmp.repeat_go", on_click=start_repeat, disabled=busy, width="stretch")
     current = state.repeat_batch()
     with st.container():

@@ -30,6 +30,10 @@ RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
 ERRORS, NOTES, INCOMING = "cmp.errors", "cmp.notes", "cmp.incoming"
 PANES, MIN_PANES, MAX_PANES = "cmp.n", 2, 4
+# the pickers below the panes (drawn with widget_sync keys)
+REPEAT_PANE, REPEAT_K = "cmp.repeat_pane", "cmp.repeat_k"
+DIFF_A, DIFF_B, DIFF_ONLY = "cmp.diff_a", "cmp.diff_b", "cmp.diff_only"
+BASELINE = "cmp.baseline"
 KEEP = "session"  # widgets keep their values across page switches (persist_state)
 
 

@@ -9,10 +9,10 @@ import streamlit as st
 from playground.analysis import compare_tables
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
+from playground.ui.common import widget_sync
 from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label
 
-BASELINE = "cmp.baseline"
 NO_PRICES = ("No prices: add a [prices] table to .streamlit/secrets.toml (model = [input, output], dollars per "
              "million tokens) to see each run's cost.")
 
@@ -34,9 +34,8 @@ def summary(results: dict[int, Run]) -> None:
     if len(results) < 2:
         return
     options = [None, *results]
-    if st.session_state.get(BASELINE) not in options:
-        st.session_state[BASELINE] = None
-    baseline = st.selectbox("Baseline", options, key=BASELINE,
+    widget_sync.keep_valid(state.BASELINE, options, None)
+    baseline = st.selectbox("Baseline", options, key=widget_sync.key(state.BASELINE),
                             format_func=lambda i: "(none)" if i is None else labels[i],
                             help="Pin one run: the others show their differences from it.", persist_state=state.KEEP)
     if baseline is not None:

@@ -12,6 +12,7 @@ from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.client.run import Run
 from playground.textsafe import escape_markdown
+from playground.ui.common import widget_sync
 from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label
 
@@ -57,12 +58,13 @@ def diff_section(results: dict[int, Run]) -> None:
     st.subheader("Token diff")
     options = list(results)
     labels = {i: pane_label(i, results[i]) for i in options}
-    for name, default in (("cmp.diff_a", options[0]), ("cmp.diff_b", options[1])):
-        if st.session_state.get(name) not in options:
-            st.session_state[name] = default
+    widget_sync.keep_valid(state.DIFF_A, options, options[0])
+    widget_sync.keep_valid(state.DIFF_B, options, options[1])
     left, right = st.columns(2)
-    a = left.selectbox("Run A", options, key="cmp.diff_a", format_func=labels.get, persist_state=state.KEEP)
-    b = right.selectbox("Run B", options, key="cmp.diff_b", format_func=labels.get, persist_state=state.KEEP)
+    a = left.selectbox("Run A", options, key=widget_sync.key(state.DIFF_A), format_func=labels.get,
+                         persist_state=state.KEEP)
+    b = right.selectbox("Run B", options, key=widget_sync.key(state.DIFF_B), format_func=labels.get,
+                         persist_state=state.KEEP)
     if a == b:
         st.caption("Pick two different runs.")
         return
@@ -75,7 +77,7 @@ def diff_section(results: dict[int, Run]) -> None:
     diff = compare_tables.token_diff(run_a, run_b)
     for line in compare_tables.diff_headlines(diff, labels[a], labels[b]):
         st.markdown(line)
-    shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key="cmp.diff_only") else diff
+    shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key=state.DIFF_ONLY) else diff
     shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
     st.dataframe(shown, hide_index=True, key="cmp.diff_table", column_config=DIFF_COLUMNS)
 
