@@ -18,6 +18,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "frequency_penalty": (-2.0, 2.0),
     "presence_penalty": (-2.0, 2.0),
     "top_logprobs": (0, 20),
+    "n": (1, 128),
 }
 LOGIT_BIAS_RANGE = (-100.0, 100.0)
 MAX_STOP_SEQUENCES = 4
@@ -192,7 +193,7 @@ class ChatRequest(_Open):
     max_tokens: int | None = Field(default=None, ge=1)
     metadata: dict[str, str] | None = None
     modalities: list[Literal["text", "audio"]] | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = None
     parallel_tool_calls: bool | None = None
     prediction: Prediction | None = None
     presence_penalty: float | None = None
@@ -291,9 +292,25 @@ def describe_error(error: ValidationError) -> list[str]:
     for item in error.errors():
         loc = item["loc"]
         where = ".".join(str(part) for i, part in enumerate(loc) if not _is_union_tag(part, loc[i - 1] if i else None))
-        message = item["msg"].removeprefix("Value error, ")
+        message = _bound_message(item, where) or item["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}" if where and not message.startswith(where.split(".")[0]) else message)
     return lines
+
+
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+           "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}
+
+
+def _bound_message(item: Any, where: str) -> str | None:
+    """pydantic's 'Input should be greater than or equal to 1' as 'n must be at least 1, got 0',
+    the words the range validators use."""
+    bound = _BOUNDS.get(item.get("type"))
+    if bound is None or not where:
+        return None
+    limit, value = item.get("ctx", {}).get(bound[0]), item.get("input")
+    if not isinstance(limit, (int, float)) or not isinstance(value, (int, float)):
+        return None
+    return f"{where} must be {bound[1]} {limit:g}, got {value!r}"
 
 
 def _is_union_tag(part: Any, before: Any) -> bool:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from playground.client.schema import RANGES, ChatRequest
+from playground.client.schema import ChatRequest
 
 UNSET_LABEL = "not set"
 TRI = [None, True, False]
@@ -26,8 +26,6 @@ class Field:
     label: str | None = None
     options: tuple = ()
     step: float | None = None
-    min: float | None = None
-    max: float | None = None
     json_type: type | None = None  # for kind "json": dict or list
 
     @property
@@ -35,43 +33,34 @@ class Field:
         return f"p_{self.name}"
 
 
-def _range(name: str) -> dict[str, float]:
-    low, high = RANGES[name]
-    return {"min": low, "max": high}
-
-
 # The groups, exactly as issue 4 lists them. Compound fields (response_format, tool_choice,
 # function_call, audio, prediction, stream_options, extra fields) have their own widgets in params.py.
 GROUPS: dict[str, list[Field]] = {
     "Sampling": [
-        Field("temperature", "float", "Randomness: 0 is nearly greedy, higher is more varied.", step=0.05,
-              **_range("temperature")),
+        Field("temperature", "float", "Randomness: 0 is nearly greedy, higher is more varied.", step=0.05),
         Field("top_p", "float",
               "Nucleus sampling: keep the smallest set of tokens whose probability adds up to this.",
-              step=0.05, **_range("top_p")),
+              step=0.05),
         Field("top_k", "int",
-              "Sample only from the k most likely tokens (-1 or 0: no limit). Not every server takes it.", min=-1),
+              "Sample only from the k most likely tokens (-1 or 0: no limit). Not every server takes it."),
         Field("seed", "int", "Same seed and request should give the same answer (best effort on most servers)."),
-        Field("n", "int", "How many answers to generate for the one prompt.", min=1, max=128),
+        Field("n", "int", "How many answers to generate for the one prompt."),
     ],
     "Length and stop": [
-        Field("max_completion_tokens", "int", "Upper bound on generated tokens (the newer name).", min=1),
-        Field("max_tokens", "int", "Upper bound on generated tokens (the older name; some servers want this one).",
-              min=1),
+        Field("max_completion_tokens", "int", "Upper bound on generated tokens (the newer name)."),
+        Field("max_tokens", "int", "Upper bound on generated tokens (the older name; some servers want this one)."),
         Field("stop", "stop", "Up to 4 sequences that end the answer, one per line (write \\n for a newline)."),
     ],
     "Penalties": [
         Field("frequency_penalty", "float", "Lower the odds of tokens in proportion to how often they appeared.",
-              step=0.1, **_range("frequency_penalty")),
-        Field("presence_penalty", "float", "Lower the odds of any token that already appeared.", step=0.1,
-              **_range("presence_penalty")),
+              step=0.1),
+        Field("presence_penalty", "float", "Lower the odds of any token that already appeared.", step=0.1),
         Field("logit_bias", "json", 'Token id -> bias from -100 to 100, as JSON: {"50256": -100}.', json_type=dict),
     ],
     "Logprobs": [
         Field("logprobs", "tri", "Return the log probability of every generated token."),
         Field("top_logprobs", "int",
-              "Also return the k most likely alternatives at each position (0 to 20; needs logprobs).",
-              **_range("top_logprobs")),
+              "Also return the k most likely alternatives at each position (0 to 20; needs logprobs)."),
     ],
     "Output": [
         Field("modalities", "multi", "Output types to generate: text, and audio on models that speak.",

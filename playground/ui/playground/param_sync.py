@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from playground.client.schema import ChatRequest, describe_error
 from playground.ui.common import widget_sync
 from playground.ui.playground import state as request_state
-from playground.ui.playground.param_fields import BY_NAME, Field, decode_line, parse_json, widget_values
+from playground.ui.playground.param_fields import BY_NAME, decode_line, parse_json, widget_values
 
 
 def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
@@ -66,21 +66,6 @@ def _set(body: dict[str, Any], name: str, value: Any) -> None:
         body[name] = value
 
 
-def _check_bounds(f: Field, value: Any) -> None:
-    """The widgets have no min/max (see params._draw): a number outside the field's range
-    is refused here, named with its range, as ChatRequest refuses the ranges it knows."""
-    if value is None:
-        return
-    low, high = f.min, f.max
-    if (low is not None and value < low) or (high is not None and value > high):
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
-        if low is not None and high is not None:
-            raise ValueError(f"{f.name} must be between {low:g} and {high:g}, got {shown}")
-        if low is not None:
-            raise ValueError(f"{f.name} must be at least {low:g}, got {shown}")
-        raise ValueError(f"{f.name} must be at most {high:g}, got {shown}")
-
-
 def on_field(name: str) -> None:
     """The on_change of the widget of a simple field (param_fields.GROUPS)."""
     f = BY_NAME[name]
@@ -96,8 +81,6 @@ def on_field(name: str) -> None:
             value = int(raw) if raw is not None else None
         else:
             value = raw
-        if f.kind in ("int", "float"):
-            _check_bounds(f, value)
         _set(body, name, value)
         if name == "logprobs" and not value:
             # top_logprobs without logprobs is invalid: clearing logprobs clears it too.
