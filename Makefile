@@ -5,7 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-installed-stamp
 PORT   ?= 8501
+
+# What the sandbox loads of llama.cpp is libllama and libggml: the multimodal library (llava/mtmd)
+# is never loaded, so it is not built. pip keeps the wheel it builds, so this cost is paid once.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test install system-deps bench sandbox clean
 
@@ -13,18 +19,25 @@ run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
-test: $(STAMP) system-deps
+test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
 install: $(STAMP)
 
-# Reinstall only when the project's requirements change.
+# Reinstall only when the project's requirements change. `make run` installs the app and its
+# local model; `make test` adds the test tools (the dev extra).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[sandbox,dev]'
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip show -q llama-cpp-python >/dev/null 2>&1 || echo "compiling llama.cpp for the local model: a few minutes, once; pip keeps the result"
+	$(PY) -m pip install -q -e '.[sandbox]'
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	@echo "installing the test tools (pytest, Playwright, hypothesis, the SDKs the wire tests use)"
+	$(PY) -m pip install -q -e '.[sandbox,dev]'
+	@touch $(DEV_STAMP)
 
 # The Debian packages the tests drive: chromium (browser tests) and curl (generated code).
 system-deps:
@@ -33,7 +46,7 @@ system-deps:
 sandbox: $(STAMP)
 	$(PY) -m playground.sandbox
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,9 @@ def test_unset_fields_are_not_sent(server):
     assert widget(at.number_input, "p_temperature").value is None  # shown as "not set"
     at.button(key="run").click().run()
     sent = chat_requests(server)[-1].json
-    assert set(sent) == {"messages", "model", "max_completion_tokens", "stream", "stream_options"}
+    # (logprobs: the default request on the local sandbox asks for them)
+    assert set(sent) == {"messages", "model", "max_completion_tokens", "stream", "stream_options", "logprobs",
+                         "top_logprobs"}
 
 
 def test_bad_json_shows_line_and_keeps_last_valid_request(server):
@@ -538,6 +541,7 @@ def test_the_sandbox_starts_only_when_it_is_the_chosen_endpoint(server, monkeypa
     type_user_message(at, "Hi")
     at.button(key="run").click().run()
     assert chat_requests(server)[-1].headers["x-api-key"] == "sgp-test-key-0123456789"
+    assert "logprobs" not in chat_requests(server)[-1].json  # some servers refuse them: not by default
     assert not _sandbox_asked(server)
     assert not any("Running on" in m.value for m in at.sidebar.markdown)
 
@@ -546,6 +550,38 @@ def test_the_sandbox_starts_only_when_it_is_the_chosen_endpoint(server, monkeypa
     assert not at.exception
     assert _sandbox_asked(server)
     assert any(f"Running on 127.0.0.1:{server.port}" in m.value for m in at.sidebar.markdown)
+
+
+@pytest.mark.sandbox
+def test_the_page_draws_while_the_sandbox_starts_and_run_enables_itself(monkeypatch, tmp_path):
+    """A fresh app process on the local model: the builder is usable at once, Run waits for the
+    model (saying so) and enables itself when the sandbox answers; the first request asks for
+    logprobs, so the first run shows the token heatmap."""
+    from playground.sandbox import launcher
+    from playground.ui import sidebar
+
+    monkeypatch.setattr(launcher, "_current", None)
+    monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(launcher.free_port()))  # no sandbox there yet
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SGP_API_KEY", raising=False)
+    sidebar._sandbox_handle.clear()
+    try:
+        at = open_app()
+        assert launcher._current is not None and launcher._current.state == "starting"  # drawn before it answered
+        type_user_message(at, "Name a colour.")
+        assert at.button(key="run").disabled
+        shown = [str(e.value) for e in [*at.caption, *at.markdown, *at.info, *at.sidebar.markdown]]
+        assert any("Starting the local model" in text for text in shown), shown
+        deadline = time.monotonic() + 120
+        while at.button(key="run").disabled and time.monotonic() < deadline:
+            time.sleep(0.5)
+            at.run()  # what the sidebar's polling fragment does in a browser
+        assert not at.button(key="run").disabled and launcher._current.state == "running"
+        assert request_of(at).logprobs is True and request_of(at).top_logprobs == 5
+    finally:
+        if launcher._current is not None:
+            launcher._current.stop()
+        sidebar._sandbox_handle.clear()
 
 
 @pytest.mark.sandbox

@@ -41,12 +41,28 @@ def test_starts_waits_and_stops_its_own(monkeypatch):
         assert handle.state == "starting" and handle.owned
         assert handle.wait(120).state == "running", handle.message
         assert healthy(handle.port)
-        assert handle.port != int(os.environ["PLAYGROUND_SANDBOX_PORT"])  # a free port of its own
+        # its fixed port, free here: generated code that names it keeps working after a restart
+        assert handle.port == int(os.environ["PLAYGROUND_SANDBOX_PORT"])
     finally:
         process = handle.process
         handle.stop()
     assert process.poll() is not None
     assert not healthy(handle.port)
+
+
+def test_takes_any_free_port_when_its_own_is_taken(monkeypatch):
+    monkeypatch.setattr(launcher, "_current", None)
+    with socket.socket() as taken:  # something that is not a sandbox holds the fixed port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(taken.getsockname()[1]))
+        handle = ensure_sandbox(wait=False)
+        try:
+            assert handle.state == "starting" and handle.port != taken.getsockname()[1]
+            assert handle.poll().state == "starting"  # a look, not a wait: the model is still loading
+            assert handle.wait(120).state == "running", handle.message
+        finally:
+            handle.stop()
 
 
 def test_reports_a_sandbox_that_could_not_start():

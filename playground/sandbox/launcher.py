@@ -1,8 +1,9 @@
 """Start (or find) the local sandbox for the app: a subprocess on a free loopback port.
 
 `ensure_sandbox()` reuses a sandbox already answering /healthz on $PLAYGROUND_SANDBOX_PORT
-(default 8765), else starts `python -m playground.sandbox` on a free port, waits for its
-/healthz, and stops it when this process exits. One handle per process: calling it again
+(default 8765), else starts `python -m playground.sandbox` there (any free port when that one is
+taken), waits for its /healthz (or not: `wait=False`, then `poll()`), and stops it when this
+process exits. One handle per process: calling it again
 (Streamlit reruns the script) returns the same sandbox while it lives.
 
 Imports nothing heavy: safe to use where the sandbox extra is not installed.
@@ -65,10 +66,17 @@ def healthy(port: int, timeout: float = 0.5) -> bool:
         connection.close()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` when nothing listens there (a stable address: generated code keeps working
+    after a restart), else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port")  # unreachable: port 0 always binds
 
 
 @dataclass
@@ -98,22 +106,28 @@ class SandboxHandle:
             return False
         return self.port is not None and healthy(self.port)
 
-    def wait(self, timeout: float = START_TIMEOUT_S) -> "SandboxHandle":
-        """Block until the sandbox answers /healthz, exits, or the timeout passes."""
+    def poll(self, timeout: float = 0.2) -> "SandboxHandle":
+        """Look once (without waiting) whether a starting sandbox now answers, or exited."""
         if self.state != "starting":
             return self
+        if self.process is not None and self.process.poll() is not None:
+            self.state = "failed"
+            self.message = f"the sandbox exited with code {self.process.returncode}: {self._log_tail()}"
+            self.stop()
+        elif healthy(self.port, timeout=timeout):
+            self.state = "running"
+            self.message = f"local model serving on {self.base_url}"
+        return self
+
+    def wait(self, timeout: float = START_TIMEOUT_S) -> "SandboxHandle":
+        """Block until the sandbox answers /healthz, exits, or the timeout passes."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                self.state = "failed"
-                self.message = f"the sandbox exited with code {self.process.returncode}: {self._log_tail()}"
-                self.stop()
-                return self
-            if healthy(self.port, timeout=1.0):
-                self.state = "running"
-                self.message = f"local model serving on {self.base_url}"
-                return self
+        while self.poll(timeout=1.0).state == "starting":
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.1)
+        if self.state != "starting":
+            return self
         self.state = "failed"
         self.message = f"the sandbox did not answer /healthz within {timeout:.0f}s: {self._log_tail()}"
         self.stop()
@@ -193,7 +207,7 @@ def _start(port: int | None, api_key: str | None = None) -> SandboxHandle:
     if not sandbox_available():
         return SandboxHandle(port=None, state="missing",
                              message=f"the local model is not installed; add it with: {INSTALL_HINT}")
-    chosen = port if port is not None else free_port()
+    chosen = port if port is not None else free_port(preferred=wanted)
     log = tempfile.NamedTemporaryFile(prefix="playground-sandbox-", suffix=".log", delete=False)
     command = [sys.executable, "-m", "playground.sandbox", "--host", HOST, "--port", str(chosen),
                "--exit-with-parent", str(os.getpid())]

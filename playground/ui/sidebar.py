@@ -54,12 +54,13 @@ def secrets() -> dict[str, Any]:
     return {}
 
 
-@st.cache_resource(show_spinner="Starting the local model server…")
+@st.cache_resource(show_spinner=False)
 def _sandbox_handle(port_hint: int):
-    # Keyed by $PLAYGROUND_SANDBOX_PORT: pointing it elsewhere gives that port's sandbox.
+    # Keyed by $PLAYGROUND_SANDBOX_PORT: pointing it elsewhere gives that port's sandbox. No
+    # waiting here: the page draws at once while the model loads (sandbox_starting()).
     from playground.sandbox.launcher import ensure_sandbox
 
-    return ensure_sandbox()
+    return ensure_sandbox(wait=False)
 
 
 def sandbox_available() -> bool:
@@ -75,7 +76,19 @@ def sandbox_handle(check: bool = False):
     if check and handle.state == "running" and not handle.alive():
         _sandbox_handle.clear()
         handle = _sandbox_handle(_sandbox_port_hint())
-    return handle
+    return handle.poll() if hasattr(handle, "poll") else handle
+
+
+def sandbox_starting() -> bool:
+    """True while the local model is loading (Run waits; the page itself does not)."""
+    return getattr(sandbox_handle(), "state", None) == "starting"
+
+
+@st.fragment(run_every=0.5)
+def _follow_sandbox_start() -> None:
+    """While the sandbox starts: redraw the whole app once it answers, so Run enables itself."""
+    if not sandbox_starting():
+        st.rerun()
 
 
 def _sandbox_port_hint() -> int:
@@ -98,18 +111,20 @@ def configured(check: bool = False, need_local: bool = False) -> list[Endpoint]:
     if chosen not in _names(endpoints):
         chosen = _default_name(endpoints)
     if need_local or chosen == LOCAL:
-        endpoints[0] = local_endpoint(check)  # configured_endpoints puts the sandbox first
+        endpoints[0] = local_endpoint(check, wait=need_local)  # configured_endpoints puts the sandbox first
     return endpoints
 
 
-def local_endpoint(check: bool = False) -> Endpoint:
-    """The sandbox's endpoint, starting the sandbox when it is not running yet. For a page
-    that sends to the sandbox whatever the sidebar has chosen (a Compare pane)."""
-    return Endpoint.local(_local_port(check) or _sandbox_port_hint())
+def local_endpoint(check: bool = False, wait: bool = False) -> Endpoint:
+    """The sandbox's endpoint, starting the sandbox when it is not running yet (with `wait`,
+    until it answers: for a page about to send to it, e.g. a Compare pane)."""
+    return Endpoint.local(_local_port(check, wait) or _sandbox_port_hint())
 
 
-def _local_port(check: bool = False) -> int | None:
+def _local_port(check: bool = False, wait: bool = False) -> int | None:
     handle = sandbox_handle(check)
+    if wait and getattr(handle, "state", None) == "starting":
+        handle.wait()  # a request is about to go to it
     return handle.port if getattr(handle, "port", None) else None
 
 
@@ -260,8 +275,8 @@ def _sandbox_status() -> None:
         st.caption("or run `make run`, which installs it. Other endpoints work without it.")
         return
     if state == "starting":
-        st.badge("Starting…", icon=":material/hourglass_top:", color="orange")
-        st.button("Check again", key="_sb_sandbox_check")
+        st.badge("Starting the local model…", icon=":material/hourglass_top:", color="orange")
+        _follow_sandbox_start()
         return
     st.badge("Failed to start", icon=":material/error:", color="red")
     message = getattr(handle, "message", "")
@@ -280,7 +295,10 @@ def _model_picker(endpoint: Endpoint) -> None:
                    help="Ask the server for its models again."):
         _list_models.clear()
         st.rerun()
-    models, error = list_models(endpoint)
+    if endpoint.kind == "local" and sandbox_starting():
+        models, error = [LOCAL_MODEL], None  # not asked yet: a refusal now would be cached
+    else:
+        models, error = list_models(endpoint)
     current = st.session_state.get(MODEL_KEY)
     # A new server's models may come only once its URL and key are typed: keep the wish to
     # pick one until a model list arrives.

@@ -10,7 +10,8 @@ from playground.ui.playground import codeview, json_editor, messages, params, pr
 def render() -> None:
     endpoint = sidebar.current_endpoint()
     preset_bar.load_share_link()
-    request = state.ensure(sidebar.current_model())  # may rerun: before preset_bar shows its one-time message
+    # may rerun: before preset_bar shows its one-time message
+    request = state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
 
     st.title("Playground")
     st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
@@ -32,5 +33,7 @@ def render() -> None:
         loaded = state.loaded_preset()
         variables = preset_bar.pending_variables()
         waiting = [f"Fill in the preset's variables first: {', '.join(variables)}."] if variables else []
+        if endpoint.kind == "local" and sidebar.sandbox_starting():
+            waiting.append("Starting the local model…")
         runner.render_run_area(request, endpoint, errors, preset=loaded.get("name"), waiting_for=waiting)
     state.keep_draft()

@@ -49,18 +49,24 @@ SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then th
 
 DEFAULT_TEMPERATURE = 0.7  # servers default to 1.0, at which the 135M sandbox model rambles
 DEFAULT_MAX_COMPLETION_TOKENS = 256
+DEFAULT_TOP_LOGPROBS = 5
 
 
-def default_request(model: str) -> ChatRequest:
-    """A newcomer's first request: one empty user message, streamed with usage."""
-    return ChatRequest.from_wire({
+def default_request(model: str, local: bool = False) -> ChatRequest:
+    """A newcomer's first request: one empty user message, streamed with usage. On the local
+    sandbox it asks for logprobs too, so the first run shows the token heatmap (other servers
+    keep the plain default: some refuse logprobs)."""
+    body = {
         "model": model or LOCAL_MODEL,
         "messages": [{"role": "user", "content": ""}],
         "temperature": DEFAULT_TEMPERATURE,
         "max_completion_tokens": DEFAULT_MAX_COMPLETION_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
-    })
+    }
+    if local:
+        body.update(logprobs=True, top_logprobs=DEFAULT_TOP_LOGPROBS)
+    return ChatRequest.from_wire(body)
 
 
 def fingerprint(request: ChatRequest) -> str:
@@ -132,12 +138,12 @@ def _synced() -> dict[str, str]:
     return st.session_state.setdefault(_SYNCED, {})
 
 
-def ensure(model: str) -> ChatRequest:
+def ensure(model: str, local: bool = False) -> ChatRequest:
     """Called at the top of the page, before any request widget is drawn: creates the request
     on first use (from the draft in the address, after a reload) and follows the sidebar's model."""
     request = st.session_state.get(REQUEST)
     if not isinstance(request, ChatRequest):
-        request = st.session_state[REQUEST] = _draft_in_address() or default_request(model)
+        request = st.session_state[REQUEST] = _draft_in_address() or default_request(model, local)
         st.session_state[_MODEL_SEEN] = request.model
     return _follow_model(request, model)
 
