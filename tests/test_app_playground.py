@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -473,7 +474,8 @@ def test_n_choices_in_tabs(server):
     at.button(key="run").click().run()
     assert [t.label for t in at.tabs][-2:] == ["Choice 1", "Choice 2"]
     html = "\n".join(h.proto.body for h in at.html)
-    assert "Alpha" in html and "Beta" in html and "length, stop" in html
+    assert "Alpha" in html and "Beta" in html
+    assert "stop (choice 1), length (choice 2)" in unescape(html)  # which choice stopped why
 
 
 def test_tool_calls_shown_as_json(server):
@@ -608,3 +610,15 @@ def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
     html = "\n".join(h.proto.body for h in at.html)
     assert "pg-heatmap" in html and f">{run.usage.completion_tokens}</div>" in html
     assert [len(t.top_logprobs) for t in tokens] == [3] * len(tokens)
+
+
+def test_heatmap_legend_and_least_likely_name_what_they_show():
+    """The grey key shows only when a token has no probability; Least likely names the token."""
+    from playground.client.schema import TokenLogprob
+    from playground.ui.common import run_view
+
+    sure = [TokenLogprob(token="Hi", logprob=-0.01), TokenLogprob(token=" there", logprob=-2.3)]
+    assert "outside the server" not in run_view.token_heatmap_html(sure)
+    unknown = [*sure, TokenLogprob(token="!", logprob=-9999.0)]
+    assert "outside the server" in run_view.token_heatmap_html(unknown)
+    assert run_view._token_label(1, sure[1]).startswith("#1  '\u2423there'  (10.0%)")

@@ -114,7 +114,7 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(tmp_path: Path) -> None
                 # Its share link (the Presets page), decoded: no key either.
                 page.get_by_role("link", name="Presets", exact=True).click()
                 expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible()
-                page.get_by_role("button", name="Copy share link").click()
+                page.get_by_role("button", name="Show share link").click()
                 page.wait_for_function(f"() => {CODE_JS}.some(c => c.includes('?preset='))")
                 link = next(c for c in code_blocks(page) if "?preset=" in c).strip()
                 assert KEY not in link

@@ -608,3 +608,17 @@ def test_diff_rows_and_escaped_word_highlights() -> None:
     assert "<b>" not in left and "&#60;b&#62;poem&#60;/b&#62;" in left
     assert left.startswith("Write a ") and REMOVED_STYLE in left and ADDED_STYLE in right
     assert word_diff_html("same text", "same text") == ("same text", "same text")
+
+
+def test_saved_files_have_the_usual_permissions(store: PresetStore) -> None:
+    """A team library reviewed in git: files as any editor writes them (the umask decides), not
+    mkstemp's private 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        store.save(Preset.new("Mode check", ChatRequest.from_wire(
+            {"model": LOCAL_MODEL, "messages": [{"role": "user", "content": "hi"}]})))
+    finally:
+        os.umask(old)
+    assert os.stat(store.path_for("Mode check")).st_mode & 0o777 == 0o644

@@ -329,6 +329,8 @@ def test_a_share_link_with_variables_opens_the_form(folder: Path) -> None:
     preset = PresetStore(folder).load("Explain a topic (variables)")
     at = playground(to_share_token(preset))
     assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
+    # the label is also the field's accessible name: the bare variable name, no markdown escapes
+    assert widget(at.text_area, "preset_var_topic").label == "topic (required)"
     widget(at.text_area, "preset_var_topic").input("tides")
     at.button(key="preset_fill").click().run()
     assert shown_request(at)["messages"][1]["content"] == "Explain tides to a 10 year old."

@@ -31,6 +31,19 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
+def _umask() -> int:
+    """The process's umask (read from /proc where there is one: setting it to read it back is
+    not thread-safe)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 class PresetStoreError(ValueError):
     pass
 
@@ -217,6 +230,9 @@ class PresetStore:
     def _write(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.folder)
         try:
+            # mkstemp makes the file 0600; a library reviewed in git wants the usual mode (0644
+            # under the common umask), as any editor would have written it.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

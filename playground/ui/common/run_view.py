@@ -65,7 +65,9 @@ def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
             f'color:{TEXT_COLOUR};border-radius:3px;padding:1px 0;margin:0 1px 0 0;">{shown}</span>'
             + "<br>" * text.count("\n")
         )
-    keys = [(f"&#8805;{bound:.0%}", colour) for bound, colour in PALETTE] + [("not in top 20", UNKNOWN_COLOUR)]
+    keys = [(f"&#8805;{bound:.0%}", colour) for bound, colour in PALETTE]
+    if any(_probability(token) is None for token in tokens):  # only when the server reported one
+        keys.append(("no probability (outside the server's top 20)", UNKNOWN_COLOUR))
     legend = "".join(
         f'<span style="background:{colour};color:{TEXT_COLOUR};border-radius:3px;padding:0 6px;white-space:nowrap;">'
         f"{label}</span>"
@@ -111,7 +113,10 @@ def run_stats(run: Run) -> list[tuple[str, str, str]]:
     completion = str(usage.completion_tokens) if usage is not None else f"{run.completion_tokens} (counted)"
     total = str(usage.total_tokens) if usage is not None else "—"
     rate = f"{run.tokens_per_s:.1f}" if run.tokens_per_s else "—"
-    reasons = sorted({c.finish_reason for c in run.choices if c.finish_reason})
+    if len(run.choices) > 1:  # say which choice stopped why
+        reasons = [f"{c.finish_reason} (choice {c.index + 1})" for c in run.choices if c.finish_reason]
+    else:
+        reasons = [c.finish_reason for c in run.choices if c.finish_reason]
     return [
         ("Prompt tokens", prompt, "Tokens in the request, as the server counted them."),
         ("Completion tokens", completion, "Tokens generated, all choices together."),
@@ -199,13 +204,14 @@ def show_logprobs(tokens: list[TokenLogprob], key: str) -> None:
     perplexity = lp.perplexity(tokens)
     st.markdown("##### Logprobs")
     mean_p = table["probability"].mean() if len(table) else float("nan")
-    lowest = int(table["probability"].fillna(0).idxmin()) if len(table) else 0
+    lowest = int(table["probability"].fillna(0).idxmin()) if len(table) else None
     st.html(stats_html([
         ("Perplexity", f"{perplexity:.3f}" if perplexity is not None else "—",
          "exp(-mean logprob) of the answer's tokens: 1 means the model was sure of every token."),
         ("Mean probability", f"{mean_p:.1%}" if not math.isnan(mean_p) else "—", "Mean chosen-token probability."),
         ("Tokens", str(len(tokens)), "Tokens with logprobs."),
-        ("Least likely", f"#{lowest}", "The position of the token the model was least sure of."),
+        ("Least likely", _token_label(lowest, tokens[lowest]) if lowest is not None else "—",
+         "The token the model was least sure of: its position, the token and its probability."),
     ]))
     st.html(token_heatmap_html(tokens))
 

@@ -146,7 +146,9 @@ def variables_form() -> None:
         st.markdown(f"**Variables of {_plain(preset.name)}**")
         for var, default in preset.defaults().items():
             help_text = described[var].description if var in described and described[var].description else None
-            label = escape_markdown(f"{{{{{var}}}}}") + ("" if default is not None else " (required)")
+            # The bare name: a label is also the field's accessible name, where markdown escapes
+            # (\{\{topic\}\}) would be read out; variable names are letters, digits and _.
+            label = var + ("" if default is not None else " (required)")
             help_text = escape_markdown(help_text) if help_text else None
             st.text_area(label, key=widget_sync.key(_variable_key(var)), help=help_text, height=68)
         fill, later = st.columns([1, 3])

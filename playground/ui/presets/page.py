@@ -90,7 +90,7 @@ def actions(preset: Preset) -> None:
     cols[0].button("Open in Playground", key="presets_open", on_click=state.on_open, args=(name,), type="primary")
     cols[1].download_button("Export (download)", data=preset_to_json(preset), file_name=f"{slugify(name)}.json",
                             mime="application/json", on_click="ignore", key="presets_export")
-    cols[2].button("Copy share link", key="presets_share",
+    cols[2].button("Show share link", key="presets_share",
                    on_click=state.show_share_link, args=(name,))
     cols[3].button("Duplicate", key="presets_duplicate", on_click=state.on_duplicate, args=(name,))
     if state.sharing(name):
