@@ -10,6 +10,7 @@ ScriptedServer posing as the local sandbox (see tests/browser_support.py).
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -157,3 +158,22 @@ def test_a_reload_keeps_the_draft(page, server):
     assert sent["messages"] == [{"role": "system", "content": "Answer in French."},
                                 {"role": "user", "content": "Where is the station?"}]
     assert sent["temperature"] == 0.25
+
+
+
+def test_run_stays_reachable_with_twenty_messages(browser, app_url):
+    """A long few-shot conversation: the Run bar stays on screen while the first messages are."""
+    from playwright.sync_api import expect
+
+    from playground.presets.sharelink import encode_token
+
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Message {i}\n" * 4} for i in range(20)]
+    body = {"model": "scripted/scripted-model", "messages": messages, "stream": True}
+    draft = encode_token(json.dumps(body, separators=(",", ":")))
+    with open_page(browser, f"{app_url}/?draft={draft}", title="Playground", viewport=(1440, 900)) as page:
+        expect(page.locator("textarea").filter(has_text="Message 19").first).to_be_attached(timeout=TIMEOUT_MS)
+        page.mouse.wheel(0, -10_000)  # the top of the page: the first messages
+        run = page.locator(RUN_BUTTON)
+        expect(run).to_be_enabled(timeout=TIMEOUT_MS)
+        box = run.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, box  # in the window, not 20 messages below

@@ -65,7 +65,8 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
     start_now = state.take_run_request()
     reasons = blockers(errors) + list(waiting_for or [])
     unready = not_ready(request)
-    bar = st.container(horizontal=True, vertical_alignment="center")
+    _keep_bar_in_view()
+    bar = st.container(horizontal=True, vertical_alignment="center", key=RUN_BAR)
     run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
     refused = start_now and live is not None
     if start_now and live is None and not reasons and not unready:
@@ -104,6 +105,18 @@ def _save_note() -> None:
     problem = state.last_run_save_error()
     if problem:
         st.warning(f"This run was not saved to the history: {escape_markdown(problem)}", icon=":material/history:")
+
+
+RUN_BAR = "run_bar"
+
+
+def _keep_bar_in_view() -> None:
+    """With many messages the Run bar would scroll far below the parameters: it sticks to the
+    bottom of the window while the messages above it are on screen. Streamlit has no sticky
+    layout, so this is a stylesheet for the bar's own key class (the app's theme is light)."""
+    # The bar's own box is only as tall as the bar: it is its wrapper that sticks.
+    st.html(f"<style>div:has(> .st-key-{RUN_BAR}) {{position: sticky; bottom: 0; z-index: 99; background: #ffffff;"
+            "padding: 0.4rem 0; border-top: 1px solid rgba(49, 51, 63, 0.12);}</style>")
 
 
 def _run_button(slot: Any, reasons: list[str]) -> None:
