@@ -512,6 +512,9 @@ def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
         assert at.session_state["last_run"].text == "from secrets"
         assert other.requests[-1].headers["authorization"] == "Bearer sk-team-secret-0123456789abcdef"
         # Get code: the three snippets of the request just run, for the chosen endpoint
+        assert not at.code  # built only while their tab is open
+        at.session_state["playground_tabs"] = "Get code"
+        at.run()
         [team] = configured_endpoints(secrets, {}, None)
         request = request_of(at)
         snippets = [make(team, request) for make in (curl_snippet, httpx_snippet, openai_snippet)]

@@ -92,7 +92,8 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(tmp_path: Path) -> None
                 assert sent[0].headers.get("authorization") == f"Bearer {KEY}"
 
                 # Get code: the exact request, the key read from an environment variable.
-                page.get_by_role("tab", name="Get code").click()
+                page.get_by_role("tab", name="Get code").click()  # its snippets are built when it opens
+                page.wait_for_function(f"() => {CODE_JS}.length === 3")
                 snippets = code_blocks(page)
                 assert len(snippets) == 3 and all(custom_url in s for s in snippets), snippets
                 assert all(KEY not in s for s in snippets)

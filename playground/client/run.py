@@ -379,6 +379,10 @@ class RunRecorder:
         """The text so far, for live display while streaming."""
         return "".join(self._texts.get(index, ()))
 
+    def text_pieces(self, index: int = 0) -> int:
+        """How many pieces of text choice `index` has so far: a cheap way to see whether it grew."""
+        return len(self._texts.get(index, ()))
+
     def finish(self) -> Run:
         run = self.run
         run.total_s = self.elapsed()

@@ -98,6 +98,13 @@ class Batch:
         recorder = self._recorders.get(index)
         return recorder.snapshot_text(choice) if recorder is not None else ""
 
+    def growth(self, index: int, choice: int = 0) -> int:
+        """A number that changes whenever snapshot(index, choice) does (cheap to ask often)."""
+        if self.runs[index] is not None:
+            return -1
+        recorder = self._recorders.get(index)
+        return recorder.text_pieces(choice) if recorder is not None else 0
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every item finished (tests and benches; pages poll instead)."""
         for event in self._finished:

@@ -13,6 +13,7 @@ from playground.runs.batch import Batch
 from playground.ui.common import run_view
 
 POLL_S = 0.05  # redraw streaming text at most ~20 times a second
+LOOK_S = 0.004  # between two looks at a slot with nothing new: new text is drawn within this
 
 
 def replace_stale() -> None:
@@ -31,12 +32,23 @@ def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = T
     waits for the whole answer (no cursor). The batch runs on whatever this fragment does: a
     rerun that interrupts it draws the same batch again."""
     box = st.empty()
+    _draw(box, current, slot, choices, cursor=streaming)
+    shown = _growth(current, slot, choices)
     while not current.finished(slot):
+        texts = _growth(current, slot, choices)
+        if texts == shown:  # nothing new: no redraw (each one costs the browser the whole page)
+            time.sleep(LOOK_S)
+            continue
         _draw(box, current, slot, choices, cursor=streaming)
+        shown = texts
         time.sleep(POLL_S)
     _draw(box, current, slot, choices, cursor=False)
     if current.claim_final_redraw():
         st.rerun()
+
+
+def _growth(current: Batch, slot: int, choices: int) -> tuple[int, ...]:
+    return tuple(current.growth(slot, choice) for choice in range(max(choices, 1)))
 
 
 def _draw(box, current: Batch, slot: int, choices: int, cursor: bool) -> None:

@@ -23,13 +23,16 @@ def render() -> None:
         st.markdown("#### Parameters")
         params.render()
     with left:
-        compose, as_json, code = st.tabs(["Messages", "JSON", "Get code"])
+        # Every element on the page is redrawn by the browser with each streamed chunk: the code
+        # snippets (hundreds of highlighted spans) are built only while their tab is open.
+        compose, as_json, code = st.tabs(["Messages", "JSON", "Get code"], key=state.TABS, on_change="rerun")
         with compose:
             messages.render()
         with as_json:
             json_editor.render()
         with code:
-            codeview.render(endpoint, request)
+            if code.open:
+                codeview.render(endpoint, request)
         loaded = state.loaded_preset()
         variables = preset_bar.pending_variables()
         waiting = [f"Fill in the preset's variables first: {', '.join(variables)}."] if variables else []

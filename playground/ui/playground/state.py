@@ -33,6 +33,7 @@ from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 
 REQUEST = "request"
+TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
 LIVE = "live_run"  # the run in flight: a one-item Batch (its worker saves the Run to the history)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
