@@ -121,7 +121,7 @@ def test_two_panes_run_together_and_fill_the_summary(server: ScriptedServer) -> 
     assert list(summary["prompt tokens"]) == [5, 5]
     assert list(summary["finish_reason"]) == ["stop", "stop"]
     assert list(summary["temperature"]) == [0.2, 1.3]
-    assert all(summary["TTFT (s)"] > 0) and all(summary["total (s)"] >= summary["TTFT (s)"])
+    assert all(summary["TTFT (s)"] > 0) and all(summary["latency (s)"] >= summary["TTFT (s)"])
     assert "cost ($)" not in summary.columns  # no price table given
 
     html = " ".join(str(h.proto.body) for h in at.get("html"))
@@ -222,8 +222,14 @@ def test_an_error_in_one_pane_does_not_stop_the_other(server: ScriptedServer) ->
     setup_panes(at)
     run_all(at)
     summary = frame(at, "status")
-    assert summary["status"].tolist()[0].startswith("error: 404")
+    assert summary["status"].tolist()[0] == "failed"
     assert summary["status"].tolist()[1] == "ok"
+    # what the failed run never had stays empty on screen (the table's placeholder), never "None"
+    assert summary["completion tokens"].isna().tolist() == [True, False]
+    assert summary["finish_reason"].tolist() == ["", "stop"]
+    assert summary["prompt"].tolist() == ["Name a colour.", "Name a colour."]
+    table = next(df for df in at.dataframe if "TTFT (s)" in df.value.columns)
+    assert table.proto.placeholder == "" and table.proto.HasField("placeholder")
     errors = texts(at.error)
     assert any("model <b>nope</b> not found" in e for e in errors)
     assert RunStore(runs_db_path()).count() == 2  # the failed run is kept too
@@ -252,22 +258,45 @@ def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> Non
     # The samples run 3 at a time, in any order: a sample forks from sample 1 at token 2 exactly
     # when its answer differs from sample 1's.
     first = samples["answer"].tolist()[0]
-    forks = [None if pd.isna(at_token) else at_token for at_token in samples["forks from sample 1 at"]]
+    forks = [None if pd.isna(at_token) else at_token for at_token in samples["forks from sample 1 at (token)"]]
     assert forks == [None if answer == first else 2 for answer in samples["answer"]], samples
     assert sorted(samples["answer"].tolist()) == [1, 1, 2]
     assert all(r.json["seed"] == 7 for r in server.requests if r.path == PATH_A)
     assert RunStore(runs_db_path()).count() == 3
 
 
-def test_a_past_run_sent_from_history_fills_a_pane(server: ScriptedServer) -> None:
+def test_repeat_without_a_seed_has_no_determinism_verdict_and_counts_the_servers_tokens(server: ScriptedServer) -> None:
+    at = app(server)
+    widget(at.selectbox, "cmp.0.endpoint").select("A")
+    widget(at.number_input, "cmp.0.temperature").set_value(0.0)
+    widget(at.number_input, "cmp.repeat_k").set_value(2)
+    at.run()
+    # identical answers at temperature 0 without a seed: 7 words and spaces, 2 tokens by the server's count
+    server.route(PATH_A, Reply.stream_text(["Red is warm.", " Blue"]))
+    at.button(key="cmp.repeat_go").click().run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Distinct answers"] == "1" and metrics["Deterministic"] == "n/a"
+    assert any("No seed was set" in c for c in texts(at.caption))
+    samples = frame(at, "total logprob")
+    assert samples["completion tokens"].tolist() == [2, 2]
+    assert "tokens" not in samples.columns and "forks from sample 1 at (word)" in samples.columns
+
+
+def test_a_past_run_sent_from_history_fills_a_pane_and_shares_its_conversation(server: ScriptedServer) -> None:
     past = Run(endpoint="B", request=ChatRequest(model="old/model", temperature=0.9,
                                                  messages=[{"role": "user", "content": "What was it?"}]),
                choices=[ChoiceResult(text="An *old* <answer>", finish_reason="stop",
                                      logprobs=[TokenLogprob(token="An", logprob=-0.1)])],
                usage=Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7), ttft_s=0.1, total_s=0.5)
     RunStore(runs_db_path()).save(past)
+    server.route(PATH_B, Reply.stream_text(["A", " new", " answer"]))
     at = app_test("compare.py")
     at.secrets["endpoints"] = {"B": {"base_url": server.base_url, "chat_path": PATH_B}}
+    at.session_state["endpoint_name"] = "B"
+    at.session_state["model"] = "scripted/model"
+    # The Playground's conversation is empty: without the run's own, pane 2 would have nothing to send.
+    at.session_state["request"] = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": ""}])
     at.session_state["cmp.incoming"] = [past.id]
     at.run()
     assert not at.exception, at.exception
@@ -275,12 +304,36 @@ def test_a_past_run_sent_from_history_fills_a_pane(server: ScriptedServer) -> No
     assert widget_value(at, "cmp.0.temperature") == 0.9
     assert widget_value(at, "cmp.0.endpoint") == "B"
     assert widget_value(at, "cmp.0.include") is False  # kept as it is when Run all reruns the others
-    assert widget_value(at, "cmp.0.linked") is False
+    assert widget_value(at, "cmp.0.linked") is True  # its conversation is now the shared one
+    shared = [t.value for t in at.text_area if t.key and t.key.startswith("cmp.m.shared_text_")]
+    assert shared == ["What was it?"]
     assert any(past.id[:8] in c for c in texts(at.caption))
+    assert not any("Write a user message first" in c for c in texts(at.caption))
     html = " ".join(str(h.proto.body) for h in at.get("html"))
     assert "<answer>" not in html and "&#60;answer&#62;" in html  # model text is escaped
     summary = frame(at, "TTFT (s)")
     assert summary["model"].tolist() == ["old/model"]
+
+    run_all(at)  # compares at once: pane 2 answers the run's question
+    assert not at.error, texts(at.error)
+    sent = [r.json for r in server.requests if r.path == PATH_B]
+    assert [body["messages"] for body in sent] == [[{"role": "user", "content": "What was it?"}]]
+    summary = frame(at, "TTFT (s)")
+    assert summary["model"].tolist() == ["old/model", "scripted/model"]
+    assert summary["prompt"].tolist() == ["What was it?", "What was it?"]
+    assert summary["status"].tolist() == ["ok", "ok"]
+
+
+def test_problems_show_as_hints_until_run_all_is_refused(server: ScriptedServer) -> None:
+    at = app(server, request=ChatRequest(model="scripted/model", messages=[{"role": "user", "content": ""}]))
+    hints = [c.value for c in at.caption if "Write a user message first" in str(c.value)]
+    assert len(hints) == 2 and not any(":red[" in h for h in hints)  # nothing was tried yet: no red
+    assert not at.error
+    at.button(key="cmp.run_all").click().run()
+    assert not at.exception, at.exception
+    assert texts(at.error) == ["Pane 1: Write a user message first.", "Pane 2: Write a user message first."]
+    hints = [c.value for c in at.caption if "Write a user message first" in str(c.value)]
+    assert len(hints) == 2 and all(h.startswith(":red[") for h in hints)  # now they are what stopped the run
 
 
 def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from playground.analysis.compare_tables import (
     diff_headlines,
     divergence,
     run_status,
+    shared_prompt,
+    shown_columns,
     stats_line,
     summary_frame,
     token_diff,
@@ -72,9 +74,34 @@ def test_summary_frame_costs_and_status():
     frame = summary_frame([("A", ok), ("B", stopped), ("C", failed)], {"m/a": (1.0, 10.0)})
     assert frame["cost ($)"].tolist()[0] == pytest.approx(0.021)
     assert frame["cost ($)"].isna().tolist()[1:] == [True, True]
-    assert frame["status"].tolist() == ["ok", "stopped (partial)", "error: 429 rate_limit"]
-    assert run_status(run_of("x", partial=True)) == "cut off (partial)"
+    assert frame["status"].tolist() == ["ok", "stopped", "failed"]
+    assert run_status(run_of("x", partial=True)) == "partial"
     assert "cost ($)" not in summary_frame([("A", ok)], {}).columns
+
+
+def test_summary_frame_puts_the_numbers_first_and_leaves_unknowns_empty():
+    ok = run_of("a", usage=(5, 3), temperature=0.2)
+    ok.request.messages.append(ok.request.messages[0].model_copy(update={"content": "  and  then\n" + "x" * 80}))
+    ok.endpoint = "SGP"
+    ok.request.seed, ok.request.max_completion_tokens = 7, 32
+    failed = Run(request=ChatRequest(model="m/a", messages=MESSAGES),
+                 error=RunError(kind="not_found", message="no such model", status_code=404))
+    frame = summary_frame([("A", ok), ("B", failed)], {})
+    assert list(frame.columns)[:6] == ["run", "status", "completion tokens", "latency (s)", "TTFT (s)", "tokens/s"]
+    assert str(frame["completion tokens"].dtype) == "Int64"  # 3, not 3.0
+    assert frame["completion tokens"].tolist()[0] == 3 and frame["completion tokens"].isna().tolist()[1]
+    assert frame["prompt tokens"].isna().tolist()[1] and frame["latency (s)"].isna().tolist()[1]
+    assert frame["finish_reason"].tolist() == ["stop", ""]  # text columns: empty, never None
+    assert frame["setup"].tolist() == ["SGP · T 0.2 · max 32 · seed 7", ""]
+    prompt = frame["prompt"].tolist()[0]  # the last user message's first words, on one line
+    assert prompt.startswith("and then xxx") and prompt.endswith("\u2026") and len(prompt) == 60
+    assert frame["prompt"].tolist()[1] == "hi"
+    # asked different things: the prompt is a column; asked the same: one caption says it
+    assert shared_prompt(frame) is None and shown_columns(frame)[-1] == "prompt"
+    same = summary_frame([("A", run_of("a")), ("B", run_of("b"))], {"m/a": (1.0, 1.0)})
+    assert shared_prompt(same) == "hi" and "prompt" not in shown_columns(same)
+    assert shown_columns(same) == ["run", "status", "completion tokens", "latency (s)", "TTFT (s)", "tokens/s",
+                                   "cost ($)", "prompt tokens", "finish_reason", "setup"]
 
 
 def test_delta_frame_against_a_baseline():
@@ -83,7 +110,7 @@ def test_delta_frame_against_a_baseline():
     frame = delta_frame(base, [("B", other)], {})
     row = frame.iloc[0]
     assert row["Δ completion tokens"] == "-2 (-50%)"
-    assert row["Δ TTFT (s)"] == "-0.100 (-50%)" and row["Δ total (s)"] == "+1.000 (+100%)"
+    assert row["Δ TTFT (s)"] == "-0.100 (-50%)" and row["Δ latency (s)"] == "+1.000 (+100%)"
     assert row["changed fields"] == "temperature" and not row["same text"]
     assert row["diverges at"] == "word 4"  # The, ␣, cat, ␣, then sat | ran
     assert "Δ cost ($)" not in frame.columns

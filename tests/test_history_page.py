@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -86,6 +87,31 @@ def test_newest_first_and_paged(server: ScriptedServer, store: RunStore) -> None
     assert at.button(key="hist.older").disabled
     at.button(key="hist.newer").click().run()
     assert listed(at)["answer"].tolist()[0] == "answer number 25"
+
+
+def test_the_list_says_how_each_run_ended_what_was_asked_its_tokens_and_latency(server: ScriptedServer,
+                                                                                store: RunStore) -> None:
+    ok, failed, stopped, cut = make_run(1), make_run(2, error=True), make_run(3, text="half an"), make_run(4)
+    stopped.cancelled = stopped.partial = True
+    stopped.usage = None  # stopped before the server's usage came
+    cut.partial = True
+    ok.request.messages.append(ok.request.messages[0].model_copy(update={"content": "and a\nfollow-up?"}))
+    store.save_many([ok, failed, stopped, cut])
+    at = page(server)
+    table = listed(at).set_index("id")
+    assert list(table.columns)[:7] == ["started (UTC)", "status", "model", "prompt", "answer", "tokens", "latency (s)"]
+    assert [table.loc[r.id, "status"] for r in (ok, failed, stopped, cut)] == ["ok", "failed", "stopped", "partial"]
+    assert table.loc[ok.id, "prompt"] == "and a follow-up?"  # the last user message, on one line
+    assert table.loc[failed.id, "prompt"] == "question 2"
+    assert table.loc[failed.id, "answer"] == "error 404: no such model"  # not a blank row
+    assert table.loc[stopped.id, "answer"] == "half an"
+    assert table.loc[ok.id, "tokens"] == 7 and str(table["tokens"].dtype) == "Int64"
+    assert table.loc[ok.id, "latency (s)"] == 0.2
+    # unknown numbers are left unknown and drawn empty (the table's placeholder), never "None"
+    assert pd.isna(table.loc[failed.id, "tokens"]) and pd.isna(table.loc[stopped.id, "tokens"])
+    assert table.loc[ok.id, "preset"] == ""
+    shown = next(df for df in at.dataframe if "answer" in df.value.columns)
+    assert shown.proto.HasField("placeholder") and shown.proto.placeholder == ""
 
 
 def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
@@ -198,6 +224,35 @@ def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store:
     request = at.session_state["request"]
     assert request.model == "m/old" and request.messages[0].content == "question 1"
     assert "question 1" in [t.value for t in at.text_area]
+
+
+def test_send_to_compare_brings_the_conversation_so_run_all_compares_at_once(server: ScriptedServer,
+                                                                             store: RunStore) -> None:
+    server.route("/a/chat", Reply.stream_text(["a", " fresh", " answer"]))
+    run = make_run(1, endpoint="A", model="m/old")
+    store.save(run)
+    at = app_test("history.py")
+    at.secrets["endpoints"] = {"A": {"base_url": server.base_url, "chat_path": "/a/chat"}}
+    at.session_state["endpoint_name"] = "A"
+    at.session_state["model"] = "m/new"
+    # The Playground's own conversation is empty (as after opening it): the run's must come along.
+    at.session_state["request"] = ChatRequest(model="m/new", messages=[{"role": "user", "content": ""}])
+    at.run()
+    open_run(at, run.id)
+    at.button(key="hist.to_compare").click().run()
+    assert not at.exception, at.exception
+    assert any(t.value == "Compare" for t in at.title)
+    assert not any("Write a user message first" in c for c in texts(at.caption))
+    at.switch_page("pages/compare.py").run()  # AppTest's next runs stay on the page it was told of
+    at.button(key="cmp.run_all").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    sent = [r.json for r in server.requests if r.path == "/a/chat"]
+    assert [body["messages"] for body in sent] == [[{"role": "user", "content": "question 1"}]]
+    assert sent[0]["model"] == "m/new"
+    assert at.session_state["cmp.batch"] is None, "the page came back before the stream finished"
+    results = at.session_state["cmp.results"]
+    assert results[0].id == run.id and results[1].text == "a fresh answer", results
 
 
 def test_stays_quick_with_ten_thousand_runs(server: ScriptedServer, store: RunStore) -> None:

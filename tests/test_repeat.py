@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from playground.analysis.compare_tables import samples_frame
 from playground.analysis.logprobs import first_difference
 from playground.analysis.repeat import (
     END,
@@ -20,7 +21,7 @@ from playground.analysis.repeat import (
     total_logprob,
 )
 from playground.client.run import ChoiceResult, Run, RunError
-from playground.client.schema import ChatRequest, TokenLogprob
+from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.batch import Batch
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
@@ -146,6 +147,30 @@ def test_summarize_mixed_token_sources_compares_words_for_all():
 def test_summarize_empty():
     summary = summarize([])
     assert summary.k == 0 and summary.exact_match_rate is None and summary.fork is None
+    assert summary.determinism(seeded=True) == "n/a"
+
+
+def test_determinism_is_only_a_verdict_with_a_seed():
+    same = summarize([run_of([("4", -0.01)]) for _ in range(3)])
+    differ = summarize([run_of("a"), run_of("b")])
+    assert same.determinism(seeded=True) == "yes" and differ.determinism(seeded=True) == "no"
+    # without a seed, agreeing samples (at temperature 0, say) prove nothing either way
+    assert same.determinism(seeded=False) == "n/a" and differ.determinism(seeded=False) == "n/a"
+
+
+def test_samples_frame_counts_the_servers_tokens_not_words():
+    with_usage = run_of("one two three four five six")  # 11 words and spaces: not what the server counted
+    with_usage.usage = Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7)
+    without = run_of("one two")
+    frame = samples_frame(summarize([with_usage, without]))
+    assert str(frame["completion tokens"].dtype) == "Int64"
+    assert frame["completion tokens"].tolist()[0] == 4 and frame["completion tokens"].isna().tolist()[1]
+    # the fork column names its unit: words here (no logprobs), tokens with them
+    assert frame["forks from sample 1 at (word)"].tolist()[1] == 3  # "one", " ", "two", then it ends
+    assert "tokens" not in frame.columns
+    with_logprobs = samples_frame(summarize([run_of([("a", -0.1)]), run_of([("b", -0.1)])]))
+    forks = with_logprobs["forks from sample 1 at (token)"]
+    assert forks.isna().tolist() == [True, False] and forks.tolist()[1] == 0
 
 
 # --- Batch against a real loopback server ------------------------------------------------

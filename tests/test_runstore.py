@@ -78,6 +78,31 @@ def test_summary_fields(store):
     assert summary.preset == "haiku" and summary.error_kind == "RateLimitError" and summary.partial is True
     assert summary.total_tokens == 3 + 3 % 7 + 1 and summary.total_s == pytest.approx(0.503)
     assert summary.text_preview == "x" * 200
+    assert summary.status == "failed" and summary.error_message == "slow down" and summary.error_status == 429
+
+
+def test_summary_status_and_prompt_preview(store):
+    ok = make_run(1, prompt="  What is\n the capital   of France?  ")
+    stopped = make_run(2)
+    stopped.cancelled = stopped.partial = True
+    cut = make_run(3)
+    cut.partial = True
+    conversation = make_run(4)
+    conversation.request = ChatRequest.from_wire({"model": "m", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "first "}, {"type": "text", "text": "question"}]},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": [{"type": "text", "text": "and the "}, {"type": "text", "text": "last " * 40}]}]})
+    no_user = make_run(5)
+    no_user.request = ChatRequest.from_wire({"model": "m", "messages": [{"role": "system", "content": "alone"}]})
+    store.save_many([ok, stopped, cut, conversation, no_user])
+    listed = {s.id: s for s in store.list()}
+    assert [listed[r.id].status for r in (ok, stopped, cut)] == ["ok", "stopped", "partial"]
+    assert listed[ok.id].prompt_preview == "What is the capital of France?"  # on one line
+    last = listed[conversation.id].prompt_preview  # the last user message, its text parts joined
+    assert last.startswith("and the last last") and last.endswith("\u2026") and len(last) == 60
+    assert listed[no_user.id].prompt_preview == ""
+    assert listed[ok.id].error_message is None and listed[ok.id].error_status is None
 
 
 def test_list_newest_first_and_paged(store):

@@ -12,7 +12,7 @@ import pandas as pd
 from playground import settings
 from playground.analysis import logprobs as lp
 from playground.analysis.repeat import RepeatSummary, tokens_of, words
-from playground.client.run import Run
+from playground.client.run import Run, prompt_preview, run_status
 from playground.client.schema import ChatRequest
 from playground.settings import Prices
 from playground.textsafe import code_span, escape_markdown
@@ -67,16 +67,6 @@ def _put(body: dict[str, Any], name: str, value: Any) -> None:
         body[name] = value
 
 
-def run_status(run: Run) -> str:
-    if run.error is not None:
-        return f"error: {run.error.status_code or ''} {run.error.kind}".replace("  ", " ")
-    if run.cancelled:
-        return "stopped (partial)"
-    if run.partial:
-        return "cut off (partial)"
-    return "ok"
-
-
 def stats_line(run: Run) -> str:
     """One line: tokens, time to first token, total time, speed, finish_reason."""
     usage = run.usage
@@ -102,35 +92,75 @@ def format_seconds(value: float | None) -> str:
 
 
 def summary_row(label: str, run: Run, prices: Prices) -> dict[str, Any]:
+    """Every number a summary or a baseline comparison may show for one run (None: not known)."""
     request, usage = run.request, run.usage
     return {
         "run": label,
-        "endpoint": run.endpoint,
-        "model": run.response_model or request.model,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "max tokens": request.max_completion_tokens or request.max_tokens,
-        "seed": request.seed,
-        "prompt tokens": usage.prompt_tokens if usage is not None else None,
-        "completion tokens": run.completion_tokens,
-        "total tokens": usage.total_tokens if usage is not None else None,
-        "TTFT (s)": run.ttft_s,
-        "total (s)": run.total_s,
-        "tokens/s": run.tokens_per_s,
-        "finish_reason": run.finish_reason or ("cancelled" if run.cancelled else None),
-        "cost ($)": settings.cost_of(run, prices),
         "status": run_status(run),
+        "completion tokens": usage.completion_tokens if usage is not None else (run.completion_tokens or None),
+        "latency (s)": run.total_s,
+        "TTFT (s)": run.ttft_s,
+        "tokens/s": run.tokens_per_s,
+        "cost ($)": settings.cost_of(run, prices),
+        "prompt tokens": usage.prompt_tokens if usage is not None else None,
+        "total tokens": usage.total_tokens if usage is not None else None,
+        "finish_reason": run.finish_reason or "",
+        "setup": setup_line(run),
+        "prompt": prompt_preview(run),
+        "model": run.response_model or request.model,
+        "endpoint": run.endpoint,
+        "temperature": request.temperature,
     }
+
+
+# The summary table's columns on screen, in this order: the numbers people compare first, then
+# what they need to tell the runs apart (the setup in one cell). Chosen to fit beside the
+# sidebar in a 1440 px window; the frame keeps the rest (model, endpoint, temperature) for code.
+SHOWN = ("run", "status", "completion tokens", "latency (s)", "TTFT (s)", "tokens/s", "cost ($)", "prompt tokens",
+         "finish_reason", "setup", "prompt")
+COUNTS = ("completion tokens", "prompt tokens", "total tokens")  # whole numbers, or unknown
+
+
+def setup_line(run: Run) -> str:
+    """The endpoint and the settings that were set, in one short cell: 'SGP · T 0.2 · max 32 · seed 7'
+    (the model is in the run's label)."""
+    request = run.request
+    values = (("T", request.temperature), ("top_p", request.top_p),
+              ("max", request.max_completion_tokens or request.max_tokens), ("seed", request.seed),
+              ("top_logprobs", request.top_logprobs if request.logprobs else None))
+    parts = [run.endpoint] if run.endpoint else []
+    parts += [f"{name} {value:g}" for name, value in values if value is not None]
+    return " · ".join(parts)
 
 
 def summary_frame(rows: list[tuple[str, Run]], prices: Prices) -> pd.DataFrame:
     frame = pd.DataFrame([summary_row(label, run, prices) for label, run in rows])
     if not prices and "cost ($)" in frame:
         frame = frame.drop(columns=["cost ($)"])
+    return whole_numbers(frame)
+
+
+def shown_columns(frame: pd.DataFrame) -> list[str]:
+    """The summary's columns to draw: SHOWN that the frame has, the prompt only when the runs
+    were asked different things (else one caption says it: shared_prompt)."""
+    return [c for c in SHOWN if c in frame and (c != "prompt" or shared_prompt(frame) is None)]
+
+
+def shared_prompt(frame: pd.DataFrame) -> str | None:
+    """The first words every run of the summary was asked, when they were all asked the same."""
+    prompts = set(frame["prompt"]) if "prompt" in frame else set()
+    return prompts.pop() if len(prompts) == 1 else None
+
+
+def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts as integers with a gap where unknown (pandas would make them floats: 3.0)."""
+    for column in COUNTS:
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
     return frame
 
 
-DELTA_METRICS = ("completion tokens", "total tokens", "TTFT (s)", "total (s)", "tokens/s", "cost ($)")
+DELTA_METRICS = ("completion tokens", "latency (s)", "TTFT (s)", "tokens/s", "cost ($)")
 
 
 def _signed(value: float | None, base: float | None, digits: int) -> str:
@@ -165,7 +195,7 @@ def delta_frame(baseline: Run, others: list[tuple[str, Run]], prices: Prices) ->
     """Each other run against the baseline: metric deltas, the changed request fields and where
     the answers diverge."""
     base = summary_row("", baseline, prices)
-    digits = {"completion tokens": 0, "total tokens": 0, "TTFT (s)": 3, "total (s)": 3, "tokens/s": 1, "cost ($)": 6}
+    digits = {"completion tokens": 0, "TTFT (s)": 3, "latency (s)": 3, "tokens/s": 1, "cost ($)": 6}
     rows = []
     for label, run in others:
         row = summary_row(label, run, prices)
@@ -174,9 +204,9 @@ def delta_frame(baseline: Run, others: list[tuple[str, Run]], prices: Prices) ->
             if metric == "cost ($)" and not prices:
                 continue
             out[f"Δ {metric}"] = _signed(row[metric], base[metric], digits[metric])
-        out["changed fields"] = ", ".join(changed_fields(baseline.request, run.request)) or "(none)"
         out["same text"] = run.text == baseline.text
         out["diverges at"] = divergence(baseline, run)
+        out["changed fields"] = ", ".join(changed_fields(baseline.request, run.request)) or "(none)"
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -244,9 +274,17 @@ def groups_frame(summary: RepeatSummary) -> pd.DataFrame:
 
 
 def samples_frame(summary: RepeatSummary) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"sample": s.number, "answer": s.group, "tokens": s.tokens, "total logprob": s.total_logprob,
-         "forks from sample 1 at": s.forks_from_first_at, "finish_reason": s.run.finish_reason,
-         "TTFT (s)": s.run.ttft_s, "total (s)": s.run.total_s, "status": run_status(s.run)}
+    """One row per sample. Its length is the server's count (usage) when it sent one; the fork
+    position is in the unit the samples were compared in, which the column names."""
+    unit = "token" if summary.server_tokens else "word"
+    frame = pd.DataFrame([
+        {"sample": s.number, "answer": s.group, "status": run_status(s.run),
+         "completion tokens": s.run.usage.completion_tokens if s.run.usage is not None else None,
+         "total logprob": s.total_logprob, f"forks from sample 1 at ({unit})": s.forks_from_first_at,
+         "finish_reason": s.run.finish_reason or "", "TTFT (s)": s.run.ttft_s, "latency (s)": s.run.total_s}
         for s in summary.samples
     ])
+    fork = f"forks from sample 1 at ({unit})"
+    if fork in frame:
+        frame[fork] = frame[fork].astype("Int64")
+    return whole_numbers(frame)

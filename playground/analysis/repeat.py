@@ -125,6 +125,13 @@ class RepeatSummary:
     def deterministic(self) -> bool:
         return self.k > 1 and self.distinct == 1
 
+    def determinism(self, seeded: bool) -> str:
+        """The verdict to show: "yes" or "no" for a seeded request sampled at least twice, else
+        "n/a" (without a seed, even at temperature 0, agreeing samples prove nothing)."""
+        if not seeded or self.k < 2:
+            return "n/a"
+        return "yes" if self.deterministic else "no"
+
 
 def summarize(runs: Sequence[Run | None]) -> RepeatSummary:
     """Summarise k samples of one request. Runs that failed (an error with no text) or never ran

@@ -21,6 +21,7 @@ from playground.client.schema import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    message_text,
 )
 
 _clock = time.perf_counter
@@ -400,3 +401,35 @@ class RunRecorder:
                 choice.tool_calls.append(ToolCall(id=slot["id"], type=slot["type"], function=call))
         run.choices = [self._choices[i] for i in sorted(self._choices)]
         return run
+
+
+# --- how a run ended, what it was asked (the lists and tables show these) -----------------
+
+PROMPT_CHARS = 60  # the first words of a prompt, as a list shows them
+STATUSES = ("ok", "failed", "partial", "stopped")
+
+
+def status_word(*, failed: bool, stopped: bool, partial: bool) -> str:
+    """One of STATUSES. A failure wins over a stop (a stream can break as it is stopped);
+    "partial" is an answer cut off by something other than the user."""
+    if failed:
+        return "failed"
+    if stopped:
+        return "stopped"
+    return "partial" if partial else "ok"
+
+
+def run_status(run: Run) -> str:
+    return status_word(failed=run.error is not None, stopped=run.cancelled, partial=run.partial)
+
+
+def one_line(text: str, limit: int = PROMPT_CHARS) -> str:
+    """`text` on one line, cut to `limit` characters with an ellipsis (not escaped)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def prompt_preview(run: Run) -> str:
+    """The first words of the run's last user message ('' when it has none)."""
+    users = [message for message in run.request.messages if message.role == "user"]
+    return one_line(message_text(users[-1])) if users else ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from playground.client.endpoint import Endpoint
-from playground.client.run import Run
+from playground.client.run import Run, one_line, status_word
 from playground.client.schema import message_text
 from playground.secrets_check import find_secrets
 from playground.settings import runs_db_path
@@ -78,6 +78,17 @@ _UPSERT = (
 )
 _SUMMARY = (f"SELECT id, started_at, endpoint, model, preset, substr(text, 1, {PREVIEW_CHARS}), error_kind, "
             "partial, total_tokens, total_s FROM runs")
+# What a list shows beyond the indexed columns, read from each run's JSON. Only the rows of the
+# page asked for are parsed (see RunStore.list): never a JSON per row of a search.
+_LAST_USER_TEXT = (
+    "(SELECT CASE json_type(m.value, '$.content') WHEN 'text' THEN json_extract(m.value, '$.content') "
+    "ELSE (SELECT group_concat(json_extract(p.value, '$.text'), '') FROM json_each(m.value, '$.content') AS p) END "
+    "FROM json_each(runs.data, '$.request.messages') AS m WHERE json_extract(m.value, '$.role') = 'user' "
+    "ORDER BY m.key DESC LIMIT 1)"
+)
+_DETAILS = (f", coalesce(json_extract(data, '$.cancelled'), 0), substr({_LAST_USER_TEXT}, 1, {PREVIEW_CHARS}), "
+            "json_extract(data, '$.error.message'), json_extract(data, '$.error.status_code')")
+_LISTED = _SUMMARY.removesuffix(" FROM runs") + _DETAILS + " FROM runs"
 
 class SecretInRunError(ValueError):
     """A run about to be stored holds what looks like a key. Nothing is stripped silently."""
@@ -95,6 +106,15 @@ class RunSummary:
     partial: bool
     total_tokens: int | None
     total_s: float | None
+    # Added for lists that say what happened (History): defaults keep older callers working.
+    cancelled: bool = False
+    prompt_preview: str = ""  # the last user message's first words, on one line
+    error_message: str | None = None
+    error_status: int | None = None
+
+    @property
+    def status(self) -> str:
+        return status_word(failed=self.error_kind is not None, stopped=self.cancelled, partial=self.partial)
 
 
 TimeBound = datetime | date | float | int | None
@@ -159,7 +179,9 @@ class RunStore:
         takes in the whole day for a date (dates are local days; naive datetimes local time).
         search: a case-insensitive (ASCII) substring of the answer or of the messages."""
         where, params = _filters(endpoint, model, preset, since, until, search)
-        sql = f"{_SUMMARY}{where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        # The page's ids first, then their details: the JSON is read for these rows alone.
+        page = f"SELECT id FROM runs{where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        sql = f"{_LISTED} WHERE id IN ({page}) ORDER BY started_at DESC, id DESC"
         with closing(self._connect()) as conn:
             rows = conn.execute(sql, [*params, max(0, int(limit)), max(0, int(offset))]).fetchall()
         return [_summary(row) for row in rows]
@@ -225,6 +247,10 @@ def _summary(row: tuple) -> RunSummary:
         partial=bool(row[7]),
         total_tokens=row[8],
         total_s=row[9],
+        cancelled=bool(row[10]),
+        prompt_preview=one_line(row[11] or ""),
+        error_message=row[12],
+        error_status=row[13],
     )
 
 

@@ -25,11 +25,11 @@ from playground.ui.compare.tokens import diff_section, logprob_section
 def run_all() -> None:
     chosen = panes.included()
     if not chosen:
-        state.error("Tick 'Include in Run all' in at least one pane.")
+        state.refused("Tick 'Include in Run all' in at least one pane.")
         return
     items, presets, problems = panes.prepare(chosen)
     if problems:
-        state.error(*problems)
+        state.refused(*problems)
         return
     state.start_run_all({i: slot for slot, i in enumerate(chosen)}, items, presets)
 

@@ -88,8 +88,9 @@ def pane(i: int) -> None:
     with st.expander("Setup", expanded=result is None and not busy):
         pane_setup(i, disabled=busy)
     _, problems = pane_request(i)
-    for problem in problems:
-        st.caption(f":red[{escape_markdown(problem)}]")
+    for problem in problems:  # a plain hint until a run was asked for and refused
+        text = escape_markdown(problem)
+        st.caption(f":red[{text}]" if state.tried() else text)
     slots = st.session_state.get(state.SLOTS, {})
     current = state.batch()
     with st.container():

@@ -21,7 +21,7 @@ def start_repeat() -> None:
     i = widget_sync.value(state.REPEAT_PANE, 0)
     items, presets, problems = prepare([i])
     if problems:
-        state.error(*problems)
+        state.refused(*problems)
         return
     k = max(2, min(int(widget_sync.value(state.REPEAT_K) or 5), MAX_REPEAT))
     endpoint, request = items[0]
@@ -61,7 +61,8 @@ def show_repeat(result: RepeatSummary, seeded: bool) -> None:
     b.metric("Distinct answers", result.distinct)
     c.metric("Exact-match rate", "—" if rate is None else f"{rate:.0%}",
              help="Share of samples identical to the most common answer.")
-    d.metric("Deterministic", "yes" if result.deterministic else "no")
+    d.metric("Deterministic", result.determinism(seeded),
+             help="Only a seeded request can be checked for determinism: without a seed it is n/a.")
     if result.failed or result.skipped:
         st.caption(f"{result.failed} failed and {result.skipped} never ran (stopped); they are left out above.")
     for note in result.notes:
@@ -69,12 +70,14 @@ def show_repeat(result: RepeatSummary, seeded: bool) -> None:
     if not seeded:
         st.caption("No seed was set, so different samples are expected: set a seed for a determinism check.")
     fork_line(result)
-    st.dataframe(compare_tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups",
+    st.dataframe(compare_tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups", placeholder="",
                  column_config={"share": st.column_config.NumberColumn(format="percent")})
-    st.dataframe(compare_tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples",
+    st.dataframe(compare_tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples", placeholder="",
                  column_config={"total logprob": st.column_config.NumberColumn(format="%.3f"),
+                                "completion tokens": st.column_config.NumberColumn(
+                                    help="As the server counted them (its usage); empty when it sent none."),
                                 "TTFT (s)": st.column_config.NumberColumn(format="%.3f"),
-                                "total (s)": st.column_config.NumberColumn(format="%.3f")})
+                                "latency (s)": st.column_config.NumberColumn(format="%.3f")})
     for n, group in enumerate(result.groups, 1):
         with st.expander(f"Answer {n}: {group.count} of {result.k}"):
             st.html(run_view.answer_html(group.text))

@@ -119,8 +119,10 @@ def recent_runs(limit: int = 30) -> dict[str, str]:
     return {s.id: f"{s.started_at:%Y-%m-%d %H:%M} · {s.model} · {(s.text_preview or '')[:40]}" for s in summaries}
 
 
-def load_run_into(i: int, run_id: str | None = None) -> bool:
-    """Show a stored run in pane i with its setup (left out of Run all, so it stays as it is)."""
+def load_run_into(i: int, run_id: str | None = None, share: bool = False) -> bool:
+    """Show a stored run in pane i with its setup (left out of Run all, so it stays as it is).
+    share: its conversation becomes the shared one (the pane linked to it), so that Run all
+    sends the other panes what this run was asked."""
     run_id = run_id or st.session_state.get(key(i, "run_pick"))
     run = state.runs_store().get(run_id) if run_id else None
     if run is None:
@@ -129,7 +131,10 @@ def load_run_into(i: int, run_id: str | None = None) -> bool:
     body = run.request.to_wire()
     named = state.endpoints()
     endpoint = run.endpoint if run.endpoint in named else state.default_endpoint_name()
-    set_pane(i, body, messages=body["messages"], source=f"Past run {run.id[:8]} ({run.started_at:%Y-%m-%d %H:%M})",
+    if share:
+        conversation.set_messages(conversation.SHARED, body["messages"])
+    set_pane(i, body, messages=None if share else body["messages"],
+             source=f"Past run {run.id[:8]} ({run.started_at:%Y-%m-%d %H:%M})",
              endpoint=endpoint, preset=run.preset, result=run, include=False)
     if run.endpoint not in named:
         state.note(f"Pane {i + 1}: endpoint {run.endpoint!r} of the past run is not configured now; "
@@ -138,17 +143,18 @@ def load_run_into(i: int, run_id: str | None = None) -> bool:
 
 
 def take_incoming() -> None:
-    """Load runs sent from History: into panes without a result first, adding panes up to 4."""
+    """Load runs sent from History: into panes without a result first, adding panes up to 4. The
+    first one's conversation becomes the shared one: Run all compares the other panes on it."""
     run_ids = st.session_state.pop(state.INCOMING, None)
     if not run_ids or state.running():
         return
     free = [i for i in range(state.pane_count()) if i not in state.results()]
-    for run_id in run_ids[:state.MAX_PANES]:
+    for n, run_id in enumerate(run_ids[:state.MAX_PANES]):
         if not free and state.pane_count() < state.MAX_PANES:
             st.session_state[state.PANES] += 1
             free.append(state.pane_count() - 1)
         target = free.pop(0) if free else state.MAX_PANES - 1
-        load_run_into(target, run_id)
+        load_run_into(target, run_id, share=n == 0)
 
 
 # --- the picker (inside a pane's setup) -------------------------------------------------------

@@ -11,7 +11,7 @@ a run is kept even when the page is left mid-stream. No Streamlit call from a wo
 Session keys (all start with "cmp."): PANES is how many panes show; RESULTS maps pane -> Run;
 BATCH (with SLOTS: pane -> slot) and REPEAT are the running batches; REPEAT_RUNS the last
 Repeat's runs; ERRORS and NOTES are shown once above the panes; INCOMING holds run ids sent
-from History. A pane's own keys: playground.ui.compare.sources.
+from History; TRIED says a run was refused for the panes' problems. A pane's own keys: playground.ui.compare.sources.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from playground.ui import sidebar
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
 ERRORS, NOTES, INCOMING = "cmp.errors", "cmp.notes", "cmp.incoming"
+TRIED = "cmp.tried"  # Run all or Repeat was pressed and refused: the panes' problems show in red
 PANES, MIN_PANES, MAX_PANES = "cmp.n", 2, 4
 # the pickers below the panes (drawn with widget_sync keys)
 REPEAT_PANE, REPEAT_K = "cmp.repeat_pane", "cmp.repeat_k"
@@ -90,6 +91,7 @@ def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest
     """Stream the panes in `slots` (pane -> slot in `items`) together; their old results go."""
     for pane in slots:
         results().pop(pane, None)
+    st.session_state[TRIED] = False
     st.session_state[SLOTS] = dict(slots)
     st.session_state[BATCH] = Batch(items, preset=presets, on_finish=history_saver(e for e, _ in items)).start()
 
@@ -97,6 +99,7 @@ def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest
 def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str | None) -> None:
     """Send one request k times (at most 4 at a time); the last Repeat's runs go."""
     st.session_state[REPEAT_RUNS] = None
+    st.session_state[TRIED] = False
     st.session_state[REPEAT_SEEDED] = request.seed is not None
     st.session_state[REPEAT] = Batch([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset,
                                      on_finish=history_saver([endpoint])).start()
@@ -126,6 +129,16 @@ def harvest() -> None:
 
 def _report(done: Batch) -> None:
     st.session_state.setdefault(NOTES, []).extend(done.errors)
+
+
+def refused(*problems: str) -> None:
+    """A run the user asked for cannot start: say why, and from now on mark each pane's problems."""
+    st.session_state[TRIED] = True
+    error(*problems)
+
+
+def tried() -> bool:
+    return st.session_state.get(TRIED, False)
 
 
 def error(*messages: str) -> None:

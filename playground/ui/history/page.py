@@ -4,13 +4,12 @@ see it, rerun it, send it to Compare, load it into the Playground, export it, de
 from __future__ import annotations
 
 from datetime import timezone
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from playground.client.run import Run
-from playground.runs.store import RunStore
+from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import live_view, run_view, widget_sync
@@ -22,6 +21,24 @@ PAGE_SIZE = 25
 KEEP = "session"  # filters keep their values across page switches
 COMPARE_PAGE = "pages/compare.py"
 PLAYGROUND_PAGE = "pages/playground.py"
+LIST_COLUMNS = ["started (UTC)", "status", "model", "prompt", "answer", "tokens", "latency (s)", "endpoint", "preset",
+                "id"]
+# Widths that fit the table beside the sidebar in a 1440 px window (about 980 px); the id stays
+# in the frame (the row picked is found by it) but not on screen: the opened run shows it.
+LIST_CONFIG = {
+    "started (UTC)": st.column_config.TextColumn(width=145),
+    "status": st.column_config.TextColumn(width=65, help="ok, failed (an error from the server or the connection), "
+                                          "partial (cut off) or stopped (by you: the text up to there)."),
+    "model": st.column_config.TextColumn(width=110),
+    "prompt": st.column_config.TextColumn(width=140, help="The first words of the last user message."),
+    "answer": st.column_config.TextColumn(width=175, help="The answer's start, or why the run failed."),
+    "tokens": st.column_config.NumberColumn(width=65, help="Prompt + completion, as the server counted them."),
+    "latency (s)": st.column_config.NumberColumn(format="%.2f", width=85,
+                                                 help="From sending the request to the last byte."),
+    "endpoint": st.column_config.TextColumn(width=95),
+    "preset": st.column_config.TextColumn(width=60),
+}
+LIST_SHOWN = [column for column in LIST_COLUMNS if column != "id"]
 
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -33,21 +50,35 @@ def export_json(run: Run) -> str:
     return run.model_dump_json(indent=2)
 
 
-def list_frame(rows: list[Any]) -> pd.DataFrame:
-    return pd.DataFrame([
+def list_frame(rows: list[RunSummary]) -> pd.DataFrame:
+    """One row per run: what happened (status), what was asked and answered, its size and time.
+    Unknown numbers stay unknown (the table shows them empty), never a made-up 0."""
+    frame = pd.DataFrame([
         {
             "started (UTC)": row.started_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            "endpoint": row.endpoint,
+            "status": row.status,
             "model": row.model,
-            "preset": row.preset or "",
-            "answer": (row.text_preview or "").replace("\n", " ")[:120],
+            "prompt": row.prompt_preview,
+            "answer": answer_cell(row),
             "tokens": row.total_tokens,
-            "time (s)": row.total_s,
-            "status": ("error: " + row.error_kind) if row.error_kind else ("partial" if row.partial else "ok"),
+            "latency (s)": row.total_s,
+            "endpoint": row.endpoint,
+            "preset": row.preset or "",
             "id": row.id,
         }
         for row in rows
-    ])
+    ], columns=LIST_COLUMNS)
+    frame["tokens"] = frame["tokens"].astype("Int64")
+    return frame
+
+
+def answer_cell(row: RunSummary) -> str:
+    """The answer's start; for a failed run without one, the server's own words about why."""
+    answer = " ".join((row.text_preview or "").split())[:120]
+    if answer or row.error_kind is None:
+        return answer
+    code = f" {row.error_status}" if row.error_status else ""
+    return f"error{code}: {row.error_message or row.error_kind}"[:120]
 
 
 # --- drawing -------------------------------------------------------------------------------
@@ -80,9 +111,7 @@ def render() -> None:
                      icon=":material/chevron_right:")
         state.show_ids([row.id for row in rows])
         st.dataframe(list_frame(rows), hide_index=True, key=state.TABLE, on_select=state.on_table_select,
-                     selection_mode="single-row",
-                     column_config={"time (s)": st.column_config.NumberColumn(format="%.2f"),
-                                    "id": st.column_config.TextColumn(width="small")})
+                     selection_mode="single-row", placeholder="", column_config=LIST_CONFIG, column_order=LIST_SHOWN)
         labels = {row.id: f"{row.started_at:%Y-%m-%d %H:%M:%S} · {row.model} · {(row.text_preview or '')[:50]}"
                   for row in rows}
         opened = state.opened()
