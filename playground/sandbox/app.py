@@ -1,9 +1,10 @@
 """The HTTP face of the sandbox: SGP's routes (and OpenAI's) over one Engine.
 
-Generation runs in a worker thread, one request at a time (the engine's lock). A stream's
-chunks are serialised in that thread and handed to the event loop through an asyncio
-queue; the loop writes whatever has piled up in one send. When the response ends for any
-reason (done, client gone, error) the worker is told to stop before its next token.
+Each request waits for its generation in a worker thread; the engine's scheduler runs up to
+`parallel` requests' choices at once and calls back from its own thread. A stream's chunks
+are serialised there and handed to the event loop through an asyncio queue; the loop writes
+whatever has piled up in one send. When the response ends for any reason (done, client gone,
+error) the request is cancelled, and the scheduler drops it before its next step.
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": MODEL_ID, "n_ctx": engine.n_ctx, "threads": engine.n_threads,
-                "busy": engine.busy, "tokens_generated": engine.tokens_generated}
+        scheduler = engine.scheduler
+        return {"status": "ok", "model": MODEL_ID, "n_ctx": engine.n_ctx, "n_ctx_total": engine.n_ctx_total,
+                "parallel": engine.parallel, "threads": engine.n_threads, "busy": engine.busy,
+                "running": scheduler.running, "queued": scheduler.queued, "steps": scheduler.steps,
+                "tokens_generated": engine.tokens_generated,
+                "prompt_tokens_evaluated": engine.prompt_tokens_evaluated}
 
     @app.get("/v5/chat/completions/models", dependencies=auth)
     async def sgp_models() -> dict:
@@ -154,7 +159,7 @@ async def _complete(engine: Engine, job: Job, meta: _Meta, request: Request) -> 
     try:
         await asyncio.wait([done, watcher], return_when=asyncio.FIRST_COMPLETED)
         if not done.done():  # the client went away first
-            cancel.set()  # the engine stops before its next token and frees the lock
+            cancel.set()  # the scheduler drops the request before its next step and frees its slots
             return JSONResponse({"detail": "client disconnected"}, status_code=499)
     finally:
         cancel.set()

@@ -1,0 +1,363 @@
+"""Continuous batching: up to `parallel` choices share one llama.cpp context, one sequence id each.
+
+One thread owns the context. Every step it drops what was cancelled, admits queued choices
+into free slots (FIFO), decodes one batch holding the next token of every running choice and
+a chunk of the prompt of newly admitted ones, then samples each choice with its own sampler
+chain. The choices of one request admitted together evaluate the prompt once; the others copy
+its cells (llama_memory_seq_cp) before their first token.
+
+The KV cache is not unified: each sequence id has its own stream of `n_ctx` cells, so a
+sequence's attention never sees another's cells and its floating-point sums are the same bits
+alone or in a batch (a unified cache interleaves cells and changed greedy text within 64
+tokens). A finished or abandoned choice frees its cells at once (llama_memory_seq_rm).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import llama_cpp
+import numpy as np
+
+from playground.sandbox.sampling import SamplingParams, build_sampler
+from playground.sandbox.textstream import ChoiceText
+
+PROMPT_STEP = 128  # prompt tokens per step: running choices keep flowing while a long prompt is read
+N_BATCH = 512
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """One request, ready for the model."""
+
+    prompt_tokens: list[int]
+    max_tokens: int | None = None  # None: until the context is full
+    n: int = 1
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    logprobs: bool = False
+    top_logprobs: int = 0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass
+class Piece:
+    """What one choice produced since the last piece: text, logprob entries, or its end."""
+
+    index: int
+    text: str = ""
+    logprobs: list[Any] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class Outcome:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cancelled: bool = False
+
+
+class Ticket:
+    """A job in the scheduler: its choices not yet admitted, its live ones, and how it ended."""
+
+    def __init__(self, job: Job, on_piece: Callable[[Piece], None], cancel: threading.Event, seed: int) -> None:
+        self.job = job
+        self.on_piece = on_piece
+        self.cancel = cancel
+        self.seed = seed
+        self.waiting = list(range(job.n))  # choice indexes not yet in a slot
+        self.live = 0
+        self.outcome = Outcome(prompt_tokens=len(job.prompt_tokens))
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _Seq:
+    """One choice in one slot (its sequence id in the KV cache)."""
+
+    def __init__(self, ticket: Ticket, index: int, slot: int, sampler, limit: int) -> None:
+        self.ticket = ticket
+        self.index = index
+        self.slot = slot
+        self.sampler = sampler
+        self.limit = limit
+        self.text = ChoiceText(ticket.job.stop)
+        self.generated = 0
+        self.pos = 0
+        self.prompt_left: list[int] = []  # the leader's prompt tokens not yet decoded
+        self.followers: list[_Seq] = []  # siblings that copy the leader's prompt cells
+        self.leader: _Seq | None = None  # set while a follower waits for the prompt
+        self.next_token: int | None = None
+        self.row = -1  # the batch row whose logits this choice samples from this step
+
+
+class Scheduler:
+    """Owns a llama.cpp context of `parallel` sequences over the engine's model."""
+
+    def __init__(self, engine, parallel: int) -> None:
+        self.engine = engine
+        self.parallel = parallel
+        params = type(engine.llm.context_params).from_buffer_copy(engine.llm.context_params)  # the server's settings
+        params.n_ctx = engine.n_ctx * parallel
+        params.n_seq_max = parallel
+        params.n_batch = params.n_ubatch = N_BATCH
+        params.kv_unified = False
+        self._ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
+        if not self._ctx:
+            raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self.n_ctx_total = llama_cpp.llama_n_ctx(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
+        self._slots: list[_Seq | None] = [None] * parallel
+        self._queue: collections.deque[Ticket] = collections.deque()
+        self._cond = threading.Condition()
+        self.active = 0  # tickets submitted and not yet done
+        self.prompt_tokens_evaluated = 0  # over the life of the process: for /healthz and tests
+        self.steps = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="sandbox-scheduler", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # before the model is freed: a decode must not outlive it
+
+    def close(self) -> None:
+        """Stop the loop (requests still waiting fail) and free the context."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(10)
+        if self._thread.is_alive():
+            return  # a decode still runs: leave its memory alone
+        for ticket in {seq.ticket for seq in self._slots if seq is not None} | set(self._queue):
+            self._fail(ticket, RuntimeError("the sandbox is shutting down"))
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self._ctx)
+        atexit.unregister(self.close)
+
+    @property
+    def running(self) -> int:
+        return sum(seq is not None for seq in self._slots)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def submit(self, ticket: Ticket) -> None:
+        with self._cond:
+            self.active += 1
+            self._queue.append(ticket)
+            self._cond.notify()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and self.running == 0 and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                self._step()
+            except BaseException as error:  # never let the thread die: fail what was running
+                log.exception("scheduler step failed")
+                for seq in list(self._slots):
+                    if seq is not None:
+                        self._fail(seq.ticket, error)
+
+    def _step(self) -> None:
+        self._drop_cancelled()
+        self._admit()
+        members, ready, prompt_tokens = self._fill_batch()
+        if self._batch.n_tokens == 0:
+            return
+        code = llama_cpp.llama_decode(self._ctx, self._batch)
+        self.steps += 1
+        if code != 0:  # the batch's cells may be half written: end every request in it
+            error = RuntimeError(f"llama_decode returned {code}")
+            for ticket in {seq.ticket for seq in members}:
+                self._fail(ticket, error)
+            return
+        self.prompt_tokens_evaluated += prompt_tokens
+        for seq in ready:
+            if seq.ticket.done.is_set():  # a sibling's callback failed this step
+                continue
+            for follower in seq.followers:  # the prompt is in the leader's cells: share them
+                llama_cpp.llama_memory_seq_cp(self._memory, seq.slot, follower.slot, -1, -1)
+                follower.pos, follower.row, follower.leader = seq.pos, seq.row, None
+            followers, seq.followers = seq.followers, []
+            for each in (seq, *followers):
+                if not each.ticket.done.is_set():
+                    self._advance(each)
+
+    def _drop_cancelled(self) -> None:
+        with self._cond:
+            gone = [ticket for ticket in self._queue if ticket.cancel.is_set()]
+        gone += [seq.ticket for seq in self._slots if seq is not None and seq.ticket.cancel.is_set()]
+        for ticket in dict.fromkeys(gone):
+            ticket.outcome.cancelled = True
+            self._end(ticket)
+
+    def _admit(self) -> None:
+        while True:
+            with self._cond:
+                free = [slot for slot, seq in enumerate(self._slots) if seq is None]
+                if not self._queue or not free:
+                    return
+                ticket = self._queue[0]
+                group = ticket.waiting[: len(free)]
+                del ticket.waiting[: len(group)]
+                if not ticket.waiting:
+                    self._queue.popleft()
+            job = ticket.job
+            room = self.engine.n_ctx - len(job.prompt_tokens)
+            limit = room if job.max_tokens is None else min(job.max_tokens, room)
+            seqs: list[_Seq] = []
+            try:
+                for slot, index in zip(free, group):
+                    sampler = build_sampler(self.engine.vocab, self.engine.n_vocab, self.engine.n_ctx,
+                                            job.sampling, ticket.seed + index)
+                    seq = _Seq(ticket, index, slot, sampler, limit)
+                    self._slots[slot] = seq
+                    ticket.live += 1
+                    seqs.append(seq)
+            except Exception as error:  # a grammar llama.cpp refused: this request only
+                self._fail(ticket, error)
+                continue
+            leader = seqs[0]
+            leader.prompt_left = list(job.prompt_tokens)
+            leader.followers = seqs[1:]
+            for follower in leader.followers:
+                follower.leader = leader
+
+    def _fill_batch(self) -> tuple[list[_Seq], list[_Seq], int]:
+        """Put every running choice's next token and some prompt into the batch: the choices in
+        it, those that sample after this decode, and how many prompt tokens went in."""
+        batch = self._batch
+        n = 0
+        budget = PROMPT_STEP
+        members: list[_Seq] = []
+        ready: list[_Seq] = []
+        # Ascending sequence ids: llama.cpp packs consecutive ids of a split cache into one ubatch.
+        for seq in self._slots:
+            if seq is None or seq.leader is not None:
+                continue
+            if seq.prompt_left:
+                take = seq.prompt_left[:budget]
+                if not take:
+                    continue
+                del seq.prompt_left[: len(take)]
+                budget -= len(take)
+                members.append(seq)
+                for token in take:
+                    _put(batch, n, token, seq.pos, seq.slot, False)
+                    seq.pos += 1
+                    n += 1
+                if not seq.prompt_left:
+                    batch.logits[n - 1] = True
+                    seq.row = n - 1
+                    ready.append(seq)
+            elif seq.next_token is not None:
+                _put(batch, n, seq.next_token, seq.pos, seq.slot, True)
+                seq.pos += 1
+                seq.row = n
+                seq.next_token = None
+                n += 1
+                members.append(seq)
+                ready.append(seq)
+        batch.n_tokens = n
+        return members, ready, PROMPT_STEP - budget
+
+    def _advance(self, seq: _Seq) -> None:
+        """Sample this choice's next token from its row, and hand out what it adds."""
+        engine, job = self.engine, seq.ticket.job
+        if seq.generated >= seq.limit:
+            self._finish(seq, "length")
+            return
+        token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self._ctx, seq.row)
+        if engine.is_end(token):
+            self._finish(seq, "stop")
+            return
+        seq.generated += 1
+        seq.ticket.outcome.completion_tokens += 1
+        engine.tokens_generated += 1
+        entry = None
+        if job.logprobs:
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, seq.row), shape=(engine.n_vocab,))
+            entry = engine.logprob_entry(token, job.top_logprobs, logits)
+        delta = seq.text.add(engine.piece(token), entry)
+        if delta.text or delta.logprobs:
+            if not self._emit(seq, Piece(seq.index, delta.text, delta.logprobs if job.logprobs else None)):
+                return
+        if delta.stopped:
+            self._finish(seq, "stop")
+        elif seq.generated >= seq.limit:
+            self._finish(seq, "length")
+        else:
+            seq.next_token = token
+
+    # --- endings ------------------------------------------------------------------------------
+
+    def _emit(self, seq: _Seq, piece: Piece) -> bool:
+        """Hand a piece to the request; a callback that raises ends that request only."""
+        try:
+            seq.ticket.on_piece(piece)
+            return True
+        except Exception as error:
+            self._fail(seq.ticket, error)
+            return False
+
+    def _finish(self, seq: _Seq, reason: str) -> None:
+        logprobs = seq.ticket.job.logprobs
+        delta = seq.text.finish()
+        if delta.text or delta.logprobs:
+            if not self._emit(seq, Piece(seq.index, delta.text, delta.logprobs if logprobs else None)):
+                return
+        if not self._emit(seq, Piece(seq.index, finish_reason=reason)):
+            return
+        self._release(seq)
+        ticket = seq.ticket
+        if ticket.live == 0 and not ticket.waiting:
+            self._end(ticket)
+
+    def _release(self, seq: _Seq) -> None:
+        if self._slots[seq.slot] is seq:
+            self._slots[seq.slot] = None
+            llama_cpp.llama_memory_seq_rm(self._memory, seq.slot, -1, -1)
+            seq.sampler.close()
+            seq.ticket.live -= 1
+
+    def _fail(self, ticket: Ticket, error: BaseException) -> None:
+        if ticket.error is None:
+            ticket.error = error
+        self._end(ticket)
+
+    def _end(self, ticket: Ticket) -> None:
+        """Take the request out of the queue and its slots, and wake whoever waits for it."""
+        for seq in self._slots:
+            if seq is not None and seq.ticket is ticket:
+                self._release(seq)
+        with self._cond:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+            if not ticket.done.is_set():
+                self.active -= 1
+        ticket.waiting.clear()
+        ticket.done.set()
+
+
+def _put(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+    batch.token[i] = token
+    batch.pos[i] = pos
+    batch.n_seq_id[i] = 1
+    batch.seq_id[i][0] = seq_id
+    batch.logits[i] = logits
+
