@@ -21,6 +21,8 @@ from playground.client.schema import ChatRequest
 from playground.codegen import curl_snippet, httpx_snippet, openai_snippet
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
+from playground.ui.playground.param_fields import GROUPS
+from playground.ui.playground.state import group_key
 from tests.apptest_support import widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
@@ -50,7 +52,10 @@ def new_app() -> AppTest:
 
 
 def open_app() -> AppTest:
+    """The app run once, every parameter group open (a folded group's widgets are not built)."""
     at = new_app()
+    for title in GROUPS:
+        at.session_state[group_key(title)] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -67,7 +67,11 @@ def _draw(f: Field) -> None:
 
 
 def _group(title: str, expanded: bool, extra: Callable[[], None] | None = None, after: bool = True) -> None:
-    with st.expander(title, expanded=expanded):
+    # A folded group's widgets are not built: the browser redraws every element on the page with
+    # each streamed chunk, so fewer elements put tokens on screen sooner. Opening it reruns.
+    with st.expander(title, expanded=expanded, key=request_state.group_key(title), on_change="rerun") as group:
+        if not group.open:
+            return
         if extra is not None and not after:
             extra()
         small = [f for f in GROUPS[title] if f.kind in _SHORT_KINDS and len(f.name) <= 17]

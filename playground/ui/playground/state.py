@@ -34,6 +34,11 @@ from playground.ui import sidebar
 
 REQUEST = "request"
 TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
+
+
+def group_key(title: str) -> str:
+    """The key of the parameter group `title`'s expander (whether it is open)."""
+    return f"pgroup_{title.lower().replace(' ', '_')}"
 LIVE = "live_run"  # the run in flight: a one-item Batch (its worker saves the Run to the history)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
