@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+from sandbox_throughput import _spread  # noqa: E402  (bench/ is this script's folder: the same round list)
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port  # noqa: E402
 from playground.sandbox.model import (  # noqa: E402
@@ -220,10 +221,6 @@ def main() -> int:
     for problem in short:
         print(f"SHORT REPLY: {problem}")
     return 0 if ok else 1
-
-
-def _spread(values: list[float], digits: int = 1) -> str:
-    return "(" + ", ".join(f"{v:.{digits}f}" for v in values) + ")"
 
 
 if __name__ == "__main__":
