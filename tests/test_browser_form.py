@@ -155,9 +155,11 @@ def test_a_reload_keeps_the_draft(page, server):
     system = page.locator(SYSTEM_BOX)
     system.fill("Answer in French.")
     system.press("Tab")
+    _wait_for_draft(page, lambda body: body.get("messages", [{}])[0].get("content") == "Answer in French.")
     box = page.locator(USER_BOX).first
     box.fill("Where is the station?")
     box.press("Tab")
+    _wait_for_draft(page, lambda body: body.get("messages", [{}])[-1].get("content") == "Where is the station?")
     temperature = _number_field(page, "temperature")
     temperature.fill("0.25")
     temperature.press("Tab")

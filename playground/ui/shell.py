@@ -28,6 +28,7 @@ from playground.ui import sidebar
 PAGES = [  # (file in pages/, title, icon); a page is listed only when its file exists
     ("playground.py", "Playground", ":material/chat:"),
     ("compare.py", "Compare", ":material/compare_arrows:"),
+    ("experiments.py", "Experiments", ":material/science:"),
     ("presets.py", "Presets", ":material/bookmarks:"),
     ("history.py", "History", ":material/history:"),
 ]

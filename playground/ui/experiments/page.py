@@ -1,0 +1,311 @@
+"""Experiments: one preset over a table of cases and 1 to 4 variants, every answer graded by the
+preset's checks. This module draws the page:
+
+- the preset, its cases (an editable table; import, export, save beside the preset), its checks;
+- the variants (endpoint, model, temperature) and the repeats; Run experiment and Stop;
+- while running, a progress fragment (it polls the runner and draws the matrix as cells finish;
+  the first look that finds it done triggers the one rerun that shows the result);
+- the result: the matrix, the per-variant summary, the change since the run before, calibration,
+  and one cell's run in the same view the Playground shows.
+
+What the page remembers is in playground.ui.experiments.state; the tables in .tables.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from playground.experiments import (
+    Experiment,
+    ExperimentResult,
+    Progress,
+    Variant,
+    calibration,
+    cases_to_csv,
+    cases_to_jsonl,
+    cells,
+)
+from playground.experiments.model import MAX_REPEATS, Case
+from playground.presets import Preset, slugify
+from playground.textsafe import escape_markdown
+from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.experiments import state, tables
+
+REDRAW_MATRIX_S = 0.5  # while running, the matrix is redrawn at most this often
+
+
+def render() -> None:
+    state.harvest()
+    st.title("Experiments")
+    st.caption("One preset over a table of cases and 1 to 4 variants; every answer graded by the preset's checks.")
+    presets = {preset.name: preset for preset in state.presets()}
+    if not presets:
+        st.info("No presets yet: save one from the Playground (or add a file to the presets folder) to "
+                "run it over a table of cases.")
+        return
+    busy = state.running() is not None
+    names = list(presets)
+    widget_sync.keep_valid(state.PRESET, names, names[0])
+    st.selectbox("Preset", names, key=widget_sync.key(state.PRESET), disabled=busy, persist_state=state.KEEP)
+    preset = presets[widget_sync.value(state.PRESET)]
+    if preset.description:
+        st.caption(escape_markdown(preset.description))
+    for message in state.take_notes():
+        st.warning(escape_markdown(message))
+    cases = cases_section(preset, busy)
+    checks_line(preset)
+    variants = variants_section(preset, busy)
+    controls(preset, cases, variants, busy)
+    current = state.running()
+    with st.container():
+        if current is not None:
+            live_view.replace_stale()
+            live_progress(current)
+        elif (result := state.result()) is not None:
+            with st.container():
+                show_result(result)
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+def cases_section(preset: Preset, busy: bool) -> list[Case]:
+    st.subheader("Cases")
+    variables = state.variables(preset)
+    st.caption("One row per case: a value for each of the prompt's variables (empty: the preset's default), "
+               "and optionally the expected answer (checks read it as {{expected}}) and a note.")
+    frame = tables.cases_frame(state.table(preset), variables)
+    config = {name: st.column_config.TextColumn(name) for name in frame.columns}
+    edited = st.data_editor(frame, num_rows="dynamic", hide_index=True, key=state.editor_key(preset),
+                            column_config=config, disabled=busy, width="stretch")
+    cases = tables.frame_cases(pd.DataFrame(edited), variables)
+    upload, export = st.columns([3, 2], vertical_alignment="bottom")
+    with upload:
+        st.file_uploader("Import cases (CSV or JSONL; replaces the table)", type=["csv", "jsonl", "ndjson"],
+                         key=state.UPLOAD, on_change=_on_upload, args=(preset,), disabled=busy)
+    with export:
+        slug = slugify(preset.name)
+        a, b, c = st.columns(3)
+        a.download_button("CSV", cases_to_csv(cases), file_name=f"{slug}.cases.csv", mime="text/csv",
+                          on_click="ignore", key=state.W_EXPORT_CSV, width="stretch", icon=":material/download:")
+        b.download_button("JSONL", cases_to_jsonl(cases), file_name=f"{slug}.cases.jsonl",
+                          mime="application/jsonl", on_click="ignore", key=state.W_EXPORT_JSONL, width="stretch",
+                          icon=":material/download:")
+        if c.button("Save", key=state.W_SAVE_CASES, disabled=busy, width="stretch",
+                    help=f"Write the table to {slug}.cases.csv beside the preset (reviewed in git with it)."):
+            state.save_cases_file(preset, cases)
+            st.rerun()
+    problems = state.import_problems()
+    if problems:
+        with st.expander(f"{len(problems)} row(s) not imported", expanded=True):
+            st.markdown("\n".join(f"- {escape_markdown(problem)}" for problem in problems))
+    return cases
+
+
+def _on_upload(preset: Preset) -> None:
+    uploaded = st.session_state.get(state.UPLOAD)
+    if uploaded is not None:
+        state.import_file(preset, uploaded.name, uploaded.getvalue())
+
+
+def checks_line(preset: Preset) -> None:
+    if preset.checks:
+        listed = ", ".join(check.label for check in preset.checks)
+        st.caption("Checks (from the preset file): " + escape_markdown(listed))
+    else:
+        st.caption("This preset has no checks: every answer that comes back passes. Add a `checks` list to "
+                   "its file to grade answers.")
+
+
+# --- variants and the run ----------------------------------------------------------------------
+
+
+def variants_section(preset: Preset, busy: bool) -> list[Variant]:
+    st.subheader("Variants")
+    left, right = st.columns(2)
+    count = left.number_input("Variants", state.MIN_VARIANTS, state.MAX_VARIANTS, step=1, key=state.VARIANTS,
+                              disabled=busy, persist_state=state.KEEP)
+    right.number_input("Repeats per cell", 1, MAX_REPEATS, step=1, key=state.REPEATS, disabled=busy,
+                       persist_state=state.KEEP)
+    named = state.endpoints()
+    names = list(named)
+    fresh = not state.models_set_for(preset)
+    variants = []
+    for i, column in enumerate(st.columns(int(count))):
+        endpoint_key, model_key, temperature_key = (state.variant_key(i, n) for n in ("endpoint", "model", "temp"))
+        widget_sync.keep_valid(endpoint_key, names, state.default_endpoint_name())
+        if fresh or not widget_sync.has(model_key):
+            widget_sync.write(model_key, preset.request.model)
+        with column:
+            st.markdown(f"**Variant {i + 1}**")
+            st.selectbox("Endpoint", names, key=widget_sync.key(endpoint_key), disabled=busy,
+                         persist_state=state.KEEP)
+            st.text_input("Model", key=widget_sync.key(model_key), disabled=busy, persist_state=state.KEEP)
+            st.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=widget_sync.key(temperature_key),
+                            placeholder="the preset's", disabled=busy, persist_state=state.KEEP)
+        endpoint = widget_sync.value(endpoint_key)
+        model = (widget_sync.value(model_key) or "").strip() or preset.request.model
+        temperature = widget_sync.value(temperature_key)
+        label = f"{model} @ {endpoint}" + (f" t={temperature:g}" if temperature is not None else "")
+        params = {"temperature": temperature} if temperature is not None else None
+        variants.append(Variant.from_preset(preset, label=label, endpoint=endpoint, model=model, params=params))
+    return variants
+
+
+def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: bool) -> None:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    repeats = int(st.session_state.get(state.REPEATS) or 1)
+    total = len(cases) * len(variants) * repeats
+    left.caption(f"{len(cases)} case(s) × {len(variants)} variant(s) × {repeats} repeat(s) = {total} request(s).")
+    if busy:
+        right.button("Stop", key=state.W_STOP, on_click=state.stop, width="stretch")
+        return
+    if not right.button("Run experiment", key=state.W_RUN, type="primary", width="stretch"):
+        return
+    if not cases:
+        st.error("Add at least one case to the table first.")
+        return
+    try:
+        experiment = Experiment.from_preset(preset, cases, variants, repeats=repeats)
+        state.start(experiment, state.endpoints())
+    except ValueError as error:  # a variant's endpoint gone since drawn, an invalid experiment
+        st.error(escape_markdown(str(error)))
+        return
+    st.rerun()  # draw the page as running: Stop shown, the table and pickers locked
+
+
+# --- while running ------------------------------------------------------------------------------
+
+
+def progress_text(progress: Progress) -> str:
+    parts = [f"{progress.done} of {progress.total} done", f"{progress.elapsed_s:.1f} s elapsed"]
+    if progress.remaining_s is not None and progress.done < progress.total:
+        parts.append(f"about {progress.remaining_s:.0f} s left")
+    parts.append(f"{progress.tokens:,} tokens")
+    if progress.cost is not None:
+        parts.append(f"${progress.cost:.4f}")
+    parts.append(f"{progress.passed} passed, {progress.failed} failed, {progress.errors} errors")
+    return " · ".join(parts)
+
+
+@st.fragment(parallel=True)
+def live_progress(current: state.Running) -> None:
+    """The progress bar and the matrix so far, redrawn while the runner works (as
+    live_view.live_progress does for a Batch); the first look that finds it done reruns the page."""
+    runner = current.runner
+    bar = st.progress(0.0, text="Starting...")
+    box = st.empty()
+    shown, drawn_at = -1, 0.0
+    while not runner.done:
+        progress = runner.progress()
+        bar.progress(progress.fraction, text=progress_text(progress))
+        if progress.done != shown and time.monotonic() - drawn_at >= REDRAW_MATRIX_S:
+            partial = ExperimentResult(experiment=runner.experiment, id=runner.result.id, trials=runner.trials())
+            box.dataframe(tables.matrix_frame(partial), hide_index=True)
+            shown, drawn_at = progress.done, time.monotonic()
+        time.sleep(live_view.POLL_S * 2)
+    bar.progress(1.0, text=progress_text(runner.progress()))
+    if current.claim_final_redraw():
+        st.rerun()
+
+
+# --- the result ---------------------------------------------------------------------------------
+
+
+def show_result(result: ExperimentResult) -> None:
+    done, total = len(result.trials), result.experiment.total
+    status = "Stopped" if result.status == "stopped" else "Finished"
+    st.subheader("Results")
+    st.caption(f"{status}: {done} of {total} request(s) · run {result.id[:8]} of experiment "
+               f"{escape_markdown(result.experiment.id)}")
+    compared = state.comparison()
+    matrix(result, compared[1] if compared else None)
+    st.markdown("**Per variant**")
+    st.dataframe(tables.summary_frame(result), hide_index=True, key=state.W_SUMMARY,
+                 column_config={"pass rate": st.column_config.NumberColumn(format="percent"),
+                                "best": st.column_config.TextColumn(help="Highest pass rate, then lowest cost, "
+                                                                    "then lowest mean latency.")})
+    if compared:
+        comparison_section(*compared)
+    calibration_section(result)
+    cell_section(result)
+
+
+def matrix(result: ExperimentResult, comparison) -> None:
+    st.markdown("**Matrix**")
+    only = st.checkbox("Only failures", key=state.ONLY_FAILURES, persist_state=state.KEEP)
+    st.caption("✅ pass · ❌ fail · ⚠️ error · with repeats, passes/repeats · then the most frequent answer, "
+               "mean latency and completion tokens" + (" · 🔴 regressed, 🟢 fixed since the run before"
+                                                      if comparison is not None else ""))
+    st.dataframe(tables.matrix_frame(result, only_failures=bool(only), comparison=comparison), hide_index=True,
+                 key=state.W_MATRIX, placeholder="")
+
+
+def comparison_section(baseline: ExperimentResult, comparison) -> None:
+    st.markdown("**Against the run before**")
+    st.caption(f"Run {baseline.id[:8]} of {baseline.started:%Y-%m-%d %H:%M} UTC: "
+               f"{len(comparison.regressions)} regression(s), {len(comparison.fixes)} fix(es), "
+               f"{len(comparison.changed_answers)} changed answer(s) over {comparison.matched_cells} matched cell(s)"
+               + (f"; {comparison.new_cases} new case(s)" if comparison.new_cases else "")
+               + (f"; {comparison.dropped_cases} case(s) dropped" if comparison.dropped_cases else "") + ".")
+    st.dataframe(tables.deltas_frame(comparison), hide_index=True, key=state.W_DELTAS,
+                 column_config={"pass rate Δ": st.column_config.NumberColumn(format="percent")})
+    if comparison.regressions or comparison.fixes:
+        st.dataframe(tables.changes_frame(comparison), hide_index=True, key=state.W_CHANGES)
+
+
+def calibration_section(result: ExperimentResult) -> None:
+    figures = calibration(result)
+    if figures is None:
+        return
+    st.markdown("**Calibration**")
+    st.markdown(escape_markdown(figures.sentence))
+    st.metric("Expected calibration error", f"{figures.ece:.3f}", help="0 is perfect: confidence equals the "
+              "share of right answers in every bin.")
+    bins = tables.bins_frame(figures)
+    st.dataframe(bins, hide_index=True, key=state.W_BINS,
+                 column_config={"mean confidence": st.column_config.NumberColumn(format="percent"),
+                                "share correct": st.column_config.NumberColumn(format="percent")})
+    if figures.confident_mistakes:
+        st.caption(f"Wrong with confidence above 0.8: {len(figures.confident_mistakes)}")
+        st.dataframe(tables.mistakes_frame(result, figures), hide_index=True, key=state.W_MISTAKES)
+
+
+def cell_section(result: ExperimentResult) -> None:
+    found = cells(result)
+    if not found:
+        return
+    st.markdown("**One cell**")
+    options = sorted(found)
+    labels = tables.variant_labels(result)
+    cases = result.experiment.cases
+
+    def name(key: tuple[int, int]) -> str:
+        return f"Case {key[0] + 1} ({cases[key[0]].label(40)}) · {labels[key[1]]}"
+
+    widget_sync.keep_valid(state.CELL, options, options[0])
+    st.selectbox("Cell", options, format_func=name, key=widget_sync.key(state.CELL))
+    cell = found[widget_sync.value(state.CELL)]
+    trials = list(cell.trials)
+    if len(trials) > 1:
+        repeats = [t.repeat for t in trials]
+        widget_sync.keep_valid(state.REPEAT, repeats, repeats[0])
+        st.selectbox("Repeat", repeats, format_func=lambda r: f"Repeat {r + 1}", key=widget_sync.key(state.REPEAT))
+        trial = next(t for t in trials if t.repeat == widget_sync.value(state.REPEAT))
+        groups = cell.answers
+        if groups:
+            st.caption("Answers: " + escape_markdown("; ".join(f"{g.text!r} ×{g.count}" for g in groups)))
+    else:
+        trial = trials[0]
+    st.markdown(f"{tables.MARKS.get(trial.status, '')} **{trial.status}**"
+                + (f": {escape_markdown(trial.reason)}" if trial.reason else ""))
+    for check in trial.checks:
+        st.caption(escape_markdown(f"{check.mark} · {check.label}: {check.reason}"))
+    run = state.stored_run(trial.run_id) if trial.run_id else None
+    if run is None:
+        st.caption("No stored run for this cell (it was never sent, or the history could not be saved).")
+        return
+    run_view.show_run(run, key=state.run_view_key(trial.case, trial.variant, trial.repeat))

@@ -1,0 +1,266 @@
+"""What the Experiments page remembers, and the only writer of it: the cases table of each preset
+(and the version of its editor's key), the running experiment, the last result and its
+comparison with the run before it, the problems of the last import, notes shown once.
+
+How a run works: `Run experiment` starts a playground.experiments.ExperimentRunner (plain worker
+threads, no Streamlit call there); the page's progress fragment polls it and the first look
+that finds it done triggers one full rerun (as playground.ui.common.live_view does for a
+Batch), whose first act is `harvest()`. `Stop` stops the runner: requests in flight end at once
+and every finished trial stays in the result.
+
+Session keys (all start with "exp."). Widgets are drawn with widget_sync keys from the names
+below; the cases editor's key carries a version of its own (`editor_key`), bumped when code
+replaces the table (an import, a reload), since a data editor's value cannot be written.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from playground import settings
+from playground.client.endpoint import Endpoint
+from playground.experiments import (
+    CaseImport,
+    CasesFileError,
+    Comparison,
+    Experiment,
+    ExperimentResult,
+    ExperimentRunner,
+    ExperimentStore,
+    cases_path,
+    compare,
+    load_cases,
+    parse_cases,
+    save_cases,
+)
+from playground.experiments.model import Case
+from playground.presets import Preset, PresetStore
+from playground.settings import runs_db_path
+from playground.ui import sidebar
+
+PRESET = "exp.preset"
+VARIANTS, MIN_VARIANTS, MAX_VARIANTS = "exp.variants", 1, 4
+REPEATS = "exp.repeats"
+ONLY_FAILURES = "exp.only_failures"
+CELL, REPEAT = "exp.cell", "exp.cell_repeat"
+UPLOAD = "exp.upload"
+_TABLES = "exp.tables"  # preset name -> the cases its editor starts from
+_EDITOR_VERSIONS = "exp.editor_versions"  # preset name -> version of its editor's key
+_MODELS_FOR = "exp.models_for"  # the preset whose model the variants' model boxes were set to
+_RUNNING = "exp.running"
+_RESULT, _COMPARISON = "exp.result", "exp.comparison"
+_IMPORT_PROBLEMS = "exp.import_problems"
+_NOTES = "exp.notes"
+# buttons and tables (their keys keep them apart from the other pages')
+W_EXPORT_CSV = "exp.export_csv"
+W_EXPORT_JSONL = "exp.export_jsonl"
+W_SAVE_CASES = "exp.save_cases"
+W_STOP = "exp.stop"
+W_RUN = "exp.run"
+W_SUMMARY = "exp.summary"
+W_MATRIX = "exp.matrix"
+W_DELTAS = "exp.deltas"
+W_CHANGES = "exp.changes"
+W_BINS = "exp.bins"
+W_MISTAKES = "exp.mistakes"
+KEEP = "session"  # widgets keep their values across page switches (persist_state)
+
+
+def variant_key(i: int, name: str) -> str:
+    return f"exp.v{i}.{name}"
+
+
+def run_view_key(case: int, variant: int, repeat: int) -> str:
+    """The prefix of the widget keys of one cell's run view."""
+    return f"exp.run.{case}.{variant}.{repeat}"
+
+
+# --- presets and their cases -----------------------------------------------------------------
+
+
+def presets() -> list[Preset]:
+    return PresetStore().list()
+
+
+def variables(preset: Preset) -> list[str]:
+    return list(preset.defaults())
+
+
+def _file_cases(preset: Preset) -> list[Case]:
+    """The preset's cases file, or one row of its defaults (none when it has no default)."""
+    path = cases_path(PresetStore().path_for(preset.name))
+    if path.exists():
+        try:
+            loaded = load_cases(path, variables(preset))
+        except (OSError, CasesFileError) as error:
+            note(f"Could not read {path.name}: {error}")
+            return []
+        if loaded.problems:
+            note(f"{path.name}: " + "; ".join(loaded.messages))
+        return loaded.cases
+    defaults = {k: v for k, v in preset.defaults().items() if v}
+    return [Case(values=defaults)] if defaults else []
+
+
+def table(preset: Preset) -> list[Case]:
+    """The cases the editor starts from for `preset` (its cases file the first time)."""
+    tables = st.session_state.setdefault(_TABLES, {})
+    if preset.name not in tables:
+        tables[preset.name] = _file_cases(preset)
+    return tables[preset.name]
+
+
+def editor_key(preset: Preset) -> str:
+    return f"exp.cases.{preset.name}@{st.session_state.get(_EDITOR_VERSIONS, {}).get(preset.name, 0)}"
+
+
+def _new_editor(preset: Preset) -> None:
+    versions = st.session_state.setdefault(_EDITOR_VERSIONS, {})
+    versions[preset.name] = versions.get(preset.name, 0) + 1
+
+
+def replace_cases(preset: Preset, cases: list[Case]) -> None:
+    """Code replaces the table: the editor is drawn under a new key (its old edits go)."""
+    st.session_state.setdefault(_TABLES, {})[preset.name] = list(cases)
+    _new_editor(preset)
+
+
+def reload_cases(preset: Preset) -> None:
+    """Back to the preset's cases file (edits not saved go)."""
+    st.session_state.setdefault(_TABLES, {}).pop(preset.name, None)
+    _new_editor(preset)
+
+
+def save_cases_file(preset: Preset, cases: list[Case]) -> None:
+    path = cases_path(PresetStore().path_for(preset.name))
+    try:
+        save_cases(path, cases)
+    except OSError as error:
+        note(f"Could not save {path.name}: {error.strerror or error}")
+        return
+    replace_cases(preset, cases)
+    note(f"Saved {len(cases)} case(s) to {path.name}.")
+
+
+def import_file(preset: Preset, name: str, data: bytes) -> None:
+    """Replace the table with the good rows of an uploaded file; the bad ones are listed."""
+    try:
+        imported: CaseImport = parse_cases(data, name, variables(preset))
+    except CasesFileError as error:
+        st.session_state[_IMPORT_PROBLEMS] = [str(error)]
+        return
+    st.session_state[_IMPORT_PROBLEMS] = imported.messages
+    if imported.cases:
+        replace_cases(preset, imported.cases)
+    note(f"Imported {len(imported.cases)} case(s) from {name}"
+         + (f"; {len(imported.problems)} row(s) left out." if imported.problems else "."))
+
+
+def import_problems() -> list[str]:
+    return st.session_state.get(_IMPORT_PROBLEMS, [])
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+
+endpoints = sidebar.endpoints_by_name
+
+
+def default_endpoint_name() -> str:
+    return sidebar.current_endpoint().name
+
+
+def prices() -> settings.Prices:
+    return settings.price_table(sidebar.secrets())
+
+
+def models_set_for(preset: Preset) -> bool:
+    """True when the variants' model boxes already start from this preset's model (and marks it)."""
+    if st.session_state.get(_MODELS_FOR) == preset.name:
+        return True
+    st.session_state[_MODELS_FOR] = preset.name
+    return False
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """The running experiment, and the once-only claim of the redraw that shows its result."""
+
+    runner: ExperimentRunner
+    _claimed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim_final_redraw(self) -> bool:
+        with self._lock:
+            if self._claimed or not self.runner.done:
+                return False
+            self._claimed = True
+            return True
+
+
+def store() -> ExperimentStore:
+    return ExperimentStore(runs_db_path())
+
+
+def running() -> Running | None:
+    return st.session_state.get(_RUNNING)
+
+
+def start(experiment: Experiment, named: dict[str, Endpoint]) -> None:
+    st.session_state[_RESULT] = None
+    st.session_state[_COMPARISON] = None
+    runner = ExperimentRunner(experiment, named, default_endpoint=default_endpoint_name(), prices=prices())
+    st.session_state[_RUNNING] = Running(runner.start())
+
+
+def stop() -> None:
+    current = running()
+    if current is not None:
+        current.runner.stop()
+
+
+def harvest() -> None:
+    """Move a finished run into the page state with its comparison (top of every page run)."""
+    current = running()
+    if current is None or not current.runner.done:
+        return
+    st.session_state[_RUNNING] = None
+    result = current.runner.result
+    st.session_state[_RESULT] = result
+    for problem in current.runner.errors:
+        note(problem)
+    try:
+        baseline = store().latest(result.experiment.id, before=result.id)
+    except Exception as error:  # an unreadable store must not hide the result on screen
+        note(f"Could not read the earlier runs of this experiment: {error}")
+        baseline = None
+    st.session_state[_COMPARISON] = (baseline, compare(baseline, result)) if baseline is not None else None
+
+
+def result() -> ExperimentResult | None:
+    return st.session_state.get(_RESULT)
+
+
+def comparison() -> tuple[ExperimentResult, Comparison] | None:
+    return st.session_state.get(_COMPARISON)
+
+
+def stored_run(run_id: str):
+    return store().runs.get(run_id)
+
+
+# --- notes -------------------------------------------------------------------------------------
+
+
+def note(message: str) -> None:
+    st.session_state.setdefault(_NOTES, []).append(message)
+
+
+def take_notes() -> list[str]:
+    return st.session_state.pop(_NOTES, [])

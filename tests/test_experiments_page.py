@@ -1,0 +1,185 @@
+"""AppTest of the Experiments page (through app.py: shell, sidebar, navigation) against a scripted
+loopback server.
+
+Two endpoints ([endpoints.A] and [endpoints.B] in the test's secrets) point at one ScriptedServer
+on two paths, so each variant's answer is fixed however the requests interleave. The preset and
+its cases file are written to a temporary PLAYGROUND_PRESETS_DIR; runs and experiment results go
+to a temporary PLAYGROUND_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import playground.ui.experiments.page  # noqa: F401  (import the package before pages/ lands on sys.path)
+from playground.experiments import ExperimentStore
+from playground.settings import runs_db_path
+from playground.ui import shell
+from playground.ui.experiments import state as exp_state
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts, widget
+from tests.scripted_server import Reply, ScriptedServer
+
+PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
+PRESET = {
+    "schema_version": 1,
+    "name": "Colour of a thing",
+    "description": "Name the colour of a thing.",
+    "variables": [{"name": "thing", "default": "the sky"}],
+    "request": {"model": "scripted/model", "messages": [{"role": "user", "content": "Colour of {{thing}}?"}],
+                "stream": True, "stream_options": {"include_usage": True}},
+    "checks": [{"kind": "contains", "value": "{{expected}}", "ignore_case": True}],
+}
+CASES = "thing,expected,note\nan apple,red,fruit\nthe sea,blue,\n"
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with sandbox_stand_in(tmp_path, monkeypatch) as scripted:
+        presets = tmp_path / "presets"
+        (presets / "colour-of-a-thing.json").write_text(json.dumps(PRESET), encoding="utf-8")
+        (presets / "colour-of-a-thing.cases.csv").write_text(CASES, encoding="utf-8")
+        yield scripted
+
+
+def app(server: ScriptedServer) -> AppTest:
+    at = app_test("experiments.py")
+    at.secrets["endpoints"] = {
+        "A": {"base_url": server.base_url, "chat_path": PATH_A, "auth": "x-api-key"},
+        "B": {"base_url": server.base_url, "chat_path": PATH_B, "auth": "x-api-key"},
+    }
+    at.session_state["endpoint_name"] = "A"
+    at.session_state["model"] = "scripted/model"
+    at.run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Experiments"]
+    return at
+
+
+def two_variants(at: AppTest) -> None:
+    at.number_input(key=exp_state.VARIANTS).set_value(2).run()
+    widget(at.selectbox, "exp.v0.endpoint").select("A")
+    widget(at.selectbox, "exp.v1.endpoint").select("B")
+    widget(at.text_input, "exp.v1.model").input("scripted/other")
+    at.run()
+    assert not at.exception, at.exception
+
+
+def run_experiment(at: AppTest) -> None:
+    at.button(key="exp.run").click().run()
+    deadline = time.monotonic() + 15
+    while exp_state._RUNNING in at.session_state and at.session_state[exp_state._RUNNING] is not None:
+        assert time.monotonic() < deadline, "the experiment did not finish"
+        at.run()
+    assert not at.exception, at.exception
+
+
+def frame(at: AppTest, must_have: str):
+    for df in at.dataframe:
+        if must_have in df.value.columns:
+            return df.value
+    columns = [list(d.value.columns) for d in at.dataframe]
+    raise AssertionError(f"no table with a {must_have!r} column; tables: {columns}")
+
+
+def test_the_page_shows_the_presets_cases(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    downloads = capture_downloads(monkeypatch)
+    at = app(server)
+    titles = [title for _, title, _ in shell.PAGES]
+    assert titles.index("Experiments") == titles.index("Compare") + 1
+    editor = frame(at, "thing")  # the cases editor (AppTest lists data editors as dataframes)
+    assert list(editor.columns) == ["thing", "expected", "note"]
+    assert list(editor["thing"]) == ["an apple", "the sea"]
+    assert any("contains" in t for t in texts(at.caption))  # the preset's checks are listed
+    csv = next(d for d in downloads if (d.filename or "").endswith(".csv"))
+    assert csv.data.decode().splitlines()[0] == "thing,expected,note"
+    jsonl = next(d for d in downloads if (d.filename or "").endswith(".jsonl"))
+    assert json.loads(jsonl.data.decode().splitlines()[1])["thing"] == "the sea"
+
+
+def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["Red", "."], delay_s=0.01))
+    server.route(PATH_B, Reply.stream_text(["Blue", "."], delay_s=0.01))
+    at = app(server)
+    two_variants(at)
+    run_experiment(at)
+
+    bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)]
+    assert len(bodies) == 4
+    assert {b["model"] for b in bodies} == {"scripted/model", "scripted/other"}
+    assert {b["messages"][0]["content"] for b in bodies} == {"Colour of an apple?", "Colour of the sea?"}
+
+    matrix = frame(at, "case")
+    assert list(matrix["expected"]) == ["red", "blue"]
+    a, b = matrix.columns[3], matrix.columns[4]
+    assert a.startswith("1. scripted/model @ A") and b.startswith("2. scripted/other @ B")
+    assert matrix[a][0].startswith("✅ Red.") and matrix[a][1].startswith("❌ Red.")
+    assert matrix[b][0].startswith("❌ Blue.") and matrix[b][1].startswith("✅ Blue.")
+
+    summary = frame(at, "pass rate")
+    assert list(summary["pass rate"]) == [0.5, 0.5]
+    assert list(summary["tokens"]) == [14, 14]  # 5 prompt + 2 completion tokens, twice
+
+    at.checkbox(key=exp_state.ONLY_FAILURES).check().run()
+    assert len(frame(at, "case")) == 2  # each row has a failure
+
+    # a cell opens its run (the Playground's run view)
+    cell = widget(at.selectbox, exp_state.CELL)
+    cell.select(cell.options[1]).run()
+    assert not at.exception, at.exception
+    assert any("FAIL" in t for t in texts(at.caption))
+
+    # the same experiment again: compared with the run before, nothing regressed
+    run_experiment(at)
+    assert any("0 regression(s), 0 fix(es)" in t for t in texts(at.caption))
+    stored = ExperimentStore(runs_db_path()).list("colour-of-a-thing")
+    assert len(stored) == 2 and all(s.done == 4 for s in stored)
+
+
+def test_stop_keeps_the_finished_cells(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.route(PATH_A, Reply.stream_text(["Red"]))
+    server.route(PATH_B, Reply.stream_text(["Blue"], done=False, hold_open=True))  # never ends
+    started: list = []
+
+    class Recorded(exp_state.ExperimentRunner):
+        def start(self):
+            started.append(self)
+            return super().start()
+
+    monkeypatch.setattr(exp_state, "ExperimentRunner", Recorded)
+
+    def stop_when_a_is_done() -> None:  # the Stop button's callback, from outside the blocked run
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if started and started[0].progress().done >= 2:
+                started[0].stop()
+                return
+            time.sleep(0.02)
+
+    at = app(server)
+    two_variants(at)
+    stopper = threading.Thread(target=stop_when_a_is_done, daemon=True)
+    stopper.start()
+    run_experiment(at)
+    stopper.join(timeout=5)
+
+    assert any(t.startswith("Stopped: 4 of 4") for t in texts(at.caption)), texts(at.caption)
+    matrix = frame(at, "case")
+    a, b = matrix.columns[3], matrix.columns[4]
+    assert matrix[a][0].startswith("✅ Red") and matrix[a][1].startswith("❌ Red")
+    assert all(text.startswith("…") for text in matrix[b]), list(matrix[b])  # cut off: shown, not counted
+
+
+def test_import_keeps_good_rows_and_lists_bad_ones(server: ScriptedServer) -> None:
+    at = app(server)
+    data = b'{"thing": "grass", "expected": "green"}\nnot json\n{"colour": "x"}\n{"values": {"thing": "snow"}}\n'
+    at.file_uploader(key=exp_state.UPLOAD).set_value([("more.jsonl", data, "application/jsonl")]).run()
+    assert not at.exception, at.exception
+    assert list(frame(at, "thing")["thing"]) == ["grass", "snow"]
+    problems = [t for t in texts(at.markdown) if "line 2" in t]
+    assert problems and "line 3" in problems[0] and "unknown variable 'colour'" in problems[0], texts(at.markdown)
