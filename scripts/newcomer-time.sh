@@ -33,9 +33,12 @@ measure() {
   pid=$!
   # The first streamed token: the first `data:` line of a streamed chat completion.
   until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.1; done
+  # (grep stops at the first line and curl then gets SIGPIPE: the pipeline's status is grep's)
+  set +o pipefail
   curl -sN "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
     -d '{"model": "local/smollm2-135m-instruct", "stream": true, "max_tokens": 8,
          "messages": [{"role": "user", "content": "Say hello."}]}' | grep -m1 -q '^data:'
+  set -o pipefail
   elapsed=$(python3 -c "import time; print(time.time() - $start)")
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
