@@ -97,3 +97,12 @@ def widget_value(at: AppTest, base: str):
     versions = at.session_state["_widget_versions"] if "_widget_versions" in at.session_state else {}
     version = versions.get(base, 0)
     return at.session_state[f"{base}@{version}" if version else base]
+
+
+def frame(at: AppTest, must_have: str):
+    """The data of the one table on the page that has a column `must_have`."""
+    for df in at.dataframe:
+        if must_have in df.value.columns:
+            return df.value
+    columns = [list(d.value.columns) for d in at.dataframe]
+    raise AssertionError(f"no table with a {must_have!r} column; tables: {columns}")

@@ -21,7 +21,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
-from tests.apptest_support import app_test, sandbox_stand_in, send_stale, texts, widget, widget_value
+from tests.apptest_support import app_test, frame, sandbox_stand_in, send_stale, texts, widget, widget_value
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
@@ -88,14 +88,6 @@ def run_all(at: AppTest) -> None:
     assert not at.exception, at.exception
     # The run that follows the streams (triggered by the last pane to finish) shows the results.
     assert at.session_state["cmp.batch"] is None, "the page came back before the streams finished"
-
-
-def frame(at: AppTest, must_have: str):
-    for df in at.dataframe:
-        if must_have in df.value.columns:
-            return df.value
-    columns = [list(d.value.columns) for d in at.dataframe]
-    raise AssertionError(f"no table with a {must_have!r} column; tables: {columns}")
 
 
 # --- tests ---------------------------------------------------------------------------------

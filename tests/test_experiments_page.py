@@ -22,7 +22,7 @@ from playground.experiments import ExperimentStore
 from playground.settings import runs_db_path
 from playground.ui import shell
 from playground.ui.experiments import state as exp_state
-from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts, widget
+from tests.apptest_support import app_test, capture_downloads, frame, sandbox_stand_in, texts, widget
 from tests.scripted_server import Reply, ScriptedServer
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
@@ -77,14 +77,6 @@ def run_experiment(at: AppTest) -> None:
         assert time.monotonic() < deadline, "the experiment did not finish"
         at.run()
     assert not at.exception, at.exception
-
-
-def frame(at: AppTest, must_have: str):
-    for df in at.dataframe:
-        if must_have in df.value.columns:
-            return df.value
-    columns = [list(d.value.columns) for d in at.dataframe]
-    raise AssertionError(f"no table with a {must_have!r} column; tables: {columns}")
 
 
 def test_the_page_shows_the_presets_cases(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
