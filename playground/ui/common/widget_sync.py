@@ -57,6 +57,13 @@ def write(base: str, new: Any) -> None:
     st.session_state[key(base)] = new
 
 
+def renew(base: str) -> None:
+    """Draw widget `base` afresh under a new key, its old value dropped: for a widget whose
+    value code cannot write (a data editor's value is its edits, not its data)."""
+    st.session_state.pop(key(base), None)
+    _versions()[base] = _versions().get(base, 0) + 1
+
+
 def keep_valid(base: str, options: list, default: Any) -> None:
     """Before drawing a picker whose options change under it (panes, runs, presets): a value no
     longer among them becomes `default`."""

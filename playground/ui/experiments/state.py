@@ -9,8 +9,8 @@ Batch), whose first act is `harvest()`. `Stop` stops the runner: requests in fli
 and every finished trial stays in the result.
 
 Session keys (all start with "exp."). Widgets are drawn with widget_sync keys from the names
-below; the cases editor's key carries a version of its own (`editor_key`), bumped when code
-replaces the table (an import, a reload), since a data editor's value cannot be written.
+below; the cases editor is renewed (widget_sync.renew) when code replaces the table (an import,
+a reload), since a data editor's value cannot be written.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from playground.experiments.model import Case
 from playground.presets import Preset, PresetStore
 from playground.settings import runs_db_path
 from playground.ui import sidebar
+from playground.ui.common import widget_sync
 
 PRESET = "exp.preset"
 VARIANTS, MIN_VARIANTS, MAX_VARIANTS = "exp.variants", 1, 4
@@ -48,7 +49,6 @@ ONLY_FAILURES = "exp.only_failures"
 CELL, REPEAT = "exp.cell", "exp.cell_repeat"
 UPLOAD = "exp.upload"
 _TABLES = "exp.tables"  # preset name -> the cases its editor starts from
-_EDITOR_VERSIONS = "exp.editor_versions"  # preset name -> version of its editor's key
 _MODELS_FOR = "exp.models_for"  # the preset whose model the variants' model boxes were set to
 _RUNNING = "exp.running"
 _RESULT, _COMPARISON = "exp.result", "exp.comparison"
@@ -114,24 +114,23 @@ def table(preset: Preset) -> list[Case]:
 
 
 def editor_key(preset: Preset) -> str:
-    return f"exp.cases.{preset.name}@{st.session_state.get(_EDITOR_VERSIONS, {}).get(preset.name, 0)}"
+    return widget_sync.key(_editor(preset))
 
 
-def _new_editor(preset: Preset) -> None:
-    versions = st.session_state.setdefault(_EDITOR_VERSIONS, {})
-    versions[preset.name] = versions.get(preset.name, 0) + 1
+def _editor(preset: Preset) -> str:
+    return f"exp.cases.{preset.name}"
 
 
 def replace_cases(preset: Preset, cases: list[Case]) -> None:
     """Code replaces the table: the editor is drawn under a new key (its old edits go)."""
     st.session_state.setdefault(_TABLES, {})[preset.name] = list(cases)
-    _new_editor(preset)
+    widget_sync.renew(_editor(preset))
 
 
 def reload_cases(preset: Preset) -> None:
     """Back to the preset's cases file (edits not saved go)."""
     st.session_state.setdefault(_TABLES, {}).pop(preset.name, None)
-    _new_editor(preset)
+    widget_sync.renew(_editor(preset))
 
 
 def save_cases_file(preset: Preset, cases: list[Case]) -> None:
