@@ -255,6 +255,12 @@ def run_prompt(page, text: str) -> None:
     run.click()
 
 
+def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Until the app's script run is over: an element found while a rerun redraws the page can be
+    replaced under the test ("not attached to the DOM"). Streamlit marks its root with the state."""
+    page.locator('[data-test-script-state="notRunning"]').first.wait_for(state="attached", timeout=timeout_ms)
+
+
 def rendered_hostile(page) -> dict[str, dict]:
     """Per frame (the page and every iframe), what hostile text did there; {} when nothing."""
     found = {}

@@ -22,7 +22,7 @@ from tests.browser_support import open_page, screenshot, scripted_sandbox, strea
 
 pytestmark = pytest.mark.browser
 
-MESSAGE = "Name three zebra-striped teapots from the share link."
+MESSAGE = "Name three zebra-striped teapots."
 TIMEOUT_MS = 30_000
 HOSTILE = [
     '<img src=x onerror="window.__pwned=1">',
@@ -75,7 +75,7 @@ def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser)
 
     page = browser.new_page()
     page.goto(f"{base}/?preset={token}")
-    expect(page.get_by_text("from the share link")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Loaded “Teapots” from the share link.")).to_be_visible(timeout=90_000)
     # The message editor shows the preset's message (a textarea's value, not its text).
     page.wait_for_function(
         "msg => [...document.querySelectorAll('textarea')].some(t => t.value === msg)", arg=MESSAGE,
@@ -88,7 +88,7 @@ def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser)
     page = browser.new_page()
     page.goto(f"{base}/?preset={tampered}")
     expect(page.get_by_text("could not be loaded")).to_be_visible(timeout=90_000)
-    expect(page.get_by_text("from the share link")).to_have_count(0)
+    expect(page.get_by_text("Loaded “Teapots” from the share link.")).to_have_count(0)
     values = page.evaluate("[...document.querySelectorAll('textarea')].map(t => t.value)")
     assert MESSAGE not in values
     page.close()

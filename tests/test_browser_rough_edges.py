@@ -20,7 +20,7 @@ import pytest
 from playground.client.run import ChoiceResult, Run, RunError
 from playground.client.schema import ChatRequest, Usage
 from playground.runs.store import RunStore
-from tests.browser_support import dataframe_text, open_page, screenshot
+from tests.browser_support import dataframe_text, open_page, screenshot, wait_idle
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -103,6 +103,7 @@ def test_send_to_compare_then_run_all_and_the_tables_fit_at_1440(browser, server
             sent = [r.json for r in server.requests if r.path == CHAT_PATH][sent_before:]
             assert [body["messages"] for body in sent] == [[{"role": "user", "content": "Name a warm colour."}]]
 
+            wait_idle(page)
             summary = page.get_by_test_id("stDataFrame").filter(visible=True).first
             summary.scroll_into_view_if_needed()
             text = fits(summary, "run", "status", "completion tokens", "latency (s)", "TTFT (s)", "tokens/s")
