@@ -22,7 +22,15 @@ from playground.experiments import ExperimentStore
 from playground.settings import runs_db_path
 from playground.ui import shell
 from playground.ui.experiments import state as exp_state
-from tests.apptest_support import app_test, capture_downloads, frame, sandbox_stand_in, texts, widget
+from tests.apptest_support import (
+    app_test,
+    capture_downloads,
+    frame,
+    sandbox_stand_in,
+    texts,
+    widget,
+    widget_value,
+)
 from tests.scripted_server import Reply, ScriptedServer
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
@@ -87,7 +95,8 @@ def test_the_page_shows_the_presets_cases(server: ScriptedServer, monkeypatch: p
     editor = frame(at, "thing")  # the cases editor (AppTest lists data editors as dataframes)
     assert list(editor.columns) == ["thing", "expected", "note"]
     assert list(editor["thing"]) == ["an apple", "the sea"]
-    assert any("contains" in t for t in texts(at.caption))  # the preset's checks are listed
+    checks = frame(at, "kind")  # the preset's checks, in their own editor
+    assert list(checks["kind"]) == ["contains"] and list(checks["value"]) == ["{{expected}}"]
     csv = next(d for d in downloads if (d.filename or "").endswith(".csv"))
     assert csv.data.decode().splitlines()[0] == "thing,expected,note"
     jsonl = next(d for d in downloads if (d.filename or "").endswith(".jsonl"))
@@ -175,3 +184,112 @@ def test_import_keeps_good_rows_and_lists_bad_ones(server: ScriptedServer) -> No
     assert list(frame(at, "thing")["thing"]) == ["grass", "snow"]
     problems = [t for t in texts(at.markdown) if "line 2" in t]
     assert problems and "line 3" in problems[0] and "unknown variable 'colour'" in problems[0], texts(at.markdown)
+
+
+def edit_table(at: AppTest, key: str, *, edited: dict | None = None, added: list | None = None) -> None:
+    """Edit a data editor as the browser would (its edit state under its key), then run."""
+    at.session_state[key] = {"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+
+
+def checks_key(at: AppTest) -> str:
+    return widget(at.data_editor, "exp.checks.Colour of a thing").key
+
+
+def test_a_bad_check_row_blocks_the_run_and_a_good_edit_grades_it(server: ScriptedServer, tmp_path: Path) -> None:
+    server.route(PATH_A, Reply.stream_text(["Red", "."], delay_s=0.01))
+    at = app(server)
+    edit_table(at, checks_key(at), added=[{"kind": "min_confidence", "labels": "red, blue"}])
+    assert [e.value.replace("\\", "") for e in at.error] == ["Row 2: a min_confidence check needs a limit"]
+    at.button(key="exp.run").click().run()
+    assert any("Fix the checks first" in e.value for e in at.error)
+    assert not [r for r in server.requests if r.path == PATH_A]  # nothing was sent
+
+    # Fixed, and the contains check now asks for a colour no answer has: every cell fails on it.
+    edit_table(at, checks_key(at), edited={0: {"value": "purple"}},
+               added=[{"kind": "max_completion_tokens", "limit": 50}])
+    assert not at.error
+    run_experiment(at)
+    matrix = frame(at, "case")
+    assert all(cell.startswith("❌") for cell in matrix[matrix.columns[3]])
+    trial = at.session_state[exp_state._RESULT].trials[0]
+    assert [(c.label, c.passed) for c in trial.checks] == [("contains purple", False),
+                                                          ("max_completion_tokens 50", True)]
+    # Saved into the preset file: the next visit grades by them too.
+    at.button(key=exp_state.W_SAVE_CHECKS).click().run()
+    assert not at.exception, at.exception
+    saved = json.loads((tmp_path / "presets" / "colour-of-a-thing.json").read_text())
+    assert saved["checks"] == [{"kind": "contains", "value": "purple", "ignore_case": True},
+                               {"kind": "max_completion_tokens", "limit": 50.0}]
+    assert list(frame(at, "kind")["kind"]) == ["contains", "max_completion_tokens"]
+    assert any("Saved 2 check(s)" in w.value.replace("\\", "") for w in at.warning)
+
+
+def test_add_from_history_turns_a_past_runs_variables_into_a_case(server: ScriptedServer) -> None:
+    from playground.client.run import Run
+    from playground.client.schema import ChatRequest
+    from playground.presets import Preset, fill_variables
+
+    template = Preset.model_validate(PRESET).request
+    runs = ExperimentStore(runs_db_path()).runs
+    runs.save(Run(request=fill_variables(template, {"thing": "a lemon"}), preset="Colour of a thing"))
+    other = ChatRequest.from_wire({"model": "scripted/model", "messages": [{"role": "user", "content": "Hi"}]})
+    runs.save(Run(request=other, preset="Colour of a thing"))  # not made from the preset's messages: left out
+    at = app(server)
+    picker = widget(at.selectbox, exp_state.HISTORY_RUN)
+    assert len(picker.options) == 1 and "thing=a lemon" in picker.options[0]
+    at.button(key=exp_state.W_ADD_FROM_HISTORY).click().run()
+    assert not at.exception, at.exception
+    cases = frame(at, "thing")
+    assert list(cases["thing"]) == ["an apple", "the sea", "a lemon"]
+    assert cases["note"][2].startswith("from run ")
+    assert at.button(key=exp_state.W_ADD_FROM_HISTORY).disabled  # already in the table
+
+
+def test_a_variant_can_be_the_playgrounds_request(server: ScriptedServer) -> None:
+    from playground.client.schema import ChatRequest
+    from playground.ui.playground import state as playground_state
+
+    server.route(PATH_A, Reply.stream_text(["Red", "."], delay_s=0.01))
+    server.route(PATH_B, Reply.stream_text(["Blue", "."], delay_s=0.01))
+    at = app(server)
+    at.session_state[playground_state.REQUEST] = ChatRequest.from_wire(
+        {"model": "scripted/tuned", "temperature": 0.2,
+         "messages": [{"role": "system", "content": "One word."}, {"role": "user", "content": "Shade of {{thing}}?"}]})
+    two_variants(at)
+    source = widget(at.selectbox, "exp.v1.source")
+    assert source.options == ["Colour of a thing", "Playground request"]
+    source.select("Playground request").run()
+    assert widget_value(at, "exp.v1.model") == "scripted/tuned"  # the model box follows the source
+    run_experiment(at)
+    sent_b = [r.json for r in server.requests if r.path == PATH_B]
+    assert sorted(b["messages"][1]["content"] for b in sent_b) == ["Shade of an apple?", "Shade of the sea?"]
+    assert {b["model"] for b in sent_b} == {"scripted/tuned"} and {b["temperature"] for b in sent_b} == {0.2}
+    assert frame(at, "case").columns[4].startswith("2. Playground · scripted/tuned @ B")
+
+
+def test_calibration_shows_the_reliability_chart_and_the_confident_mistakes(server: ScriptedServer) -> None:
+    import math
+
+    import pyarrow
+
+    from tests.scripted_server import token_logprob
+
+    sure = [token_logprob("Red", math.log(0.9), [("Red", math.log(0.9)), ("Blue", math.log(0.05))]),
+            token_logprob(".", math.log(0.99))]
+    server.route(PATH_A, Reply.stream_text(["Red", "."], logprobs=sure))
+    at = app(server)
+    run_experiment(at)
+    # right on the apple, wrong on the sea, both at 90%: half right in the 0.9-1.0 bin
+    assert any("When this model says 90%, it is right 50% of the time" in m.value.replace("\\", "")
+               for m in at.markdown)
+    chart = at.get("vega_lite_chart")
+    assert len(chart) == 1
+    spec = json.loads(chart[0].proto.spec)
+    assert {layer["mark"]["type"] for layer in spec["layer"]} == {"rect", "text", "line"}
+    values = pyarrow.ipc.open_stream(chart[0].proto.data.data).read_pandas().to_dict("records")  # the bins
+    assert [(v["from"], v["answers"], v["share correct"]) for v in values] == [(0.9, 2, 0.5)]
+    mistakes = next(df.value for df in at.dataframe
+                    if list(df.value.columns) == ["case", "variant", "answer", "expected", "confidence"])
+    assert list(mistakes["expected"]) == ["blue"] and mistakes["confidence"][0] == pytest.approx(0.9)

@@ -78,14 +78,18 @@ def confidence(run: Run, labels: Sequence[str] | None = None) -> float | None:
 
 
 def is_correct(answer: str, expected: str | None, labels: Sequence[str] | None = None) -> bool | None:
-    """Whether the answer is the expected one: the same label, or the same text (case and
-    surrounding space aside). None when the case has no expected answer."""
+    """Whether the answer is the expected one: the same label, or the same text (case,
+    surrounding space and a final full stop aside, as label_of reads labels). None when the case
+    has no expected answer."""
     if expected is None:
         return None
     if labels:
         got = label_of(answer, labels)
         return got is not None and got == label_of(expected, labels)
-    return answer.strip().casefold() == expected.strip().casefold()
+    def clean(text: str) -> str:
+        return text.strip().casefold().rstrip(".!").rstrip()
+
+    return clean(answer) == clean(expected)
 
 
 # --- the kinds --------------------------------------------------------------------------------

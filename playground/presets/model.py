@@ -28,7 +28,7 @@ __all__ = [
     "SCHEMA_VERSION", "MAX_FILE_BYTES", "MAX_TOKEN_CHARS", "Preset", "Variable", "EndpointHint", "Check",
     "CHECK_KINDS",
     "PresetFileError", "MissingVariableError", "SecretFoundError", "ShareLinkError", "ShareLinkTooLarge",
-    "preset_to_json", "preset_from_json", "parse_preset_bytes", "variables_in", "fill_variables",
+    "preset_to_json", "preset_from_json", "parse_preset_bytes", "variables_in", "fill_variables", "read_variables",
     "to_share_token", "from_share_token", "schema_text", "write_schema",
 ]
 
@@ -307,6 +307,43 @@ def fill_variables(request: ChatRequest, values: Mapping[str, str | None]) -> Ch
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     part["text"] = sub(part["text"])
     return ChatRequest.from_wire(wire)
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`template` as a regex: its text literal, each `{{name}}` a group (a name used twice must
+    match the same text twice)."""
+    parts, seen, at = [], set(), 0
+    for match in VARIABLE_RE.finditer(template):
+        parts.append(re.escape(template[at:match.start()]))
+        name = match.group(1)
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.*?)")
+        seen.add(name)
+        at = match.end()
+    parts.append(re.escape(template[at:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def read_variables(template: ChatRequest, filled: ChatRequest) -> dict[str, str] | None:
+    """The values that turn `template`'s messages into `filled`'s (fill_variables backwards), or
+    None when `filled` was not made from it: a past run's variables, read from its messages."""
+    if len(template.messages) != len(filled.messages):
+        return None
+    values: dict[str, str] = {}
+    for ours, theirs in zip(template.messages, filled.messages):
+        if ours.role != theirs.role:
+            return None
+        mine = _texts(ours.content if hasattr(ours, "content") else None)
+        sent = _texts(theirs.content if hasattr(theirs, "content") else None)
+        if len(mine) != len(sent):
+            return None
+        for text, other in zip(mine, sent):
+            found = _template_pattern(text).fullmatch(other)
+            if found is None:
+                return None
+            for name, value in found.groupdict().items():
+                if values.setdefault(name, value) != value:
+                    return None  # the same variable filled two ways in two messages
+    return values
 
 
 # --- share links ------------------------------------------------------------------------------

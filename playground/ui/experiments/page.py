@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import time
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from playground.experiments import (
+    Calibration,
     Experiment,
     ExperimentResult,
     Progress,
@@ -29,10 +31,10 @@ from playground.experiments import (
     cells,
 )
 from playground.experiments.model import MAX_REPEATS, Case
-from playground.presets import Preset, slugify
+from playground.presets import Preset, slugify, variables_in
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, run_view, widget_sync
-from playground.ui.experiments import state, tables
+from playground.ui.experiments import checks_form, state, tables
 
 REDRAW_MATRIX_S = 0.5  # while running, the matrix is redrawn at most this often
 
@@ -56,9 +58,9 @@ def render() -> None:
     for message in state.take_notes():
         st.warning(escape_markdown(message))
     cases = cases_section(preset, busy)
-    checks_line(preset)
-    variants = variants_section(preset, busy)
-    controls(preset, cases, variants, busy)
+    checks, check_problems = checks_form.render(preset, busy)
+    variants = variants_section(preset, presets, busy)
+    controls(preset.model_copy(update={"checks": checks}), cases, variants, busy, check_problems)
     current = state.running()
     with st.container():
         if current is not None:
@@ -98,11 +100,34 @@ def cases_section(preset: Preset, busy: bool) -> list[Case]:
                     help=f"Write the table to {slug}.cases.csv beside the preset (reviewed in git with it)."):
             state.save_cases_file(preset, cases)
             st.rerun()
+    add_from_history(preset, cases, busy)
     problems = state.import_problems()
     if problems:
         with st.expander(f"{len(problems)} row(s) not imported", expanded=True):
             st.markdown("\n".join(f"- {escape_markdown(problem)}" for problem in problems))
     return cases
+
+
+def add_from_history(preset: Preset, cases: list[Case], busy: bool) -> None:
+    """A past run of this preset (from the Playground, or an experiment) becomes a case: the
+    values its variables were filled with."""
+    with st.expander("Add from History"):
+        found = state.history_cases(preset)
+        if not found:
+            st.caption("No run of this preset in the history yet: open it in the Playground, fill its variables "
+                       "and run it; the values it was run with can then be added here as a case.")
+            return
+        options = list(range(len(found)))
+        widget_sync.keep_valid(state.HISTORY_RUN, options, 0)
+        st.selectbox("A past run of this preset", options, format_func=lambda i: found[i][0],
+                     key=widget_sync.key(state.HISTORY_RUN), disabled=busy)
+        known = {case.key for case in cases}
+        case = found[widget_sync.value(state.HISTORY_RUN)][1]
+        if case.key in known:
+            st.caption("The table already has a case with these values.")
+        if st.button("Add as a case", key=state.W_ADD_FROM_HISTORY, disabled=busy or case.key in known):
+            state.add_case(preset, cases, case)
+            st.rerun()
 
 
 def _on_upload(preset: Preset) -> None:
@@ -111,19 +136,10 @@ def _on_upload(preset: Preset) -> None:
         state.import_file(preset, uploaded.name, uploaded.getvalue())
 
 
-def checks_line(preset: Preset) -> None:
-    if preset.checks:
-        listed = ", ".join(check.label for check in preset.checks)
-        st.caption("Checks (from the preset file): " + escape_markdown(listed))
-    else:
-        st.caption("This preset has no checks: every answer that comes back passes. Add a `checks` list to "
-                   "its file to grade answers.")
-
-
 # --- variants and the run ----------------------------------------------------------------------
 
 
-def variants_section(preset: Preset, busy: bool) -> list[Variant]:
+def variants_section(preset: Preset, presets: dict[str, Preset], busy: bool) -> list[Variant]:
     st.subheader("Variants")
     left, right = st.columns(2)
     count = left.number_input("Variants", state.MIN_VARIANTS, state.MAX_VARIANTS, step=1, key=state.VARIANTS,
@@ -132,30 +148,59 @@ def variants_section(preset: Preset, busy: bool) -> list[Variant]:
                        persist_state=state.KEEP)
     named = state.endpoints()
     names = list(named)
-    fresh = not state.models_set_for(preset)
+    sources = state.variant_sources(preset, list(presets.values()))
     variants = []
     for i, column in enumerate(st.columns(int(count))):
-        endpoint_key, model_key, temperature_key = (state.variant_key(i, n) for n in ("endpoint", "model", "temp"))
+        source_key, endpoint_key, model_key, temperature_key = (
+            state.variant_key(i, n) for n in ("source", "endpoint", "model", "temp"))
+        widget_sync.keep_valid(source_key, sources, preset.name)
         widget_sync.keep_valid(endpoint_key, names, state.default_endpoint_name())
-        if fresh or not widget_sync.has(model_key):
-            widget_sync.write(model_key, preset.request.model)
         with column:
             st.markdown(f"**Variant {i + 1}**")
+            st.selectbox("Prompt from", sources, key=widget_sync.key(source_key), disabled=busy,
+                         persist_state=state.KEEP,
+                         help="A preset (its messages and parameters), or the Playground's working request; "
+                              "each case fills the {{variables}} it has.")
+            source = widget_sync.value(source_key)
+            base = variant_base(source, preset, presets)
+            if state.source_changed(i, source) or not widget_sync.has(model_key):
+                widget_sync.write(model_key, base.request.model)
             st.selectbox("Endpoint", names, key=widget_sync.key(endpoint_key), disabled=busy,
                          persist_state=state.KEEP)
             st.text_input("Model", key=widget_sync.key(model_key), disabled=busy, persist_state=state.KEEP)
             st.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=widget_sync.key(temperature_key),
-                            placeholder="the preset's", disabled=busy, persist_state=state.KEEP)
+                            placeholder="as the prompt says", disabled=busy, persist_state=state.KEEP)
+            if source == state.PLAYGROUND_SOURCE and not set(variables_of(base)) & set(state.variables(preset)):
+                st.caption("This request has none of the preset's {{variables}}: every case sends it as it is.")
         endpoint = widget_sync.value(endpoint_key)
-        model = (widget_sync.value(model_key) or "").strip() or preset.request.model
+        model = (widget_sync.value(model_key) or "").strip() or base.request.model
         temperature = widget_sync.value(temperature_key)
-        label = f"{model} @ {endpoint}" + (f" t={temperature:g}" if temperature is not None else "")
+        prefix = "" if source == preset.name else ("Playground · " if source == state.PLAYGROUND_SOURCE
+                                                   else f"{source} · ")
+        label = prefix + f"{model} @ {endpoint}" + (f" t={temperature:g}" if temperature is not None else "")
         params = {"temperature": temperature} if temperature is not None else None
-        variants.append(Variant.from_preset(preset, label=label, endpoint=endpoint, model=model, params=params))
+        variants.append(base.with_overrides(label=label, endpoint=endpoint, model=model, params=params))
     return variants
 
 
-def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: bool) -> None:
+def variant_base(source: str, preset: Preset, presets: dict[str, Preset]) -> Variant:
+    """The variant a source gives before this column's overrides (the Playground's request
+    takes the page preset's variable defaults)."""
+    if source == state.PLAYGROUND_SOURCE:
+        request = state.playground_request()
+        if request is not None:
+            variant = Variant.from_request(request, label="Playground")
+            return variant.model_copy(update={"defaults": preset.defaults()})
+    return Variant.from_preset(presets[source])
+
+
+def variables_of(variant: Variant) -> list[str]:
+    return variables_in(variant.request)
+
+
+def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: bool,
+             check_problems: list[str]) -> None:
+    """`preset` carries the checks the checks table holds (saved or not): they grade this run."""
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     repeats = int(st.session_state.get(state.REPEATS) or 1)
     total = len(cases) * len(variants) * repeats
@@ -167,6 +212,9 @@ def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: b
         return
     if not cases:
         st.error("Add at least one case to the table first.")
+        return
+    if check_problems:
+        st.error("Fix the checks first: " + escape_markdown("; ".join(check_problems)))
         return
     try:
         experiment = Experiment.from_preset(preset, cases, variants, repeats=repeats)
@@ -266,12 +314,35 @@ def calibration_section(result: ExperimentResult) -> None:
     st.metric("Expected calibration error", f"{figures.ece:.3f}", help="0 is perfect: confidence equals the "
               "share of right answers in every bin.")
     bins = tables.bins_frame(figures)
+    st.altair_chart(reliability_chart(figures), width="stretch")
     st.dataframe(bins, hide_index=True, key=state.W_BINS,
                  column_config={"mean confidence": st.column_config.NumberColumn(format="percent"),
                                 "share correct": st.column_config.NumberColumn(format="percent")})
     if figures.confident_mistakes:
         st.caption(f"Wrong with confidence above 0.8: {len(figures.confident_mistakes)}")
         st.dataframe(tables.mistakes_frame(result, figures), hide_index=True, key=state.W_MISTAKES)
+
+
+def reliability_chart(figures: Calibration) -> alt.LayerChart:
+    """The reliability diagram: per confidence bin, the share answered right (a bar, its count
+    above it) against the diagonal a perfectly calibrated model would follow. Vega-Lite draws it
+    in the page, from Streamlit's own bundle (no outside host)."""
+    rows = [{"from": b.low, "to": b.high, "answers": b.count, "share correct": b.share_correct,
+             "mean confidence": b.mean_confidence} for b in figures.bins if b.count]
+    data = alt.Data(values=rows)
+    x = alt.X("from:Q", title="confidence", scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("share correct:Q", title="share correct", scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(format="%"))
+    tooltip = [alt.Tooltip("from:Q", title="from", format=".1f"), alt.Tooltip("to:Q", title="to", format=".1f"),
+               alt.Tooltip("answers:Q"), alt.Tooltip("mean confidence:Q", format=".0%"),
+               alt.Tooltip("share correct:Q", format=".0%")]
+    bars = alt.Chart(data).mark_rect(opacity=0.8).encode(x=x, x2="to:Q", y=y, y2=alt.datum(0), tooltip=tooltip)
+    counts = alt.Chart(data).mark_text(dy=-6).encode(x=alt.X("middle:Q"), y=y, text="answers:Q").transform_calculate(
+        middle="(datum.from + datum.to) / 2")
+    diagonal = alt.Chart(alt.Data(values=[{"c": 0.0}, {"c": 1.0}])).mark_line(strokeDash=[4, 4], color="grey").encode(
+        x="c:Q", y="c:Q")
+    return (bars + counts + diagonal).properties(height=260, title="Reliability: share correct per confidence bin "
+                                                                  "(dashed: perfectly calibrated)")
 
 
 def cell_section(result: ExperimentResult) -> None:

@@ -22,6 +22,7 @@ import streamlit as st
 
 from playground import settings
 from playground.client.endpoint import Endpoint
+from playground.client.schema import ChatRequest
 from playground.experiments import (
     CaseImport,
     CasesFileError,
@@ -37,10 +38,11 @@ from playground.experiments import (
     save_cases,
 )
 from playground.experiments.model import Case
-from playground.presets import Preset, PresetStore
+from playground.presets import Check, Preset, PresetStore, read_variables
 from playground.settings import runs_db_path
 from playground.ui import sidebar
 from playground.ui.common import widget_sync
+from playground.ui.playground import state as playground_state
 
 PRESET = "exp.preset"
 VARIANTS, MIN_VARIANTS, MAX_VARIANTS = "exp.variants", 1, 4
@@ -49,7 +51,6 @@ ONLY_FAILURES = "exp.only_failures"
 CELL, REPEAT = "exp.cell", "exp.cell_repeat"
 UPLOAD = "exp.upload"
 _TABLES = "exp.tables"  # preset name -> the cases its editor starts from
-_MODELS_FOR = "exp.models_for"  # the preset whose model the variants' model boxes were set to
 _RUNNING = "exp.running"
 _RESULT, _COMPARISON = "exp.result", "exp.comparison"
 _IMPORT_PROBLEMS = "exp.import_problems"
@@ -58,6 +59,9 @@ _NOTES = "exp.notes"
 W_EXPORT_CSV = "exp.export_csv"
 W_EXPORT_JSONL = "exp.export_jsonl"
 W_SAVE_CASES = "exp.save_cases"
+W_SAVE_CHECKS = "exp.save_checks"
+HISTORY_RUN = "exp.history_run"
+W_ADD_FROM_HISTORY = "exp.add_from_history"
 W_STOP = "exp.stop"
 W_RUN = "exp.run"
 W_SUMMARY = "exp.summary"
@@ -144,6 +148,32 @@ def save_cases_file(preset: Preset, cases: list[Case]) -> None:
     note(f"Saved {len(cases)} case(s) to {path.name}.")
 
 
+def history_cases(preset: Preset, limit: int = 30) -> list[tuple[str, Case]]:
+    """Past runs of the preset (newest first, at most `limit`) whose messages it made, each as a
+    (label, case): the variables it was filled with; the expected answer left for the user."""
+    found = []
+    try:
+        runs = store().runs
+        summaries = runs.list(preset=preset.name, limit=limit)
+        for summary in summaries:
+            run = runs.get(summary.id)
+            values = read_variables(preset.request, run.request) if run is not None else None
+            if values is None:
+                continue
+            case = Case(values=values, note=f"from run {summary.id[:8]}")
+            label = f"{summary.started_at:%Y-%m-%d %H:%M} · {case.label(60)}"
+            found.append((label, case))
+    except Exception as error:  # an unreadable history must not take the page down
+        note(f"Could not read the history: {error}")
+    return found
+
+
+def add_case(preset: Preset, cases: list[Case], case: Case) -> None:
+    """Append `case` to the table as it is now (edits not saved are kept)."""
+    replace_cases(preset, [*cases, case])
+    note(f"Added a case: {case.label(60)}.")
+
+
 def import_file(preset: Preset, name: str, data: bytes) -> None:
     """Replace the table with the good rows of an uploaded file; the bad ones are listed."""
     try:
@@ -162,6 +192,30 @@ def import_problems() -> list[str]:
     return st.session_state.get(_IMPORT_PROBLEMS, [])
 
 
+# --- checks ----------------------------------------------------------------------------------
+
+
+def checks_editor_key(preset: Preset) -> str:
+    return widget_sync.key(_checks_editor(preset))
+
+
+def _checks_editor(preset: Preset) -> str:
+    return f"exp.checks.{preset.name}"
+
+
+def save_checks(preset: Preset, checks: list[Check]) -> None:
+    """Write `checks` into the preset's file (refused when the file changed since it was read)."""
+    store = PresetStore()
+    try:
+        current, digest = store.load_with_hash(preset.name)
+        store.save(current.model_copy(update={"checks": list(checks)}), overwrite=True, expected_hash=digest)
+    except (OSError, ValueError) as error:  # a changed or broken file, a secret in it
+        note(f"Could not save the checks: {error}")
+        return
+    widget_sync.renew(_checks_editor(preset))
+    note(f"Saved {len(checks)} check(s) to {store.path_for(preset.name).name}.")
+
+
 # --- endpoints ---------------------------------------------------------------------------------
 
 
@@ -176,12 +230,28 @@ def prices() -> settings.Prices:
     return settings.price_table(sidebar.secrets())
 
 
-def models_set_for(preset: Preset) -> bool:
-    """True when the variants' model boxes already start from this preset's model (and marks it)."""
-    if st.session_state.get(_MODELS_FOR) == preset.name:
-        return True
-    st.session_state[_MODELS_FOR] = preset.name
-    return False
+PLAYGROUND_SOURCE = "Playground request"  # a variant's source besides the presets
+
+
+def variant_sources(preset: Preset, presets: list[Preset]) -> list[str]:
+    """What a variant can start from: the page's preset first, the other presets, and the
+    Playground's working request when it has one."""
+    names = [preset.name, *(p.name for p in presets if p.name != preset.name)]
+    return names + ([PLAYGROUND_SOURCE] if playground_state.current_request() is not None else [])
+
+
+def playground_request() -> ChatRequest | None:
+    return playground_state.current_request()
+
+
+def source_changed(i: int, source: str) -> bool:
+    """True when variant i's source differs from the one its model box was last set for (and
+    marks it): the model box then follows the new source's model."""
+    marker = variant_key(i, "model_for")
+    if st.session_state.get(marker) == source:
+        return False
+    st.session_state[marker] = source
+    return True
 
 
 # --- running -----------------------------------------------------------------------------------
