@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from playground.client.client import ChatClient
+from playground.client.endpoint import LOCAL_MODEL
 from playground.presets import Preset, fill_variables, parse_preset_bytes
 
 pytestmark = pytest.mark.sandbox
@@ -31,11 +32,24 @@ def run(sandbox, preset: Preset, **values: str):
     return result
 
 
-@pytest.mark.parametrize("preset", shipped(), ids=lambda p: p.name)
+def made_for_the_sandbox(preset: Preset) -> bool:
+    return preset.endpoint is None or preset.endpoint.kind in (None, "local")
+
+
+@pytest.mark.parametrize("preset", [p for p in shipped() if made_for_the_sandbox(p)], ids=lambda p: p.name)
 def test_every_shipped_preset_runs(sandbox, preset: Preset) -> None:
     result = run(sandbox, preset, topic="photosynthesis")
     assert result.text.strip()
     assert result.usage is not None and result.usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("preset", [p for p in shipped() if not made_for_the_sandbox(p)], ids=lambda p: p.name)
+def test_a_preset_made_for_another_endpoint_is_refused_in_the_sandboxs_words(sandbox, preset: Preset) -> None:
+    request = fill_variables(preset.request, preset.defaults()).model_copy(update={"model": LOCAL_MODEL})
+    with ChatClient(sandbox.endpoint) as client:
+        result = client.run(request, preset=preset.name)
+    assert result.error is not None and result.error.status_code == 400
+    assert "no tool calling" in result.error.message
 
 
 def by_feature(check) -> Preset:
