@@ -148,6 +148,16 @@ class Browser:
     def __init__(self, browser) -> None:
         self._browser = browser
         self.requests: list[str] = []  # URLs not yet checked by check_offline()
+        self._shared: dict[tuple[int, int], object] = {}
+
+    def shared_context(self, viewport: tuple[int, int]):
+        """One context per window size, kept for the module: its pages share the HTTP cache, so
+        the app's script bundle is fetched and compiled once, not once per test (about 0.7 s a
+        page on 2 cores). Each page is still its own Streamlit session (a session is a page's
+        websocket, not a cookie)."""
+        if viewport not in self._shared:
+            self._shared[viewport] = self.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        return self._shared[viewport]
 
     def new_context(self, **options):
         context = self._browser.new_context(**options)
@@ -180,7 +190,11 @@ def chromium() -> Iterator[Browser]:
     """Headless Chromium from /usr/bin (no browser download), closed at the end; fails when
     its pages requested an outside host."""
     require_browser()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's 5 s for an expect() is tight on 2 busy cores (a rerun can take that long to draw
+    # under load); a passing check returns as soon as it holds, so a longer wait costs nothing.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         browser = Browser(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
@@ -219,6 +233,7 @@ _RENDERED_JS = """() => {
 
 
 PAGE_TIMEOUT_MS = 30_000
+EXPECT_TIMEOUT_MS = 15_000
 USER_BOX = "textarea[placeholder^='Type a user message']"
 RUN_BUTTON = ".st-key-run button >> visible=true"
 
@@ -226,11 +241,10 @@ RUN_BUTTON = ".st-key-run button >> visible=true"
 @contextmanager
 def open_page(browser: Browser, url: str | None = None, title: str | None = None,
               viewport: tuple[int, int] = (1440, 1600), timeout_ms: int = PAGE_TIMEOUT_MS) -> Iterator["object"]:
-    """A page in a fresh browser context (its own session), opened at `url` and waited on until
-    the heading `title` shows. Afterwards: its context is closed, and no page of the test asked
-    an outside host for anything."""
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-    page = context.new_page()
+    """A new page (its own Streamlit session) in the module's context of that size, opened at
+    `url` and waited on until the heading `title` shows. Afterwards: the page is closed, and no
+    page of the test asked an outside host for anything."""
+    page = browser.shared_context(viewport).new_page()
     page.set_default_timeout(timeout_ms)
     if url is not None:
         page.goto(url)
@@ -239,7 +253,7 @@ def open_page(browser: Browser, url: str | None = None, title: str | None = None
     try:
         yield page
     finally:
-        context.close()
+        page.close()
     browser.check_offline()
 
 
