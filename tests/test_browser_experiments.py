@@ -1,4 +1,5 @@
-"""Browser: the Experiments page in real Chromium against a scripted endpoint posing as the sandbox.
+"""Browser: the Experiments page in real Chromium, against a scripted endpoint posing as the sandbox
+and on the real local model.
 
 A preset with a {{topic}} variable and an `equals {{expected}}` check, its cases file beside it:
 Run experiment fills the matrix (one case passes, one fails, by the check's own reason), the
@@ -8,10 +9,19 @@ summary names the pass rate, a cell opens its run, and a hostile answer renders 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from tests.browser_support import HOSTILE_SCRIPT, assert_inert, dataframe_text, open_page, screenshot
+from tests.browser_support import (
+    HOSTILE_SCRIPT,
+    assert_inert,
+    dataframe_text,
+    open_page,
+    screenshot,
+    streamlit_app,
+    wait_idle,
+)
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -52,3 +62,70 @@ def test_run_an_experiment_and_open_a_cell(browser, app_url, app_dir, server):
             raise
     bodies = [r.json for r in server.requests if r.path.endswith("/chat/completions")]
     assert sorted(b["messages"][0]["content"] for b in bodies[-2:]) == ["Say tides.", "Say waves."]
+
+
+SENTIMENT = {
+    "schema_version": 1,
+    "name": "Mini sentiment",
+    "description": "good or bad, read through the label logprobs.",
+    "variables": [{"name": "review", "default": "Lovely."}],
+    "request": {"model": "local/smollm2-135m-instruct", "temperature": 0, "max_completion_tokens": 2,
+                "logprobs": True, "top_logprobs": 5, "stream": True,
+                "messages": [{"role": "system", "content": "Answer with one word: good or bad."},
+                             {"role": "user", "content": "Review: {{review}}\nIs this review good or bad?"}]},
+    "checks": [{"kind": "min_confidence", "limit": 0.01, "labels": ["good", "bad"]}],
+}
+IMPORTED = ("review,expected,note\n"
+            "\"I loved it, wonderful.\",good,\n"
+            "\"Awful, broken on arrival.\",bad,\n"
+            f"\"{HOSTILE_SCRIPT.replace(chr(34), chr(34) * 2)} was fine\",good,hostile text in a case\n")
+
+
+@pytest.fixture(scope="module")
+def local_app(tmp_path_factory, sandbox):
+    """The app on the real local model (the session's sandbox)."""
+    folder = tmp_path_factory.mktemp("experiments-local")
+    (folder / "presets").mkdir()
+    (folder / "presets" / "mini-sentiment.json").write_text(json.dumps(SENTIMENT))
+    with streamlit_app(folder, sandbox) as base:
+        yield base
+
+
+def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatmap(browser, local_app) -> None:
+    from playwright.sync_api import expect
+
+    with open_page(browser, f"{local_app}/experiments", "Experiments", viewport=(1440, 1400)) as page:
+        try:
+            page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+                files=[{"name": "reviews.csv", "mimeType": "text/csv", "buffer": IMPORTED.encode()}])
+            expect(page.get_by_text("Imported 3 case(s) from reviews.csv.")).to_be_visible()
+            expect(page.get_by_text("3 case(s) × 1 variant(s)")).to_be_visible()
+            variants = page.get_by_role("spinbutton", name="Variants")
+            variants.fill("2")
+            variants.press("Tab")
+            expect(page.get_by_text("3 case(s) × 2 variant(s) × 1 repeat(s) = 6 request(s).")).to_be_visible()
+            temperature = page.get_by_role("spinbutton", name="Temperature").nth(1)
+            temperature.fill("1")
+            temperature.press("Tab")
+            wait_idle(page)
+            page.get_by_role("button", name="Run experiment").click()
+            expect(page.get_by_text(re.compile(r"^Finished: 6 of 6 request\(s\)"))).to_be_visible(timeout=60_000)
+            wait_idle(page)
+            matrix_frame = page.locator("[data-testid=stDataFrame]").filter(has_text="2. local/").first
+            expect(matrix_frame).to_be_attached()
+            matrix = dataframe_text(matrix_frame)
+            header, *rows = [row.split("\t") for row in matrix.splitlines()]
+            assert len(rows) == 3 and any(h.startswith("2. ") and "t=1" in h for h in header), matrix
+            assert all(cell[:1] in "✅❌" for row in rows for cell in row[-2:]), matrix  # every cell graded
+            # a cell's run: the Playground's run view with its token heatmap
+            page.get_by_role("combobox", name="Cell").click()
+            page.keyboard.press("ArrowDown")  # the list opens on the key when the click only focused it
+            page.get_by_role("option").filter(has_text="Case 2").first.click()
+            expect(page.get_by_role("combobox", name="Cell")).to_have_value(re.compile(r"^Case 2"))
+            expect(page.locator(".pg-heatmap").first).to_be_visible()
+            assert page.locator(".pg-heatmap span").count() >= 1
+            assert page.locator("[data-testid=stException]").count() == 0
+            assert_inert(page, browser)  # the case text with a <script> in it ran nothing
+        except Exception:
+            screenshot(page, "experiments-local-failure.png", full_page=True)
+            raise

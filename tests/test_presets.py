@@ -34,6 +34,7 @@ from playground.presets import (
     from_share_token,
     parse_preset_bytes,
     preset_to_json,
+    read_variables,
     schema_text,
     slugify,
     to_share_token,
@@ -453,6 +454,18 @@ def test_a_missing_variable_is_an_error_before_sending() -> None:
         fill_variables(request, {"a": None})
     assert caught.value.names == ["a", "b"]
     assert fill_variables(request, {"a": "1", "b": ""}).messages[0].content == "1 and  and 1"
+
+
+def test_read_variables_undoes_fill_variables() -> None:
+    template = small_preset(text="Is {{a}} like {{ b }}? Say {{a}}. (.*)").request
+    for values in ({"a": "x", "b": "y"}, {"a": "", "b": "a.b*c"}, {"a": "two\nlines", "b": "{{a}}"}):
+        assert read_variables(template, fill_variables(template, values)) == values
+    # not made from it: other text, the same variable two ways, another message count
+    assert read_variables(template, small_preset(text="Is x like y?").request) is None
+    assert read_variables(template, small_preset(text="Is x like y? Say z. (.*)").request) is None
+    assert read_variables(template, every_field_request()) is None
+    plain = small_preset().request
+    assert read_variables(plain, plain) == {}
 
 
 def test_preset_defaults_cover_declared_and_used_variables() -> None:
