@@ -19,6 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from playground.client.schema import ChatRequest
 from playground.codegen import curl_snippet, httpx_snippet, openai_snippet
+from playground.presets import Preset, PresetStore, Variable, read_variables
+from playground.presets.sharelink import decode_token
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
 from playground.ui.playground.param_fields import GROUPS
@@ -534,6 +536,157 @@ def test_secrets_endpoint_custom_entry_and_get_code(server, monkeypatch):
         assert len(failures) == 1 and re.fullmatch(
             r"Could not list models: could not reach http://127\.0\.0\.1:9/v1/models: .+\. Type a model id\.",
             failures[0]), failures
+
+
+# --- variables ----------------------------------------------------------------------------------
+
+TEMPLATE = Preset.new("Explain for an audience", ChatRequest.from_wire({
+    "model": MODEL, "max_completion_tokens": 40, "stream": True, "messages": [
+        {"role": "system", "content": "Answer in a {{tone}} tone."},
+        {"role": "user", "content": "Explain {{topic}} to {{audience}}."}]}), variables=[
+    Variable(name="tone", default="cheerful"), Variable(name="topic", description="What to explain"),
+    Variable(name="audience", default="a 10 year old")])
+
+
+def load_template(at: AppTest, tmp_path: Path) -> None:
+    """Save TEMPLATE to the presets folder and load it with the Load preset bar."""
+    PresetStore(tmp_path / "presets").save(TEMPLATE, overwrite=True)
+    at.run()  # the bar lists the file
+    at.selectbox(key="preset_load_name").select(TEMPLATE.name)
+    at.button(key="preset_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def variable(at: AppTest, name: str):
+    return widget(at.text_area, f"variable_{name}")
+
+
+def editor_texts(at: AppTest) -> list[str]:
+    return [widget(at.text_area, "msg_system").value, *(widget(at.text_area, k).value for k in message_keys(at))]
+
+
+def run_note(at: AppTest) -> str:
+    return "\n".join(shown(at.caption))
+
+
+def test_a_preset_keeps_its_placeholders_and_run_sends_the_values(server, tmp_path):
+    at = open_app()
+    load_template(at, tmp_path)
+    # the editor and the JSON view keep the template; the panel holds the values, defaults prefilled
+    assert editor_texts(at) == ["Answer in a {{tone}} tone.", "Explain {{topic}} to {{audience}}."]
+    assert json_body(at)["messages"] == TEMPLATE.request.to_wire()["messages"]
+    assert [variable(at, n).value for n in ("tone", "topic", "audience")] == ["cheerful", "", "a 10 year old"]
+    assert [variable(at, n).label for n in ("tone", "topic", "audience")] == ["tone", "topic (required)", "audience"]
+    # topic has no default: Run waits for it, saying so
+    assert at.button(key="run").disabled
+    assert "Fill in a value for {{topic}} before sending" in run_note(at)
+
+    variable(at, "topic").input("tides").run()
+    variable(at, "tone").input("grumpy").run()
+    assert not at.button(key="run").disabled
+    at.button(key="run").click().run()
+    assert not at.exception
+    sent = chat_requests(server)[-1].json["messages"]
+    assert sent == [{"role": "system", "content": "Answer in a grumpy tone."},
+                    {"role": "user", "content": "Explain tides to a 10 year old."}]
+    # the Run records what was sent and the preset it came from; the values can be read back
+    run = at.session_state["last_run"]
+    assert run.preset == TEMPLATE.name and run.request.to_wire()["messages"] == sent
+    stored = RunStore(tmp_path / "data" / "runs.sqlite3").list()
+    assert [(s.id, s.preset) for s in stored] == [(run.id, TEMPLATE.name)]
+    assert read_variables(TEMPLATE.request, run.request) == {"tone": "grumpy", "topic": "tides",
+                                                            "audience": "a 10 year old"}
+    # the working request is still the template, ready for another set of values
+    assert editor_texts(at) == ["Answer in a {{tone}} tone.", "Explain {{topic}} to {{audience}}."]
+    assert request_of(at).to_wire()["messages"] == TEMPLATE.request.to_wire()["messages"]
+    variable(at, "audience").input("a sailor").run()
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"][1]["content"] == "Explain tides to a sailor."
+
+
+def test_a_required_value_cleared_disables_run_and_sends_nothing(server, tmp_path):
+    at = open_app()
+    load_template(at, tmp_path)
+    variable(at, "topic").input("tides").run()
+    assert not at.button(key="run").disabled
+    variable(at, "topic").input("").run()
+    assert at.button(key="run").disabled
+    assert "Fill in a value for {{topic}} before sending" in run_note(at)
+    at.session_state["_run_requested"] = True  # a click that slipped through (sent before Run was disabled)
+    at.run()
+    assert chat_requests(server) == [] and "last_run" not in at.session_state
+    # an empty field of a variable with a default sends the default
+    variable(at, "topic").input("tides").run()
+    variable(at, "audience").input("").run()
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"][1]["content"] == "Explain tides to a 10 year old."
+    # loading the preset again starts from its defaults
+    at.button(key="preset_load").click().run()
+    assert [variable(at, n).value for n in ("tone", "topic", "audience")] == ["cheerful", "", "a 10 year old"]
+
+
+def test_editing_the_template_keeps_the_values(server, tmp_path):
+    at = open_app()
+    load_template(at, tmp_path)
+    variable(at, "topic").input("tides").run()
+    widget(at.text_area, message_keys(at)[-1]).set_value("Describe {{topic}} for {{audience}}, briefly.").run()
+    assert variable(at, "topic").value == "tides"
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"][1]["content"] == "Describe tides for a 10 year old, briefly."
+    # the JSON view edits the template too
+    body = json_body(at)
+    body["messages"][0]["content"] = "Be {{tone}}."
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"][0] == {"role": "system", "content": "Be cheerful."}
+
+
+def test_save_as_preset_after_filling_keeps_the_placeholders(server, tmp_path):
+    at = open_app()
+    load_template(at, tmp_path)
+    variable(at, "topic").input("tides").run()
+    variable(at, "tone").input("grumpy").run()
+    widget(at.text_input, "preset_save_name").input("My explainer")
+    at.button(key="preset_save").click().run()
+    assert any("Saved preset" in text for text in shown(at.success))
+    saved = PresetStore(tmp_path / "presets").load("My explainer")
+    assert saved.request.to_wire()["messages"] == TEMPLATE.request.to_wire()["messages"]
+    assert saved.variables == TEMPLATE.variables  # the declared defaults, not the values typed
+    # the draft in the address keeps the template too
+    assert json.loads(decode_token(at.query_params["draft"]))["messages"] == TEMPLATE.request.to_wire()["messages"]
+
+
+def test_request_as_sent_and_get_code_show_the_filled_request(server, tmp_path):
+    at = open_app()
+    load_template(at, tmp_path)
+    at.session_state["playground_tabs"] = "JSON"
+    at.run()
+    [as_sent] = [e for e in at.expander if e.label == "Request as sent (variables filled in)"]
+    assert "Fill in a value for {{topic}}" in "\n".join(shown(as_sent.info))
+    variable(at, "topic").input("tides").run()
+    [as_sent] = [e for e in at.expander if e.label == "Request as sent (variables filled in)"]
+    filled = json.loads(as_sent.code[0].value)
+    assert filled["messages"][1]["content"] == "Explain tides to a 10 year old."
+    assert json_body(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
+    at.session_state["playground_tabs"] = "Get code"
+    at.run()
+    assert len(at.code) == 3 and all("Explain tides to a 10 year old." in c.value for c in at.code)
+    assert "{{topic}}" not in "\n".join(c.value for c in at.code)
+
+
+def test_variables_typed_by_hand_get_a_field(server):
+    at = open_app()
+    type_user_message(at, "Write a haiku about {{subject}}.")
+    assert variable(at, "subject").label == "subject (required)" and variable(at, "subject").value == ""
+    assert at.button(key="run").disabled
+    variable(at, "subject").input("rain").run()
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"] == [{"role": "user", "content": "Write a haiku about rain."}]
+    assert at.session_state["last_run"].preset is None
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["Write a haiku about {{subject}}."]
+    # the placeholder gone, the field goes too
+    type_user_message(at, "Write a haiku.")
+    assert not [w for w in at.text_area if (w.key or "").startswith("variable_")]
 
 
 def _sandbox_asked(server: ScriptedServer) -> bool:

@@ -1,6 +1,8 @@
 """Browser: presets in headless Chromium against `streamlit run app.py`.
 
 - A share link loads its preset into the Playground (a tampered one loads nothing).
+- A preset's `{{variables}}` stay placeholders in the editor; their values, changed in the
+  Variables panel, are what Run sends (the scripted server receives the filled text).
 - "Open in Playground" on the Presets page goes to the Playground with the preset's messages
   and parameters in its editors (the real navigation: st.switch_page in the running app).
 - A preset full of markup (HTML, a script, a javascript: link, a markdown image of an outside
@@ -17,8 +19,17 @@ import pytest
 
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
-from playground.presets import Preset, PresetStore, to_share_token
-from tests.browser_support import open_page, screenshot, scripted_sandbox, streamlit_app
+from playground.presets import Preset, PresetStore, Variable, to_share_token
+from tests.browser_support import (
+    RUN_BUTTON,
+    open_page,
+    screenshot,
+    scripted_sandbox,
+    streamlit_app,
+    wait_for,
+    wait_idle,
+)
+from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
 
@@ -40,11 +51,12 @@ RENDERED_JS = """() => [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """(base URL, presets folder): one app for the module; each test uses presets of its own."""
+    """(base URL, presets folder, the scripted sandbox): one app for the module; each test uses
+    presets of its own."""
     tmp = tmp_path_factory.mktemp("browser-presets")
     # The sandbox is a scripted stand-in: these tests are about presets, not the model.
     with scripted_sandbox() as sandbox, streamlit_app(tmp, sandbox) as base:
-        yield base, tmp / "presets"
+        yield base, tmp / "presets", sandbox
 
 
 @pytest.fixture
@@ -66,7 +78,7 @@ def visible_text(page) -> str:
 def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser) -> None:
     from playwright.sync_api import expect
 
-    base, _ = app
+    base, _, _ = app
     preset = Preset.new("Teapots", ChatRequest.from_wire({
         "model": LOCAL_MODEL, "temperature": 0.4, "max_completion_tokens": 17,
         "messages": [{"role": "system", "content": "You are a catalogue."}, {"role": "user", "content": MESSAGE}]}))
@@ -94,10 +106,55 @@ def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser)
     page.close()
 
 
+
+def test_variables_stay_placeholders_and_run_sends_their_values(app, page) -> None:
+    from playwright.sync_api import expect
+
+    base, _, sandbox = app
+    template = "Write one line about {{topic}} for {{reader}}."
+    preset = Preset.new("One line (variables)", ChatRequest.from_wire({
+        "model": LOCAL_MODEL, "max_completion_tokens": 20, "stream": True,
+        "messages": [{"role": "user", "content": template}]}),
+        variables=[Variable(name="topic", default="lighthouses"), Variable(name="reader", default="a child")])
+    sandbox.add(Reply.stream_text(["A lamp", " that turns", " all night."]))
+    chats = lambda: [r for r in sandbox.requests if r.path.endswith("/chat/completions")]  # noqa: E731
+    before = len(chats())
+
+    page.goto(f"{base}/?preset={to_share_token(preset)}")
+    try:
+        expect(page.get_by_text(f"Loaded “{preset.name}” from the share link.")).to_be_visible(timeout=90_000)
+        page.wait_for_function(
+            "want => [...document.querySelectorAll('textarea')].some(t => t.value === want)", arg=template)
+        topic = page.get_by_role("textbox", name="topic", exact=True)
+        expect(topic).to_have_value("lighthouses")  # the preset's default
+        topic.fill("tide pools")
+        topic.press("Tab")  # commit the field
+        wait_idle(page)
+        run = page.locator(RUN_BUTTON)
+        expect(run).to_be_enabled()
+        run.click()
+        expect(page.get_by_text("A lamp that turns all night.")).to_be_visible()
+        wait_for(lambda: len(chats()) > before, 10, "the chat request")
+        assert chats()[-1].json["messages"] == [
+            {"role": "user", "content": "Write one line about tide pools for a child."}]
+        # The editor still holds the template, ready for other values; the JSON tab shows both.
+        values = page.evaluate("[...document.querySelectorAll('textarea')].map(t => t.value)")
+        assert template in values and "Write one line about tide pools for a child." not in values
+        page.get_by_role("tab", name="JSON").click()
+        sent = page.get_by_test_id("stExpander").filter(has_text="Request as sent")
+        expect(sent.get_by_test_id("stCode")).to_contain_text("Write one line about tide pools for a child.")
+        shown = json.loads(page.locator(".st-key-request_json textarea").input_value())
+        assert shown["messages"] == [{"role": "user", "content": template}]
+        screenshot(page, "presets-variables.png", full_page=True)
+    except Exception:
+        screenshot(page, "presets-variables-failure.png", full_page=True)
+        raise
+
+
 def test_open_in_playground_loads_the_presets_messages_and_parameters(app, page) -> None:
     from playwright.sync_api import expect
 
-    base, folder = app
+    base, folder, _ = app
     preset = Preset.new("Open me: lighthouse", ChatRequest.from_wire({
         "model": "scripted/lighthouse-model", "temperature": 0.35, "max_completion_tokens": 23, "seed": 11,
         "messages": [{"role": "system", "content": "You keep a lighthouse."},
@@ -144,7 +201,7 @@ def hostile(name: str, last_word: str, seed: int, lines: list[str], **fields) ->
 def test_preview_and_diff_show_markup_as_text(app, page) -> None:
     from playwright.sync_api import expect
 
-    base, folder = app
+    base, folder, _ = app
     store = PresetStore(folder)
     markdown_first = HOSTILE[2:] + HOSTILE[:2]
     left = hostile("Hostile <i>A *x*", "stays", 1, markdown_first, tags=["x<i>y"],

@@ -21,6 +21,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
+from playground.ui.playground import state as playground_state
 from tests.apptest_support import app_test, frame, sandbox_stand_in, send_stale, texts, widget, widget_value
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
@@ -49,8 +50,12 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield scripted
 
 
-def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest | None = None) -> AppTest:
+def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest | None = None,
+        variables: dict[str, str] | None = None) -> AppTest:
+    """`variables`: the values in the Playground's Variables panel."""
     at = app_test("compare.py")
+    if variables is not None:
+        at.session_state[playground_state.VARIABLE_VALUES] = variables
     at.secrets["endpoints"] = {
         "A": {"base_url": server.base_url, "chat_path": PATH_A, "auth": "x-api-key"},
         "B": {"base_url": server.base_url, "chat_path": PATH_B, "auth": "x-api-key"},
@@ -205,6 +210,13 @@ def test_unlinked_pane_sends_its_own_messages(server: ScriptedServer) -> None:
     bodies = {r.path: r.json for r in server.requests if r.path in (PATH_A, PATH_B)}
     assert bodies[PATH_A]["messages"][0]["content"] == "Name a fruit."
     assert bodies[PATH_B]["messages"][0]["content"] == "Name a number."
+
+
+def test_the_shared_conversation_is_the_playgrounds_as_sent_with_its_variables_filled(server: ScriptedServer) -> None:
+    template = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": "Name a {{thing}}."}])
+    at = app(server, request=template, variables={"thing": "colour"})
+    shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared_text_")]
+    assert [t.value for t in shared] == ["Name a colour."]
 
 
 def test_an_error_in_one_pane_does_not_stop_the_other(server: ScriptedServer) -> None:

@@ -279,28 +279,27 @@ def test_save_over_a_file_changed_on_disk_is_refused(folder: Path) -> None:
     assert PresetStore(folder).load("Creative: my version").description == "second edit"
 
 
-def test_load_preset_with_its_variables_form(folder: Path) -> None:
+def test_load_preset_keeps_its_variables_as_placeholders(folder: Path) -> None:
     at = playground()
     widget(at.selectbox, "preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
-    assert any("Fill in its variables" in i for i in texts(at.info))
-    assert widget(at.text_area, "preset_var_audience").value == "a 10 year old"
-    at.button(key="preset_fill").click().run()  # topic has no default: an error, nothing filled
-    assert any("{{topic}}" in e for e in texts(at.error))
-    assert "{{topic}}" in shown_request(at)["messages"][1]["content"]
-    widget(at.text_area, "preset_var_topic").input("rainbows")
-    at.button(key="preset_fill").click().run()
-    assert shown_request(at)["messages"][1]["content"] == "Explain rainbows to a 10 year old."
+    assert any("set their values under **Variables**" in i for i in texts(at.info))
+    assert widget(at.text_area, "variable_audience").value == "a 10 year old"  # the default, prefilled
+    assert widget(at.text_area, "variable_topic").value == ""  # no default: Run waits for it
+    assert at.button(key="run").disabled
+    widget(at.text_area, "variable_topic").input("rainbows").run()
+    assert not at.button(key="run").disabled
+    # the request keeps its template; the values live beside it
+    assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
     assert shown_request(at)["seed"] == 7
-    assert not at.get("text_area") or "preset_var_topic" not in [t.key for t in at.text_area]
+    assert widget(at.text_area, "variable_topic").value == "rainbows"
 
 
 def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) -> None:
     at = playground()
     widget(at.selectbox, "preset_load_name").select("Explain a topic (variables)")
     at.button(key="preset_load").click().run()
-    at.button(key="preset_fill_later").click().run()  # keep the placeholders, close the form
-    assert not any(t.key == "preset_var_topic" for t in at.text_area)
+    widget(at.text_area, "variable_topic").input("rainbows").run()  # a value to run with, not saved
     widget(at.text_input, "preset_save_name").input("Explain, my copy")
     at.button(key="preset_save").click().run()
     saved = PresetStore(folder).load("Explain, my copy")
@@ -325,12 +324,13 @@ def test_a_tampered_share_link_shows_an_error_and_loads_nothing(folder: Path) ->
     assert shown_request(at)["messages"][0]["content"] == "Be terse."
 
 
-def test_a_share_link_with_variables_opens_the_form(folder: Path) -> None:
+def test_a_share_link_with_variables_shows_their_fields(folder: Path) -> None:
     preset = PresetStore(folder).load("Explain a topic (variables)")
     at = playground(to_share_token(preset))
     assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
     # the label is also the field's accessible name: the bare variable name, no markdown escapes
-    assert widget(at.text_area, "preset_var_topic").label == "topic (required)"
-    widget(at.text_area, "preset_var_topic").input("tides")
-    at.button(key="preset_fill").click().run()
-    assert shown_request(at)["messages"][1]["content"] == "Explain tides to a 10 year old."
+    assert widget(at.text_area, "variable_topic").label == "topic (required)"
+    assert widget(at.text_area, "variable_audience").label == "audience"
+    widget(at.text_area, "variable_topic").input("tides").run()
+    assert shown_request(at)["messages"][1]["content"] == "Explain {{topic}} to {{audience}}."
+    assert not at.button(key="run").disabled

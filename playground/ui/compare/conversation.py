@@ -52,8 +52,9 @@ def current(scope: str) -> list[dict[str, Any]]:
 
 
 def playground_messages() -> list[dict[str, Any]]:
-    """The Playground's working conversation (a starter prompt when there is none)."""
-    request = playground_state.current_request()
+    """The Playground's working conversation as Run would send it (its {{variables}} filled in;
+    the placeholders while a value is missing), or a starter prompt when there is none."""
+    request = playground_state.filled_request() or playground_state.current_request()
     if request is not None:
         return message_editor.request_messages(request)
     return [{"role": "user", "content": DEFAULT_PROMPT}]

@@ -18,8 +18,11 @@ def render() -> None:
     preset_bar.preset_bar()
 
     errors = state.errors()
+    # The request keeps its {{variables}}; Run, Get code and "Request as sent" use it filled in.
+    sent, missing = state.filled_request(), state.missing_variables()
     left, right = st.columns([3, 2], gap="large")
     with right:
+        preset_bar.variables_panel()
         st.markdown("#### Parameters")
         params.render()
     with left:
@@ -30,13 +33,14 @@ def render() -> None:
             messages.render()
         with as_json:
             json_editor.render()
+            if as_json.open and state.variables():
+                codeview.as_sent(sent, missing)
         with code:
             if code.open:
-                codeview.render(endpoint, request)
-        loaded = state.loaded_preset()
-        variables = preset_bar.pending_variables()
-        waiting = [f"Fill in the preset's variables first: {', '.join(variables)}."] if variables else []
+                codeview.render(endpoint, sent, missing)
+        waiting = runner.unfilled(missing)
         if endpoint.kind == "local" and sidebar.sandbox_starting():
             waiting.append("Starting the local model…")
-        runner.render_run_area(request, endpoint, errors, preset=loaded.get("name"), waiting_for=waiting)
+        runner.render_run_area(sent or request, endpoint, errors, preset=state.loaded_preset().get("name"),
+                               waiting_for=waiting)
     state.keep_draft()

@@ -1,28 +1,28 @@
-"""Preset widgets for the Playground page: share-link loading and the Save/Load preset bar.
+"""Preset widgets for the Playground page: share-link loading, the Save/Load preset bar and the
+Variables panel.
 
-Contract (the Playground page calls both near the top of the page):
-- load_share_link(): reads ?preset=TOKEN and loads the preset (state.load_preset; its variables
-  form opens when it has variables); a bad token shows an error, loads nothing.
-- preset_bar(): "Save as preset" and "Load preset" with the variables form.
-Buttons act in on_click callbacks, so the whole page run that follows sees the new request. What
-is loaded, pending and said lives in playground.ui.playground.state.
+Contract (the Playground page calls the first two near the top of the page):
+- load_share_link(): reads ?preset=TOKEN and loads the preset (state.load_preset); a bad token
+  shows an error, loads nothing.
+- preset_bar(): "Save as preset" (the request as a template, `{{variables}}` and all) and
+  "Load preset".
+- variables_panel(): while the request has `{{variables}}` (a preset's, or typed by hand), one
+  field per variable holding the value Run fills in; the request keeps its placeholders.
+Buttons and fields act in callbacks, so the whole page run that follows sees the change. What is
+loaded, the variables' values and what is said live in playground.ui.playground.state.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from playground.presets import (
-    MissingVariableError,
     Preset,
     PresetFileError,
     PresetStore,
     SecretFoundError,
     ShareLinkError,
     Variable,
-    fill_variables,
     from_share_token,
     variables_in,
 )
@@ -44,14 +44,6 @@ def load_share_link() -> None:
         st.error(f"The shared preset could not be loaded: {escape_markdown(str(exc))}")
         return
     state.load_preset(preset, "from the share link")  # no file hash: saving never overwrites a file unasked
-
-
-def pending_variables() -> list[str]:
-    """Variables of a loaded preset still waiting for the form: Run should wait for them."""
-    request = state.current_request()
-    if state.pending_preset() is None or request is None:
-        return []
-    return variables_in(request)
 
 
 # --- callbacks --------------------------------------------------------------------------------
@@ -93,25 +85,13 @@ def _on_load() -> None:
         state.say("error", error)
 
 
-def _on_fill() -> None:
-    preset = state.pending_preset()
-    if preset is None:
-        return
-    values = {}
-    for var, default in preset.defaults().items():
-        typed = widget_sync.value(_variable_key(var)) or ""
-        values[var] = typed if typed != "" else default
-    try:
-        filled = fill_variables(preset.request, values)
-    except MissingVariableError as exc:
-        return state.say("error", escape_markdown(str(exc)))
-    state.load(filled)
-    state.close_variables_form()
-    state.say("success", f"Filled the variables of “{escape_markdown(preset.name)}” into the request.")
+def _on_variable(name: str) -> None:
+    state.set_variable(name, widget_sync.value(variable_key(name)) or "")
 
 
-def _variable_key(var: str) -> str:
-    return f"preset_var_{var}"
+def variable_key(name: str) -> str:
+    """The base key of variable `name`'s field (widget_sync versions it)."""
+    return f"variable_{name}"
 
 
 def _endpoint_kind() -> str | None:
@@ -123,47 +103,46 @@ def _endpoint_kind() -> str | None:
 
 
 def _fill_forms() -> None:
-    """When another preset was loaded (or saved) since the forms were last filled: the save form
-    takes its name, description and tags, the variables form its defaults."""
-    loaded, pending = state.loaded_preset(), state.pending_preset()
-    if not state.preset_forms_need_filling((loaded.get("name"), loaded.get("hash"),
-                                            pending.to_dict() if pending else None)):
+    """When another preset was loaded (or saved) since the form was last filled: the save form
+    takes its name, description and tags."""
+    loaded = state.loaded_preset()
+    if not state.preset_forms_need_filling((loaded.get("name"), loaded.get("hash"))):
         return
     if loaded:
         widget_sync.write("preset_save_name", loaded["name"])
         widget_sync.write("preset_save_description", loaded.get("description") or "")
         widget_sync.write("preset_save_tags", ", ".join(loaded.get("tags") or []))
-    for var, default in (pending.defaults() if pending else {}).items():
-        widget_sync.write(_variable_key(var), default or "")
 
 
-def variables_form() -> None:
-    preset = state.pending_preset()
-    if preset is None:
+def variables_panel() -> None:
+    """The request's `{{variables}}`, one field each, while it has any: the value Run fills in
+    (a preset's default prefilled; an empty field sends the default, and a variable without
+    one must be given a value before Run)."""
+    variables = state.variables()
+    if not variables:
         return
-    described = {v.name: v for v in preset.variables}
-    with st.container(border=True):
-        st.markdown(f"**Variables of {_plain(preset.name)}**")
-        for var, default in preset.defaults().items():
-            help_text = described[var].description if var in described and described[var].description else None
-            # The bare name: a label is also the field's accessible name, where markdown escapes
-            # (\{\{topic\}\}) would be read out; variable names are letters, digits and _.
-            label = var + ("" if default is not None else " (required)")
-            help_text = escape_markdown(help_text) if help_text else None
-            st.text_area(label, key=widget_sync.key(_variable_key(var)), help=help_text, height=68)
-        fill, later = st.columns([1, 3])
-        fill.button("Fill in variables", key="preset_fill", on_click=_on_fill, type="primary")
-        later.button("Keep the {{placeholders}} for now", key="preset_fill_later",
-                     on_click=state.close_variables_form)
+    values = state.variable_values()
+    st.markdown("#### Variables")
+    st.caption("The prompt keeps its {{placeholders}}: Run sends these values in their place "
+               "(see the JSON tab's Request as sent).")
+    for var in variables:
+        base = variable_key(var.name)
+        widget_sync.write(base, values.get(var.name, var.default or ""))  # a preset just loaded, a page switch
+        required = var.default is None
+        # The bare name: a label is also the field's accessible name, where markdown escapes
+        # (\{\{topic\}\}) would be read out; variable names are letters, digits and _.
+        st.text_area(var.name + (" (required)" if required else ""), key=widget_sync.key(base), height=68,
+                     on_change=_on_variable, args=(var.name,),
+                     help=escape_markdown(var.description) if var.description else None,
+                     placeholder="A value is needed to run" if required else f"Empty: the default, {var.default}")
 
 
 def preset_bar() -> None:
-    """Save the current request as a preset, or load one (with its variables form)."""
+    """Save the current request as a preset, or load one."""
     message = state.take_message()
     if message:
         getattr(st, message[0])(message[1])
     _fill_forms()
-    variables_form()
     left, right = st.columns(2)
     with left.expander("Save as preset"):
         st.text_input("Name", key=widget_sync.key("preset_save_name"))
@@ -185,7 +164,3 @@ def preset_bar() -> None:
             st.session_state.pop("preset_load_name", None)
         st.selectbox("Preset", names, key="preset_load_name", index=None, placeholder="Choose a preset")
         st.button("Load preset", key="preset_load", on_click=_on_load, disabled=not names)
-
-
-def _plain(text: Any) -> str:
-    return escape_markdown(str(text))

@@ -25,6 +25,7 @@ import streamlit as st
 
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, message_text
+from playground.presets import MissingVariableError
 from playground.runs.batch import Batch
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, run_view
@@ -36,6 +37,12 @@ BUSY = "A run is still streaming: wait for it, or press Stop generating, before 
 def blockers(errors: dict[str, str]) -> list[str]:
     """What keeps Run disabled: a view holding a value that is not valid."""
     return [f"Fix {_where(source)} first: {message}" for source, message in errors.items()]
+
+
+def unfilled(names: list[str]) -> list[str]:
+    """What keeps Run disabled while `{{variables}}` of the request have no value (the page's
+    Variables panel gives them one)."""
+    return [str(MissingVariableError(names))] if names else []
 
 
 def not_ready(request: ChatRequest) -> list[str]:
@@ -60,7 +67,8 @@ def _where(source: str) -> str:
 def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, str], preset: str | None,
                     waiting_for: list[str] | None = None) -> None:
     """The Run / Stop generating bar, the live answer while streaming, then the last run.
-    `waiting_for`: more reasons to keep Run disabled (a preset's variables not filled in)."""
+    `request` is what Run sends: the working request with its variables filled in.
+    `waiting_for`: more reasons to keep Run disabled (a variable without a value, the sandbox starting)."""
     live = state.run_in_flight()
     start_now = state.take_run_request()
     reasons = blockers(errors) + list(waiting_for or [])

@@ -13,6 +13,12 @@ per source in st.session_state["request_errors"]; Run is disabled while any is t
 The draft survives a reload: the page keeps the request in the address as ?draft=TOKEN (the
 share-link codec: deflated, checked) and a new session starts from it. Never a key: a request
 that carries anything secret-looking is not put in the address.
+
+Variables: the request is a template. `{{name}}` placeholders in its message text stay in it
+(and so in both views, in a saved preset and in the draft); the values the user gives them live
+here beside it (st.session_state["variable_values"]), with the defaults and descriptions a
+loaded preset declares. What Run sends and Get code shows is `filled_request()`: the request
+with the values filled in, None while a variable has no value.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import streamlit as st
 from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
-from playground.presets import Preset, PresetStore
+from playground.presets import MissingVariableError, Preset, PresetStore, Variable, fill_variables, variables_in
 from playground.presets.sharelink import ShareLinkError, decode_token, encode_token
 from playground.runs.batch import Batch
 from playground.runs.store import history_saver
@@ -247,26 +253,30 @@ def last_run_save_error() -> str | None:
 # --- presets loaded into the page -------------------------------------------------------------
 
 PRESET_LOADED = "preset_loaded"  # {"name", "hash", "description", "tags"} of the preset last loaded
-PRESET_PENDING = "preset_pending"  # a Preset (as a dict) waiting for its variables form
 PRESET_VARIABLES = "preset_variables"  # declared variables (defaults, descriptions) of the last preset
 PRESET_MESSAGE = "preset_message"  # (level, text) shown once above the page
 PRESET_LINK = "preset_link_token"  # the share token already loaded in this session
-_PRESET_FORMS_FOR = "_preset_forms_for"  # the loaded preset preset_bar's forms were last filled from
+_PRESET_FORMS_FOR = "_preset_forms_for"  # the loaded preset preset_bar's save form was last filled from
 
 
 def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
     """Make the preset's request the working request (History, the Presets page, a share link,
-    the Load preset bar); its variables form opens when it has variables. `digest` is the hash
-    of the file version read, so a later overwrite can tell whether the file changed since."""
+    the Load preset bar), its `{{variables}}` kept as placeholders and their values set to the
+    preset's defaults. `digest` is the hash of the file version read, so a later overwrite can
+    tell whether the file changed since."""
     load(preset.request)
     remember_preset_file(preset, digest)
     st.session_state[PRESET_VARIABLES] = [v.model_dump() for v in preset.variables]
-    if preset.defaults():
-        st.session_state[PRESET_PENDING] = preset.to_dict()
-        say("info", f"Loaded “{escape_markdown(preset.name)}” {source}. Fill in its variables below.")
+    defaults = preset.defaults()
+    st.session_state[VARIABLE_VALUES] = {name: default or "" for name, default in defaults.items()}
+    name = escape_markdown(preset.name)
+    if not defaults:
+        say("success", f"Loaded “{name}” {source}.")
     else:
-        st.session_state.pop(PRESET_PENDING, None)
-        say("success", f"Loaded “{escape_markdown(preset.name)}” {source}.")
+        needed = any(default is None for default in defaults.values())
+        say("info" if needed else "success",
+            f"Loaded “{name}” {source}. Its variables stay in the prompt as placeholders: set their values "
+            "under **Variables**, and Run sends the request with them filled in.")
 
 
 def open_preset(name: str, source: str) -> str | None:
@@ -290,7 +300,7 @@ def remember_preset_file(preset: Preset, digest: str | None) -> None:
 
 
 def preset_forms_need_filling(loaded: object) -> bool:
-    """True once per loaded preset: preset_bar then fills its save and variables forms from it."""
+    """True once per loaded preset: preset_bar then fills its save form from it."""
     if st.session_state.get(_PRESET_FORMS_FOR) == loaded:
         return False
     st.session_state[_PRESET_FORMS_FOR] = loaded
@@ -301,18 +311,51 @@ def declared_variables() -> list[dict]:
     return st.session_state.get(PRESET_VARIABLES) or []
 
 
-def pending_preset() -> Preset | None:
-    """The loaded preset whose variables are not filled in yet (its form shows)."""
-    pending = st.session_state.get(PRESET_PENDING)
-    try:
-        return Preset.model_validate(pending) if pending else None
-    except ValueError:
-        st.session_state.pop(PRESET_PENDING, None)
+# --- variables: the request's {{placeholders}} and the values Run fills in ----------------------
+
+VARIABLE_VALUES = "variable_values"  # variable name -> the text the user gave it (the Variables panel)
+
+
+def variables() -> list[Variable]:
+    """The `{{name}}` variables of the working request, in order of first use: as the loaded
+    preset declares them (default, description), else required with no default (typed by hand)."""
+    request = current_request()
+    if request is None:
+        return []
+    declared = {v.get("name"): v for v in declared_variables()}
+    return [Variable.model_validate(declared[name]) if name in declared else Variable(name=name)
+            for name in variables_in(request)]
+
+
+def variable_values() -> dict[str, str]:
+    return st.session_state.setdefault(VARIABLE_VALUES, {})
+
+
+def set_variable(name: str, text: str) -> None:
+    variable_values()[name] = text
+
+
+def values_to_send() -> dict[str, str | None]:
+    """Per variable of the request: the text given, or its default when the field is empty (None:
+    no value, Run waits for one)."""
+    given = variable_values()
+    return {var.name: given.get(var.name) or var.default for var in variables()}
+
+
+def missing_variables() -> list[str]:
+    return [name for name, value in values_to_send().items() if value is None]
+
+
+def filled_request() -> ChatRequest | None:
+    """What Run sends and Get code shows: the working request with its variables filled in (the
+    request itself keeps its placeholders); None while one has no value, or with no request yet."""
+    request = current_request()
+    if request is None:
         return None
-
-
-def close_variables_form() -> None:
-    st.session_state.pop(PRESET_PENDING, None)
+    try:
+        return fill_variables(request, values_to_send())
+    except MissingVariableError:
+        return None
 
 
 def say(level: str, text: str) -> None:
