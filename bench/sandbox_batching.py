@@ -7,7 +7,7 @@ Targets (exit 1 on a miss):
 - One stream alone: at least 0.95x the tokens per second of the serial path, a sandbox started
   with --parallel 1 (one sequence at a time in a context of one sequence, as before batching).
 - The same 4-stream workload against llama-cpp-python's own server (`python -m llama_cpp.server`
-  over the same GGUF, same threads) is printed as the peer's ratio.
+  over the same GGUF, same threads and batch threads) is printed as the peer's ratio.
 
 Every reply is held to exactly 128 tokens (<|im_end|> is banned) and tokens are counted by the
 model's tokenizer over the text, the same way on every side. Rounds alternate the order of the
@@ -39,6 +39,7 @@ from playground.sandbox.model import (  # noqa: E402
     PARALLEL_ENV,
     THREADS_ENV,
     bundled_model_path,
+    default_batch_threads,
     default_threads,
 )
 
@@ -103,7 +104,8 @@ def start_sandbox(parallel: int, threads: int) -> SandboxHandle:
 def start_peer(threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
+               "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads),
+               "--n_threads_batch", str(default_batch_threads()),  # the sandbox's own split
                "--model_alias", MODEL_ID, "--interrupt_requests", "False"]  # else a new request cuts a running one
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
@@ -198,7 +200,8 @@ def main() -> int:
             peer.wait(10)
 
     med = {key: statistics.median(values) for key, values in figures.items() if values}
-    print(f"{n} tokens a reply, {threads} llama.cpp thread(s) on {os.cpu_count()} CPUs, {args.rounds} rounds "
+    print(f"{n} tokens a reply, llama.cpp threads: {threads} for a one-token step, {default_batch_threads()} for a "
+          f"batch, on {os.cpu_count()} CPUs, {args.rounds} rounds "
           f"(median, then each round)")
     print(f"one stream alone (--parallel 4):    {med['one']:7.1f} tok/s  {_spread(figures['one'])}")
     print(f"one stream, serial (--parallel 1):  {med['serial']:7.1f} tok/s  {_spread(figures['serial'])}")
