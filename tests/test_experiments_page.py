@@ -223,7 +223,7 @@ def test_a_bad_check_row_blocks_the_run_and_a_good_edit_grades_it(server: Script
     assert saved["checks"] == [{"kind": "contains", "value": "purple", "ignore_case": True},
                                {"kind": "max_completion_tokens", "limit": 50.0}]
     assert list(frame(at, "kind")["kind"]) == ["contains", "max_completion_tokens"]
-    assert any("Saved 2 check(s)" in w.value.replace("\\", "") for w in at.warning)
+    assert any("Saved 2 check(s)" in w.value.replace("\\", "") for w in at.success)
 
 
 def test_add_from_history_turns_a_past_runs_variables_into_a_case(server: ScriptedServer) -> None:

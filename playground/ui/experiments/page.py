@@ -55,8 +55,8 @@ def render() -> None:
     preset = presets[widget_sync.value(state.PRESET)]
     if preset.description:
         st.caption(escape_markdown(preset.description))
-    for message in state.take_notes():
-        st.warning(escape_markdown(message))
+    for level, message in state.take_notes():
+        (st.success if level == "success" else st.warning)(escape_markdown(message))
     cases = cases_section(preset, busy)
     checks, check_problems = checks_form.render(preset, busy)
     variants = variants_section(preset, presets, busy)

@@ -145,7 +145,7 @@ def save_cases_file(preset: Preset, cases: list[Case]) -> None:
         note(f"Could not save {path.name}: {error.strerror or error}")
         return
     replace_cases(preset, cases)
-    note(f"Saved {len(cases)} case(s) to {path.name}.")
+    note(f"Saved {len(cases)} case(s) to {path.name}.", level="success")
 
 
 def history_cases(preset: Preset, limit: int = 30) -> list[tuple[str, Case]]:
@@ -171,7 +171,7 @@ def history_cases(preset: Preset, limit: int = 30) -> list[tuple[str, Case]]:
 def add_case(preset: Preset, cases: list[Case], case: Case) -> None:
     """Append `case` to the table as it is now (edits not saved are kept)."""
     replace_cases(preset, [*cases, case])
-    note(f"Added a case: {case.label(60)}.")
+    note(f"Added a case: {case.label(60)}.", level="success")
 
 
 def import_file(preset: Preset, name: str, data: bytes) -> None:
@@ -185,7 +185,8 @@ def import_file(preset: Preset, name: str, data: bytes) -> None:
     if imported.cases:
         replace_cases(preset, imported.cases)
     note(f"Imported {len(imported.cases)} case(s) from {name}"
-         + (f"; {len(imported.problems)} row(s) left out." if imported.problems else "."))
+         + (f"; {len(imported.problems)} row(s) left out." if imported.problems else "."),
+         level="warning" if imported.problems else "success")
 
 
 def import_problems() -> list[str]:
@@ -213,7 +214,7 @@ def save_checks(preset: Preset, checks: list[Check]) -> None:
         note(f"Could not save the checks: {error}")
         return
     widget_sync.renew(_checks_editor(preset))
-    note(f"Saved {len(checks)} check(s) to {store.path_for(preset.name).name}.")
+    note(f"Saved {len(checks)} check(s) to {store.path_for(preset.name).name}.", level="success")
 
 
 # --- endpoints ---------------------------------------------------------------------------------
@@ -327,9 +328,10 @@ def stored_run(run_id: str):
 # --- notes -------------------------------------------------------------------------------------
 
 
-def note(message: str) -> None:
-    st.session_state.setdefault(_NOTES, []).append(message)
+def note(message: str, level: str = "warning") -> None:
+    """Say `message` once, at the top of the next page run, as st.<level> (warning or success)."""
+    st.session_state.setdefault(_NOTES, []).append((level, message))
 
 
-def take_notes() -> list[str]:
+def take_notes() -> list[tuple[str, str]]:
     return st.session_state.pop(_NOTES, [])
