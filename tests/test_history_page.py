@@ -218,12 +218,15 @@ def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store:
 
     at.switch_page("pages/history.py").run()
     open_run(at, run.id)
+    at.session_state["preset_loaded"] = {"name": "Some preset", "hash": None}  # loaded earlier this session
     at.button(key="hist.to_playground").click().run()
     assert not at.exception, at.exception
     assert any(t.value == "Playground" for t in at.title)
     request = at.session_state["request"]
     assert request.model == "m/old" and request.messages[0].content == "question 1"
     assert "question 1" in [t.value for t in at.text_area]
+    # the preset loaded before is forgotten: the next run is not filed under its name
+    assert "preset_loaded" not in at.session_state or not at.session_state["preset_loaded"]
 
 
 def test_send_to_compare_brings_the_conversation_so_run_all_compares_at_once(server: ScriptedServer,

@@ -204,5 +204,5 @@ def show_opened(run: Run) -> None:
 
 def load_into_playground(run: Run) -> None:
     """Make the run's request the Playground's working request (its page redraws its views)."""
-    playground_state.load(run.request)
+    playground_state.load_past_request(run.request)
     sidebar.choose(run.endpoint, run.request.model)

@@ -101,6 +101,14 @@ def load(request: ChatRequest) -> None:
     st.session_state[REQUEST] = request
 
 
+def load_past_request(request: ChatRequest) -> None:
+    """A request that is no preset's (History's Load into Playground): the preset loaded before
+    is forgotten, with its variables, so the runs that follow are not filed under its name."""
+    load(request)
+    for key in (PRESET_LOADED, PRESET_VARIABLES, VARIABLE_VALUES):
+        st.session_state.pop(key, None)
+
+
 def errors() -> dict[str, str]:
     return st.session_state.setdefault(ERRORS, {})
 
