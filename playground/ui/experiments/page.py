@@ -170,7 +170,7 @@ def variants_section(preset: Preset, presets: dict[str, Preset], busy: bool) -> 
             st.text_input("Model", key=widget_sync.key(model_key), disabled=busy, persist_state=state.KEEP)
             st.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=widget_sync.key(temperature_key),
                             placeholder="as the prompt says", disabled=busy, persist_state=state.KEEP)
-            if source == state.PLAYGROUND_SOURCE and not set(variables_of(base)) & set(state.variables(preset)):
+            if source == state.PLAYGROUND_SOURCE and not set(variables_in(base.request)) & set(state.variables(preset)):
                 st.caption("This request has none of the preset's {{variables}}: every case sends it as it is.")
         endpoint = widget_sync.value(endpoint_key)
         model = (widget_sync.value(model_key) or "").strip() or base.request.model
@@ -192,10 +192,6 @@ def variant_base(source: str, preset: Preset, presets: dict[str, Preset]) -> Var
             variant = Variant.from_request(request, label="Playground")
             return variant.model_copy(update={"defaults": preset.defaults()})
     return Variant.from_preset(presets[source])
-
-
-def variables_of(variant: Variant) -> list[str]:
-    return variables_in(variant.request)
 
 
 def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: bool,
