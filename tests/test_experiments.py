@@ -18,6 +18,7 @@ from playground.client.endpoint import Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatCompletion, ChatRequest
 from playground.experiments import (
+    DEFAULT_CONCURRENCY,
     Case,
     Experiment,
     ExperimentRunner,
@@ -56,6 +57,7 @@ class ModelServer:
         self.active = 0
         self.max_active = 0
         self.bodies: list[dict] = []
+        self.healthz: dict | None = None  # GET /healthz answers this when set (posing as the sandbox)
         self._lock = threading.Lock()
         owner = self
 
@@ -65,6 +67,14 @@ class ModelServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                data = json.dumps(owner.healthz).encode() if owner.healthz is not None else b"{}"
+                self.send_response(200 if owner.healthz is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -365,6 +375,22 @@ def test_the_concurrency_bound_is_what_the_server_sees(model_server, tmp_path: P
     assert sorted(p.done for p in progress) == list(range(1, 25)) and progress[-1].total == 24
     assert max(p.tokens for p in progress) == 24 * 11 and result.status == "finished"
     assert all(t.passed for t in result.trials)
+
+
+def test_on_the_local_sandbox_as_many_run_at_once_as_it_generates_at_once(model_server) -> None:
+    server = model_server(lambda body: {**label_answer(body), "delay": 0.05})
+    server.healthz = {"status": "ok", "parallel": 2}  # a sandbox started with --parallel 2
+    local = Endpoint.local(server.httpd.server_port)
+    run_experiment(sized_experiment(8), [local], save=False)
+    assert server.max_active == 2 and len(server.bodies) == 8
+    server.healthz["parallel"] = 6
+    server.max_active = 0
+    run_experiment(sized_experiment(8), [local], save=False)
+    assert server.max_active == 6
+    other = server.endpoint("Not the sandbox")  # another endpoint: the default, whatever /healthz says
+    server.max_active = 0
+    run_experiment(sized_experiment(8), [other], save=False)
+    assert server.max_active == DEFAULT_CONCURRENCY
 
 
 def test_stop_mid_run_keeps_the_finished_trials(model_server, tmp_path: Path) -> None:

@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", metavar="RUN_ID|FILE",
                      help="an earlier run (its id, latest, or a --out file); then exit 1 only on a regression")
     run.add_argument("--out", metavar="results.jsonl", help="write the trials here (usable as a later --baseline)")
-    run.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests at once per endpoint")
+    run.add_argument("--concurrency", type=int, default=None,
+                     help=f"requests at once per endpoint (default: as many as the local sandbox generates at once, "
+                          f"{DEFAULT_CONCURRENCY} for another endpoint)")
     run.add_argument("--no-save", action="store_true", help="do not write the runs to the history")
     return parser
 
@@ -170,7 +172,7 @@ def _baseline(spec: str, store: ExperimentStore | None, experiment: Experiment, 
 
 
 def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets: Any) -> int:
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     preset_path = Path(args.preset)
     preset = _load_preset(preset_path)

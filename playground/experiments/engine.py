@@ -28,6 +28,7 @@ from playground.experiments.checks import confidence_labels, grade
 from playground.experiments.model import Experiment, Trial
 from playground.experiments.results import ExperimentResult, ExperimentStore
 from playground.presets import MissingVariableError
+from playground.sandbox.launcher import served_at_once
 from playground.settings import Prices, runs_db_path
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class ExperimentRunner:
 
     `store`: where Runs and trials are saved (default: the app's run store, $PLAYGROUND_DATA_DIR,
     read now in the caller's thread); `save=False` keeps everything in memory. `concurrency`:
-    per endpoint, one number for all or {endpoint name: number}. `on_trial(trial, progress)`
+    per endpoint, one number for all or {endpoint name: number}; None: as many as the local
+    sandbox generates at once (its /healthz), DEFAULT_CONCURRENCY for any other endpoint. `on_trial(trial, progress)`
     runs in a worker thread after each trial: keep it short, and do not touch Streamlit there
     (store what it gives; the page redraws from it)."""
 
@@ -79,7 +81,7 @@ class ExperimentRunner:
         default_endpoint: str | None = None,
         store: ExperimentStore | None = None,
         save: bool = True,
-        concurrency: int | Mapping[str, int] = DEFAULT_CONCURRENCY,
+        concurrency: int | Mapping[str, int] | None = None,
         prices: Prices | None = None,
         on_trial: TrialCallback | None = None,
         client_factory: Callable[[Endpoint], ChatClient] = ChatClient,
@@ -149,6 +151,8 @@ class ExperimentRunner:
     def _limit_for(self, endpoint: Endpoint) -> int:
         if isinstance(self._concurrency, Mapping):
             return int(self._concurrency.get(endpoint.name, DEFAULT_CONCURRENCY))
+        if self._concurrency is None:
+            return served_at_once(endpoint) or DEFAULT_CONCURRENCY
         return int(self._concurrency)
 
     def stop(self) -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from playground.client.endpoint import Endpoint
 
@@ -50,20 +51,37 @@ def configured_port() -> int:
         return DEFAULT_PORT
 
 
-def healthy(port: int, timeout: float = 0.5) -> bool:
-    """Whether a sandbox answers /healthz on this loopback port.
+def health(port: int, timeout: float = 0.5, host: str = HOST) -> dict | None:
+    """What a sandbox's /healthz says on this port (None when nothing healthy answers).
 
     Plain http.client: the sidebar asks on every rerun, and an httpx.Client costs ~15 ms to
     build (its SSL context) where this costs well under one."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", "/healthz")
         response = connection.getresponse()
-        return response.status == 200 and json.loads(response.read()).get("status") == "ok"
+        body = json.loads(response.read()) if response.status == 200 else None
+        return body if isinstance(body, dict) and body.get("status") == "ok" else None
     except (OSError, http.client.HTTPException, ValueError, AttributeError):
-        return False
+        return None
     finally:
         connection.close()
+
+
+def healthy(port: int, timeout: float = 0.5) -> bool:
+    """Whether a sandbox answers /healthz on this loopback port."""
+    return health(port, timeout) is not None
+
+
+def served_at_once(endpoint: Endpoint) -> int | None:
+    """How many requests the local sandbox behind `endpoint` generates at once (its --parallel,
+    from /healthz); None for another endpoint, or when it does not say."""
+    if endpoint.kind != "local":
+        return None
+    url = urlsplit(endpoint.base_url)
+    said = health(url.port or 80, host=url.hostname or HOST) if url.hostname else None
+    parallel = said.get("parallel") if said else None
+    return parallel if isinstance(parallel, int) and parallel > 0 else None
 
 
 def free_port(preferred: int | None = None) -> int:
