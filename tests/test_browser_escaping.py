@@ -31,6 +31,7 @@ from tests.browser_support import (
     open_page,
     screenshot,
     shown_text,
+    wait_idle,
 )
 from tests.scripted_server import Reply, token_logprob
 
@@ -211,6 +212,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
         fork = page.get_by_test_id("stMarkdownContainer").filter(has_text="The samples fork")
         assert_shows(fork.inner_text(), visible_token(HOSTILE_IMG), visible_token(HOSTILE_SCRIPT),
                      where="Repeat's fork line")
+        wait_idle(page)  # the run that draws the answers' expanders is over: a click is not undone by it
         for n in (1, 2):
             page.get_by_text(f"Answer {n}: 1 of 2").click()
         drawn(page, ".pg-answer", 2)
