@@ -55,6 +55,7 @@ _RUNNING = "exp.running"
 _RESULT, _COMPARISON = "exp.result", "exp.comparison"
 _IMPORT_PROBLEMS = "exp.import_problems"
 _NOTES = "exp.notes"
+_HISTORY_CASES = "exp.history_cases"  # (preset, its request, the listed run ids) -> the cases read from them
 # buttons and tables (their keys keep them apart from the other pages')
 W_EXPORT_CSV = "exp.export_csv"
 W_EXPORT_JSONL = "exp.export_jsonl"
@@ -150,21 +151,29 @@ def save_cases_file(preset: Preset, cases: list[Case]) -> None:
 
 def history_cases(preset: Preset, limit: int = 30) -> list[tuple[str, Case]]:
     """Past runs of the preset (newest first, at most `limit`) whose messages it made, each as a
-    (label, case): the variables it was filled with; the expected answer left for the user."""
-    found = []
+    (label, case): the variables it was filled with; the expected answer left for the user.
+
+    The page draws this on every run: one query lists the ids, and the runs themselves (each
+    with its recorded stream) are read again only when that list or the preset changed."""
     try:
         runs = store().runs
         summaries = runs.list(preset=preset.name, limit=limit)
+        seen = (preset.name, preset.request.model_dump_json(), tuple(s.id for s in summaries))
+        cached = st.session_state.get(_HISTORY_CASES)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        found = []
         for summary in summaries:
             run = runs.get(summary.id)
             values = read_variables(preset.request, run.request) if run is not None else None
             if values is None:
                 continue
             case = Case(values=values, note=f"from run {summary.id[:8]}")
-            label = f"{summary.started_at:%Y-%m-%d %H:%M} · {case.label(60)}"
-            found.append((label, case))
+            found.append((f"{summary.started_at:%Y-%m-%d %H:%M} · {case.label(60)}", case))
     except Exception as error:  # an unreadable history must not take the page down
         note(f"Could not read the history: {error}")
+        return []
+    st.session_state[_HISTORY_CASES] = (seen, found)
     return found
 
 
