@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "playground"
 SGP_NAME = "SGP"
 LOCAL_NAME = "Local sandbox"
+LOG_LEVEL_ENV = "PLAYGROUND_LOG_LEVEL"
+LOGGED = ("playground", "httpx")  # our client's retries and httpx's line per request
 Prices = dict[str, tuple[float, float]]
 
 
@@ -47,6 +49,25 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     path = Path(configured).expanduser() if configured else platformdirs.user_data_path(APP_NAME)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def configure_logging(environ: Mapping[str, str] | None = None) -> None:
+    """$PLAYGROUND_LOG_LEVEL (e.g. INFO) sends the app's and httpx's log lines to stderr, each
+    request's URL with any key in it redacted (client.py's filter). Unset: Python's default,
+    warnings only. Safe to call on every page run: the handler is added once."""
+    environ = os.environ if environ is None else environ
+    level = environ.get(LOG_LEVEL_ENV, "").strip().upper()
+    if not level or not isinstance(logging.getLevelName(level), int):
+        return
+    for name in LOGGED:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(getattr(handler, "_playground", False) for handler in logger.handlers):
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            handler._playground = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+            logger.propagate = False
 
 
 def runs_db_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -113,7 +113,9 @@ def streamlit_app(tmp: Path, sandbox: ScriptedServer | None = None,
     require_browser()
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    full_env = {**os.environ, "PLAYGROUND_DATA_DIR": str(tmp / "data"), "PLAYGROUND_PRESETS_DIR": str(tmp / "presets")}
+    # unbuffered, at INFO: a test can read what the app logs while it runs (test_browser_keys.py)
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PLAYGROUND_LOG_LEVEL": "INFO",
+                "PLAYGROUND_DATA_DIR": str(tmp / "data"), "PLAYGROUND_PRESETS_DIR": str(tmp / "presets")}
     full_env.pop("SGP_API_KEY", None)
     if sandbox is not None:
         full_env["PLAYGROUND_SANDBOX_PORT"] = str(sandbox.port)

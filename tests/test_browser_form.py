@@ -48,7 +48,19 @@ def _number_field(page, name: str):
     return page.locator(f".st-key-p_{name} input").first
 
 
-def test_out_of_range_temperature_blocks_run_until_fixed(page, server):
+BOUNDS = [  # (field, typed value, the message under it, the collapsed group it is in)
+    ("top_p", "1.5", "top_p must be between 0 and 1, got 1.5", None),
+    ("n", "0", "n must be between 1 and 128, got 0", None),
+    ("max_completion_tokens", "0", "max_completion_tokens must be at least 1, got 0", None),
+    ("presence_penalty", "-2.5", "presence_penalty must be between -2 and 2, got -2.5", "Penalties"),
+    ("top_logprobs", "25", "top_logprobs must be between 0 and 20, got 25", None),  # open: sandbox asks for logprobs
+]
+
+
+def test_out_of_range_fields_block_run_until_fixed(page, server):
+    """Each bounded field in turn, on one page: out of range blocks Run with the bound in words;
+    cleared ("not set", which is valid) Run comes back. Then temperature: the message under the
+    field and beside Run, the typed value kept, and the fixed value is the one sent."""
     from playwright.sync_api import expect
 
     box = page.locator(USER_BOX).first
@@ -56,6 +68,18 @@ def test_out_of_range_temperature_blocks_run_until_fixed(page, server):
     box.press("Tab")
     run = page.locator(RUN_BUTTON)
     expect(run).to_be_enabled()
+    for name, bad, message, group in BOUNDS:
+        if group is not None:  # a group that starts collapsed
+            page.locator("summary", has_text=group).first.click()
+        field = _number_field(page, name)
+        field.fill(bad)
+        field.press("Tab")
+        expect(_error_under(page, name), name).to_contain_text(message)
+        expect(run, name).to_be_disabled()
+        field.fill("")
+        field.press("Tab")
+        expect(run, name).to_be_enabled()
+        expect(_error_under(page, name), name).to_have_count(0)
 
     temperature = _number_field(page, "temperature")
     temperature.fill("5")
@@ -78,39 +102,6 @@ def test_out_of_range_temperature_blocks_run_until_fixed(page, server):
     sent = _wait_sent(server, before, page)
     assert sent["temperature"] == 0.9
     assert sent["messages"] == [{"role": "user", "content": "Hello"}]
-
-
-OTHER_BOUNDS = [  # (field, typed value, the message under it, the collapsed group it is in)
-    ("top_p", "1.5", "top_p must be between 0 and 1, got 1.5", None),
-    ("n", "0", "n must be between 1 and 128, got 0", None),
-    ("max_completion_tokens", "0", "max_completion_tokens must be at least 1, got 0", None),
-    ("presence_penalty", "-2.5", "presence_penalty must be between -2 and 2, got -2.5", "Penalties"),
-    ("top_logprobs", "25", "top_logprobs must be between 0 and 20, got 25", None),  # open: sandbox asks for logprobs
-]
-
-
-def test_other_out_of_range_fields_block_run(page):
-    """Each bounded field in turn, on one page: out of range blocks Run with the bound in words;
-    cleared ("not set", which is valid) Run comes back."""
-    from playwright.sync_api import expect
-
-    box = page.locator(USER_BOX).first
-    box.fill("Hello")
-    box.press("Tab")
-    run = page.locator(RUN_BUTTON)
-    expect(run).to_be_enabled()
-    for name, bad, message, group in OTHER_BOUNDS:
-        if group is not None:  # a group that starts collapsed
-            page.locator("summary", has_text=group).first.click()
-        field = _number_field(page, name)
-        field.fill(bad)
-        field.press("Tab")
-        expect(_error_under(page, name), name).to_contain_text(message)
-        expect(run, name).to_be_disabled()
-        field.fill("")
-        field.press("Tab")
-        expect(run, name).to_be_enabled()
-        expect(_error_under(page, name), name).to_have_count(0)
 
 
 def test_text_typed_while_the_first_system_prompt_commits_is_sent_whole(browser, app_url, server):

@@ -57,25 +57,6 @@ def test_type_run_see_streamed_text_and_usage(page, server):
     screenshot(page, "playground-run.png")
 
 
-def test_stop_generating_keeps_partial_text(page, server):
-    tokens = [f"t{i:02d} " for i in range(60)]
-    server.add(Reply.stream_text(tokens, delay_s=0.1))
-    run_prompt(page, "Go slowly")
-    _wait_answer(page, "a[0].includes('t03')")
-    page.get_by_role("button", name="Stop generating").click()
-    page.get_by_text("Stopped by you").wait_for()
-    text = _answers(page)[0].strip()
-    assert text.startswith("t00 t01 t02 t03") and "t59" not in text
-    stats = page.evaluate(STATS_JS)
-    assert stats["Finish reason"] == "cancelled"
-    # the server saw the connection close: the stream really stopped
-    received = [r for r in server.requests if r.path.endswith("/chat/completions")][-1]
-    assert received.wait_closed(5) and not received.finished
-    # the page is usable again
-    page.get_by_role("button", name="Run").wait_for()
-    screenshot(page, "playground-stopped.png")
-
-
 def test_html_in_the_answer_is_shown_as_text_and_runs_nothing(page, server):
     evil = ['<img src=x onerror="window.__pwned_img=1">', " and ", "<script>window.__pwned_script=1</script>",
             " [link](javascript:window.__pwned_link=1) **bold**"]
@@ -103,8 +84,25 @@ def test_ctrl_enter_in_the_message_box_runs(page, server):
     assert sent["messages"] == [{"role": "user", "content": "Via the keyboard"}]
 
 
-def test_stop_generating_while_the_server_is_silent(page, server):
-    # two tokens, then the server holds the connection open and sends nothing more
+def test_stop_generating_mid_stream_while_silent_and_before_the_first_byte(page, server, app_dir):
+    """Three runs on one page, each stopped at a different point: what came stays, the
+    connection closes, and the page is usable again for the next run."""
+    # 1. mid-stream: the partial text stays and the server sees the connection close
+    tokens = [f"t{i:02d} " for i in range(60)]
+    server.add(Reply.stream_text(tokens, delay_s=0.1))
+    run_prompt(page, "Go slowly")
+    _wait_answer(page, "a[0].includes('t03')")
+    page.get_by_role("button", name="Stop generating").click()
+    page.get_by_text("Stopped by you").wait_for()
+    text = _answers(page)[0].strip()
+    assert text.startswith("t00 t01 t02 t03") and "t59" not in text
+    assert page.evaluate(STATS_JS)["Finish reason"] == "cancelled"
+    received = [r for r in server.requests if r.path.endswith("/chat/completions")][-1]
+    assert received.wait_closed(5) and not received.finished
+    page.get_by_role("button", name="Run").wait_for()
+    screenshot(page, "playground-stopped.png")
+
+    # 2. two tokens, then the server holds the connection open and sends nothing more
     server.add(Reply.stream_text(["still ", "here"], done=False, include_usage=False, hold_open=True))
     run_prompt(page, "Then go quiet")
     _wait_answer(page, "a[0].includes('still here')")
@@ -114,9 +112,7 @@ def test_stop_generating_while_the_server_is_silent(page, server):
     assert time.monotonic() - started < 5
     assert _answers(page)[0].strip() == "still here"
 
-
-def test_stop_generating_before_the_first_byte(page, server, app_dir):
-    # the server takes 8 s to send even its status line: Stop must not wait for it
+    # 3. the server takes 8 s to send even its status line: Stop must not wait for it
     before = len(server.requests)
     server.add(Reply.stream_text(["too", " late"], head_delay_s=8))
     run_prompt(page, "Take your time")

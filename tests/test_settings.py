@@ -12,6 +12,8 @@ from playground.client.endpoint import LOCAL_MODEL, SGP_CHAT_PATH, SGP_DEFAULT_B
 from playground.client.run import Run
 from playground.client.schema import ChatRequest, Usage
 from playground.settings import (
+    LOGGED,
+    configure_logging,
     configured_endpoints,
     cost_of,
     data_dir,
@@ -189,3 +191,27 @@ def test_cost_of():
     request = ChatRequest.from_wire({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]})
     no_usage = Run(request=request)
     assert cost_of(no_usage, prices) is None
+
+
+def test_log_level_sends_request_lines_to_stderr_once_with_keys_redacted(monkeypatch, capsys):
+    import logging
+
+    import httpx
+
+    from playground.client import client  # noqa: F401  (installs the URL-key filter on httpx's logger)
+
+    for name in LOGGED:
+        monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    configure_logging({})  # unset: nothing changes
+    assert logging.getLogger("httpx").handlers == []
+    configure_logging({"PLAYGROUND_LOG_LEVEL": "info"})
+    configure_logging({"PLAYGROUND_LOG_LEVEL": "info"})  # every page run calls it: one handler
+    assert [len(logging.getLogger(name).handlers) for name in LOGGED] == [1, 1]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    with httpx.Client(transport=transport) as http:
+        http.get("http://box.example/v1/models?api_key=secret-123")
+    logged = capsys.readouterr().err
+    assert logged.count("HTTP Request: GET http://box.example/v1/models?api_key=***") == 1
+    assert "secret-123" not in logged

@@ -23,6 +23,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from playground import settings
 from playground.ui import sidebar
 
 PAGES = [  # (file in pages/, title, icon); a page is listed only when its file exists
@@ -40,6 +41,7 @@ ICON = Path(__file__).with_name("icon.svg")
 
 def start(root: Path) -> StreamlitPage:
     """Page config, navigation over root/pages, the sidebar. Returns the page to run."""
+    settings.configure_logging()
     st.set_page_config(page_title="Playground", page_icon=str(ICON), layout="wide")
     pages = [
         st.Page(str(root / "pages" / name), title=title, icon=icon, default=name == DEFAULT_PAGE)
