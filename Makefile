@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
 	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
 	  $(PYTHON) -m pip --python $(PY) install -q --no-compile --upgrade pip 2>/dev/null || \
-	  { $(PY) -m ensurepip -q && $(PIP_INSTALL) --upgrade pip; }; \
+	  { $(PY) -m ensurepip >/dev/null && $(PIP_INSTALL) --upgrade pip; }; \
 	fi
 	@$(PY) -m pip show -q llama-cpp-python >/dev/null 2>&1 || echo "compiling llama.cpp for the local model: a few minutes, once; pip keeps the result"
 	$(PIP_INSTALL) -e '.[sandbox]'
