@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
 from playground.runs.batch import Batch
 from playground.ui.common import run_view
@@ -35,6 +37,8 @@ def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = T
     _draw(box, current, slot, choices, cursor=streaming)
     shown = _growth(current, slot, choices)
     while not current.finished(slot):
+        if _a_click_waits():
+            return  # the batch streams on: the run that follows draws it again
         texts = _growth(current, slot, choices)
         if texts == shown:  # nothing new: no redraw (each one costs the browser the whole page)
             time.sleep(LOOK_S)
@@ -45,6 +49,19 @@ def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = T
     _draw(box, current, slot, choices, cursor=False)
     if current.claim_final_redraw():
         st.rerun()
+
+
+def _a_click_waits() -> bool:
+    """Whether a click waits for this script run to end.
+
+    Streamlit ends a running script at once for a click that reruns the whole page, but a click
+    in a fragment (the Playground's Run bar is one: its Run then reruns only the bar, so the
+    request leaves at once) is queued until the run ends. A view that held the run open while it
+    streams would keep `Stop generating` waiting for the whole answer. No public API tells, so
+    this reads the session's request queue: the one place the app looks at Streamlit's internals."""
+    ctx = get_script_run_ctx()
+    requests = getattr(ctx, "script_requests", None)
+    return getattr(requests, "_state", None) == ScriptRequestType.RERUN
 
 
 def _growth(current: Batch, slot: int, choices: int) -> tuple[int, ...]:

@@ -11,13 +11,12 @@ def render() -> None:
     endpoint = sidebar.current_endpoint()
     preset_bar.load_share_link()
     # may rerun: before preset_bar shows its one-time message
-    request = state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
+    state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
 
     st.title("Playground")
     st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
     preset_bar.preset_bar()
 
-    errors = state.errors()
     # The request keeps its {{variables}}; Run, Get code and "Request as sent" use it filled in.
     sent, missing = state.filled_request(), state.missing_variables()
     left, right = st.columns([3, 2], gap="large")
@@ -38,9 +37,22 @@ def render() -> None:
         with code:
             if code.open:
                 codeview.render(endpoint, sent, missing)
-        waiting = runner.unfilled(missing)
-        if endpoint.kind == "local" and sidebar.sandbox_starting():
-            waiting.append("Starting the local model…")
-        runner.render_run_area(sent or request, endpoint, errors, preset=state.loaded_preset().get("name"),
-                               waiting_for=waiting)
+        run_area()
     state.keep_draft()
+
+
+@st.fragment
+def run_area() -> None:
+    """The Run bar and the answer below it, as a fragment: a click on Run or Stop generating reruns
+    only this, so the request leaves at once and the browser redraws this part alone before the
+    first token, instead of the whole page (its rerun came first: a few hundred ms, more with
+    several sessions sharing the app's process). Everything is read from the session, not taken
+    as arguments: a fragment's rerun reuses the arguments of the last full run, which can be older
+    than the edit that came with the click (Ctrl+Enter in the message box)."""
+    endpoint = sidebar.current_endpoint()
+    sent, missing = state.filled_request(), state.missing_variables()
+    waiting = runner.unfilled(missing)
+    if endpoint.kind == "local" and sidebar.sandbox_starting():
+        waiting.append("Starting the local model…")
+    runner.render_run_area(sent or state.get_request(), endpoint, state.errors(),
+                           preset=state.loaded_preset().get("name"), waiting_for=waiting)

@@ -122,9 +122,14 @@ def _keep_bar_in_view() -> None:
     """With many messages the Run bar would scroll far below the parameters: it sticks to the
     bottom of the window while the messages above it are on screen. Streamlit has no sticky
     layout, so this is a stylesheet for the bar's own key class (the app's theme is light)."""
-    # The bar's own box is only as tall as the bar: it is its wrapper that sticks.
+    # The bar's own box is only as tall as the bar: it is its wrapper that sticks. A sticky box
+    # moves only within its parent's, and the bar sits in the page's run_area fragment, whose
+    # block holds the run area alone: the boxes between the bar and the column (the fragment's)
+    # are dissolved (display: contents), so the bar sticks within the column, beside the messages.
     st.html(f"<style>div:has(> .st-key-{RUN_BAR}) {{position: sticky; bottom: 0; z-index: 99; background: #ffffff;"
-            "padding: 0.4rem 0; border-top: 1px solid rgba(49, 51, 63, 0.12);}</style>")
+            "padding: 0.4rem 0; border-top: 1px solid rgba(49, 51, 63, 0.12);}"
+            f".stColumn > .stVerticalBlock div:has(.st-key-{RUN_BAR}):not(:has(> .st-key-{RUN_BAR})) "
+            "{display: contents;}</style>")
 
 
 def _run_button(slot: Any, reasons: list[str]) -> None:
