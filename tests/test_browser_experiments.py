@@ -118,10 +118,10 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             assert len(rows) == 3 and any(h.startswith("2. ") and "t=1" in h for h in header), matrix
             assert all(cell[:1] in "✅❌" for row in rows for cell in row[-2:]), matrix  # every cell graded
             # a cell's run: the Playground's run view with its token heatmap
-            page.get_by_role("combobox", name="Cell").click()
+            page.get_by_role("combobox", name="Case", exact=True).click()
             page.keyboard.press("ArrowDown")  # the list opens on the key when the click only focused it
             page.get_by_role("option").filter(has_text="Case 2").first.click()
-            expect(page.get_by_role("combobox", name="Cell")).to_have_value(re.compile(r"^Case 2"))
+            expect(page.get_by_role("combobox", name="Case", exact=True)).to_have_value(re.compile(r"^Case 2"))
             expect(page.locator(".pg-heatmap").first).to_be_visible()
             assert page.locator(".pg-heatmap span").count() >= 1
             assert page.locator("[data-testid=stException]").count() == 0

@@ -130,8 +130,9 @@ def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
     assert len(frame(at, "case")) == 2  # each row has a failure
 
     # a cell opens its run (the Playground's run view)
-    cell = widget(at.selectbox, exp_state.CELL)
-    cell.select(cell.options[1]).run()
+    variant = widget(at.selectbox, exp_state.CELL_VARIANT)  # case 1 is picked: its cell in variant B
+    assert len(widget(at.selectbox, exp_state.CELL_CASE).options) == 2 and len(variant.options) == 2
+    variant.select(variant.options[1]).run()
     assert not at.exception, at.exception
     assert any("FAIL" in t for t in texts(at.caption))
 

@@ -346,16 +346,19 @@ def cell_section(result: ExperimentResult) -> None:
     if not found:
         return
     st.markdown("**One cell**")
-    options = sorted(found)
     labels = tables.variant_labels(result)
     cases = result.experiment.cases
-
-    def name(key: tuple[int, int]) -> str:
-        return f"Case {key[0] + 1} ({cases[key[0]].label(40)}) · {labels[key[1]]}"
-
-    widget_sync.keep_valid(state.CELL, options, options[0])
-    st.selectbox("Cell", options, format_func=name, key=widget_sync.key(state.CELL))
-    cell = found[widget_sync.value(state.CELL)]
+    case_options = sorted({case for case, _ in found})
+    widget_sync.keep_valid(state.CELL_CASE, case_options, case_options[0])
+    pick_case, pick_variant = st.columns([3, 2])
+    pick_case.selectbox("Case", case_options, key=widget_sync.key(state.CELL_CASE),
+                        format_func=lambda i: f"Case {i + 1} ({cases[i].label(40)})")
+    case = widget_sync.value(state.CELL_CASE)
+    variant_options = sorted(variant for each, variant in found if each == case)
+    widget_sync.keep_valid(state.CELL_VARIANT, variant_options, variant_options[0])
+    pick_variant.selectbox("Variant", variant_options, key=widget_sync.key(state.CELL_VARIANT),
+                           format_func=lambda v: labels[v])
+    cell = found[(case, widget_sync.value(state.CELL_VARIANT))]
     trials = list(cell.trials)
     if len(trials) > 1:
         repeats = [t.repeat for t in trials]

@@ -48,7 +48,8 @@ PRESET = "exp.preset"
 VARIANTS, MIN_VARIANTS, MAX_VARIANTS = "exp.variants", 1, 4
 REPEATS = "exp.repeats"
 ONLY_FAILURES = "exp.only_failures"
-CELL, REPEAT = "exp.cell", "exp.cell_repeat"
+# the cell picker: a case, then one of its variants (one list of every cell was 4,000 options)
+CELL_CASE, CELL_VARIANT, REPEAT = "exp.cell_case", "exp.cell_variant", "exp.cell_repeat"
 UPLOAD = "exp.upload"
 _TABLES = "exp.tables"  # preset name -> the cases its editor starts from
 _RUNNING = "exp.running"
