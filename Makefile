@@ -9,8 +9,9 @@ DEV_STAMP := $(VENV)/.dev-installed-stamp
 PORT   ?= 8501
 
 # What the sandbox loads of llama.cpp is libllama and libggml: the multimodal library (llava/mtmd)
-# is never loaded, so it is not built. pip keeps the wheel it builds, so this cost is paid once.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# and the command-line tools' library (llama-common, more than half the compile: see the .cmake
+# file) are never loaded, so they are not built. pip keeps the wheel it builds: paid once.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(CURDIR)/scripts/llama-cpp-lean.cmake
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test install system-deps bench sandbox clean
@@ -27,37 +28,42 @@ install: $(STAMP)
 
 # Reinstall only when the project's requirements change. `make run` installs the app and its
 # local model; `make test` adds the test tools (the dev extra).
-# Measured on a warm pip cache (2 cores): pip byte-compiles every installed file one by one, 22 of
-# the install's 47 s; compileall does it on every core instead. (Not compiling at all is no saving:
-# where PYTHONDONTWRITEBYTECODE is set, as in many containers, every start of the app or the sandbox
-# would compile streamlit, pandas... again, 4 s each.) A venv made without pip, given the newest pip
-# by the system's pip, skips ensurepip's copy (7 s), whose pip 23 then took 43 s to install what
-# pip 25+ installs in 25 s. Without a system pip: ensurepip.
-PIP_INSTALL := $(PY) -m pip install -q --no-compile
-# a file that does not compile (a template, old syntax) is skipped, as pip skips it
-COMPILE_ALL := $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+#
+# Two installers, each for what it does fastest (measured on 2 cores, clone to first token):
+# - pip compiles llama-cpp-python into a wheel (`pip wheel`, into the venv's wheelhouse). pip's
+#   wheel cache keeps it by the source's address, so a second clone gets it in seconds. (uv's own
+#   cache did not keep it here: it fetched the source again on the next install and rebuilt it.)
+# - uv installs everything, that wheel included, in parallel from its cache: the warm install
+#   took 48 s with pip alone, most of it pip installing and byte-compiling one file at a time.
+#   Bytecode is written (--compile-bytecode): where PYTHONDONTWRITEBYTECODE is set, as in many
+#   containers, every start of the app or the sandbox would otherwise compile streamlit, pandas...
+#   again (4 s each; the suite ran 76 s slower).
+# Without a system pip the venv gets one from ensurepip.
+UV := $(VENV)/bin/uv
+WHEELHOUSE := $(VENV)/wheelhouse
+UV_INSTALL := $(UV) pip install -q --python $(PY) --compile-bytecode
+LLAMA_CPP := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)".*/\1/p' pyproject.toml)
 
-define venv_with_pip
+define venv_with_installers
 @test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
-  $(PYTHON) -m pip --python $(PY) install -q --no-compile --upgrade pip 2>/dev/null || \
-  { $(PY) -m ensurepip >/dev/null && $(PIP_INSTALL) --upgrade pip; }; \
-fi
-@$(PY) -m pip show -q llama-cpp-python >/dev/null 2>&1 || echo "compiling llama.cpp for the local model: a few minutes, once; pip keeps the result"
+@test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q --no-compile uv 2>/dev/null || \
+  { $(PY) -m ensurepip >/dev/null && $(PY) -m pip install -q --no-compile uv; }
+@ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
+  echo "building llama.cpp for the local model (compiled once in a few minutes; pip keeps the wheel)"; \
+  { $(PYTHON) -m pip --version >/dev/null 2>&1 && pip="$(PYTHON) -m pip"; } || pip="$(PY) -m pip"; \
+  $$pip wheel -q --no-deps -w $(WHEELHOUSE) '$(LLAMA_CPP)'; }
 endef
 
 $(STAMP): pyproject.toml
-	$(venv_with_pip)
-	$(PIP_INSTALL) -e '.[sandbox]'
-	@$(COMPILE_ALL)
+	$(venv_with_installers)
+	$(UV_INSTALL) $(WHEELHOUSE)/llama_cpp_python-*.whl -e '.[sandbox]'
 	@touch $(STAMP)
 
 # One install of everything, not the app's and then everything again (a second resolve and build).
 $(DEV_STAMP): pyproject.toml
-	$(venv_with_pip)
+	$(venv_with_installers)
 	@echo "installing the app, its local model and the test tools (pytest, Playwright, hypothesis, the SDKs the wire tests use)"
-	$(PIP_INSTALL) -e '.[sandbox,dev]'
-	@$(COMPILE_ALL)
+	$(UV_INSTALL) $(WHEELHOUSE)/llama_cpp_python-*.whl -e '.[sandbox,dev]'
 	@touch $(STAMP) $(DEV_STAMP)
 
 # The Debian packages the tests drive: chromium (browser tests) and curl (generated code).

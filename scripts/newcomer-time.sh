@@ -24,8 +24,9 @@ measure() {
   cd "$tmp/pg"
   if [ "$mode" = cold ]; then
     export PIP_CACHE_DIR="$tmp/pip-cache"  # empty: every wheel downloaded, llama-cpp-python compiled
+    export UV_CACHE_DIR="$tmp/uv-cache"
   else
-    unset PIP_CACHE_DIR
+    unset PIP_CACHE_DIR UV_CACHE_DIR
   fi
   make install >"$tmp/install.log" 2>&1 || { echo "install failed, see $tmp/install.log" >&2; return 1; }
   port=$(free_port)
