@@ -14,6 +14,11 @@ PORT   ?= 8501
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(CURDIR)/scripts/llama-cpp-lean.cmake
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
+# Python keeps the bytecode of what it imports in the venv, even where the machine says not to (many
+# containers set PYTHONDONTWRITEBYTECODE): otherwise every start of the app or the sandbox compiles
+# streamlit, pandas, llama_cpp... again (3-7 s each; the suite ran 76 s slower).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test install system-deps bench sandbox clean
 
 run: $(STAMP)
@@ -35,13 +40,12 @@ install: $(STAMP)
 #   cache did not keep it here: it fetched the source again on the next install and rebuilt it.)
 # - uv installs everything, that wheel included, in parallel from its cache: the warm install
 #   took 48 s with pip alone, most of it pip installing and byte-compiling one file at a time.
-#   Bytecode is written (--compile-bytecode): where PYTHONDONTWRITEBYTECODE is set, as in many
-#   containers, every start of the app or the sandbox would otherwise compile streamlit, pandas...
-#   again (4 s each; the suite ran 76 s slower).
+#   It writes no bytecode: compiling every installed file took 25 of the warm install's 28 s.
+#   Python compiles what a process imports and keeps it (see PYTHONDONTWRITEBYTECODE above).
 # Without a system pip the venv gets one from ensurepip.
 UV := $(VENV)/bin/uv
 WHEELHOUSE := $(VENV)/wheelhouse
-UV_INSTALL := $(UV) pip install -q --python $(PY) --compile-bytecode
+UV_INSTALL := $(UV) pip install -q --python $(PY)
 LLAMA_CPP := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)".*/\1/p' pyproject.toml)
 
 define venv_with_installers
@@ -49,7 +53,7 @@ define venv_with_installers
 @test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q --no-compile uv 2>/dev/null || \
   { $(PY) -m ensurepip >/dev/null && $(PY) -m pip install -q --no-compile uv; }
 @ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
-  echo "building llama.cpp for the local model (compiled once in a few minutes; pip keeps the wheel)"; \
+  echo "llama.cpp for the local model: compiled on the first install (a few minutes), then taken from pip's cache"; \
   { $(PYTHON) -m pip --version >/dev/null 2>&1 && pip="$(PYTHON) -m pip"; } || pip="$(PY) -m pip"; \
   $$pip wheel -q --no-deps -w $(WHEELHOUSE) '$(LLAMA_CPP)'; }
 endef

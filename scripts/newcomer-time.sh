@@ -10,6 +10,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+unset PYTHONDONTWRITEBYTECODE  # as the Makefile does for the app and the sandbox it starts
 [ $# -eq 0 ] && set -- cold warm
 
 free_port() {
