@@ -51,8 +51,8 @@ LLAMA_CPP := $(shell sed -n 's/^ *"\(llama-cpp-python[^"]*\)".*/\1/p' pyproject.
 # uv and the llama-cpp-python wheel are fetched side by side (two pip processes: 2 s saved warm).
 define venv_with_installers
 @test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-@$(PYTHON) -m pip --version >/dev/null 2>&1 || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; }
-@{ $(PYTHON) -m pip --version >/dev/null 2>&1 && pip="$(PYTHON) -m pip"; } || pip="$(PY) -m pip"; \
+@if $(PYTHON) -m pip --version >/dev/null 2>&1; then pip="$(PYTHON) -m pip"; else \
+    $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; pip="$(PY) -m pip"; fi; \
   if test -x $(UV); then :; else $$pip --python $(PY) install -q --no-compile uv & fi; \
   if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
     echo "llama.cpp for the local model: compiled on the first install (a few minutes), then taken from pip's cache"; \

@@ -1,7 +1,9 @@
 """Live views of a running playground.runs.batch.Batch: parallel fragments that poll it and redraw,
 so several answers fill at the same time. The first fragment to see the whole batch done
 triggers the one full rerun that shows the results. Every page draws live text with them: the
-Playground's run, Compare's panes and Repeat, and History's rerun."""
+Playground's run, Compare's panes and Repeat, and History's rerun. In a fragment's own rerun (the
+Playground's Run bar) Streamlit runs them inline, not in parallel: a view then ends its run as
+soon as a click waits for it (_a_click_waits), and the run that click starts draws the batch again."""
 
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def _a_click_waits() -> bool:
     in a fragment (the Playground's Run bar is one: its Run then reruns only the bar, so the
     request leaves at once) is queued until the run ends. A view that held the run open while it
     streams would keep `Stop generating` waiting for the whole answer. No public API tells, so
-    this reads the session's request queue: the one place the app looks at Streamlit's internals."""
+    this reads the session's request queue, a private attribute: should Streamlit rename it, this
+    says False and the browser test of Stop generating fails."""
     ctx = get_script_run_ctx()
     requests = getattr(ctx, "script_requests", None)
     return getattr(requests, "_state", None) == ScriptRequestType.RERUN
