@@ -87,6 +87,8 @@ def test_ctrl_enter_in_the_message_box_runs(page, server):
 def test_stop_generating_mid_stream_while_silent_and_before_the_first_byte(page, server, app_dir):
     """Three runs on one page, each stopped at a different point: what came stays, the
     connection closes, and the page is usable again for the next run."""
+    from playwright.sync_api import expect
+
     # 1. mid-stream: the partial text stays and the server sees the connection close
     tokens = [f"t{i:02d} " for i in range(60)]
     server.add(Reply.stream_text(tokens, delay_s=0.1))
@@ -106,6 +108,7 @@ def test_stop_generating_mid_stream_while_silent_and_before_the_first_byte(page,
     server.add(Reply.stream_text(["still ", "here"], done=False, include_usage=False, hold_open=True))
     run_prompt(page, "Then go quiet")
     _wait_answer(page, "a[0].includes('still here')")
+    expect(page.get_by_text("Stopped by you")).to_have_count(0)  # the run before is gone
     started = time.monotonic()
     page.get_by_role("button", name="Stop generating").click()
     page.get_by_text("Stopped by you").wait_for()
@@ -118,6 +121,8 @@ def test_stop_generating_mid_stream_while_silent_and_before_the_first_byte(page,
     run_prompt(page, "Take your time")
     stop = page.get_by_role("button", name="Stop generating")
     stop.wait_for()
+    # the stopped run before is gone at once, so the "Stopped by you" awaited below is this run's
+    expect(page.get_by_text("Stopped by you")).to_have_count(0)
     wait_for(lambda: any(r.path.endswith("/chat/completions") for r in server.requests[before:]), 10,
              "the request to reach the server")
     started = time.monotonic()

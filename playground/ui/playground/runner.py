@@ -89,8 +89,10 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
         note.warning(escape_markdown(" ".join(unready)), icon=":material/info:")
     last = state.last_run()
     if last is not None:
-        run_view.show_run(last, key="last")
-        _save_note()
+        # one block in the place the live view takes: the next run's replace_stale() drops it at once
+        with st.container(), st.container():
+            run_view.show_run(last, key="last")
+            _save_note()
 
 
 def _show_live(live: Batch, run_slot: Any, stop_slot: Any, note: Any, refused: bool) -> None:
