@@ -17,8 +17,8 @@ def render() -> None:
     st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
     preset_bar.preset_bar()
 
-    # The request keeps its {{variables}}; Run, Get code and "Request as sent" use it filled in.
-    sent, missing = state.filled_request(), state.missing_variables()
+    # The request keeps its {{variables}}; Run, Get code and "Request as sent" use it filled in
+    # (state.filled_request), each where it is drawn: the Run area is a fragment with its own runs.
     left, right = st.columns([3, 2], gap="large")
     with right:
         preset_bar.variables_panel()
@@ -33,10 +33,10 @@ def render() -> None:
         with as_json:
             json_editor.render()
             if as_json.open and state.variables():
-                codeview.as_sent(sent, missing)
+                codeview.as_sent(state.filled_request(), state.missing_variables())
         with code:
             if code.open:
-                codeview.render(endpoint, sent, missing)
+                codeview.render(endpoint, state.filled_request(), state.missing_variables())
         run_area()
     state.keep_draft()
 
