@@ -91,7 +91,7 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(browser, app_url, app_d
 
                 # One request: the server saw the key as a Bearer token.
                 run_prompt(page, PROMPT)
-                expect(page.locator(".pg-answer").first).to_contain_text("Hello from custom")
+                expect(page.locator(".pg-answer").filter(visible=True).first).to_contain_text("Hello from custom")
                 expect(page.get_by_text("Prompt tokens")).to_be_visible()
                 sent = [r for r in server.requests if r.path == "/v1/chat/completions"]
                 assert len(sent) == 1 and sent[0].json["messages"][-1]["content"] == PROMPT

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
 RUN = ".st-key-run button >> visible=true"
 SYSTEM_BOX = "textarea[aria-label='System prompt']"
-ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
+# the answers on screen (the live box stays on the page, hidden, when nothing streams)
+ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].filter(e => e.checkVisibility()).map(e => e.innerText)"
 TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answer
 FULL = "".join(TOKENS).strip()
 

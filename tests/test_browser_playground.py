@@ -20,7 +20,8 @@ from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
 
-ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].map(e => e.innerText)"
+# the answers on screen (the live box stays on the page, hidden, when nothing streams)
+ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].filter(e => e.checkVisibility()).map(e => e.innerText)"
 STATS_JS = "Object.fromEntries([...document.querySelectorAll('.pg-stat')].map(e => [e.dataset.label, e.innerText]))"
 TIMEOUT_MS = 30_000
 

@@ -1,23 +1,31 @@
-"""Live views of a running playground.runs.batch.Batch: parallel fragments that poll it and redraw,
-so several answers fill at the same time. The first fragment to see the whole batch done
-triggers the one full rerun that shows the results. Every page draws live text with them: the
-Playground's run, Compare's panes and Repeat, and History's rerun. In a fragment's own rerun (the
-Playground's Run bar) Streamlit runs them inline, not in parallel: a view then ends its run as
-soon as a click waits for it (_a_click_waits), and the run that click starts draws the batch again."""
+"""Live views of a running playground.runs.batch.Batch. Every page shows a streaming answer the
+same way: `live_text`, a box the page draws at the same spot on every run, streaming or not, so
+it stays connected to its place's live channel (playground.ui.common.live_channel says why the
+text goes beside Streamlit's element tree); and `live_output`, a parallel fragment per answer
+that waits for it to finish (so several answers fill at the same time), and whose first to see
+the whole batch done triggers the one full rerun that shows the results. In a fragment's own
+rerun (the Playground's Run bar) Streamlit runs them inline, not in parallel: a view then ends
+its run as soon as a click waits for it (_run_is_over), and the run that click starts draws
+the batch again."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
 from playground.runs.batch import Batch
-from playground.ui.common import run_view
+from playground.ui.common import live_channel, run_view
 
-POLL_S = 0.05  # redraw streaming text at most ~20 times a second
-LOOK_S = 0.004  # between two looks at a slot with nothing new: new text is drawn within this
+POLL_S = 0.05  # how often progress is redrawn (live_text.js redraws text every 55 ms)
+LOOK_S = 0.01  # between two looks at whether a slot finished or a click waits
+FIRST_TEXT_WAIT_S = 0.15  # how long a page holds its redraw back for a run's first text
+
+_live_text = st.components.v2.component(
+    "playground_live_text", js=(Path(__file__).with_name("live_text.js")).read_text(), isolate_styles=False)
 
 
 def replace_stale() -> None:
@@ -29,56 +37,73 @@ def replace_stale() -> None:
     st.empty()
 
 
+def live_text(place: str, current: Batch | None, slot: int = 0, choice: int = 0, streaming: bool = True,
+              caption: str = "") -> None:
+    """The live answer box of `place` (a name unique on its page), showing `current`'s answer
+    (slot, choice) as it arrives; hidden when `current` is None. Draw it at the same spot on
+    every run of the page, streaming or not: the box then keeps its connection, and a run's first
+    token is on screen without waiting for the page to redraw. `streaming` False: a request that
+    waits for the whole answer (no cursor)."""
+    ctx = get_script_run_ctx()
+    path, run = live_channel.attach(ctx.session_id if ctx else "", place, current, slot, choice)
+    _live_text(key=f"live_{place}", data={"url": path, "run": run, "live": current is not None, "cursor": streaming,
+                                          "caption": caption, "style": run_view.ANSWER_STYLE})
+
+
+def first_text_first(places: dict[str, tuple[Batch, int]]) -> None:
+    """Hold this run's redraw back until each place's first text is on its way to the page, for
+    at most FIRST_TEXT_WAIT_S. Call it when a run starts, before drawing anything: a redraw
+    costs the browser 50-100 ms per pass over the whole page (500 ms and more for Compare's four
+    panes on a busy machine), and text that arrives meanwhile waits for it. Waiting here is
+    short: the request is out, and the text goes down the open channel on its own.
+    `places`: place -> (batch, slot)."""
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx else ""
+    deadline = time.monotonic() + FIRST_TEXT_WAIT_S
+    for place, (current, slot) in places.items():
+        live_channel.attach(session, place, current, slot)
+    for place in places:
+        live_channel.wait_delivered(session, place, max(0.0, deadline - time.monotonic()))
+
+
 @st.fragment(parallel=True)
-def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = True) -> None:
-    """Redraw one slot's text while it streams, in parallel with the other panes. `choices`:
-    the request's n (each choice under its caption); `streaming` False for a request that
-    waits for the whole answer (no cursor). The batch runs on whatever this fragment does: a
-    rerun that interrupts it draws the same batch again."""
-    box = st.empty()
-    _draw(box, current, slot, choices, cursor=streaming)
-    shown = _growth(current, slot, choices)
+def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = True, place: str = "") -> None:
+    """Wait, beside the other panes, for one slot's answer to end. The page draws its first
+    choice with live_text(place, ...); with `choices` > 1 (the request's n) this draws the others
+    below it. The batch runs on whatever this fragment does: a rerun that interrupts it draws the
+    same batch again."""
+    for choice in range(1, choices):
+        live_text(f"{place}.{choice}", current, slot, choice, streaming=streaming, caption=f"Choice {choice + 1}")
     while not current.finished(slot):
-        if _a_click_waits():
+        if _run_is_over():
             return  # the batch streams on: the run that follows draws it again
-        texts = _growth(current, slot, choices)
-        if texts == shown:  # nothing new: no redraw (each one costs the browser the whole page)
-            time.sleep(LOOK_S)
-            continue
-        _draw(box, current, slot, choices, cursor=streaming)
-        shown = texts
-        time.sleep(POLL_S)
-    _draw(box, current, slot, choices, cursor=False)
-    if current.claim_final_redraw():
+        time.sleep(LOOK_S)
+    if not _run_is_over() and current.claim_final_redraw():  # a stale run's rerun would go nowhere
         st.rerun()
 
 
-def _a_click_waits() -> bool:
-    """Whether a click waits for this script run to end.
+def _run_is_over() -> bool:
+    """Whether this script run must end now, though it calls nothing of Streamlit's that would
+    end it (a live view only waits: the page draws the text). No public API tells, so this reads
+    two private attributes; should Streamlit rename them, this says False and the browser tests
+    of Stop generating and of an edit while it streams fail.
 
-    Streamlit ends a running script at once for a click that reruns the whole page, but a click
-    in a fragment (the Playground's Run bar is one: its Run then reruns only the bar, so the
-    request leaves at once) is queued until the run ends. A view that held the run open while it
-    streams would keep `Stop generating` waiting for the whole answer. No public API tells, so
-    this reads the session's request queue, a private attribute: should Streamlit rename it, this
-    says False and the browser test of Stop generating fails."""
+    - The page started a new run (an edit while the answer streams): Streamlit then stops the
+      old run's parallel fragments at their next Streamlit call, which this view never makes. A
+      stale view would wait on, and it could be the one to claim the final redraw, whose rerun
+      then goes nowhere.
+    - A click waits: Streamlit ends a running script at once for a click that reruns the whole
+      page, but a click in a fragment (the Playground's Run bar is one: its Run then reruns only
+      the bar, so the request leaves at once) is queued until the run ends. A view that held the
+      run open while it streams would keep `Stop generating` waiting for the whole answer.
+    - The run was told to stop (an edit while the Run bar's own run streams: Streamlit starts the
+      page's run on a new thread and leaves this one a stop request)."""
     ctx = get_script_run_ctx()
+    coordinator = getattr(ctx, "parallel_coordinator", None)
+    if coordinator is not None and coordinator.should_stop():
+        return True
     requests = getattr(ctx, "script_requests", None)
-    return getattr(requests, "_state", None) == ScriptRequestType.RERUN
-
-
-def _growth(current: Batch, slot: int, choices: int) -> tuple[int, ...]:
-    return tuple(current.growth(slot, choice) for choice in range(max(choices, 1)))
-
-
-def _draw(box, current: Batch, slot: int, choices: int, cursor: bool) -> None:
-    if choices <= 1:
-        box.html(run_view.answer_html(current.snapshot(slot), streaming=cursor))
-        return
-    with box.container():
-        for choice in range(choices):
-            st.caption(f"Choice {choice + 1}")
-            st.html(run_view.answer_html(current.snapshot(slot, choice), streaming=cursor))
+    return getattr(requests, "_state", ScriptRequestType.CONTINUE) != ScriptRequestType.CONTINUE
 
 
 @st.fragment(parallel=True)

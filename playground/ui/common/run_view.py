@@ -31,7 +31,7 @@ PALETTE: list[tuple[float, str]] = [
 UNKNOWN_COLOUR = "#d9d9d9"  # logprob -9999: outside the top 20
 TEXT_COLOUR = "#1f2328"
 
-_ANSWER_STYLE = (
+ANSWER_STYLE = (
     "white-space:pre-wrap;word-break:break-word;font-size:1rem;line-height:1.6;"
     "padding:0.75rem 1rem;border-radius:0.5rem;background:rgba(127,127,127,0.06);"
     "border:1px solid rgba(127,127,127,0.18);min-height:2.6rem;"
@@ -85,7 +85,7 @@ def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
 def answer_html(text: str, streaming: bool = False) -> str:
     """One answer as literal text (escaped; newlines and spaces kept)."""
     cursor = '<span style="opacity:0.5;">&#9612;</span>' if streaming else ""
-    return f'<div class="pg-answer" style="{_ANSWER_STYLE}">{escape_html(text)}{cursor}</div>'
+    return f'<div class="pg-answer" style="{ANSWER_STYLE}">{escape_html(text)}{cursor}</div>'
 
 
 # --- a whole run ----------------------------------------------------------------------------

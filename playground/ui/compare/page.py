@@ -6,7 +6,7 @@ diff and a Repeat check. This module draws the page from its parts:
 - playground.ui.compare.sources: a pane's setup in session state, loaded from the shared setup,
   a preset, a past run or History (`send_to_compare`);
 - playground.ui.compare.panes: the pane widgets, the request each pane makes, the pane drawn;
-- playground.ui.common.live_view: the parallel fragments that draw streams as they arrive;
+- playground.ui.common.live_view: the answer boxes that show streams as they arrive;
 - playground.ui.compare.summary, compare_tokens, compare_repeat: the views under the panes.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 
 from playground.textsafe import escape_markdown
-from playground.ui.common.live_view import replace_stale
+from playground.ui.common import live_view
 from playground.ui.compare import conversation, panes, sources, state
 from playground.ui.compare.repeat import repeat_section
 from playground.ui.compare.summary import summary
@@ -39,20 +39,23 @@ def render() -> None:
     conversation.init_shared()
     state.harvest()
     sources.take_incoming()
+    if state.batch() is not None:  # Run all's rerun: the panes' first text before the page is redrawn
+        live_view.first_text_first({panes.place(i): (state.batch(), slot) for i, slot in state.batch_slots().items()})
     st.title("Compare")
     st.caption("One conversation through 2 to 4 setups side by side: text, usage, latency, logprobs.")
     conversation.shared_conversation()
     controls()
     shown = list(range(state.pane_count()))
+    recent = sources.recent_runs()  # once for every pane's picker: a query of the run store
     for i, column in zip(shown, st.columns(len(shown), gap="medium")):
         with column:
-            panes.pane(i)
+            panes.pane(i, recent)
     results = {i: run for i, run in sorted(state.results().items()) if i in shown}
     st.divider()
     st.subheader("Summary")
     with st.container():
         if state.batch() is not None:
-            replace_stale()
+            live_view.replace_stale()
             st.caption("Streaming... the table appears when every pane has finished.")
         else:
             with st.container():

@@ -79,24 +79,31 @@ def prepare(panes: list[int]) -> tuple[list[tuple[Endpoint, ChatRequest]], list[
 # --- drawing ----------------------------------------------------------------------------------
 
 
-def pane(i: int) -> None:
+def place(i: int) -> str:
+    """Pane i's live answer box (live_view.live_text)."""
+    return f"cmp{i}"
+
+
+def pane(i: int, recent: dict[str, str]) -> None:
+    """Pane i; `recent`: the past runs its picker offers (sources.recent_runs)."""
     sources.ensure_pane(i)
     busy = state.batch() is not None
     st.subheader(f"Pane {i + 1}")
     st.caption(escape_markdown(st.session_state[key(i, "source")]))
     result = state.results().get(i)
     with st.expander("Setup", expanded=result is None and not busy):
-        pane_setup(i, disabled=busy)
+        pane_setup(i, recent, disabled=busy)
     _, problems = pane_request(i)
     for problem in problems:  # a plain hint until a run was asked for and refused
         text = escape_markdown(problem)
         st.caption(f":red[{text}]" if state.tried() else text)
-    slots = st.session_state.get(state.SLOTS, {})
-    current = state.batch()
+    slots = state.batch_slots()
+    current = state.batch() if i in slots else None
+    live_view.live_text(place(i), current, slots.get(i, 0))
     with st.container():
-        if current is not None and i in slots:
+        if current is not None:
             live_view.replace_stale()
-            live_view.live_output(current, slots[i])
+            live_view.live_output(current, slots[i], place=place(i))
         elif result is None:
             st.caption("No run yet: press Run all.")
         else:
@@ -119,7 +126,7 @@ def pane_result(i: int, run: Run) -> None:
         run_view.show_run(run, key=f"cmp{i}_{run.id[:8]}")
 
 
-def pane_setup(i: int, disabled: bool) -> None:
+def pane_setup(i: int, recent: dict[str, str], disabled: bool) -> None:
     names = list(state.endpoints())
     if sources.value(i, "endpoint") not in names and names:
         default = state.default_endpoint_name()
@@ -151,4 +158,4 @@ def pane_setup(i: int, disabled: bool) -> None:
         st.caption("This pane's own messages:")
         conversation.messages_editor(str(i), disabled=disabled)
     with st.popover("Load a preset or a past run", disabled=disabled, width="stretch"):
-        sources.source_picker(i)
+        sources.source_picker(i, recent)

@@ -115,6 +115,7 @@ def load_preset_into(i: int) -> None:
 
 
 def recent_runs(limit: int = 30) -> dict[str, str]:
+    """The newest runs in the store, id -> label, for the panes' "Past run" pickers."""
     summaries = state.runs_store().list(limit=limit)
     return {s.id: f"{s.started_at:%Y-%m-%d %H:%M} · {s.model} · {(s.text_preview or '')[:40]}" for s in summaries}
 
@@ -160,14 +161,13 @@ def take_incoming() -> None:
 # --- the picker (inside a pane's setup) -------------------------------------------------------
 
 
-def source_picker(i: int) -> None:
+def source_picker(i: int, recent: dict[str, str]) -> None:
     names = preset_names()
     if names:
         st.selectbox("Preset", names, key=key(i, "preset_pick"))
         st.button("Load preset", key=key(i, "load_preset"), on_click=load_preset_into, args=(i,))
     else:
         st.caption("No presets found.")
-    recent = recent_runs()
     if recent:
         st.selectbox("Past run", list(recent), format_func=recent.get, key=key(i, "run_pick"))
         st.button("Load past run", key=key(i, "load_run"), on_click=load_run_into, args=(i,))

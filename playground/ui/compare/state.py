@@ -2,8 +2,9 @@
 and Repeat) and what they leave behind, and the messages shown once above the panes.
 
 How streaming works: `Run all` starts a `playground.runs.batch.Batch` (plain worker threads that
-only touch plain Python objects); each pane draws its slot with a parallel fragment
-(playground.ui.common.live_view) and the first fragment to see the batch done triggers one full
+only touch plain Python objects); each pane's answer box (always on the page, connected to its
+live channel: playground.ui.common.live_view) shows its slot's text as it arrives, a parallel
+fragment per pane waits for its slot, and the first fragment to see the batch done triggers one full
 rerun, whose first act is `harvest()`. `Stop generating` sets the batch's cancel event: every
 stream stops at once and keeps its partial text. The workers save every run as it finishes, so
 a run is kept even when the page is left mid-stream. No Streamlit call from a worker thread.
@@ -94,6 +95,11 @@ def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest
     st.session_state[TRIED] = False
     st.session_state[SLOTS] = dict(slots)
     st.session_state[BATCH] = Batch(items, preset=presets, on_finish=history_saver(e for e, _ in items)).start()
+
+
+def batch_slots() -> dict[int, int]:
+    """Pane -> its slot in the running Run all batch (empty when none runs)."""
+    return st.session_state.get(SLOTS, {}) if batch() is not None else {}
 
 
 def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str | None) -> None:

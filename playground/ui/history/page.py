@@ -127,10 +127,13 @@ def render() -> None:
     current = state.rerun_in_flight()
     with st.container():
         if current is not None:
-            live_view.replace_stale()
             st.subheader("Rerunning...")
             st.button("Stop generating", key="hist.stop", on_click=state.stop)
-            live_view.live_output(current, 0)
+    live_view.live_text("history", current)
+    with st.container():
+        if current is not None:
+            live_view.replace_stale()
+            live_view.live_output(current, 0, place="history")
             return
         opened = state.opened()
         run = runs.get(opened) if opened else None

@@ -2,11 +2,12 @@
 button, and saving every run (finished, failed or stopped) to the run history.
 
 How a stream is shown: Run starts a one-item playground.runs.batch.Batch (as Compare does) and
-keeps it as the run in flight (state.start_run). Its worker thread runs `ChatClient.run` (it touches no
-Streamlit API) and saves the Run to the history when it ends. The page draws it with the one
-live view every page uses (playground.ui.common.live_view): a parallel fragment that redraws
-the text as it arrives and, when the batch is done, triggers the one full rerun that shows the
-finished run (usage, logprobs...) with Run enabled again.
+keeps it as the run in flight (state.start_run). Its worker thread runs `ChatClient.run` (it
+touches no Streamlit API) and saves the Run to the history when it ends. The page shows it the
+way every page does (playground.ui.common.live_view): the answer box below the Run bar is on
+the page before Run is pressed, connected to its live channel, and the run's text comes down
+that connection as it arrives; a parallel fragment waits for the run to end and triggers the
+one full rerun that shows the finished run (usage, logprobs...) with Run enabled again.
 
 Nothing but `Stop generating` stops a stream: any other rerun (an edit of a parameter or a
 message, a switch to another page and back) draws the same batch again, still streaming or
@@ -73,15 +74,17 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, 
     start_now = state.take_run_request()
     reasons = blockers(errors) + list(waiting_for or [])
     unready = not_ready(request)
-    _keep_bar_in_view()
-    bar = st.container(horizontal=True, vertical_alignment="center", key=RUN_BAR)
-    run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
     refused = start_now and live is not None
     if start_now and live is None and not reasons and not unready:
         live = state.start_run(request, endpoint, preset)
+        live_view.first_text_first({PLACE: (live, 0)})  # before anything is drawn
+    _keep_bar_in_view()
+    bar = st.container(horizontal=True, vertical_alignment="center", key=RUN_BAR)
+    run_slot, stop_slot, note = bar.empty(), bar.empty(), bar.empty()
     if live is not None:
         _show_live(live, run_slot, stop_slot, note, refused)
         return
+    _answer_box(None)
     _run_button(run_slot, reasons)
     if reasons:
         note.caption(escape_markdown(" ".join(reasons)))
@@ -106,9 +109,18 @@ def _show_live(live: Batch, run_slot: Any, stop_slot: Any, note: Any, refused: b
         where = escape_markdown(endpoint.name)
         note.caption(f"Streaming from {where} · {escape_markdown(request.model)}…" if request.stream
                      else f"Waiting for the whole answer from {where}…")
+    _answer_box(live)
     with st.container():
         live_view.replace_stale()
-        live_view.live_output(live, 0, choices=request.n or 1, streaming=bool(request.stream))
+        live_view.live_output(live, 0, choices=request.n or 1, streaming=bool(request.stream), place=PLACE)
+
+
+def _answer_box(live: Batch | None) -> None:
+    """The live answer's box: here whether or not a run streams (live_view.live_text says why)."""
+    request = live.items[0][1] if live is not None else None
+    choices = (request.n or 1) if request is not None else 1
+    live_view.live_text(PLACE, live, streaming=bool(request.stream) if request is not None else True,
+                        caption="Choice 1" if choices > 1 else "")
 
 
 def _save_note() -> None:
@@ -118,6 +130,7 @@ def _save_note() -> None:
 
 
 RUN_BAR = "run_bar"
+PLACE = "playground"  # the live answer's place (live_view.live_text)
 
 
 def _keep_bar_in_view() -> None:
