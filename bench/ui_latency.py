@@ -37,11 +37,11 @@ session targets of 4 and the redraw cap of 5, against the floor's four sessions 
 run (the floor app has one pane; four streams at once are four sessions of it).
 
 Rows marked "info" are not gated; they say where the time goes:
-- click -> request at server: the part of 3 before the request leaves the app (the Playground
-  reruns the whole page first);
+- click -> request at server: the part of 3 before the request leaves the app;
 - websocket message handled: when the page's main thread handled the websocket message that
-  carried the first (last) token (the same probe wraps window.WebSocket); what follows until
-  the DOM shows it is the frontend drawing, what comes before is the server and the wire;
+  carried the first (last) token (the same probe wraps window.WebSocket: Streamlit's own
+  socket for the floor, the live channel's for the Playground); what follows until the DOM
+  shows it is the frontend drawing, what comes before is the server and the wire;
 - page main thread in long tasks: the sum of the page's long tasks (> 50 ms) during a run;
 - open a session -> ready to run: from page.goto to the message box typed in (the first session
   of each app, both opened side by side).
@@ -119,9 +119,12 @@ OBSERVER_JS = r"""
     constructor(...args) {
       super(...args);
       this.addEventListener('message', ev => {
-        if (!(ev.data instanceof ArrayBuffer) || ev.data.byteLength < 8) return;
+        // Streamlit's own messages are binary; the Playground's live channel sends text
+        const text = typeof ev.data === 'string' ? ev.data
+          : ev.data instanceof ArrayBuffer && ev.data.byteLength >= 8 ? decoder.decode(ev.data) : null;
+        if (text === null) return;
         const t = now();
-        for (const m of decoder.decode(ev.data).matchAll(MARK)) {
+        for (const m of text.matchAll(MARK)) {
           const f = lat.frames[m[1]] ??= {first: t, max: -1, maxAt: t};
           if (+m[2] > f.max) { f.max = +m[2]; f.maxAt = t; }
         }

@@ -6,6 +6,7 @@ Chromium against `streamlit run app.py` and a ScriptedServer posing as the local
 - A switch to History and back finds the run still streaming, or finished whole.
 - `Stop generating` keeps the partial text and says so; a second Stop, or a second Run
   clicked at once, breaks nothing and starts no second stream.
+- The answer comes down the live channel the page opened before Run was pressed.
 """
 
 from __future__ import annotations
@@ -123,3 +124,37 @@ def test_stop_keeps_partial_text_and_a_second_stop_or_run_breaks_nothing(page, s
     received = _chat_requests(server)[-1]
     assert received.wait_closed(5) and not received.finished
     screenshot(page, "live-stopped.png")
+
+
+def test_the_answer_comes_down_the_live_channel_opened_before_run(page, server, app_url):
+    """The answer box is on the page, connected to its live channel, before Run is pressed: the
+    run's text comes down that one WebSocket to the app's own host (no connection is opened
+    for it, no page redraw carries it), and the box goes when the finished run is shown."""
+
+    sockets: list = []
+    frames: dict = {}
+
+    def opened(ws) -> None:
+        sockets.append(ws)
+        frames[ws.url] = []
+        ws.on("framereceived", lambda payload: frames[ws.url].append(payload if isinstance(payload, str) else ""))
+
+    page.on("websocket", opened)
+    page.reload()  # the page's sockets from their start
+    page.locator(USER_BOX).first.wait_for()
+    page.wait_for_function("() => document.querySelector('[data-test-script-state=\"notRunning\"]')")
+    page.wait_for_timeout(300)
+    opened_before_run = len(sockets)
+
+    _start(page, server, "Count over the channel")
+    live = [ws.url for ws in sockets if "/_playground/live/" in ws.url]
+    carriers = [url for url in live if any("w03" in frame for frame in frames[url])]
+    assert len(carriers) == 1, live  # the text came down one live channel
+    assert carriers[0] in [ws.url for ws in sockets[:opened_before_run]]  # opened before Run was pressed
+    assert not [ws.url for ws in sockets[opened_before_run:]]  # and nothing was opened for the run
+    host = app_url.split("//", 1)[1]
+    assert carriers[0].startswith(f"ws://{host}/_playground/live/")  # to the app's own host
+    _wait_finished_whole(page)
+    assert [answer.strip() for answer in page.evaluate(ANSWERS_JS)] == [FULL]
+    assert page.locator(".pg-answer").count() == 2  # the finished run's, and the live box: hidden, empty
+    assert page.locator(".pg-answer").filter(visible=True).count() == 1

@@ -52,11 +52,16 @@ function visible(view) {
 }
 
 function update(view) {
+  // Streamlit's box around the element takes a gap in the page's layout even when empty: it
+  // goes with the answer.
+  const holder = view.root.parentElement?.closest(".stElementContainer");
   if (!visible(view)) {
     view.root.hidden = true;
+    if (holder) holder.style.display = "none";
     view.text.data = ""; // no stale copy of the answer left in the page
     return;
   }
+  if (holder) holder.style.display = "";
   view.text.data = view.answer;
   view.root.hidden = false;
   view.cursor.hidden = view.ended || !view.streaming;
