@@ -6,7 +6,7 @@ live answer redrawn 20 times a second through `st.html` made the browser redraw 
 Playground page (41 elements, 25-35 ms of main thread each time, against 10 ms for a page with
 only the answer), and under four sessions on two cores the first token reached the screen
 0.8-1.1 s after the server sent it. And an answer box mounted when Run is pressed waits for the
-page to draw it before it can ask for text: 150-1,000 ms more.
+page to draw it before it can ask for text: 150 ms more for one session, seconds under load.
 
 So each place that shows a live answer (the Playground's run area, each Compare pane, History's
 rerun) has one channel per browser session, and one small component (live_view.live_text) that

@@ -44,10 +44,15 @@ def live_text(place: str, current: Batch | None, slot: int = 0, choice: int = 0,
     every run of the page, streaming or not: the box then keeps its connection, and a run's first
     token is on screen without waiting for the page to redraw. `streaming` False: a request that
     waits for the whole answer (no cursor)."""
-    ctx = get_script_run_ctx()
-    path, run = live_channel.attach(ctx.session_id if ctx else "", place, current, slot, choice)
+    path, run = live_channel.attach(_session(), place, current, slot, choice)
     _live_text(key=f"live_{place}", data={"url": path, "run": run, "live": current is not None, "cursor": streaming,
                                           "caption": caption, "style": run_view.ANSWER_STYLE})
+
+
+def _session() -> str:
+    """This browser session's id: a live channel belongs to one session's place."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else ""
 
 
 def first_text_first(places: dict[str, tuple[Batch, int]]) -> None:
@@ -57,8 +62,7 @@ def first_text_first(places: dict[str, tuple[Batch, int]]) -> None:
     panes on a busy machine), and text that arrives meanwhile waits for it. Waiting here is
     short: the request is out, and the text goes down the open channel on its own.
     `places`: place -> (batch, slot)."""
-    ctx = get_script_run_ctx()
-    session = ctx.session_id if ctx else ""
+    session = _session()
     deadline = time.monotonic() + FIRST_TEXT_WAIT_S
     for place, (current, slot) in places.items():
         live_channel.attach(session, place, current, slot)
