@@ -82,10 +82,10 @@ def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
     )
 
 
-def answer_html(text: str, streaming: bool = False) -> str:
-    """One answer as literal text (escaped; newlines and spaces kept)."""
-    cursor = '<span style="opacity:0.5;">&#9612;</span>' if streaming else ""
-    return f'<div class="pg-answer" style="{ANSWER_STYLE}">{escape_html(text)}{cursor}</div>'
+def answer_html(text: str) -> str:
+    """One finished answer as literal text (escaped; newlines and spaces kept). A streaming one is
+    drawn by live_view.live_text, with the same style."""
+    return f'<div class="pg-answer" style="{ANSWER_STYLE}">{escape_html(text)}</div>'
 
 
 # --- a whole run ----------------------------------------------------------------------------

@@ -39,8 +39,9 @@ def render() -> None:
     conversation.init_shared()
     state.harvest()
     sources.take_incoming()
-    if state.batch() is not None:  # Run all's rerun: the panes' first text before the page is redrawn
-        live_view.first_text_first({panes.place(i): (state.batch(), slot) for i, slot in state.batch_slots().items()})
+    current = state.batch()
+    if current is not None:  # Run all's rerun: the panes' first text before the page is redrawn
+        live_view.first_text_first({panes.place(i): (current, slot) for i, slot in state.batch_slots().items()})
     st.title("Compare")
     st.caption("One conversation through 2 to 4 setups side by side: text, usage, latency, logprobs.")
     conversation.shared_conversation()
