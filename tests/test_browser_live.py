@@ -158,3 +158,24 @@ def test_the_answer_comes_down_the_live_channel_opened_before_run(page, server, 
     assert [answer.strip() for answer in page.evaluate(ANSWERS_JS)] == [FULL]
     assert page.locator(".pg-answer").count() == 2  # the finished run's, and the live box: hidden, empty
     assert page.locator(".pg-answer").filter(visible=True).count() == 1
+
+
+def test_a_slow_first_token_shows_an_empty_answer_not_the_last_one(page, server):
+    """The page learns of a new run before its channel has any text for it (the server is slow to
+    answer): the answer box shows nothing of the last answer meanwhile."""
+    from playwright.sync_api import expect
+
+    server.add(Reply.stream_text(["old ", "answer"]))
+    box = page.locator(USER_BOX).first
+    box.fill("First")
+    box.press("Tab")
+    page.locator(RUN).click()
+    page.get_by_text("Prompt tokens").wait_for()
+    _wait_answer(page, "a[0].trim() === 'old answer'")
+
+    server.add(Reply.stream_text(["new ", "one"], head_delay_s=2.0))
+    page.locator(RUN).click()
+    expect(page.get_by_role("button", name="Stop generating")).to_be_visible()
+    page.wait_for_timeout(500)  # the server has not answered yet
+    assert [a for a in page.evaluate(ANSWERS_JS) if "old" in a] == []
+    _wait_answer(page, "a[0].trim() === 'new one'")

@@ -78,8 +78,9 @@ def test_each_run_comes_down_the_connection_opened_before_it(app_url, server):
         assert live_channel.attach("session-a", "playground", first) == (path, idle + 1)
         text, seen = one_answer(stream)
         assert text == "".join(tokens)
-        # a new answer starts empty (nothing of the last one stays), named by the run number the page gets too
-        assert seen[0] == {"text": "", "run": idle + 1}
+        # a new answer starts afresh with its first text (nothing of the last one stays), named by the
+        # run number the page gets too
+        assert seen[0] == {"text": tokens[0], "run": idle + 1}
         assert sum("more" in event for event in seen) > 1  # it came as it streamed, not at the end
 
         # the next run on the same place: the same connection, a fresh answer
@@ -87,7 +88,7 @@ def test_each_run_comes_down_the_connection_opened_before_it(app_url, server):
         assert live_channel.attach("session-a", "playground", second) == (path, idle + 2)
         assert live_channel.attach("session-a", "playground", second) == (path, idle + 2)  # a redraw: the same run
         text, seen = one_answer(stream)
-        assert text == "second run" and seen[0] == {"text": "", "run": idle + 2}
+        assert text == "second run" and seen[0]["run"] == idle + 2 and seen[0]["text"].startswith("second")
 
 
 def test_a_page_that_connects_mid_stream_gets_the_text_so_far_first(app_url, server):
@@ -101,7 +102,7 @@ def test_a_page_that_connects_mid_stream_gets_the_text_so_far_first(app_url, ser
     with connect(app_url + path) as socket:
         text, seen = one_answer(events(socket))
     assert text == "".join(tokens)
-    assert seen[0] == {"text": "", "run": run} and len(seen[1]["more"]) >= len("w0 w1 w2 w3 w4 ")
+    assert seen[0]["run"] == run and len(seen[0]["text"]) >= len("w0 w1 w2 w3 w4 ")
 
 
 def test_model_text_goes_out_as_plain_text(app_url, server):
@@ -132,3 +133,13 @@ def test_a_place_with_nothing_streaming_sends_nothing(app_url, server):
     with connect(app_url + path) as socket:
         with pytest.raises(TimeoutError):
             socket.recv(0.5)
+
+
+def test_a_run_that_fails_before_any_text_still_starts_and_ends_its_answer(app_url, server):
+    server.add(Reply.error(429, {"error": {"message": "Slow down"}}))
+    path, idle = live_channel.attach("session-g", "playground", None)
+    with connect(app_url + path) as socket:
+        batch = Batch([(server.endpoint(), REQUEST)]).start()
+        _, run = live_channel.attach("session-g", "playground", batch)
+        text, seen = one_answer(events(socket))
+    assert (text, seen) == ("", [{"text": "", "run": run}, {"end": True}])  # the page drops the last answer

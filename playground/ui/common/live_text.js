@@ -62,7 +62,9 @@ function update(view) {
     return;
   }
   if (holder) holder.style.display = "";
-  view.text.data = view.answer;
+  // The page can speak of a run before the channel starts it (the first text is slow to come):
+  // nothing of the last answer shows meanwhile.
+  view.text.data = view.channelRun >= view.pageRun ? view.answer : "";
   view.root.hidden = false;
   view.cursor.hidden = view.ended || !view.streaming;
 }
