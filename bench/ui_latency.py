@@ -2,7 +2,7 @@
 
 In one run this starts a scripted SGP-style endpoint (bench/_scripted_sse.py, its own process),
 `streamlit run app.py` (the Playground, whose "Local sandbox" is that endpoint) and `streamlit
-run bench/floor_app.py` (the smallest Streamlit app that streams the same answer: a text area,
+run bench/_floor_app.py` (the smallest Streamlit app that streams the same answer: a text area,
 a Run button, one placeholder redrawn at most every 50 ms), and drives both in Chromium.
 
 Every token's text carries a marker, "q<request>x<index> " (letters and digits only: the
@@ -480,7 +480,7 @@ def main() -> int:
         tmp = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ui-latency-")))
         tmp.mkdir(parents=True, exist_ok=True)
         endpoint = Endpoint(stack)
-        floor_ready = start_app(stack, "bench/floor_app.py", tmp,
+        floor_ready = start_app(stack, "bench/_floor_app.py", tmp,
                                 {"BENCH_CHAT_URL": f"{endpoint.base}/v4/beta/chat/completions"})
         app_ready = start_app(stack, "app.py", tmp, {
             "PLAYGROUND_DATA_DIR": str(tmp / "data"), "PLAYGROUND_PRESETS_DIR": str(tmp / "presets"),

@@ -6,7 +6,7 @@ end), streamed with httpx in the script thread from $BENCH_CHAT_URL (an SGP-styl
 `/v4/beta/chat/completions`). The answer is drawn as the Playground draws it (st.html of a
 `div.pg-answer`, escaped), so both apps are measured on the same element.
 
-    BENCH_CHAT_URL=http://127.0.0.1:PORT/v4/beta/chat/completions streamlit run bench/floor_app.py
+    BENCH_CHAT_URL=http://127.0.0.1:PORT/v4/beta/chat/completions streamlit run bench/_floor_app.py
 """
 
 import html
