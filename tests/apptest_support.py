@@ -1,7 +1,8 @@
 """Setup shared by the AppTest page tests (Compare, History, Presets).
 
-- `app_test(page)`: the whole app as `streamlit run app.py` runs it (page config, sidebar,
-  navigation), on pages/<page>; not run yet, so a test can set secrets and session state first.
+- `whole_app()`: the whole app as `streamlit run app.py` runs it (page config, sidebar,
+  navigation); not run yet, so a test can set secrets and session state first.
+- `app_test(page)`: the same, on pages/<page>.
 - `sandbox_stand_in(tmp_path, monkeypatch)`: a ScriptedServer standing in for the local sandbox
   (it answers the sidebar's health check and model list; PLAYGROUND_SANDBOX_PORT points at it),
   with a fresh data folder and presets folder under tmp_path and no SGP key from the environment.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import pytest
+from streamlit.components.v2.component_manager import BidiComponentManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -27,12 +29,32 @@ REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
 
 
-def app_test(page: str = "playground.py") -> AppTest:
-    """app.py, switched to pages/<page>. AppTest starts every run in Streamlit's legacy
+def whole_app() -> AppTest:
+    """app.py as `streamlit run app.py` runs it. AppTest starts every run in Streamlit's legacy
     pages-folder mode, so the page file runs first and its shell.require_app() draws the shell:
     the same path as a deep link to a fresh server (see playground/ui/shell.py)."""
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    return at.switch_page(f"pages/{page}")
+    # Each AppTest's first run reads the metadata of every installed package, looking for
+    # components (0.3-0.7 s here, for about a hundred AppTests in the suite); a server does it
+    # once. Its finding is the same for all: they share one. AppTest has no public way to pass it.
+    at._bidi_component_manager = _installed_components()
+    return at
+
+
+def app_test(page: str = "playground.py") -> AppTest:
+    """whole_app(), switched to pages/<page>."""
+    return whole_app().switch_page(f"pages/{page}")
+
+
+_components: list[BidiComponentManager] = []
+
+
+def _installed_components() -> BidiComponentManager:
+    if not _components:
+        manager = BidiComponentManager()
+        manager.discover_and_register_components(start_file_watching=False)
+        _components.append(manager)
+    return _components[0]
 
 
 @contextmanager

@@ -25,10 +25,9 @@ from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
 from playground.ui.playground.param_fields import GROUPS
 from playground.ui.playground.state import group_key
-from tests.apptest_support import widget
+from tests.apptest_support import whole_app, widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = "scripted/scripted-model"
 
 
@@ -45,12 +44,8 @@ def server(monkeypatch, tmp_path):
 
 
 def new_app() -> AppTest:
-    """The whole app, sidebar included, as `streamlit run app.py` runs it.
-
-    AppTest starts every run in Streamlit's legacy pages/-folder mode (it resets
-    PagesManager.uses_pages_directory), which runs the page file without app.py: the same
-    path as a deep link to a fresh server, kept whole by the pages' shell.require_app()."""
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    """The whole app, sidebar included, as `streamlit run app.py` runs it (apptest_support)."""
+    return whole_app()
 
 
 def open_app() -> AppTest:
