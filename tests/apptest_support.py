@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -46,15 +47,11 @@ def app_test(page: str = "playground.py") -> AppTest:
     return whole_app().switch_page(f"pages/{page}")
 
 
-_components: list[BidiComponentManager] = []
-
-
+@cache
 def _installed_components() -> BidiComponentManager:
-    if not _components:
-        manager = BidiComponentManager()
-        manager.discover_and_register_components(start_file_watching=False)
-        _components.append(manager)
-    return _components[0]
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    return manager
 
 
 @contextmanager
