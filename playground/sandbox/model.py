@@ -10,13 +10,15 @@ stream from it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 import llama_cpp
+import llama_cpp.llama_cpp as llama_cpp_api
 import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -69,6 +71,41 @@ def default_parallel() -> int:
         return DEFAULT_PARALLEL
 
 
+def _cpu_has_amx() -> bool:
+    """Whether the CPU says it has Intel AMX tiles (Linux: /proc/cpuinfo's flags)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            return any(line.startswith("flags") and " amx_tile" in line for line in info)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _model_params(**fields) -> Iterator[None]:
+    """Llama() builds its llama_model_params from llama_model_default_params() and takes no
+    argument for these fields: set them on the defaults while one Llama loads (the Engine is
+    built once per process, before any other thread loads a model).
+
+    Why use_extra_bufts=False on an AMX CPU: llama.cpp then repacks the weights for its AMX
+    matmul, and on the Xeon (Sapphire Rapids class) VMs this project runs on, ggml's AMX matmul
+    crashed the process (SIGSEGV in ggml_backend_amx_mul_mat) on every step of more than one
+    token, i.e. every prompt. Without the extra buffers the weights take ggml's ordinary CPU path
+    (AVX-512), the one the shipped Q4_1 file takes on every other CPU."""
+    original = llama_cpp_api.llama_model_default_params
+
+    def defaults():
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    llama_cpp_api.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        llama_cpp_api.llama_model_default_params = original
+
+
 class PromptTooLong(ValueError):
     def __init__(self, prompt_tokens: int, n_ctx: int) -> None:
         super().__init__(
@@ -90,14 +127,15 @@ class Engine:
         # token. With logits_all=True a prompt evaluated 35-60% slower and each evaluated token's
         # row (n_ctx x 49152 floats, 400 MB at full context) was copied into memory.
         # This Llama holds the tokenizer, template and model; the scheduler makes its own context.
-        self.llm = Llama(
-            model_path=self.model_path,
-            n_ctx=n_ctx,
-            n_threads=self.n_threads,
-            n_threads_batch=self.n_threads_batch,
-            logits_all=False,
-            verbose=False,
-        )
+        with _model_params(use_extra_bufts=not _cpu_has_amx()):
+            self.llm = Llama(
+                model_path=self.model_path,
+                n_ctx=n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                logits_all=False,
+                verbose=False,
+            )
         self.n_ctx = self.llm.n_ctx()  # per sequence
         self.n_vocab = self.llm.n_vocab()
         self.vocab = self.llm._model.vocab
