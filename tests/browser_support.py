@@ -26,8 +26,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ import pytest
 
 from playground.sandbox.launcher import free_port
 from tests.scripted_server import ScriptedServer
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -78,15 +78,6 @@ def is_outside(url: str) -> bool:
     if parts.scheme in NO_HOST_SCHEMES:
         return False
     return (parts.hostname or "") not in LOCAL_HOSTS
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def healthy(url: str) -> bool:
@@ -238,6 +229,30 @@ PAGE_TIMEOUT_MS = 30_000
 EXPECT_TIMEOUT_MS = 15_000
 USER_BOX = "textarea[placeholder^='Type a user message']"
 RUN_BUTTON = ".st-key-run button >> visible=true"
+# The answers on screen: the live box stays on the page, hidden, when nothing streams, and a run's
+# Details expander holds another copy, hidden while folded.
+ANSWERS_JS = ("[...document.querySelectorAll('.pg-answer')].filter(e => e.checkVisibility({visibilityProperty: true}))"
+              ".map(e => e.innerText)")
+
+
+def answers(page) -> list[str]:
+    return page.evaluate(ANSWERS_JS)
+
+
+def wait_answer(page, predicate: str, shot: str = "answer-failure.png") -> None:
+    """Until the answers on screen, `a` in the JavaScript `predicate`, are there and satisfy it
+    (a screenshot named `shot` when they never do)."""
+    try:
+        page.wait_for_function(f"() => {{ const a = {ANSWERS_JS}; return a.length > 0 && ({predicate}); }}")
+    except Exception:
+        screenshot(page, shot, full_page=True)
+        raise
+
+
+def choose(page, combobox, option: str) -> None:
+    """Pick `option` in a st.selectbox."""
+    combobox.click()
+    page.get_by_role("option", name=option, exact=True).click()
 
 
 @contextmanager
@@ -289,11 +304,29 @@ def rendered_hostile(page) -> dict[str, dict]:
     return found
 
 
-def assert_inert(page, browser: Browser, settle_s: float = 0.5) -> None:
+def settle(page) -> None:
+    """Until the app's rerun is over and every frame has loaded what it will: each image has
+    loaded or failed (so an injected onerror has fired), then one more task and frame (a handler
+    queued by either has run). The positive sign to wait for before asserting that nothing ran."""
+    wait_idle(page)
+    for frame in page.frames:
+        if not frame.is_detached():
+            frame.evaluate("""async () => {
+                const loaded = (i) => new Promise(done => {
+                    i.addEventListener('load', done);
+                    i.addEventListener('error', done);
+                });
+                await Promise.all([...document.images].filter(i => !i.complete).map(loaded));
+                await new Promise(done => setTimeout(done, 0));
+                await new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)));
+            }""")
+
+
+def assert_inert(page, browser: Browser) -> None:
     """Hostile text on screen did nothing: no script ran (`window.__pwned` unset in every frame),
     nothing rendered as an image, a javascript: link or math, and no request left for an
     outside host (the evil host included)."""
-    time.sleep(settle_s)  # give an injected handler (onerror, a late script) its chance to fire
+    settle(page)
     found = rendered_hostile(page)
     assert not found, f"hostile text rendered or ran: {found}"
     evil = [url for url in browser.requests if EVIL_HOST in url]

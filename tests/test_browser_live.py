@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import USER_BOX, screenshot
+from tests.browser_support import ANSWERS_JS, USER_BOX, screenshot, wait_answer, wait_idle
 from tests.scripted_server import Reply
+from tests.support import chat_requests, wait_for
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 30_000
 RUN = ".st-key-run button >> visible=true"
 SYSTEM_BOX = "textarea[aria-label='System prompt']"
-# the answers on screen (the live box stays on the page, hidden, when nothing streams)
-ANSWERS_JS = "[...document.querySelectorAll('.pg-answer')].filter(e => e.checkVisibility()).map(e => e.innerText)"
 TOKENS = [f"w{i:02d} " for i in range(40)]  # 40 tokens 0.1 s apart: a 4 s answer
 FULL = "".join(TOKENS).strip()
-
-
-def _chat_requests(server) -> list:
-    return [r for r in server.requests if r.path.endswith("/chat/completions")]
 
 
 def _start(page, server, text: str, delay_s: float = 0.1) -> None:
@@ -42,20 +36,12 @@ def _start(page, server, text: str, delay_s: float = 0.1) -> None:
     run = page.locator(RUN)
     expect(run).to_be_enabled()
     run.click()
-    _wait_answer(page, "a[0].includes('w03') && !a[0].includes('w39')")
-
-
-def _wait_answer(page, predicate: str) -> None:
-    try:
-        page.wait_for_function(f"() => {{ const a = {ANSWERS_JS}; return a.length > 0 && ({predicate}); }}")
-    except Exception:
-        screenshot(page, "live-failure.png", full_page=True)
-        raise
+    wait_answer(page, "a[0].includes('w03') && !a[0].includes('w39')")
 
 
 def _wait_finished_whole(page) -> None:
     page.get_by_text("Prompt tokens").wait_for()
-    _wait_answer(page, f"a[0].trim() === {FULL!r}")
+    wait_answer(page, f"a[0].trim() === {FULL!r}")
     assert page.get_by_text("Stopped by you").count() == 0
     assert page.get_by_role("button", name="Stop generating").count() == 0
 
@@ -63,7 +49,7 @@ def _wait_finished_whole(page) -> None:
 def test_editing_while_it_streams_keeps_the_stream_and_the_edit(page, server):
     from playwright.sync_api import expect
 
-    before = len(_chat_requests(server))
+    before = len(chat_requests(server))
     _start(page, server, "Count slowly")
     temperature = page.locator(".st-key-p_temperature input").first
     temperature.fill("1.3")
@@ -71,7 +57,7 @@ def test_editing_while_it_streams_keeps_the_stream_and_the_edit(page, server):
     system = page.locator(SYSTEM_BOX).first
     system.fill("Be brief.")
     system.press("Tab")
-    _wait_answer(page, "a[0].includes('w20')")  # still streaming after both edits
+    wait_answer(page, "a[0].includes('w20')")  # still streaming after both edits
     assert page.get_by_text("Stopped by you").count() == 0
     expect(page.locator(RUN)).to_be_disabled()  # one run at a time
     _wait_finished_whole(page)
@@ -79,9 +65,9 @@ def test_editing_while_it_streams_keeps_the_stream_and_the_edit(page, server):
     # the edits are kept, and go out with the next run; the first run went out as it was
     assert float(temperature.input_value()) == 1.3
     assert page.locator(SYSTEM_BOX).first.input_value() == "Be brief."
-    first = _chat_requests(server)[before]
+    first = chat_requests(server)[before]
     assert first.finished and first.json.get("temperature") != 1.3
-    assert len(_chat_requests(server)) == before + 1
+    assert len(chat_requests(server)) == before + 1
     screenshot(page, "live-edit.png")
 
 
@@ -91,20 +77,22 @@ def test_history_and_back_finds_the_run_streaming_or_whole(page, server):
     _start(page, server, "Keep going")
     page.get_by_role("link", name="History", exact=True).click()
     expect(page.get_by_role("heading", name="History")).to_be_visible()
-    page.wait_for_timeout(800)
+    streaming = chat_requests(server)[-1]
+    away_from = streaming.events_sent
+    wait_for(lambda: streaming.events_sent >= away_from + 5, 10, "the answer to go on while History shows")
     page.get_by_role("link", name="Playground", exact=True).click()
     page.get_by_role("heading", name="Playground").wait_for()
-    _wait_answer(page, "a[0].includes('w00')")
+    wait_answer(page, "a[0].includes('w00')")
     assert page.get_by_text("Stopped by you").count() == 0
     _wait_finished_whole(page)
-    received = _chat_requests(server)[-1]
+    received = chat_requests(server)[-1]
     assert received.finished
 
 
 def test_stop_keeps_partial_text_and_a_second_stop_or_run_breaks_nothing(page, server):
     from playwright.sync_api import expect
 
-    before = len(_chat_requests(server))
+    before = len(chat_requests(server))
     server.add(Reply.stream_text(TOKENS, delay_s=0.1))
     box = page.locator(USER_BOX).first
     box.fill("Go")
@@ -112,7 +100,7 @@ def test_stop_keeps_partial_text_and_a_second_stop_or_run_breaks_nothing(page, s
     run = page.locator(RUN)
     expect(run).to_be_enabled()
     run.dblclick()  # a double click on Run: one stream only
-    _wait_answer(page, "a[0].includes('w03')")
+    wait_answer(page, "a[0].includes('w03')")
     stop = page.get_by_role("button", name="Stop generating")
     stop.dblclick()  # and on Stop: it stops once
     page.get_by_text("Stopped by you").wait_for()
@@ -120,8 +108,8 @@ def test_stop_keeps_partial_text_and_a_second_stop_or_run_breaks_nothing(page, s
     assert text.startswith("w00 w01 w02 w03") and "w39" not in text
     expect(page.locator(RUN)).to_be_enabled()
     assert page.get_by_role("button", name="Stop generating").count() == 0
-    assert len(_chat_requests(server)) == before + 1
-    received = _chat_requests(server)[-1]
+    assert len(chat_requests(server)) == before + 1
+    received = chat_requests(server)[-1]
     assert received.wait_closed(5) and not received.finished
     screenshot(page, "live-stopped.png")
 
@@ -140,10 +128,10 @@ def test_the_answer_comes_down_the_live_channel_opened_before_run(page, server, 
         ws.on("framereceived", lambda payload: frames[ws.url].append(payload if isinstance(payload, str) else ""))
 
     page.on("websocket", opened)
-    page.reload()  # the page's sockets from their start
+    with page.expect_websocket(lambda ws: "/_playground/live/" in ws.url):  # the answer box's channel
+        page.reload()  # the page's sockets from their start
     page.locator(USER_BOX).first.wait_for()
-    page.wait_for_function("() => document.querySelector('[data-test-script-state=\"notRunning\"]')")
-    page.wait_for_timeout(300)
+    wait_idle(page)
     opened_before_run = len(sockets)
 
     _start(page, server, "Count over the channel")
@@ -171,11 +159,14 @@ def test_a_slow_first_token_shows_an_empty_answer_not_the_last_one(page, server)
     box.press("Tab")
     page.locator(RUN).click()
     page.get_by_text("Prompt tokens").wait_for()
-    _wait_answer(page, "a[0].trim() === 'old answer'")
+    wait_answer(page, "a[0].trim() === 'old answer'")
 
+    before = len(chat_requests(server))
     server.add(Reply.stream_text(["new ", "one"], head_delay_s=2.0))
     page.locator(RUN).click()
-    expect(page.get_by_role("button", name="Stop generating")).to_be_visible()
-    page.wait_for_timeout(500)  # the server has not answered yet
-    assert [a for a in page.evaluate(ANSWERS_JS) if "old" in a] == []
-    _wait_answer(page, "a[0].trim() === 'new one'")
+    expect(page.get_by_role("button", name="Stop generating")).to_be_visible()  # the page drew the new run
+    wait_for(lambda: len(chat_requests(server)) > before, 10, "the new request to reach the server")
+    shown = page.evaluate(ANSWERS_JS)
+    assert chat_requests(server)[-1].answered_at is None  # looked while the server had not answered
+    assert [a for a in shown if "old" in a] == []
+    wait_answer(page, "a[0].trim() === 'new one'")

@@ -7,13 +7,12 @@ import html
 import re
 from html.parser import HTMLParser
 
+import linkify_it  # noqa: F401 - markdown-it's linkify needs it; imported so a missing one fails here
+import markdown_it
 import pytest
+from mdit_py_plugins import dollarmath
 
 from playground.textsafe import escape_html, escape_markdown
-
-markdown_it = pytest.importorskip("markdown_it")
-dollarmath = pytest.importorskip("mdit_py_plugins.dollarmath")
-pytest.importorskip("linkify_it")
 
 NASTY = [
     "<script>alert('x')</script>",
