@@ -226,6 +226,7 @@ class Received:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     at: float  # time.perf_counter() when the request was read
+    answered_at: float | None = None  # perf_counter when the status line went out (None: not yet)
     events_sent: int = 0
     finished: bool = False  # the whole reply was written
     client_closed_at: float | None = None  # perf_counter when the server noticed the client closing
@@ -421,6 +422,7 @@ class ScriptedServer:
             received.finished = True
             return False
         reason = HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_ else "Status"
+        received.answered_at = time.perf_counter()  # set just before the status line goes out
         head = [f"HTTP/1.1 {reply.status} {reason}"] + [f"{k}: {v}" for k, v in reply.headers.items()]
         if not reply.streaming:
             body = reply.body or b""
