@@ -8,7 +8,9 @@
         ...
         server.requests[0].json, server.requests[0].headers["x-api-key"]
 
-Replies are served in the order they were added (`route(path, reply)` pins one to a path).
+Replies are served in the order they were added (`route(path, reply)` pins one to a path;
+`respond = lambda received: Reply...` computes each other reply from its request, as a model
+would). `in_flight` and `max_in_flight` count the requests being answered at once.
 SSE events: a dict is sent as `data: <json>`; a str that starts with an SSE field (`data:`,
 `event:`, `id:`, `retry:`) or a comment (`:`) is sent as written (a blank line is added when
 it has none); any other str is sent as `data: <str>`. `Raw(b"...")` is sent byte for byte.
@@ -28,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from playground.client.endpoint import Endpoint
 
@@ -251,6 +253,9 @@ class ScriptedServer:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.default: Reply | None = None
+        self.respond: Callable[[Received], Reply] | None = None  # after routes, before the queue
+        self.in_flight = 0  # requests read and not yet fully answered
+        self.max_in_flight = 0  # the most at once since the server started (a test may reset it)
         self._queue: list[Reply] = []
         self._routes: dict[str, Reply] = {}
         self._lock = threading.Lock()
@@ -318,10 +323,13 @@ class ScriptedServer:
 
     # --- serving ------------------------------------------------------------------------
 
-    def _next_reply(self, path: str) -> Reply:
+    def _next_reply(self, path: str, received: Received | None = None) -> Reply:
         with self._lock:
             if path.split("?")[0] in self._routes:
                 return self._routes[path.split("?")[0]]
+        if self.respond is not None and received is not None:
+            return self.respond(received)
+        with self._lock:
             if self._queue:
                 return self._queue.pop(0)
         if self.default is not None:
@@ -351,12 +359,17 @@ class ScriptedServer:
                     return
                 with self._lock:
                     self.requests.append(received)
-                reply = self._next_reply(received.path)
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
+                    reply = self._next_reply(received.path, received)
                     keep = self._write_reply(conn, reply, received)
                 except _ClientGone:
                     self._mark_closed(received)
                     return
+                finally:
+                    with self._lock:
+                        self.in_flight -= 1
                 if not keep:
                     return
                 # Between requests: notice a client that closes while we wait for the next one.
