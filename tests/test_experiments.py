@@ -7,8 +7,6 @@ import json
 import math
 import sqlite3
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,81 +45,39 @@ SHIPPED = Path(__file__).resolve().parents[1] / "presets"
 # --- a loopback model whose answer depends on the prompt -----------------------------------------
 
 
-class ModelServer:
-    """A real HTTP server on 127.0.0.1 that answers chat completions with `answer(body)`: a
-    dict {"text", "logprobs"?, "status"?, "tool_calls"?, "delay"?}. Counts the requests in
-    flight, so a test sees the concurrency the server got."""
-
-    def __init__(self, answer: Callable[[dict], dict]) -> None:
-        self.answer = answer
-        self.active = 0
-        self.max_active = 0
-        self.bodies: list[dict] = []
-        self.healthz: dict | None = None  # GET /healthz answers this when set (posing as the sandbox)
-        self._lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as two writes
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                data = json.dumps(owner.healthz).encode() if owner.healthz is not None else b"{}"
-                self.send_response(200 if owner.healthz is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with owner._lock:
-                    owner.bodies.append(body)
-                    owner.active += 1
-                    owner.max_active = max(owner.max_active, owner.active)
-                try:
-                    reply = owner.answer(body)
-                    time.sleep(reply.get("delay", 0.0))
-                    status = reply.get("status", 200)
-                    if status != 200:
-                        data = json.dumps({"detail": reply.get("text", "scripted failure")}).encode()
-                    else:
-                        data = json.dumps(completion(reply)).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    with owner._lock:
-                        owner.active -= 1
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, address: None  # a client that hangs up (Stop) is no error here
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def endpoint(self, name: str = "Model") -> Endpoint:
-        return Endpoint(name=name, base_url=f"http://127.0.0.1:{self.httpd.server_port}")
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def completion(reply: dict) -> dict:
+    """A chat.completion from an answer dict: {"text", "logprobs"?, "tool_calls"?, "finish_reason"?}."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.get("text", "")}
     if reply.get("tool_calls"):
         message["tool_calls"] = reply["tool_calls"]
-    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": reply.get("finish_reason", "stop")}
     if reply.get("logprobs") is not None:
         choice["logprobs"] = {"content": reply["logprobs"]}
     tokens = len(reply.get("logprobs") or [1])
     return {"id": "cmpl", "object": "chat.completion", "created": 1, "model": "scripted/model", "choices": [choice],
             "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}}
+
+
+def reply_of(answer: dict) -> Reply:
+    """The ScriptedServer reply for an answer dict ("status": an error with "text" as its detail;
+    "delay": seconds before the answer, during which the server notices a client hanging up)."""
+    status = answer.get("status", 200)
+    reply = (Reply.json(200, completion(answer)) if status == 200 else
+             Reply.json(status, {"detail": answer.get("text", "scripted failure")}))
+    reply.head_delay_s = answer.get("delay", 0.0)
+    return reply
+
+
+def modelled(answer: Callable[[dict], dict], server: ScriptedServer | None = None) -> ScriptedServer:
+    """A ScriptedServer whose every chat completion is `answer(request body)`."""
+    server = server or ScriptedServer()
+    server.respond = lambda received: reply_of(answer(received.json))
+    return server
+
+
+def bodies(server: ScriptedServer) -> list[dict]:
+    """The chat requests the server was sent (not the launcher's /healthz)."""
+    return [r.json for r in server.requests if r.method == "POST"]
 
 
 def last_user(body: dict) -> str:
@@ -130,10 +86,10 @@ def last_user(body: dict) -> str:
 
 @pytest.fixture
 def model_server():
-    servers: list[ModelServer] = []
+    servers: list[ScriptedServer] = []
 
-    def make(answer: Callable[[dict], dict]) -> ModelServer:
-        servers.append(ModelServer(answer))
+    def make(answer: Callable[[dict], dict]) -> ScriptedServer:
+        servers.append(modelled(answer))
         return servers[-1]
 
     yield make
@@ -290,7 +246,8 @@ def test_json_checks() -> None:
                "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}}
     assert one("json_schema", run_from('{"age": 1}', request=request)).passed  # the request's schema
     assert "required" in one("json_schema", run_from("{}", request=request)).reason
-    assert "no schema" in one("json_schema", run_from("{}")).reason
+    unschemed = one("json_schema", run_from("{}"))
+    assert unschemed.passed is False and "no schema" in unschemed.reason
 
 
 def test_tool_called() -> None:
@@ -334,17 +291,19 @@ def test_logprob_checks() -> None:
     assert labelled.passed and labelled.reason == "confidence 0.61 >= 0.60"
     assert "none of good, bad" in one("min_confidence", run_from("meh", logprobs=sure), limit=0.5,
                                       labels=["good", "bad"]).reason
-    assert "no logprobs" in one("min_confidence", run_from("bad"), limit=0.5).reason
+    blind = one("min_confidence", run_from("bad"), limit=0.5)
+    assert blind.passed is False and "no logprobs" in blind.reason
     tokens = [token_logprob("a", math.log(0.5)), token_logprob("b", math.log(0.5))]
     assert one("max_perplexity", run_from("ab", logprobs=tokens), limit=2.5).passed
     perplexed = one("max_perplexity", run_from("ab", logprobs=tokens), limit=1.5)
     assert not perplexed.passed and perplexed.reason == "perplexity 2.00 > 1.50"
-    assert "no logprobs" in one("max_perplexity", run_from("ab"), limit=3).reason
+    unread = one("max_perplexity", run_from("ab"), limit=3)
+    assert unread.passed is False and "no logprobs" in unread.reason
 
 
 def test_a_leading_space_token_is_not_the_answer() -> None:
     tokens = [token_logprob(" ", math.log(0.99)), token_logprob("good", math.log(0.6))]
-    trial = grade(run_from(" good", logprobs=tokens), Case(expected="good"), [])
+    trial = grade(run_from(" good", logprobs=tokens), Case(expected="good"), [Check(kind="equals")])
     assert trial.confidence == pytest.approx(0.6) and trial.correct is True and trial.status == "pass"
 
 
@@ -366,12 +325,12 @@ def test_the_concurrency_bound_is_what_the_server_sees(model_server, tmp_path: P
     experiment = Experiment.from_preset(preset, [Case(values={"review": f"r{n} good"}) for n in range(12)], [
         Variant.from_preset(preset, endpoint="A"), Variant.from_preset(preset, endpoint="B", model="other/model")])
     progress = []
-    result = run_experiment(experiment, [first.endpoint("A"), second.endpoint("B")],
+    result = run_experiment(experiment, [first.endpoint(name="A"), second.endpoint(name="B")],
                             concurrency={"A": 3, "B": 2}, store=ExperimentStore(tmp_path / "runs.sqlite3"),
                             on_trial=lambda trial, p: progress.append(p))
-    assert (first.max_active, second.max_active) == (3, 2)
-    assert len(first.bodies) == len(second.bodies) == 12
-    assert {b["model"] for b in second.bodies} == {"other/model"}
+    assert (first.max_in_flight, second.max_in_flight) == (3, 2)
+    assert len(bodies(first)) == len(bodies(second)) == 12
+    assert {b["model"] for b in bodies(second)} == {"other/model"}
     assert sorted(p.done for p in progress) == list(range(1, 25)) and progress[-1].total == 24
     assert max(p.tokens for p in progress) == 24 * 11 and result.status == "finished"
     assert all(t.passed for t in result.trials)
@@ -379,36 +338,43 @@ def test_the_concurrency_bound_is_what_the_server_sees(model_server, tmp_path: P
 
 def test_on_the_local_sandbox_as_many_run_at_once_as_it_generates_at_once(model_server) -> None:
     server = model_server(lambda body: {**label_answer(body), "delay": 0.05})
-    server.healthz = {"status": "ok", "parallel": 2}  # a sandbox started with --parallel 2
-    local = Endpoint.local(server.httpd.server_port)
+    server.route("/healthz", Reply.json(200, {"status": "ok", "parallel": 2}))  # a sandbox started with --parallel 2
+    local = Endpoint.local(server.port)
     run_experiment(sized_experiment(8), [local], save=False)
-    assert server.max_active == 2 and len(server.bodies) == 8
-    server.healthz["parallel"] = 6
-    server.max_active = 0
+    assert server.max_in_flight == 2 and len(bodies(server)) == 8
+    server.route("/healthz", Reply.json(200, {"status": "ok", "parallel": 6}))
+    server.max_in_flight = 0
     run_experiment(sized_experiment(8), [local], save=False)
-    assert server.max_active == 6
-    other = server.endpoint("Not the sandbox")  # another endpoint: the default, whatever /healthz says
-    server.max_active = 0
+    assert server.max_in_flight == 6
+    other = server.endpoint(name="Not the sandbox")  # another endpoint: the default, whatever /healthz says
+    server.max_in_flight = 0
     run_experiment(sized_experiment(8), [other], save=False)
-    assert server.max_active == DEFAULT_CONCURRENCY
+    assert server.max_in_flight == DEFAULT_CONCURRENCY
 
 
 def test_stop_mid_run_keeps_the_finished_trials(model_server, tmp_path: Path) -> None:
-    server = model_server(lambda body: {**label_answer(body), "delay": 0.02 if "fast" in last_user(body) else 5})
+    slow_arrived = threading.Event()
+
+    def answer(body: dict) -> dict:
+        if "fast" in last_user(body):
+            return label_answer(body)
+        slow_arrived.set()
+        return {**label_answer(body), "delay": 60}  # answered only if Stop failed to cut it off
+
+    server = model_server(answer)
     experiment = sized_experiment(8, review=lambda n: f"r{n} good {'fast' if n < 3 else 'slow'}")
     store = ExperimentStore(tmp_path / "runs.sqlite3")
-    runner = ExperimentRunner(experiment, [server.endpoint()], concurrency=1, store=store)
-    seen = threading.Event()
-    runner._on_trial = lambda trial, p: seen.set() if p.done == 3 else None
+    three_done = threading.Event()
+    runner = ExperimentRunner(experiment, [server.endpoint()], concurrency=1, store=store,
+                              on_trial=lambda trial, p: three_done.set() if p.done == 3 else None)
     runner.start()
-    assert seen.wait(5)
-    time.sleep(0.1)  # the fourth (slow) request is in flight
-    started = time.perf_counter()
+    assert three_done.wait(10) and slow_arrived.wait(10)  # the fourth (slow) request is in flight
     runner.stop()
-    result = runner.wait(5)
-    assert result is not None and time.perf_counter() - started < 1.0
+    result = runner.wait(10)
+    assert result is not None, "Stop did not end the request in flight"
+    assert not server.requests[-1].finished  # the run ended while the server still held its answer back
     assert [t.status for t in result.trials] == ["pass", "pass", "pass", "stopped"]
-    assert result.status == "stopped" and len(server.bodies) == 4
+    assert result.status == "stopped" and len(bodies(server)) == 4
     stored = store.get(result.id)
     assert stored.status == "stopped" and [t.status for t in stored.trials] == ["pass", "pass", "pass", "stopped"]
     assert summarize(stored)[0].trials == 3  # the stopped trial is shown, not counted
@@ -428,7 +394,7 @@ def test_an_error_mid_matrix_is_an_error_cell(model_server, tmp_path: Path) -> N
     assert by_case[2].status == "error" and by_case[2].error == "HTTP 422 BadRequestError: review too spicy"
     assert by_case[5].status == "error" and "{{review}}" in by_case[5].error and by_case[5].run_id is None
     assert [by_case[n].status for n in (0, 1, 3, 4)] == ["pass"] * 4
-    assert len(server.bodies) == 5
+    assert len(bodies(server)) == 5
     row = summarize(result)[0]
     assert (row.passed, row.errors, row.trials, row.pass_rate) == (4, 2, 6, pytest.approx(4 / 6))
 

@@ -10,6 +10,7 @@ to a temporary PLAYGROUND_DATA_DIR.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.apptest_support import (
     widget,
     widget_value,
 )
-from tests.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer, token_logprob
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
 PRESET = {
@@ -81,7 +82,7 @@ def two_variants(at: AppTest) -> None:
 def run_experiment(at: AppTest) -> None:
     at.button(key="exp.run").click().run()
     deadline = time.monotonic() + 15
-    while exp_state._RUNNING in at.session_state and at.session_state[exp_state._RUNNING] is not None:
+    while exp_state.running_in(at.session_state) is not None:
         assert time.monotonic() < deadline, "the experiment did not finish"
         at.run()
     assert not at.exception, at.exception
@@ -134,7 +135,8 @@ def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
     assert len(widget(at.selectbox, exp_state.CELL_CASE).options) == 2 and len(variant.options) == 2
     variant.select(variant.options[1]).run()
     assert not at.exception, at.exception
-    assert any("FAIL" in t for t in texts(at.caption))
+    assert [t for t in texts(at.caption) if " · contains" in t] == [
+        "FAIL · contains {{expected}}: 'red' not found in 'Blue.'"]
 
     # the same experiment again: compared with the run before, nothing regressed
     run_experiment(at)
@@ -143,32 +145,27 @@ def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
     assert len(stored) == 2 and all(s.done == 4 for s in stored)
 
 
-def test_stop_keeps_the_finished_cells(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_keeps_the_finished_cells(server: ScriptedServer) -> None:
     server.route(PATH_A, Reply.stream_text(["Red"]))
     server.route(PATH_B, Reply.stream_text(["Blue"], done=False, hold_open=True))  # never ends
-    started: list = []
-
-    class Recorded(exp_state.ExperimentRunner):
-        def start(self):
-            started.append(self)
-            return super().start()
-
-    monkeypatch.setattr(exp_state, "ExperimentRunner", Recorded)
-
-    def stop_when_a_is_done() -> None:  # the Stop button's callback, from outside the blocked run
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if started and started[0].progress().done >= 2:
-                started[0].stop()
-                return
-            time.sleep(0.02)
-
     at = app(server)
     two_variants(at)
+    stopped = threading.Event()
+
+    def stop_when_a_is_done() -> None:  # Stop's own callback, from outside the run the page is blocked in
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not stopped.is_set():
+            current = exp_state.running_in(at.session_state)  # what the page started, from its state
+            if current is not None and current.runner.progress().done >= 2:
+                current.runner.stop()
+                stopped.set()
+            stopped.wait(0.02)
+
     stopper = threading.Thread(target=stop_when_a_is_done, daemon=True)
     stopper.start()
     run_experiment(at)
     stopper.join(timeout=5)
+    assert stopped.is_set()
 
     assert any(t.startswith("Stopped: 4 of 4") for t in texts(at.caption)), texts(at.caption)
     matrix = frame(at, "case")
@@ -270,19 +267,32 @@ def test_a_variant_can_be_the_playgrounds_request(server: ScriptedServer) -> Non
     assert frame(at, "case").columns[4].startswith("2. Playground · scripted/tuned @ B")
 
 
-def test_calibration_shows_the_reliability_chart_and_the_confident_mistakes(server: ScriptedServer) -> None:
-    import math
+def use_checks(tmp_path: Path, checks: list[dict], cases: str = CASES) -> None:
+    """The preset's file with other checks (and cases), before the page reads it."""
+    presets = tmp_path / "presets"
+    (presets / "colour-of-a-thing.json").write_text(json.dumps({**PRESET, "checks": checks}), encoding="utf-8")
+    (presets / "colour-of-a-thing.cases.csv").write_text(cases, encoding="utf-8")
 
+
+LABEL_CHECK = {"kind": "equals", "value": "{{expected}}", "ignore_case": True}
+
+
+def sure_of(word: str) -> Reply:
+    return Reply.stream_text([word], logprobs=[token_logprob(word, math.log(0.9), [
+        (word, math.log(0.9)), ("Blue", math.log(0.05))])])
+
+
+def test_calibration_shows_the_reliability_chart_and_the_confident_mistakes(server: ScriptedServer,
+                                                                          tmp_path: Path) -> None:
     import pyarrow
 
-    from tests.scripted_server import token_logprob
-
-    sure = [token_logprob("Red", math.log(0.9), [("Red", math.log(0.9)), ("Blue", math.log(0.05))]),
-            token_logprob(".", math.log(0.99))]
-    server.route(PATH_A, Reply.stream_text(["Red", "."], logprobs=sure))
+    use_checks(tmp_path, [LABEL_CHECK])
+    server.route(PATH_A, sure_of("Red"))
     at = app(server)
     run_experiment(at)
-    # right on the apple, wrong on the sea, both at 90%: half right in the 0.9-1.0 bin
+    # right on the apple, wrong on the sea (by the equals check, as the matrix says), both at 90%
+    matrix = frame(at, "case")
+    assert [cell[:1] for cell in matrix[matrix.columns[3]]] == ["✅", "❌"]
     assert any("When this model says 90%, it is right 50% of the time" in m.value.replace("\\", "")
                for m in at.markdown)
     chart = at.get("vega_lite_chart")
@@ -294,3 +304,43 @@ def test_calibration_shows_the_reliability_chart_and_the_confident_mistakes(serv
     mistakes = next(df.value for df in at.dataframe
                     if list(df.value.columns) == ["case", "variant", "answer", "expected", "confidence"])
     assert list(mistakes["expected"]) == ["blue"] and mistakes["confidence"][0] == pytest.approx(0.9)
+
+
+def test_calibration_needs_a_label_check_and_says_only_no_right_answers(server: ScriptedServer,
+                                                                       tmp_path: Path) -> None:
+    server.route(PATH_A, sure_of("Red"))
+    at = app(server)  # the preset's check is contains {{expected}}: it does not define right and wrong
+    run_experiment(at)
+    assert "Calibration" not in texts(at.markdown) and len(at.get("vega_lite_chart")) == 0
+
+    use_checks(tmp_path, [LABEL_CHECK])
+    server.route(PATH_A, sure_of("Green"))  # never right
+    at = app(server)
+    run_experiment(at)
+    shown = texts(at.markdown)
+    assert shown[shown.index("**Calibration**") + 1] == "no right answers"
+    assert len(at.get("vega_lite_chart")) == 0 and not [m for m in at.metric if "calibration" in m.label]
+
+
+def test_an_answer_no_check_applied_to_is_counted_unchecked(server: ScriptedServer, tmp_path: Path) -> None:
+    use_checks(tmp_path, PRESET["checks"], cases="thing,expected,note\nan apple,red,\nthe sea,,no expected\n")
+    server.route(PATH_A, Reply.stream_text(["Red"]))
+    at = app(server)
+    run_experiment(at)
+    matrix = frame(at, "case")
+    assert [cell[:1] for cell in matrix[matrix.columns[3]]] == ["✅", "❔"]
+    summary = frame(at, "pass rate")
+    assert (list(summary["passed"]), list(summary["unchecked"]), list(summary["pass rate"])) == ([1], [1], [0.5])
+    assert [w.value for w in at.warning] == ["1 answer(s) unchecked: no check applied to them (a blank expected "
+                                             "value, no price for max_cost). They are not passes."]
+
+
+def test_a_check_naming_no_cases_variable_is_refused_before_any_request(server: ScriptedServer,
+                                                                        tmp_path: Path) -> None:
+    use_checks(tmp_path, [{"kind": "equals", "value": "{{expeted}}"}])
+    at = app(server)
+    at.button(key="exp.run").click().run()
+    assert not at.exception, at.exception
+    assert [e.value.replace("\\", "") for e in at.error] == [
+        "check 'equals {{expeted}}' names {{expeted}}, which no case has (the cases have expected, thing)"]
+    assert exp_state.running_in(at.session_state) is None and not [r for r in server.requests if r.path == PATH_A]

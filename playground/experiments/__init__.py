@@ -4,6 +4,7 @@ by the preset's checks (some read logprobs), run in CI through `python -m playgr
 - model: Experiment, Case, Variant (what is run), Trial and CheckResult (what came back)
 - cases: cases files (presets/NAME.cases.csv), CSV/JSONL import with per-row problems, export
 - checks: grading one answer (every check kind), confidence from logprobs
+- validation: what an experiment is refused for before any request (ExperimentError)
 - engine: ExperimentRunner (threads, a limit per endpoint, Stop, progress) and run_experiment
 - results: ExperimentResult and ExperimentStore (tables in the run store's SQLite file)
 - summary, compare, calibration: the figures of one run, of two runs, of confidence
@@ -25,8 +26,8 @@ from playground.experiments.cases import (
     parse_cases,
     save_cases,
 )
-from playground.experiments.checks import check_run, confidence, grade, is_correct, label_masses
-from playground.experiments.compare import CellChange, Comparison, VariantDelta, compare
+from playground.experiments.checks import check_run, confidence, grade, label_check, label_masses
+from playground.experiments.compare import CellChange, Comparison, VariantDelta, compare, matching_cells
 from playground.experiments.engine import DEFAULT_CONCURRENCY, ExperimentRunner, Progress, run_experiment
 from playground.experiments.model import (
     MAX_REPEATS,
@@ -38,14 +39,16 @@ from playground.experiments.model import (
     Variant,
 )
 from playground.experiments.results import ExperimentResult, ExperimentRunSummary, ExperimentStore
-from playground.experiments.summary import Cell, VariantSummary, cells, failures, summarize
+from playground.experiments.summary import Cell, VariantSummary, cells, failures, summarize, unchecked
+from playground.experiments.validation import ExperimentError, validate
 from playground.presets.model import CHECK_KINDS, Check
 
 __all__ = [
     "Bin", "CHECK_KINDS", "Calibration", "Case", "CaseImport", "CasesFileError", "Cell", "CellChange", "Check",
-    "CheckResult", "Comparison", "DEFAULT_CONCURRENCY", "Experiment", "ExperimentResult", "ExperimentRunSummary",
-    "ExperimentRunner", "ExperimentStore", "MAX_CASES", "MAX_REPEATS", "MAX_VARIANTS", "Progress", "Trial",
-    "Variant", "VariantDelta", "VariantSummary", "calibration", "case_from_run", "cases_path", "cases_to_csv",
-    "cases_to_jsonl", "cells", "check_run", "compare", "confidence", "failures", "grade", "is_correct", "label_masses",
-    "load_cases", "parse_cases", "run_experiment", "save_cases", "summarize",
+    "CheckResult", "Comparison", "DEFAULT_CONCURRENCY", "Experiment", "ExperimentError", "ExperimentResult",
+    "ExperimentRunSummary", "ExperimentRunner", "ExperimentStore", "MAX_CASES", "MAX_REPEATS", "MAX_VARIANTS",
+    "Progress", "Trial", "Variant", "VariantDelta", "VariantSummary", "calibration", "case_from_run", "cases_path",
+    "cases_to_csv", "cases_to_jsonl", "cells", "check_run", "compare", "confidence", "failures", "grade",
+    "label_check", "label_masses", "load_cases", "matching_cells", "parse_cases", "run_experiment", "save_cases",
+    "summarize", "unchecked", "validate",
 ]

@@ -1,10 +1,12 @@
-"""Can the model's confidence be trusted? For answers whose case has an expected value and
-that came with logprobs: confidence in 10 bins against the share that was right, the expected
-calibration error (the bins' gaps weighted by their size), the wrong answers the model was
-surest of, and one plain sentence.
+"""Can the model's confidence be trusted? Drawn only when the checks include a label check
+(`equals {{expected}}`, checks.label_check): its verdict, the one the table shows, is what
+right and wrong mean here. For the answers it judged that came with logprobs: confidence in 10
+bins against the share that was right, the expected calibration error (the bins' gaps weighted
+by their size), the wrong answers the model was surest of, and one plain sentence ("no right
+answers" alone when none was right: the figures of a prompt that is never right say nothing).
 
 Confidence is checks.confidence (the first answer token's probability, or the answered label's
-probability mass over the experiment's min_confidence labels); right is checks.is_correct.
+probability mass over the experiment's min_confidence labels).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from playground.experiments.checks import label_check
 from playground.experiments.model import Trial
 from playground.experiments.results import ExperimentResult
 
@@ -38,8 +41,14 @@ class Calibration:
     confident_mistakes: list[Trial] = field(default_factory=list)  # wrong with confidence > SURE, surest first
 
     @property
+    def never_right(self) -> bool:
+        return self.accuracy == 0
+
+    @property
     def sentence(self) -> str:
         """What the figures mean, in words, around the fullest bin (the most common confidence)."""
+        if self.never_right:
+            return "no right answers"
         fullest = max(self.bins, key=lambda b: (b.count, b.low))
         said = round((fullest.mean_confidence or 0.0) * 100)
         right = round((fullest.share_correct or 0.0) * 100)
@@ -53,7 +62,10 @@ class Calibration:
 
 def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None = None,
                 bins: int = BINS) -> Calibration | None:
-    """None when no answer has both a confidence and an expected value to be right against."""
+    """None when the experiment has no label check, or no answer has both a confidence and the
+    label check's verdict."""
+    if isinstance(source, ExperimentResult) and label_check(source.experiment.checks) is None:
+        return None
     trials = source.trials if isinstance(source, ExperimentResult) else source
     counts = [0] * bins
     sums = [0.0] * bins

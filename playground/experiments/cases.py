@@ -4,7 +4,9 @@ exported to both.
 A CSV has a header row: one column per `{{variable}}`, plus `expected` and `note` (optional).
 A JSONL file has one object per line, either flat ({"review": "...", "expected": "good"}) or
 {"values": {...}, "expected": ..., "note": ...}. An import keeps every good row and names each
-bad one by its line number and reason; at most MAX_CASES rows are read.
+bad one by its line number and reason; at most MAX_CASES rows are read. `required`: the columns
+the checks read (`expected` for `equals {{expected}}`): a CSV without one is refused as a whole,
+a JSONL row without it is a bad row.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ def cases_path(preset_path: str | Path) -> Path:
     return path.with_name(path.name.removesuffix(".json") + ".cases.csv")
 
 
-def load_cases(path: str | Path, variables: Sequence[str] | None = None) -> CaseImport:
+def load_cases(path: str | Path, variables: Sequence[str] | None = None, required: Sequence[str] = ()) -> CaseImport:
     """Read a .csv or .jsonl file (by its suffix; anything else is read as CSV)."""
     path = Path(path)
-    return parse_cases(path.read_bytes(), path.name, variables)
+    return parse_cases(path.read_bytes(), path.name, variables, required)
 
 
 def save_cases(path: str | Path, cases: Sequence[Case]) -> Path:
@@ -60,7 +62,8 @@ def save_cases(path: str | Path, cases: Sequence[Case]) -> Path:
     return path
 
 
-def parse_cases(data: bytes, filename: str = "cases.csv", variables: Sequence[str] | None = None) -> CaseImport:
+def parse_cases(data: bytes, filename: str = "cases.csv", variables: Sequence[str] | None = None,
+                required: Sequence[str] = ()) -> CaseImport:
     """Cases from an uploaded or read file. `variables`: the preset's variables; a row that
     leaves one of them empty is reported (unless `variables` is None: then any column goes).
     CasesFileError when the file as a whole is unusable (too big, not UTF-8, a bad header)."""
@@ -72,8 +75,8 @@ def parse_cases(data: bytes, filename: str = "cases.csv", variables: Sequence[st
         raise CasesFileError(f"{filename}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
                              f"{exc.start})") from None
     if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
-        return _parse_jsonl(text, variables)
-    return _parse_csv(text, filename, variables)
+        return _parse_jsonl(text, variables, required)
+    return _parse_csv(text, filename, variables, required)
 
 
 def _check_row(case: Case, variables: Sequence[str] | None) -> str | None:
@@ -85,7 +88,7 @@ def _check_row(case: Case, variables: Sequence[str] | None) -> str | None:
     return None
 
 
-def _parse_csv(text: str, filename: str, variables: Sequence[str] | None) -> CaseImport:
+def _parse_csv(text: str, filename: str, variables: Sequence[str] | None, required: Sequence[str]) -> CaseImport:
     result = CaseImport()
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -102,6 +105,10 @@ def _parse_csv(text: str, filename: str, variables: Sequence[str] | None) -> Cas
         if missing and len(missing) == len(variables):
             raise CasesFileError(f"{filename}: no column for {', '.join(missing)} (the header has "
                                  f"{', '.join(header)})")
+    unread = [name for name in required if name not in header]
+    if unread:
+        raise CasesFileError(f"{filename}: no column {unread[0]!r}, which a check reads as {{{{{unread[0]}}}}} "
+                             f"(the header has {', '.join(header)})")
     while True:
         line = reader.line_num + 1
         try:
@@ -154,7 +161,7 @@ def _over_limit() -> str:
     return f"over the {MAX_CASES:,}-case limit: this row and those after it were not read"
 
 
-def _parse_jsonl(text: str, variables: Sequence[str] | None) -> CaseImport:
+def _parse_jsonl(text: str, variables: Sequence[str] | None, required: Sequence[str]) -> CaseImport:
     result = CaseImport()
     for line, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
@@ -168,6 +175,9 @@ def _parse_jsonl(text: str, variables: Sequence[str] | None) -> CaseImport:
             result.problems.append((line, f"not valid JSON: {exc.msg} (column {exc.colno})"))
             continue
         case, reason = _case_from_object(obj)
+        unread = [name for name in required if case is not None and not _has(obj, name)]
+        if unread:
+            case, reason = None, f"no {unread[0]!r}, which a check reads as {{{{{unread[0]}}}}}"
         if case is None:
             result.problems.append((line, reason))
         else:
@@ -196,6 +206,12 @@ def _case_from_object(obj: Any) -> tuple[Case | None, str]:
         if obj.get(name) is not None and value is None:
             return None, f"{name} is {type(obj[name]).__name__}, not text"
     return Case(values=out, expected=expected or None, note=note or None), ""
+
+
+def _has(obj: dict[str, Any], name: str) -> bool:
+    """The row names `name` (a blank value counts: as a blank CSV cell, the check says why it did not apply)."""
+    values = obj.get("values") if isinstance(obj.get("values"), dict) else obj
+    return name in obj or name in values
 
 
 def _is_name(name: str) -> bool:

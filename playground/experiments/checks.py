@@ -77,32 +77,18 @@ def confidence(run: Run, labels: Sequence[str] | None = None) -> float | None:
     return math.exp(min(tokens[at].logprob, 0.0))
 
 
-def is_correct(answer: str, expected: str | None, labels: Sequence[str] | None = None) -> bool | None:
-    """Whether the answer is the expected one: the same label, or the same text (case,
-    surrounding space and a final full stop aside, as label_of reads labels). None when the case
-    has no expected answer."""
-    if expected is None:
-        return None
-    if labels:
-        got = label_of(answer, labels)
-        return got is not None and got == label_of(expected, labels)
-    def clean(text: str) -> str:
-        return text.strip().casefold().rstrip(".!").rstrip()
-
-    return clean(answer) == clean(expected)
-
-
 # --- the kinds --------------------------------------------------------------------------------
 
 
-def _fill(template: str, case: Case, escape: Callable[[str], str] = str) -> str | None:
-    """The check's value with `{{expected}}` and the case's variables put in; None when the
-    case has no value for one of them."""
+def _fill(template: str, case: Case, escape: Callable[[str], str] = str) -> tuple[str | None, str]:
+    """The check's value with `{{expected}}` and the case's variables put in, or None and why
+    not ("the case has no expected value") when the case has no value for one of them."""
     values = {**case.values, **({"expected": case.expected} if case.expected is not None else {})}
     missing = [name for name in VARIABLE_RE.findall(template) if name not in values]
     if missing:
-        return None
-    return VARIABLE_RE.sub(lambda m: escape(values[m.group(1)]), template)
+        return None, ("the case has no expected value" if missing[0] == "expected"
+                      else f"the case has no value for {{{{{missing[0]}}}}}")
+    return VARIABLE_RE.sub(lambda m: escape(values[m.group(1)]), template), ""
 
 
 def _q(text: str, limit: int = 40) -> str:
@@ -112,9 +98,9 @@ def _q(text: str, limit: int = 40) -> str:
 def _text_check(check: Check, run: Run, case: Case) -> CheckResult:
     template = check.value or "{{expected}}"
     escape = re.escape if check.kind == "regex" else str
-    value = _fill(template, case, escape)
+    value, why = _fill(template, case, escape)
     if value is None:
-        return CheckResult(check.label, None, "not checked: the case has no expected value")
+        return CheckResult(check.label, None, f"not checked: {why}")
     answer = run.text
     fold = str.casefold if check.ignore_case else (lambda s: s)
     if check.kind == "equals":
@@ -249,6 +235,33 @@ def check_run(check: Check, run: Run, case: Case, prices: Prices | None = None) 
     return _grader(check, run, case, prices)
 
 
+def label_check(checks: Sequence[Check]) -> int | None:
+    """The index of the check that defines right and wrong: the first `equals` on exactly
+    `{{expected}}` (calibration reads its verdict); None when there is none."""
+    for n, check in enumerate(checks):
+        whole = VARIABLE_RE.fullmatch((check.value or "{{expected}}").strip())
+        if check.kind == "equals" and whole is not None and whole.group(1) == "expected":
+            return n
+    return None
+
+
+_CUT = {"length": None, "content_filter": "cut by the content filter"}  # finish reasons that cut an answer short
+
+
+def _ended(run: Run) -> str | None:
+    """Why the answer was cut short, for a failure's reason ("cut at max_completion_tokens");
+    None when it ended as answers do (stop, tool_calls) or the server did not say."""
+    finish = run.finish_reason
+    if finish not in _CUT:
+        return None
+    if finish == "length":
+        request = run.request
+        limit = ("max_completion_tokens" if request.max_completion_tokens is not None else
+                 "max_tokens" if request.max_tokens is not None else "the server's length limit")
+        return f"cut at {limit}"
+    return _CUT[finish]
+
+
 def confidence_labels(checks: Sequence[Check]) -> list[str] | None:
     """The labels of the experiment's first min_confidence check that has them: confidence and
     correctness (for calibration) are read over those labels."""
@@ -257,12 +270,14 @@ def confidence_labels(checks: Sequence[Check]) -> list[str] | None:
 
 def grade(run: Run, case: Case, checks: Sequence[Check], *, case_index: int = 0, variant: int = 0,
           repeat: int = 0, prices: Prices | None = None, labels: Sequence[str] | None = None) -> Trial:
-    """The Trial for one answer: an error (no checks run), stopped, pass (no check failed) or fail."""
+    """The Trial for one answer: an error (no checks run), stopped, unchecked (every check was
+    not applicable to it), fail (a check failed; its reason says when the answer was cut short)
+    or pass. `correct` is the label check's verdict (label_check), for calibration."""
     usage = run.usage
     cost = cost_of(run, prices or {})
     common = dict(case=case_index, variant=variant, repeat=repeat, run_id=run.id, answer=run.text,
                   latency_s=run.total_s, prompt_tokens=usage.prompt_tokens if usage else 0,
-                  completion_tokens=run.completion_tokens, cost=cost)
+                  completion_tokens=run.completion_tokens, cost=cost, finish_reason=run.finish_reason)
     if run.cancelled:
         return Trial(status="stopped", error="stopped before the answer was complete", **common)
     if run.error is not None:
@@ -272,6 +287,12 @@ def grade(run: Run, case: Case, checks: Sequence[Check], *, case_index: int = 0,
         return Trial(status="error", error=message, **common)
     labels = list(labels) if labels is not None else confidence_labels(checks)
     results = tuple(check_run(check, run, case, prices) for check in checks)
-    status: TrialStatus = "fail" if any(r.passed is False for r in results) else "pass"
+    ended = _ended(run)
+    if ended is not None:
+        results = tuple(CheckResult(r.label, r.passed, f"{ended}: {r.reason}") if r.passed is False else r
+                        for r in results)
+    status: TrialStatus = ("fail" if any(r.passed is False for r in results) else
+                           "unchecked" if results and all(r.passed is None for r in results) else "pass")
+    label = label_check(checks)
     return Trial(status=status, checks=results, confidence=confidence(run, labels),
-                 correct=is_correct(run.text, case.expected, labels), **common)
+                 correct=results[label].passed if label is not None else None, **common)

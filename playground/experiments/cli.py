@@ -1,6 +1,9 @@
 """`python -m playground.experiments run presets/NAME.json ...`: the experiment engine headless,
 for CI. Prints a table of the variants and the failures; exit 0 when every check passed, 1 when
-one failed (with --baseline: only when a cell regressed), 2 on a usage error.
+one failed (with --baseline: when a cell regressed or a new one failed) or when an answer was
+not checked at all (every check not applicable; --allow-unchecked lets that pass), 2 on a
+usage error: among them a check naming a variable no case has, a cases file without a column a
+check reads, and a baseline of another experiment or with no cell in common.
 
 Endpoints come from the app's settings: the local sandbox (started on demand), SGP when
 SGP_API_KEY is set, and every [endpoints.NAME] of .streamlit/secrets.toml (the project's, then
@@ -21,11 +24,12 @@ from playground import settings
 from playground.client.endpoint import Endpoint
 from playground.experiments.calibration import calibration
 from playground.experiments.cases import CasesFileError, cases_path, load_cases
-from playground.experiments.compare import Comparison, compare
+from playground.experiments.compare import Comparison, compare, matching_cells
 from playground.experiments.engine import DEFAULT_CONCURRENCY, ExperimentRunner
-from playground.experiments.model import MAX_REPEATS, MAX_VARIANTS, Case, Experiment, Variant, shorten
+from playground.experiments.model import MAX_REPEATS, MAX_VARIANTS, Case, Experiment, Trial, Variant, shorten
 from playground.experiments.results import ExperimentResult, ExperimentStore
-from playground.experiments.summary import failures, summarize
+from playground.experiments.summary import failures, summarize, unchecked
+from playground.experiments.validation import EXPECTED, ExperimentError, check_names, validate
 from playground.presets import Preset, PresetFileError, parse_preset_bytes
 
 MAX_FAILURES_SHOWN = 30
@@ -54,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"requests at once per endpoint (default: as many as the local sandbox generates at once, "
                           f"{DEFAULT_CONCURRENCY} for another endpoint)")
     run.add_argument("--no-save", action="store_true", help="do not write the runs to the history")
+    run.add_argument("--allow-unchecked", action="store_true",
+                     help="exit 0 even when no check applied to some answer (a blank expected, no price for max_cost)")
     return parser
 
 
@@ -100,16 +106,20 @@ def _load_preset(path: Path) -> Preset:
 def _load_cases(preset: Preset, preset_path: Path, given: str | None) -> list[Case]:
     path = Path(given) if given else cases_path(preset_path)
     variables = list(preset.defaults())
+    # the columns the checks read: expected, and the variables without a default (a name neither is, a typo,
+    # is validation's to refuse: it names no variable at all)
+    read = [name for name in check_names(preset.checks) if name == EXPECTED or name in variables
+            and preset.defaults()[name] is None]
     if not path.exists():
         if given:
             raise UsageError(f"no cases file {path}")
-        missing = [name for name, value in preset.defaults().items() if value is None]
+        missing = [name for name, value in preset.defaults().items() if value is None] or read
         if missing:
             raise UsageError(f"no {path.name} beside the preset, and {{{{{missing[0]}}}}} has no default: "
                              "give --cases FILE")
         return [Case()]  # the preset as it is, once
     try:
-        imported = load_cases(path, variables)
+        imported = load_cases(path, variables, required=read)
     except (OSError, CasesFileError) as error:
         raise UsageError(str(error)) from None
     if imported.problems:
@@ -150,21 +160,33 @@ def build_experiment(preset: Preset, cases: list[Case], models: Sequence[str], r
         raise UsageError(f"--repeats must be 1 to {MAX_REPEATS}, got {repeats}")
     variants = [Variant.from_preset(preset, endpoint=endpoint, model=m, label=m) for m in models] or [
         Variant.from_preset(preset, endpoint=endpoint)]
-    return Experiment.from_preset(preset, cases, variants, repeats=repeats)
+    try:
+        return validate(Experiment.from_preset(preset, cases, variants, repeats=repeats))
+    except ExperimentError as error:
+        raise UsageError(str(error)) from None
 
 
-def _baseline(spec: str, store: ExperimentStore | None, experiment: Experiment, current: str) -> ExperimentResult:
+def _baseline(spec: str, store: ExperimentStore | None, experiment: Experiment) -> ExperimentResult:
+    """The earlier run to compare with, refused unless it is a run of the same experiment with
+    at least one cell this one has too (all before any request is sent)."""
     path = Path(spec)
     if path.exists():
         try:
-            return ExperimentResult.from_jsonl(path.read_text(encoding="utf-8"))
+            found: ExperimentResult | None = ExperimentResult.from_jsonl(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: {error}") from None
-    if store is None:
+    elif store is None:
         raise UsageError(f"no file {spec} (and --no-save leaves no history to find a run id in)")
-    found = store.latest(experiment.id, before=current) if spec == "latest" else store.get(spec)
+    else:
+        found = store.latest(experiment.id) if spec == "latest" else store.get(spec)
     if found is None:
         raise UsageError(f"no earlier run {spec!r} of {experiment.id!r} (neither a file nor a run id in {store.path})")
+    if found.experiment.id != experiment.id:
+        raise UsageError(f"baseline run {found.id} is of experiment {found.experiment.id!r}, not {experiment.id!r}: "
+                         "compare runs of one experiment")
+    if not matching_cells(found, experiment):
+        raise UsageError(f"baseline run {found.id} of {found.experiment.id!r} has no cell that this run of "
+                         f"{experiment.id!r} has (no case with the same values in the same variant column)")
     return found
 
 
@@ -179,7 +201,7 @@ def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets
     cases = _load_cases(preset, preset_path, args.cases)
     experiment = build_experiment(preset, cases, args.model, args.repeats)
     store = None if args.no_save else ExperimentStore(settings.runs_db_path(environ))
-    baseline = _baseline(args.baseline, store, experiment, "") if args.baseline and args.baseline != "latest" else None
+    baseline = _baseline(args.baseline, store, experiment) if args.baseline else None
     endpoints = _endpoints(preset, args.endpoint, environ, secrets)
     runner = ExperimentRunner(experiment, endpoints, store=store, save=store is not None,
                               concurrency=args.concurrency, prices=settings.price_table(secrets))
@@ -191,14 +213,14 @@ def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets
         runner.stop()
         runner.wait()
     result = runner.result
-    if args.baseline == "latest":
-        baseline = _baseline("latest", store, experiment, result.id)
     if args.out:
         Path(args.out).write_text(result.to_jsonl(), encoding="utf-8")
     comparison = compare(baseline, result) if baseline is not None else None
     print_report(result, out, comparison=comparison, endpoint=next(iter(endpoints)), errors=runner.errors)
+    if unchecked(result) and not args.allow_unchecked:
+        return 1
     if comparison is not None:
-        return 1 if comparison.regressed else 0
+        return 1 if comparison.failing else 0
     return 0 if result.status == "finished" and not failures(result) else 1
 
 
@@ -225,25 +247,17 @@ def print_report(result: ExperimentResult, out: TextIO, *, comparison: Compariso
           f"{experiment.total} trials; {len(result.trials)} done in {took:.1f} s ({result.status})", file=out)
     checks = ", ".join(check.label for check in experiment.checks) or "none (only errors fail)"
     print(f"Checks: {checks}", file=out)
-    rows = [["", "variant", "model", "passed", "rate", "mean s", "p95 s", "tokens", "cost $"]]
+    rows = [["", "variant", "model", "passed", "rate", "unchecked", "mean s", "p95 s", "tokens", "cost $"]]
     for s in summarize(result):
         rows.append(["*" if s.best else "", shorten(s.label, 36), shorten(s.model, 36), f"{s.passed}/{s.trials}",
                      _num(s.pass_rate and s.pass_rate * 100, ".1f") + ("%" if s.pass_rate is not None else ""),
-                     _num(s.mean_latency_s, ".2f"), _num(s.p95_latency_s, ".2f"), str(s.tokens), _num(s.cost, ".6f")])
-    print("", *_table(rows, right={3, 4, 5, 6, 7, 8}), sep="\n", file=out)
-    print("(* best: highest pass rate, then cheapest, then fastest)", file=out)
-    failed = failures(result)
-    if failed:
-        print(f"\nFailures ({len(failed)}):", file=out)
-        for trial in failed[:MAX_FAILURES_SHOWN]:
-            case = experiment.cases[trial.case]
-            where = f"case {trial.case + 1} ({case.label(30)}), variant {trial.variant + 1}"
-            if experiment.repeats > 1:
-                where += f", repeat {trial.repeat + 1}"
-            answer = "" if trial.status == "error" else f" answer {shorten(trial.answer, 30)!r}:"
-            print(f"  {trial.status.upper()} {where}:{answer} {trial.reason}", file=out)
-        if len(failed) > MAX_FAILURES_SHOWN:
-            print(f"  ... and {len(failed) - MAX_FAILURES_SHOWN} more (--out FILE has them all)", file=out)
+                     str(s.unchecked), _num(s.mean_latency_s, ".2f"), _num(s.p95_latency_s, ".2f"), str(s.tokens),
+                     _num(s.cost, ".6f")])
+    print("", *_table(rows, right={3, 4, 5, 6, 7, 8, 9}), sep="\n", file=out)
+    print("(* best: highest pass rate, then cheapest, then fastest; unchecked: no check applied to the answer)",
+          file=out)
+    _print_trials("Failures", failures(result), experiment, out)
+    _print_trials("Unchecked (no check applied; --allow-unchecked lets them pass)", unchecked(result), experiment, out)
     for index, variant in enumerate(experiment.variants):
         figures = calibration(result, variant=index)
         if figures is not None and figures.count >= 2:
@@ -254,14 +268,33 @@ def print_report(result: ExperimentResult, out: TextIO, *, comparison: Compariso
         print(f"warning: {error}", file=sys.stderr)
 
 
+def _print_trials(title: str, trials: Sequence[Trial], experiment: Experiment, out: TextIO) -> None:
+    if not trials:
+        return
+    print(f"\n{title} ({len(trials)}):", file=out)
+    for trial in trials[:MAX_FAILURES_SHOWN]:
+        case = experiment.cases[trial.case]
+        where = f"case {trial.case + 1} ({case.label(30)}), variant {trial.variant + 1}"
+        if experiment.repeats > 1:
+            where += f", repeat {trial.repeat + 1}"
+        answer = "" if trial.status == "error" else f" answer {shorten(trial.answer, 30)!r}:"
+        print(f"  {trial.status.upper()} {where}:{answer} {trial.reason}", file=out)
+    if len(trials) > MAX_FAILURES_SHOWN:
+        print(f"  ... and {len(trials) - MAX_FAILURES_SHOWN} more (--out FILE has them all)", file=out)
+
+
 def _print_comparison(comparison: Comparison, experiment: Experiment, out: TextIO) -> None:
     print(f"\nAgainst run {comparison.baseline_id} ({comparison.matched_cells} cells matched): "
           f"{len(comparison.regressions)} pass -> fail, {len(comparison.fixes)} fail -> pass, "
-          f"{len(comparison.changed_answers)} answers changed", file=out)
+          f"{len(comparison.changed_answers)} answers changed, {len(comparison.new_cells)} new cells "
+          f"({len(comparison.new_failures)} failing)", file=out)
     for word, changes in (("REGRESSED", comparison.regressions), ("FIXED", comparison.fixes)):
         for c in changes[:MAX_FAILURES_SHOWN]:
             print(f"  {word} case {c.case + 1} ({c.case_label}), variant {c.variant + 1}: {c.before} -> {c.after} "
                   f"({shorten(c.before_answer, 25)!r} -> {shorten(c.after_answer, 25)!r})", file=out)
+    for c in comparison.new_cells[:MAX_FAILURES_SHOWN]:
+        print(f"  NEW case {c.case + 1} ({c.case_label}), variant {c.variant + 1}: {c.after} "
+              f"({shorten(c.after_answer, 25)!r})", file=out)
     for d in comparison.variants:
         rate = _num(d.pass_rate and d.pass_rate * 100, "+.1f")
         print(f"  variant {d.variant + 1} ({shorten(d.label, 30)}): pass rate {rate} points, "

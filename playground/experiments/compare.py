@@ -3,13 +3,17 @@ regression), from fail to pass, which answers changed, and each variant's change
 latency, tokens and cost.
 
 Cases are matched by their values (Case.key), not their row, so adding or reordering cases
-still lines the runs up; variants by their position (column 1 against column 1).
+still lines the runs up; variants by their position (column 1 against column 1). A cell the
+earlier run did not have (a new case, a new variant) is listed as new; a new cell that fails is
+a failure as a regression is (`failing`). `matching_cells` tells, before a run, whether an
+earlier run has anything to compare with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playground.experiments.model import Experiment
 from playground.experiments.results import ExperimentResult
 from playground.experiments.summary import Cell, VariantSummary, cells, summarize
 
@@ -19,7 +23,7 @@ class CellChange:
     case: int  # the case's row in the current run
     variant: int
     case_label: str
-    before: str  # cell status: pass | fail | error
+    before: str  # cell status: pass | fail | error | unchecked; "new" for a cell the baseline did not have
     after: str
     before_answer: str
     after_answer: str
@@ -63,6 +67,7 @@ class Comparison:
     fixes: list[CellChange] = field(default_factory=list)  # fail or error -> pass
     changed_answers: list[CellChange] = field(default_factory=list)  # the most frequent answer differs
     variants: list[VariantDelta] = field(default_factory=list)
+    new_cells: list[CellChange] = field(default_factory=list)  # cells the baseline did not have
     matched_cells: int = 0
     new_cases: int = 0  # cases not in the baseline
     dropped_cases: int = 0  # baseline cases not in this run
@@ -72,13 +77,24 @@ class Comparison:
     def regressed(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def new_failures(self) -> list[CellChange]:
+        """New cells that did not pass (fail or error): failures, as regressions are."""
+        return [c for c in self.new_cells if c.after in ("fail", "error")]
+
+    @property
+    def failing(self) -> bool:
+        """A cell regressed, or a new one failed: what makes a run against a baseline exit 1."""
+        return bool(self.regressions or self.new_failures)
+
     def status_of(self, case: int, variant: int) -> str | None:
-        """"regressed", "fixed" or None for a cell of the current run (the matrix colours it)."""
+        """"regressed", "fixed", "new" or None for a cell of the current run (the matrix marks it)."""
         return self._marks().get((case, variant))
 
     def _marks(self) -> dict[tuple[int, int], str]:
         if self._marks_cache is None:
-            marks = {(c.case, c.variant): "regressed" for c in self.regressions}
+            marks = {(c.case, c.variant): "new" for c in self.new_cells}
+            marks |= {(c.case, c.variant): "regressed" for c in self.regressions}
             self._marks_cache = marks | {(c.case, c.variant): "fixed" for c in self.fixes}
         return self._marks_cache
 
@@ -95,7 +111,10 @@ def compare(baseline: ExperimentResult, current: ExperimentResult) -> Comparison
     for (case, variant), after in sorted(after_cells.items()):
         base_row = base_rows.get(current_keys[case])
         before = before_cells.get((base_row, variant)) if base_row is not None else None
-        if before is None or before.status == "pending" or after.status == "pending":
+        if after.status == "pending":
+            continue
+        if before is None or before.status == "pending":
+            out.new_cells.append(_change(cases[case].label(), None, after))
             continue
         out.matched_cells += 1
         regressed = before.status == "pass" and after.status != "pass"
@@ -117,7 +136,18 @@ def compare(baseline: ExperimentResult, current: ExperimentResult) -> Comparison
     return out
 
 
-def _change(label: str, before: Cell, after: Cell) -> CellChange:
-    return CellChange(case=after.case, variant=after.variant, case_label=label, before=before.status,
-                      after=after.status, before_answer=before.answer, after_answer=after.answer,
-                      before_pass_rate=before.pass_rate, after_pass_rate=after.pass_rate)
+def _change(label: str, before: Cell | None, after: Cell) -> CellChange:
+    return CellChange(case=after.case, variant=after.variant, case_label=label,
+                      before=before.status if before else "new", after=after.status,
+                      before_answer=before.answer if before else "", after_answer=after.answer,
+                      before_pass_rate=before.pass_rate if before else None, after_pass_rate=after.pass_rate)
+
+
+def matching_cells(baseline: ExperimentResult, experiment: Experiment) -> int:
+    """How many of the baseline's finished cells `experiment` has too (the same case values, a
+    variant in the same column): 0 means the baseline cannot be compared with it."""
+    rows = {case.key for case in experiment.cases}
+    keys = [case.key for case in baseline.experiment.cases]
+    return sum(1 for (case, variant), cell in cells(baseline).items()
+               if cell.status != "pending" and case < len(keys) and keys[case] in rows
+               and variant < len(experiment.variants))

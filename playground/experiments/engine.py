@@ -9,7 +9,9 @@ time per endpoint, each answer graded, saved to the history and recorded as a tr
 The workers are plain threads (one ChatClient each, as in playground.runs.batch.Batch, whose
 one-limit-for-all does not fit: the limit here is per endpoint). Nothing raises out of a
 worker: an HTTP error, a missing variable or a bug becomes an error trial. One writer thread
-saves Runs and trials in batches, so the workers never wait on SQLite.
+saves Runs and trials in batches, so the workers never wait on SQLite. An experiment that
+validation refuses (a check naming no case's variable, say) raises ExperimentError when the
+runner is built, before any request.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from playground.client.run import Run, RunError
 from playground.experiments.checks import confidence_labels, grade
 from playground.experiments.model import Experiment, Trial
 from playground.experiments.results import ExperimentResult, ExperimentStore
+from playground.experiments.validation import validate
 from playground.presets import MissingVariableError
 from playground.sandbox.launcher import served_at_once
 from playground.settings import Prices, runs_db_path
@@ -46,6 +49,7 @@ class Progress:
     tokens: int  # prompt + completion, so far
     cost: float | None  # dollars so far; None when no answer had a price
     elapsed_s: float
+    unchecked: int = 0  # answers no check applied to
 
     @property
     def fraction(self) -> float:
@@ -86,6 +90,7 @@ class ExperimentRunner:
         on_trial: TrialCallback | None = None,
         client_factory: Callable[[Endpoint], ChatClient] = ChatClient,
     ) -> None:
+        validate(experiment)  # ExperimentError (a ValueError) before anything starts
         named = dict(endpoints) if isinstance(endpoints, Mapping) else {e.name: e for e in endpoints}
         if not named:
             raise ValueError("no endpoint to send the experiment to")
@@ -113,7 +118,7 @@ class ExperimentRunner:
         self._done = threading.Event()
         self._running = 0
         self._t0 = 0.0
-        self._counts = {"pass": 0, "fail": 0, "error": 0, "stopped": 0}
+        self._counts = {"pass": 0, "fail": 0, "error": 0, "stopped": 0, "unchecked": 0}
         self._tokens = 0
         self._cost: float | None = None
         self._keeper = None  # held open while running: see ExperimentStore.keep_open
@@ -179,7 +184,7 @@ class ExperimentRunner:
         c = self._counts
         return Progress(done=sum(c.values()), total=self.experiment.total, passed=c["pass"], failed=c["fail"],
                         errors=c["error"], tokens=self._tokens, cost=self._cost,
-                        elapsed_s=(time.perf_counter() - self._t0) if self._t0 else 0.0)
+                        elapsed_s=(time.perf_counter() - self._t0) if self._t0 else 0.0, unchecked=c["unchecked"])
 
     def trials(self) -> list[Trial]:
         """A copy of the trials finished so far (safe to read while workers add to them)."""
@@ -226,7 +231,8 @@ class ExperimentRunner:
             run = Run(request=request, endpoint=endpoint.name, preset=variant.preset,
                       error=RunError.from_exception(error))
         try:
-            trial = grade(run, case, self.experiment.checks, prices=self.prices, labels=self._labels, **where)
+            trial = grade(run, variant.case_for(case), self.experiment.checks, prices=self.prices, labels=self._labels,
+                          **where)
         except Exception as error:  # a check that breaks on odd data marks the cell, not the run
             log.exception("grading cell %s failed", where)
             trial = Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", run_id=run.id,

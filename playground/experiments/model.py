@@ -22,7 +22,7 @@ MAX_VARIANTS = 4
 MAX_REPEATS = 10
 RESERVED_COLUMNS = ("expected", "note")  # case columns that are not prompt variables
 
-TrialStatus = Literal["pass", "fail", "error", "stopped"]
+TrialStatus = Literal["pass", "fail", "error", "stopped", "unchecked"]  # unchecked: every check not applicable
 
 
 class Case(BaseModel):
@@ -95,6 +95,12 @@ class Variant(BaseModel):
     def request_for(self, case: Case) -> ChatRequest:
         """The request sent for `case`; MissingVariableError when a variable has no value."""
         return fill_variables(self.request, {**self.defaults, **case.values})
+
+    def case_for(self, case: Case) -> Case:
+        """`case` with the variables it leaves to this variant's defaults filled in: what its
+        checks' `{{variables}}` read (the prompt was sent with the same values)."""
+        filled = {name: value for name, value in self.defaults.items() if value is not None and name not in case.values}
+        return case.model_copy(update={"values": {**case.values, **filled}}) if filled else case
 
 
 class Experiment(BaseModel):
@@ -172,7 +178,8 @@ class Trial:
     completion_tokens: int = 0
     cost: float | None = None
     confidence: float | None = None  # the probability the model gave its answer (see checks.confidence)
-    correct: bool | None = None  # the answer is the case's expected one (None: no expected value)
+    correct: bool | None = None  # the label check's verdict (checks.label_check); None: no such check ran
+    finish_reason: str | None = None  # why the answer ended, as the server said ("stop", "length", ...)
 
     @property
     def passed(self) -> bool:
@@ -184,9 +191,12 @@ class Trial:
 
     @property
     def reason(self) -> str:
-        """Why it did not pass, in one line ("" when it passed)."""
+        """Why it did not pass, in one line ("" when it passed); for an unchecked trial, why
+        no check applied."""
         if self.error:
             return self.error
+        if self.status == "unchecked":
+            return "; ".join(f"{c.label}: {c.reason}" for c in self.checks)
         return "; ".join(f"{c.label}: {c.reason}" for c in self.failures)
 
     def to_dict(self) -> dict[str, Any]:

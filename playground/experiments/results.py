@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from playground.experiments.model import Experiment, Trial
+from playground.presets import MissingVariableError
 from playground.runs.store import RunStore
 
 RunStatus = Literal["running", "finished", "stopped"]
@@ -48,12 +49,22 @@ class ExperimentResult:
     # --- a file: what --out writes and --baseline reads ----------------------------------
 
     def to_jsonl(self) -> str:
-        """A header line (the run and its experiment), then one line per trial."""
+        """A header line (the run and its experiment), then one line per trial, each with the
+        request its case filled in (`request`, as sent; null when a variable had no value)."""
         header = {"experiment_run": self.id, "started_at": self.started_at, "finished_at": self.finished_at,
                   "status": self.status, "experiment": self.experiment.model_dump(mode="json", by_alias=True)}
         lines = [json.dumps(header, ensure_ascii=False)]
-        lines += [json.dumps(trial.to_dict(), ensure_ascii=False) for trial in sorted(self.trials, key=_order)]
+        lines += [json.dumps({**trial.to_dict(), "request": self.request_of(trial)}, ensure_ascii=False)
+                  for trial in sorted(self.trials, key=_order)]
         return "\n".join(lines) + "\n"
+
+    def request_of(self, trial: Trial) -> dict | None:
+        """The request the trial's case filled in, on the wire (None: a variable had no value)."""
+        try:
+            variant = self.experiment.variants[trial.variant]
+            return variant.request_for(self.experiment.cases[trial.case]).to_wire()
+        except (IndexError, MissingVariableError):
+            return None
 
     @classmethod
     def from_jsonl(cls, text: str) -> "ExperimentResult":

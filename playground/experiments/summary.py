@@ -1,7 +1,8 @@
 """Figures of one run: the matrix's cells (a case under a variant, over its repeats) and each
 variant's pass rate, latency, tokens and cost, with the best variant marked.
 
-Stopped trials (cut off by Stop) are shown but not counted; errors count as not passing.
+Stopped trials (cut off by Stop) are shown but not counted; errors and unchecked trials (every
+check was not applicable) count as not passing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from playground.analysis.repeat import AnswerGroup, group_answers
 from playground.experiments.model import Trial
 from playground.experiments.results import ExperimentResult
 
-CellStatus = str  # "pass" | "fail" | "error" | "pending"
+CellStatus = str  # "pass" | "fail" | "error" | "unchecked" | "pending"
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class Cell:
     case: int
     variant: int
     trials: tuple[Trial, ...]  # every repeat finished so far, stopped ones included
-    status: CellStatus  # pass: every repeat passed; error: none got an answer; fail otherwise; pending: none counted
+    status: CellStatus  # pass: every repeat passed; error: none got an answer; unchecked: none failed, some were
+    # not checked; fail otherwise; pending: none counted
     pass_rate: float | None
     answer: str  # the most frequent answer ("" when none came)
 
@@ -58,6 +60,8 @@ def _cell(case: int, variant: int, trials: list[Trial]) -> Cell:
         status = "pass"
     elif all(t.status == "error" for t in counted):
         status = "error"
+    elif all(t.status in ("pass", "unchecked") for t in counted):
+        status = "unchecked"
     else:
         status = "fail"
     answered = [t.answer for t in counted if t.status != "error"]
@@ -92,13 +96,14 @@ class VariantSummary:
     passed: int
     failed: int
     errors: int
-    pass_rate: float | None
+    pass_rate: float | None  # passed / trials: unchecked trials are not passes
     mean_latency_s: float | None
     p95_latency_s: float | None
     prompt_tokens: int
     completion_tokens: int
     cost: float | None
     best: bool = False
+    unchecked: int = 0  # answers no check applied to (a blank expected, no price for max_cost)
 
     @property
     def tokens(self) -> int:
@@ -130,7 +135,8 @@ def summarize(result: ExperimentResult) -> list[VariantSummary]:
         rows.append(VariantSummary(
             variant=index, label=variant.label, model=variant.request.model, endpoint=variant.endpoint,
             trials=len(trials), passed=passed, failed=sum(t.status == "fail" for t in trials),
-            errors=sum(t.status == "error" for t in trials), pass_rate=passed / len(trials) if trials else None,
+            errors=sum(t.status == "error" for t in trials), unchecked=sum(t.status == "unchecked" for t in trials),
+            pass_rate=passed / len(trials) if trials else None,
             mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
             p95_latency_s=percentile(latencies, 95), prompt_tokens=sum(t.prompt_tokens for t in trials),
             completion_tokens=sum(t.completion_tokens for t in trials), cost=sum(costs) if costs else None))
@@ -146,3 +152,8 @@ def failures(result: ExperimentResult) -> list[Trial]:
     """Every trial that did not pass (stopped ones left out), in matrix order."""
     return sorted((t for t in result.trials if t.status in ("fail", "error")),
                   key=lambda t: (t.case, t.variant, t.repeat))
+
+
+def unchecked(result: ExperimentResult) -> list[Trial]:
+    """Every trial no check applied to, in matrix order: not a pass (the CLI exits 1 on them)."""
+    return sorted((t for t in result.trials if t.status == "unchecked"), key=lambda t: (t.case, t.variant, t.repeat))

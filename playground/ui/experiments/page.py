@@ -29,6 +29,7 @@ from playground.experiments import (
     cases_to_csv,
     cases_to_jsonl,
     cells,
+    summarize,
 )
 from playground.experiments.model import MAX_REPEATS, Case
 from playground.presets import Preset, slugify, variables_in
@@ -231,7 +232,8 @@ def progress_text(progress: Progress) -> str:
     parts.append(f"{progress.tokens:,} tokens")
     if progress.cost is not None:
         parts.append(f"${progress.cost:.4f}")
-    parts.append(f"{progress.passed} passed, {progress.failed} failed, {progress.errors} errors")
+    parts.append(f"{progress.passed} passed, {progress.failed} failed, {progress.errors} errors, "
+                 f"{progress.unchecked} unchecked")
     return " · ".join(parts)
 
 
@@ -267,6 +269,10 @@ def show_result(result: ExperimentResult) -> None:
                f"{escape_markdown(result.experiment.id)}")
     compared = state.comparison()
     matrix(result, compared[1] if compared else None)
+    unchecked = sum(row.unchecked for row in summarize(result))
+    if unchecked:
+        st.warning(f"{unchecked} answer(s) unchecked: no check applied to them (a blank expected value, no price "
+                   "for max_cost). They are not passes.")
     st.markdown("**Per variant**")
     st.dataframe(tables.summary_frame(result), hide_index=True, key=state.W_SUMMARY,
                  column_config={"pass rate": st.column_config.NumberColumn(format="percent"),
@@ -281,9 +287,9 @@ def show_result(result: ExperimentResult) -> None:
 def matrix(result: ExperimentResult, comparison) -> None:
     st.markdown("**Matrix**")
     only = st.checkbox("Only failures", key=state.ONLY_FAILURES, persist_state=state.KEEP)
-    st.caption("✅ pass · ❌ fail · ⚠️ error · with repeats, passes/repeats · then the most frequent answer, "
-               "mean latency and completion tokens" + (" · 🔴 regressed, 🟢 fixed since the run before"
-                                                      if comparison is not None else ""))
+    st.caption("✅ pass · ❌ fail · ⚠️ error · ❔ unchecked (no check applied) · with repeats, passes/repeats · "
+               "then the most frequent answer, mean latency and completion tokens"
+               + (" · 🔴 regressed, 🟢 fixed, 🆕 new since the run before" if comparison is not None else ""))
     st.dataframe(tables.matrix_frame(result, only_failures=bool(only), comparison=comparison), hide_index=True,
                  key=state.W_MATRIX, placeholder="")
 
@@ -294,6 +300,7 @@ def comparison_section(baseline: ExperimentResult, comparison) -> None:
                f"{len(comparison.regressions)} regression(s), {len(comparison.fixes)} fix(es), "
                f"{len(comparison.changed_answers)} changed answer(s) over {comparison.matched_cells} matched cell(s)"
                + (f"; {comparison.new_cases} new case(s)" if comparison.new_cases else "")
+               + (f"; {len(comparison.new_failures)} new cell(s) failing" if comparison.new_failures else "")
                + (f"; {comparison.dropped_cases} case(s) dropped" if comparison.dropped_cases else "") + ".")
     st.dataframe(tables.deltas_frame(comparison), hide_index=True, key=state.W_DELTAS,
                  column_config={"pass rate Δ": st.column_config.NumberColumn(format="percent")})
@@ -307,6 +314,8 @@ def calibration_section(result: ExperimentResult) -> None:
         return
     st.markdown("**Calibration**")
     st.markdown(escape_markdown(figures.sentence))
+    if figures.never_right:
+        return
     st.metric("Expected calibration error", f"{figures.ece:.3f}", help="0 is perfect: confidence equals the "
               "share of right answers in every bin.")
     bins = tables.bins_frame(figures)

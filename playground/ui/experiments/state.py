@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import streamlit as st
 
@@ -289,7 +290,13 @@ def store() -> ExperimentStore:
 
 
 def running() -> Running | None:
-    return st.session_state.get(_RUNNING)
+    return running_in(st.session_state)
+
+
+def running_in(session_state: Mapping[str, Any]) -> Running | None:
+    """The experiment a session's page started and is running (None: none), read from that
+    session's state: st.session_state, or an AppTest's from outside the script run."""
+    return session_state.get(_RUNNING)
 
 
 def start(experiment: Experiment, named: dict[str, Endpoint]) -> None:

@@ -12,8 +12,9 @@ from playground.experiments import Calibration, Comparison, ExperimentResult, ce
 from playground.experiments.model import RESERVED_COLUMNS, Case, shorten
 
 ANSWER_CHARS = 40
-MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "pending": "…"}
-CHANGE_MARKS = {"regressed": "🔴 ", "fixed": "🟢 "}
+MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "unchecked": "❔", "pending": "…"}
+CHANGE_MARKS = {"regressed": "🔴 ", "fixed": "🟢 ", "new": "🆕 "}
+NOT_PASSED = ("fail", "error", "unchecked")  # what "Only failures" keeps
 
 
 # --- cases <-> the editor ---------------------------------------------------------------------
@@ -72,7 +73,7 @@ def matrix_frame(result: ExperimentResult, only_failures: bool = False,
     rows = []
     for c, case in enumerate(experiment.cases):
         row_cells = [found.get((c, v)) for v in range(len(experiment.variants))]
-        if only_failures and not any(cell is not None and cell.status in ("fail", "error") for cell in row_cells):
+        if only_failures and not any(cell is not None and cell.status in NOT_PASSED for cell in row_cells):
             continue
         row = {"#": c + 1, "case": case.label(60), "expected": case.expected or ""}
         for v, cell in enumerate(row_cells):
@@ -96,7 +97,7 @@ def summary_frame(result: ExperimentResult) -> pd.DataFrame:
     for row in summarize(result):
         rows.append({"best": "★" if row.best else "", "variant": f"{row.variant + 1}. {row.label}",
                      "model": row.model, "endpoint": row.endpoint or "", "pass rate": row.pass_rate,
-                     "passed": row.passed, "failed": row.failed, "errors": row.errors,
+                     "passed": row.passed, "failed": row.failed, "errors": row.errors, "unchecked": row.unchecked,
                      "mean latency (s)": _seconds(row.mean_latency_s), "p95 latency (s)": _seconds(row.p95_latency_s),
                      "tokens": row.tokens, "cost ($)": row.cost})
     return pd.DataFrame(rows)

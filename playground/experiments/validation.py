@@ -1,0 +1,118 @@
+"""What an experiment is refused for before any request is sent: a check naming a variable no
+case has (a typo such as `{{expeted}}` would otherwise be "not applicable" on every case and go
+green), template syntax the engine does not fill (`{{ x | upper }}` would reach the model as
+literal text), a json_schema check with no schema to check against, and a cases file without a
+column that a check reads.
+
+ExperimentRunner calls `validate` when it is built, so the CLI (exit 2) and the page (an error
+above Run) refuse the same things.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from playground.client.schema import message_text
+from playground.experiments.model import Experiment, Variant
+from playground.presets import Check
+from playground.presets.model import VARIABLE_RE
+
+TEMPLATE_KINDS = ("equals", "contains", "not_contains", "regex")  # the checks whose value is a template
+EXPECTED = "expected"  # the case's expected answer, as a check reads it
+_OPENING = re.compile(r"\{\{|\{%")  # where a template construct starts (jinja's `{{` and `{%`)
+
+
+class ExperimentError(ValueError):
+    """The experiment cannot be run as given; `problems` lists every reason, one line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def template_of(check: Check) -> str | None:
+    """The check's template (its value, `{{expected}}` by default), or None for a kind without one."""
+    if check.kind not in TEMPLATE_KINDS:
+        return None
+    return check.value or "{{" + EXPECTED + "}}"
+
+
+def names_in(template: str) -> list[str]:
+    """The `{{variables}}` a template fills, in order of first use."""
+    return list(dict.fromkeys(VARIABLE_RE.findall(template)))
+
+
+def unsupported_syntax(text: str) -> str | None:
+    """The first `{{ ... }}` or `{% ... %}` in `text` that is not a plain `{{name}}` (a filter, an
+    expression, a tag), as written; None when there is none."""
+    for match in _OPENING.finditer(text):
+        if match.group(0) == "{{" and VARIABLE_RE.match(text, match.start()):
+            continue
+        end = text.find("}}" if match.group(0) == "{{" else "%}", match.end())
+        return text[match.start(): end + 2 if end >= 0 else match.start() + 30]
+    return None
+
+
+def check_names(checks: Iterable[Check]) -> list[str]:
+    """Every variable the checks' templates read (`expected` included)."""
+    names: list[str] = []
+    for check in checks:
+        template = template_of(check)
+        names += [name for name in names_in(template or "") if name not in names]
+    return names
+
+
+def _message_texts(variant: Variant) -> list[str]:
+    return [message_text(message) for message in variant.request.messages]
+
+
+def _has_response_schema(variant: Variant) -> bool:
+    rf = variant.request.response_format
+    return rf is not None and rf.json_schema is not None and rf.json_schema.schema_ is not None
+
+
+def problems(experiment: Experiment) -> list[str]:
+    """Every reason `experiment` cannot be run, in plain words (none: it can)."""
+    found: list[str] = []
+    known = {EXPECTED}
+    for variant in experiment.variants:
+        known |= set(variant.defaults) | {name for text in _message_texts(variant) for name in names_in(text)}
+    for case in experiment.cases:
+        known |= set(case.values)
+    for check in experiment.checks:
+        template = template_of(check)
+        if template is not None:
+            odd = unsupported_syntax(template)
+            if odd is not None:
+                found.append(f"check {check.label!r}: {odd!r} is not supported (only {{{{name}}}} is filled in)")
+            unknown = [name for name in names_in(template) if name not in known]
+            if unknown:
+                found.append(f"check {check.label!r} names {{{{{unknown[0]}}}}}, which no case has "
+                             f"(the cases have {', '.join(sorted(known))})")
+        if check.kind == "json_schema" and check.schema_ is None:
+            bare = [variant.label for variant in experiment.variants if not _has_response_schema(variant)]
+            if bare:
+                found.append(f"check {check.label!r} has no schema: give one in the check, or a json_schema "
+                             f"response_format to variant {bare[0]!r}")
+    for variant in experiment.variants:
+        for text in _message_texts(variant):
+            odd = unsupported_syntax(text)
+            if odd is not None:
+                found.append(f"variant {variant.label!r}: {odd!r} in its messages is not supported "
+                             "(only {{name}} is filled in; it would reach the model as written)")
+                break
+    return found
+
+
+def validate(experiment: Experiment) -> Experiment:
+    """`experiment` itself, or ExperimentError with every problem."""
+    found = problems(experiment)
+    if found:
+        raise ExperimentError(found)
+    return experiment
+
+
+def missing_columns(checks: Iterable[Check], columns: Sequence[str]) -> list[str]:
+    """The variables the checks read that a cases file has no column for."""
+    return [name for name in check_names(checks) if name not in columns]
