@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ import pytest
 from playground.experiments import Case, Experiment, ExperimentRunner, cases_to_csv, load_cases
 from playground.experiments.cases import cases_path
 from playground.experiments.cli import main
-from playground.presets import Preset, PresetStore, preset_to_json
-from tests.scripted_server import Received, Reply, ScriptedServer
+from playground.presets import Preset, PresetStore, fill_variables, preset_to_json
+from tests.scripted_server import Reply, ScriptedServer
 
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"
 PRESET_PATH = SHIPPED / "weather-tool-call.json"
@@ -38,6 +37,7 @@ class WeatherServer(ScriptedServer):
     def __init__(self, cities: list[str], plain: tuple[str, ...] = (), bad_args: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.cities, self.plain, self.bad_args = cities, plain, bad_args
+        self.respond = lambda received: self.reply_for(received.json)
 
     def reply_for(self, body: dict) -> Reply:
         prompt = body["messages"][-1]["content"]
@@ -48,11 +48,6 @@ class WeatherServer(ScriptedServer):
         args = json.dumps({"city": city, **extra}, ensure_ascii=False)
         pieces = [args[n:n + 7] for n in range(0, len(args), 7)]  # arguments arrive in pieces, as OpenAI streams them
         return Reply.stream_tool_call("get_weather", pieces, call_id=f"call_{len(self.requests)}")
-
-    def _write_reply(self, conn: socket.socket, reply: Reply, received: Received) -> bool:
-        if received.method == "POST":
-            reply = self.reply_for(received.json)
-        return super()._write_reply(conn, reply, received)
 
 
 @pytest.fixture
@@ -161,10 +156,14 @@ def test_the_cli_runs_the_shipped_file(weather, tmp_path: Path) -> None:
     assert f"{len(cases) - 2}/{len(cases) - 2}" in text and "100.0%" in text and "Failures" not in text
 
 
-def test_the_local_sandbox_refuses_it_in_its_own_words() -> None:
-    params = pytest.importorskip("playground.sandbox.params")  # imports llama_cpp (no model is loaded)
+@pytest.mark.sandbox
+def test_the_local_sandbox_refuses_it_in_its_own_words(sandbox) -> None:
+    from playground.client.client import ChatClient
+    from playground.sandbox.model import MODEL_ID
+
     preset, _ = shipped()
-    with pytest.raises(params.RequestError) as refused:
-        params._refuse_unsupported(preset.request)
-    assert refused.value.status_code == 400
-    assert str(refused.value) == "tools: the local sandbox model has no tool calling; the local model cannot honour it"
+    request = fill_variables(preset.request, preset.defaults()).model_copy(update={"model": MODEL_ID})
+    with ChatClient(sandbox.endpoint) as client:
+        run = client.run(request)
+    assert run.error is not None and run.error.status_code == 400 and run.text == ""
+    assert run.error.message == "tools: the local sandbox model has no tool calling; the local model cannot honour it"
