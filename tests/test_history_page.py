@@ -258,21 +258,14 @@ def test_send_to_compare_brings_the_conversation_so_run_all_compares_at_once(ser
     assert results[0].id == run.id and results[1].text == "a fresh answer", results
 
 
-def test_stays_quick_with_ten_thousand_runs(server: ScriptedServer, store: RunStore) -> None:
-    import time
-
+def test_ten_thousand_runs_read_a_page_at_a_time(server: ScriptedServer, store: RunStore) -> None:
+    # How long it takes is bench/history_page.py's to measure; here: what is read and shown.
     store.save_many(make_run(n, model=f"m/{n % 7}", endpoint=("A", "B")[n % 2]) for n in range(10_000))
-    started = time.perf_counter()
     at = page(server)
-    first = time.perf_counter() - started
     assert any("Runs 1-25 of 10000" in c for c in texts(at.caption))
     assert len(listed(at)) == 25  # one page is read, not the whole table
-    started = time.perf_counter()
     widget(at.selectbox, "hist.model").select("m/3")
     widget(at.text_input, "hist.search").input("number 99").run()
-    filtered = time.perf_counter() - started
     expected = [n for n in range(10_000) if n % 7 == 3 and "number 99" in f"answer number {n}"]
     assert any(f"of {len(expected)} " in c for c in texts(at.caption))
     assert listed(at)["answer"].tolist() == [f"answer number {n}" for n in expected[:25]]  # newest first
-    # Generous bounds (2 shared cores); a page that loaded every run would take far longer.
-    assert first < 8 and filtered < 8, (first, filtered)

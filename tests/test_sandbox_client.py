@@ -4,7 +4,6 @@ a client that goes away mid-stream frees the model at once."""
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ from playground.client.client import ChatClient
 from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.errors import AuthenticationError, BadRequestError, NotFoundError
 from playground.client.schema import ChatRequest
+from tests.support import health, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -106,10 +106,6 @@ def test_requests_wait_their_turn_and_do_not_interleave(sandbox):
     assert results == [alone] * 3
 
 
-def health(sandbox) -> dict:
-    return httpx.get(sandbox.base_url + "/healthz", timeout=10).json()
-
-
 def test_disconnect_mid_stream_stops_generation_at_once(sandbox):
     """A 1500-token stream dropped after a few chunks: the server stops within a few tokens
     and the next request does not wait behind it (the whole stream would take 15 s or more)."""
@@ -122,13 +118,10 @@ def test_disconnect_mid_stream_stops_generation_at_once(sandbox):
             if count == 5:
                 break
         stream.close()
-        closed = time.perf_counter()
-        while health(sandbox)["busy"] and time.perf_counter() - closed < 5:
-            time.sleep(0.01)
-        freed = time.perf_counter() - closed
+        wait_for(lambda: not health(sandbox)["busy"], 60, "the model to be free")
         generated = health(sandbox)["tokens_generated"] - before
         reply = client.complete(quick)
-    assert freed < 1.0, f"the model was still busy {freed:.2f}s after the client left"
+    # counted in tokens, not seconds: it stopped within a few tokens of the client leaving
     assert generated <= 5 + 5, f"{generated} tokens generated for a client that read 5"
     assert reply.choices[0].message.content
 
@@ -144,12 +137,11 @@ def test_cancel_through_run_frees_the_model(sandbox):
             cancel.set()
 
     with ChatClient(sandbox.endpoint) as client:
+        before = health(sandbox)["tokens_generated"]
         run = client.run(request(max_tokens=1500, logit_bias=NO_END, stream=True), on_chunk=on_chunk, cancel=cancel)
-        returned = time.perf_counter()
-        while health(sandbox)["busy"] and time.perf_counter() - returned < 5:
-            time.sleep(0.01)
-        freed = time.perf_counter() - returned
+        wait_for(lambda: not health(sandbox)["busy"], 60, "the model to be free")
+        generated = health(sandbox)["tokens_generated"] - before
         assert client.complete(request(max_tokens=2)).choices
     assert seen == [1, 2, 3]  # one call per chunk, and none after the one that stopped it
     assert run.cancelled and run.partial and run.text
-    assert freed < 1.0, f"the model was still busy {freed:.2f}s after the run was stopped"
+    assert generated <= 3 + 5, f"{generated} tokens generated for a run stopped after 3"  # of the 1,500 asked
