@@ -82,16 +82,22 @@ IMPORTED = ("review,expected,note\n"
 
 
 @pytest.fixture(scope="module")
-def local_app(tmp_path_factory, sandbox):
-    """The app on the real local model (the session's sandbox)."""
+def local_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("experiments-local")
     (folder / "presets").mkdir()
     (folder / "presets" / "mini-sentiment.json").write_text(json.dumps(SENTIMENT))
-    with streamlit_app(folder, sandbox) as base:
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_app(local_dir, sandbox):
+    """The app on the real local model (the session's sandbox); its data in local_dir/data."""
+    with streamlit_app(local_dir, sandbox) as base:
         yield base
 
 
-def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatmap(browser, local_app) -> None:
+def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatmap(browser, local_app,
+                                                                                 local_dir) -> None:
     from playwright.sync_api import expect
 
     with open_page(browser, f"{local_app}/experiments", "Experiments", viewport=(1440, 1400)) as page:
@@ -116,16 +122,30 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             matrix = dataframe_text(matrix_frame)
             header, *rows = [row.split("\t") for row in matrix.splitlines()]
             assert len(rows) == 3 and any(h.startswith("2. ") and "t=1" in h for h in header), matrix
-            assert all(cell[:1] in "✅❌" for row in rows for cell in row[-2:]), matrix  # every cell graded
+            marks = [cell[:1] for row in rows for cell in row[-2:]]
+            assert len(marks) == 6 and all(mark in ("✅", "❌") for mark in marks), matrix  # every cell graded
             # a cell's run: the Playground's run view with its token heatmap
             page.get_by_role("combobox", name="Case", exact=True).click()
             page.keyboard.press("ArrowDown")  # the list opens on the key when the click only focused it
             page.get_by_role("option").filter(has_text="Case 2").first.click()
             expect(page.get_by_role("combobox", name="Case", exact=True)).to_have_value(re.compile(r"^Case 2"))
             expect(page.locator(".pg-heatmap").first).to_be_visible()
-            assert page.locator(".pg-heatmap span").count() >= 1
+            tokens = cell_run(local_dir, case=1, variant=0).choices[0].logprobs  # the picked cell's stored run
+            spans = page.locator(".pg-heatmap span[data-pos]")
+            assert spans.count() == len(tokens) and len(tokens) >= 1
+            assert spans.all_text_contents() == [t.token.replace("\n", "\u21b5") or "\u200b" for t in tokens]
             assert page.locator("[data-testid=stException]").count() == 0
             assert_inert(page, browser)  # the case text with a <script> in it ran nothing
         except Exception:
             screenshot(page, "experiments-local-failure.png", full_page=True)
             raise
+
+
+def cell_run(folder, case: int, variant: int):
+    """The Run of one cell of the app's latest experiment run, from its run store."""
+    from playground.experiments import ExperimentStore
+
+    store = ExperimentStore(folder / "data" / "runs.sqlite3")
+    result = store.get(store.list(limit=1)[0].id)
+    trial = next(t for t in result.trials if (t.case, t.variant) == (case, variant))
+    return store.runs.get(trial.run_id)
