@@ -223,3 +223,25 @@ def test_a_prompt_never_right_gets_no_right_answers_and_nothing_more() -> None:
                    case_index=n) for n, p in enumerate((0.6, 0.95))]
     figures = calibration(wrong)
     assert figures.never_right and figures.sentence == "no right answers"
+
+
+def test_every_shipped_preset_loads_with_its_cases_and_is_not_refused() -> None:
+    from pathlib import Path
+
+    from playground.experiments import load_cases
+    from playground.experiments.cases import cases_path
+    from playground.experiments.cli import build_experiment
+    from playground.experiments.validation import check_names
+    from playground.presets import parse_preset_bytes
+
+    shipped = sorted(p for p in (Path(__file__).resolve().parents[1] / "presets").glob("*.json")
+                     if p.name != "preset.schema.json")
+    assert len(shipped) == 6
+    for path in shipped:
+        preset = parse_preset_bytes(path.read_bytes(), path.name)
+        cases = [Case(values={k: v for k, v in preset.defaults().items() if v is not None})]
+        if cases_path(path).exists():
+            imported = load_cases(cases_path(path), list(preset.defaults()), required=check_names(preset.checks))
+            assert imported.problems == [], path.name
+            cases = imported.cases
+        assert problems(build_experiment(preset, cases, [], 1)) == [], path.name
