@@ -127,14 +127,18 @@ def test_a_seeded_run_is_the_same_alone_and_in_a_batch(sandbox, client):
 
 
 def test_n3_evaluates_the_prompt_once(sandbox, client):
-    before = health(sandbox)["prompt_tokens_evaluated"]
+    before = health(sandbox)
     reply = client.chat.completions.create(model=LOCAL_MODEL, messages=ask(PROMPTS[0]), max_tokens=5, n=3, seed=9,
                                            logit_bias=NO_END)
-    evaluated = health(sandbox)["prompt_tokens_evaluated"] - before
+    after = health(sandbox)
+    evaluated = after["prompt_tokens_evaluated"] - before["prompt_tokens_evaluated"]
+    reused = after["prompt_tokens_reused"] - before["prompt_tokens_reused"]
     assert [c.index for c in reply.choices] == [0, 1, 2]
     assert all(c.finish_reason == "length" and c.message.content for c in reply.choices)
     assert reply.usage.prompt_tokens > 10
-    assert evaluated == reply.usage.prompt_tokens, f"{evaluated} prompt tokens evaluated for n=3"
+    # Once: the three choices together evaluated the prompt's tokens that were not reused, no more.
+    assert reused == reply.usage.prompt_tokens_details.cached_tokens
+    assert evaluated + reused == reply.usage.prompt_tokens, f"{evaluated} + {reused} prompt tokens for n=3"
     # The three choices drew from the same prompt with their own seeds (base seed + index), as before.
     single = client.chat.completions.create(model=LOCAL_MODEL, messages=ask(PROMPTS[0]), max_tokens=5, seed=9,
                                             logit_bias=NO_END)
@@ -194,8 +198,6 @@ def test_the_next_queued_request_starts_the_step_after_a_client_leaves(engine):
     """Two slots: a leaver and a stayer run, a third request waits. The leaver's client goes
     away (its cancel event, as the app sets it) at step s: the third reads its prompt and gives
     its first token in step s + 1, and the stayer's text is what it is alone."""
-    import llama_cpp
-
     from playground.sandbox.model import Job
     from playground.sandbox.sampling import SamplingParams
 
@@ -240,8 +242,8 @@ def test_the_next_queued_request_starts_the_step_after_a_client_leaves(engine):
     assert not stayer.cancelled and stayer.completion_tokens == 16
     assert texts["stayer"] == "".join(alone)  # the others are not disturbed
     assert queued.completion_tokens == 3
-    for slot in range(scheduler.parallel):  # every cell freed
-        assert llama_cpp.llama_memory_seq_pos_max(scheduler._memory, slot) == -1
+    for slot in range(scheduler.parallel):  # the cells kept for reuse are exactly those recorded
+        assert scheduler.cells(slot) == len(scheduler.cached_tokens(slot))
     assert not engine.busy
 
 

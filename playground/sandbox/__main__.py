@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=None,
                         help="sequences generated at once, sharing one context (continuous batching; "
                              "default $PLAYGROUND_SANDBOX_PARALLEL, else 4; 1: one at a time)")
+    parser.add_argument("--no-prefix-cache", action="store_true",
+                        help="evaluate every prompt from its first token: no reuse of the cells of a prefix an "
+                             "earlier request computed (for comparison; usage then reports no cached tokens)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for llama.cpp "
                              "(default $PLAYGROUND_SANDBOX_THREADS, else 2 but one core left free)")
@@ -61,12 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         print("playground-sandbox: give --model-path or --quant, not both", file=sys.stderr)
         return 2
     engine = Engine(args.model_path or model_file(args.quant), n_ctx=args.n_ctx or DEFAULT_N_CTX,
-                    n_threads=args.threads, parallel=args.parallel)
+                    n_threads=args.threads, parallel=args.parallel, prefix_cache=not args.no_prefix_cache)
     app = create_app(engine, api_key=args.api_key)
     if args.exit_with_parent:
         _watch_parent(args.exit_with_parent)
     print(f"playground sandbox: serving {engine.model_path} ({engine.n_threads} threads, "
-          f"{engine.parallel} sequences at once, context {engine.n_ctx} each, {engine.n_ctx_total} in all) "
+          f"{engine.parallel} sequences at once, context {engine.n_ctx} each, {engine.n_ctx_total} in all, "
+          f"prefix cache {'on' if engine.scheduler.prefix_cache else 'off'}) "
           f"on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,

@@ -72,7 +72,9 @@ def create_app(engine: Engine, api_key: str | None = None) -> FastAPI:
                 "parallel": engine.parallel, "threads": engine.n_threads, "busy": engine.busy,
                 "running": scheduler.running, "queued": scheduler.queued, "steps": scheduler.steps,
                 "tokens_generated": engine.tokens_generated,
-                "prompt_tokens_evaluated": engine.prompt_tokens_evaluated}
+                "prefix_cache": scheduler.prefix_cache,
+                "prompt_tokens_evaluated": engine.prompt_tokens_evaluated,
+                "prompt_tokens_reused": engine.prompt_tokens_reused}
 
     @app.get("/v5/chat/completions/models", dependencies=auth)
     async def sgp_models() -> dict:
@@ -121,8 +123,11 @@ class _Meta:
 
 
 def _usage(outcome: Outcome) -> Usage:
+    """As OpenAI counts: prompt_tokens is the whole prompt; its details say how many of them were
+    read from cells an earlier request computed (the prefix cache)."""
     return Usage(prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
-                 total_tokens=outcome.prompt_tokens + outcome.completion_tokens)
+                 total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
+                 prompt_tokens_details={"cached_tokens": outcome.cached_tokens})
 
 
 def _run_in_thread(target: Callable[[], None], name: str) -> None:

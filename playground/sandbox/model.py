@@ -24,8 +24,9 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from playground.client.schema import TokenLogprob, TopLogprob
+from playground.sandbox.jobs import Job, Outcome, Piece, Ticket
 from playground.sandbox.quant import model_file
-from playground.sandbox.scheduler import Job, Outcome, Piece, Scheduler, Ticket
+from playground.sandbox.scheduler import Scheduler
 
 __all__ = ["Engine", "Job", "Outcome", "Piece", "PromptTooLong"]
 
@@ -118,7 +119,7 @@ class PromptTooLong(ValueError):
 
 class Engine:
     def __init__(self, model_path: str | None = None, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 parallel: int | None = None) -> None:
+                 parallel: int | None = None, prefix_cache: bool = True) -> None:
         self.model_path = model_path or model_file()  # the shipped file, or its copy in $PLAYGROUND_SANDBOX_QUANT
         self.n_threads = n_threads or default_threads()
         self.n_threads_batch = default_batch_threads() if n_threads is None else n_threads
@@ -143,7 +144,7 @@ class Engine:
         self._pieces: dict[int, bytes] = {}
         self._piece_buffer = ctypes.create_string_buffer(256)
         self.tokens_generated = 0  # over the life of the process: for /healthz and tests
-        self.scheduler = Scheduler(self, parallel or default_parallel())
+        self.scheduler = Scheduler(self, parallel or default_parallel(), prefix_cache=prefix_cache)
         self.parallel = self.scheduler.parallel
         self.n_ctx_total = self.scheduler.n_ctx_total
 
@@ -155,6 +156,10 @@ class Engine:
     @property
     def prompt_tokens_evaluated(self) -> int:
         return self.scheduler.prompt_tokens_evaluated
+
+    @property
+    def prompt_tokens_reused(self) -> int:
+        return self.scheduler.prompt_tokens_reused
 
     # --- prompt ----------------------------------------------------------------------------
 

@@ -1,15 +1,21 @@
 """Continuous batching: up to `parallel` choices share one llama.cpp context, one sequence id each.
 
-One thread owns the context. Every step it drops what was cancelled, admits queued choices
-into free slots (FIFO), decodes one batch holding the next token of every running choice and
-a chunk of the prompt of newly admitted ones, then samples each choice with its own sampler
-chain. The choices of one request admitted together evaluate the prompt once; the others copy
-its cells (llama_memory_seq_cp) before their first token.
+One thread owns the context. Every step it drops what was cancelled, starts choices that waited
+for another's prompt, admits queued choices into free slots (FIFO), decodes one batch holding
+the next token of every running choice and a chunk of the prompt of newly admitted ones, then
+samples each choice with its own sampler chain. The choices of one request admitted together
+evaluate the prompt once; the others copy its cells (llama_memory_seq_cp) before their first
+token.
 
 The KV cache is not unified: each sequence id has its own stream of `n_ctx` cells, so a
 sequence's attention never sees another's cells and its floating-point sums are the same bits
 alone or in a batch (a unified cache interleaves cells and changed greedy text within 64
-tokens). A finished or abandoned choice frees its cells at once (llama_memory_seq_rm).
+tokens), and the same bits whether a prefix's cells were computed now or for an earlier prompt.
+
+Prefix reuse (prefix.py): a finished or abandoned choice leaves its cells in its slot, and a
+later prompt evaluates only what follows the longest prefix it shares with cells in some slot:
+its own slot's cut back (llama_memory_seq_rm), or another's copied in. With the prefix cache
+off (--no-prefix-cache) a choice's cells are freed when it ends and every prompt is read whole.
 """
 
 from __future__ import annotations
@@ -18,65 +24,21 @@ import atexit
 import collections
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import llama_cpp
 import numpy as np
 
-from playground.sandbox.sampling import SamplingParams, build_sampler
+from playground.sandbox.jobs import Job, Outcome, Piece, Ticket
+from playground.sandbox.prefix import SlotCache, common_prefix
+from playground.sandbox.sampling import build_sampler
 from playground.sandbox.textstream import ChoiceText
+
+__all__ = ["Job", "Outcome", "Piece", "Scheduler", "Ticket"]
 
 PROMPT_STEP = 128  # prompt tokens per step: running choices keep flowing while a long prompt is read
 N_BATCH = 512
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    """One request, ready for the model."""
-
-    prompt_tokens: list[int]
-    max_tokens: int | None = None  # None: until the context is full
-    n: int = 1
-    seed: int | None = None
-    stop: list[str] = field(default_factory=list)
-    logprobs: bool = False
-    top_logprobs: int = 0
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-
-
-@dataclass
-class Piece:
-    """What one choice produced since the last piece: text, logprob entries, or its end."""
-
-    index: int
-    text: str = ""
-    logprobs: list[Any] | None = None
-    finish_reason: str | None = None
-
-
-@dataclass
-class Outcome:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cancelled: bool = False
-
-
-class Ticket:
-    """A job in the scheduler: its choices not yet admitted, its live ones, and how it ended."""
-
-    def __init__(self, job: Job, on_piece: Callable[[Piece], None], cancel: threading.Event, seed: int) -> None:
-        self.job = job
-        self.on_piece = on_piece
-        self.cancel = cancel
-        self.seed = seed
-        self.waiting = list(range(job.n))  # choice indexes not yet in a slot
-        self.live = 0
-        self.outcome = Outcome(prompt_tokens=len(job.prompt_tokens))
-        self.error: BaseException | None = None
-        self.done = threading.Event()
 
 
 class _Seq:
@@ -94,6 +56,8 @@ class _Seq:
         self.prompt_left: list[int] = []  # the leader's prompt tokens not yet decoded
         self.followers: list[_Seq] = []  # siblings that copy the leader's prompt cells
         self.leader: _Seq | None = None  # set while a follower waits for the prompt
+        self.source: _Seq | None = None  # set while it waits for another request's prompt to copy
+        self.share = 0  # how many of the source's cells it copies
         self.next_token: int | None = None
         self.row = -1  # the batch row whose logits this choice samples from this step
 
@@ -101,7 +65,7 @@ class _Seq:
 class Scheduler:
     """Owns a llama.cpp context of `parallel` sequences over the engine's model."""
 
-    def __init__(self, engine, parallel: int) -> None:
+    def __init__(self, engine, parallel: int, prefix_cache: bool = True) -> None:
         self.engine = engine
         self.parallel = parallel
         params = type(engine.llm.context_params).from_buffer_copy(engine.llm.context_params)  # the server's settings
@@ -109,6 +73,11 @@ class Scheduler:
         params.n_seq_max = parallel
         params.n_batch = params.n_ubatch = N_BATCH
         params.kv_unified = False
+        # Flash attention: each query row's attention is the same sums whether the row is one of
+        # many in its step or alone. Without it llama.cpp takes another path for a sequence with a
+        # single token in a step, and the last prompt token's logits moved (by up to 0.4) when
+        # only that token was evaluated after a reused prefix. It also made a token 25% faster.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self._ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
         if not self._ctx:
             raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
@@ -116,10 +85,12 @@ class Scheduler:
         self.n_ctx_total = llama_cpp.llama_n_ctx(self._ctx)
         self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
         self._slots: list[_Seq | None] = [None] * parallel
+        self._cache = SlotCache(parallel, prefix_cache)
         self._queue: collections.deque[Ticket] = collections.deque()
         self._cond = threading.Condition()
         self.active = 0  # tickets submitted and not yet done
         self.prompt_tokens_evaluated = 0  # over the life of the process: for /healthz and tests
+        self.prompt_tokens_reused = 0  # prompt tokens whose cells were kept or copied instead
         self.steps = 0
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="sandbox-scheduler", daemon=True)
@@ -150,6 +121,18 @@ class Scheduler:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def prefix_cache(self) -> bool:
+        return self._cache.enabled
+
+    def cached_tokens(self, slot: int) -> list[int]:
+        """The tokens the scheduler holds to be in sequence `slot`'s cells (ask while it is idle)."""
+        return list(self._cache.tokens[slot])
+
+    def cells(self, slot: int) -> int:
+        """How many positions sequence `slot` holds in llama.cpp's cache (its last one + 1)."""
+        return llama_cpp.llama_memory_seq_pos_max(self._memory, slot) + 1
+
     def submit(self, ticket: Ticket) -> None:
         with self._cond:
             self.active += 1
@@ -175,6 +158,7 @@ class Scheduler:
 
     def _step(self) -> None:
         self._drop_cancelled()
+        self._start_waiting()
         self._admit()
         members, ready, prompt_tokens = self._fill_batch()
         if self._batch.n_tokens == 0:
@@ -183,6 +167,8 @@ class Scheduler:
         self.steps += 1
         if code != 0:  # the batch's cells may be half written: end every request in it
             error = RuntimeError(f"llama_decode returned {code}")
+            for seq in members:
+                self._cut(seq.slot, 0)
             for ticket in {seq.ticket for seq in members}:
                 self._fail(ticket, error)
             return
@@ -191,7 +177,7 @@ class Scheduler:
             if seq.ticket.done.is_set():  # a sibling's callback failed this step
                 continue
             for follower in seq.followers:  # the prompt is in the leader's cells: share them
-                llama_cpp.llama_memory_seq_cp(self._memory, seq.slot, follower.slot, -1, -1)
+                self._copy(seq.slot, follower.slot, seq.pos)
                 follower.pos, follower.row, follower.leader = seq.pos, seq.row, None
             followers, seq.followers = seq.followers, []
             for each in (seq, *followers):
@@ -220,23 +206,88 @@ class Scheduler:
             job = ticket.job
             room = self.engine.n_ctx - len(job.prompt_tokens)
             limit = room if job.max_tokens is None else min(job.max_tokens, room)
+            first = self._cache.choose_slot(job.prompt_tokens, free)  # the leader's; the others by age
+            slots = [first, *sorted((slot for slot in free if slot != first), key=self._cache.used.__getitem__)]
             seqs: list[_Seq] = []
             try:
-                for slot, index in zip(free, group):
+                for slot, index in zip(slots, group):
                     sampler = build_sampler(self.engine.vocab, self.engine.n_vocab, self.engine.n_ctx,
                                             job.sampling, ticket.seed + index)
                     seq = _Seq(ticket, index, slot, sampler, limit)
                     self._slots[slot] = seq
+                    self._cache.touch(slot)
                     ticket.live += 1
                     seqs.append(seq)
             except Exception as error:  # a grammar llama.cpp refused: this request only
                 self._fail(ticket, error)
                 continue
             leader = seqs[0]
-            leader.prompt_left = list(job.prompt_tokens)
             leader.followers = seqs[1:]
             for follower in leader.followers:
                 follower.leader = leader
+                self._cut(follower.slot, 0)  # it will hold a copy of the leader's cells
+            self._place(leader)
+
+    # --- prefix reuse -------------------------------------------------------------------------
+
+    def _place(self, seq: _Seq) -> None:
+        """Start a leader's prompt after the longest prefix already in some cells: kept in its
+        own slot, copied from another, or (that one still reading it) copied once it is there."""
+        others: dict[int, tuple[list[int], list[int]]] = {}
+        for slot, other in enumerate(self._slots):
+            if slot == seq.slot or (other is not None and (other.leader is not None or other.source is not None)):
+                continue  # (a follower's or a waiting choice's cells are about to be replaced)
+            others[slot] = (self._cache.tokens[slot], other.prompt_left if other is not None else [])
+        plan = self._cache.plan(seq.ticket.job.prompt_tokens, seq.slot, others)
+        if plan.source is None:
+            self._start(seq, self._cut(seq.slot, plan.keep))
+        elif plan.ready:
+            self._copy(plan.source, seq.slot, plan.share)
+            self._start(seq, plan.share)
+        else:
+            seq.source, seq.share = self._slots[plan.source], plan.share
+
+    def _start_waiting(self) -> None:
+        """Choices waiting for another request's prompt: copy it once its cells are there; plan
+        again when that request went away first."""
+        for seq in self._slots:
+            if seq is None or seq.source is None:
+                continue
+            source, seq.source = seq.source, None
+            held = self._cache.tokens[source.slot]
+            if common_prefix(held, seq.ticket.job.prompt_tokens) >= seq.share:
+                self._copy(source.slot, seq.slot, seq.share)
+                self._start(seq, seq.share)
+            elif self._slots[source.slot] is source and source.prompt_left:
+                seq.source = source  # still reading it
+            else:
+                self._place(seq)
+
+    def _start(self, seq: _Seq, reused: int) -> None:
+        """The leader's cells hold the prompt's first `reused` tokens: read the rest."""
+        prompt = seq.ticket.job.prompt_tokens
+        seq.pos = reused
+        seq.prompt_left = list(prompt[reused:])
+        self.prompt_tokens_reused += reused
+        if not seq.ticket.placed:
+            seq.ticket.placed = True
+            seq.ticket.outcome.cached_tokens = reused
+
+    def _cut(self, slot: int, keep: int) -> int:
+        """Drop the slot's cells from position `keep` on; how many it kept."""
+        if keep > 0 and not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1):
+            keep = 0  # a cache that cannot cut a sequence's tail (never for this model's)
+        if keep == 0:
+            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+        del self._cache.tokens[slot][keep:]
+        return keep
+
+    def _copy(self, source: int, slot: int, share: int) -> None:
+        """Slot `slot` gets the first `share` cells of `source`. Across streams llama.cpp copies a
+        whole stream, at the next decode, before that decode writes anything: then cut the tail."""
+        llama_cpp.llama_memory_seq_cp(self._memory, source, slot, -1, -1)
+        self._cache.tokens[slot] = list(self._cache.tokens[source])
+        self._cut(slot, share)
 
     def _fill_batch(self) -> tuple[list[_Seq], list[_Seq], int]:
         """Put every running choice's next token and some prompt into the batch: the choices in
@@ -248,7 +299,7 @@ class Scheduler:
         ready: list[_Seq] = []
         # Ascending sequence ids: llama.cpp packs consecutive ids of a split cache into one ubatch.
         for seq in self._slots:
-            if seq is None or seq.leader is not None:
+            if seq is None or seq.leader is not None or seq.source is not None:
                 continue
             if seq.prompt_left:
                 take = seq.prompt_left[:budget]
@@ -257,6 +308,7 @@ class Scheduler:
                 del seq.prompt_left[: len(take)]
                 budget -= len(take)
                 members.append(seq)
+                self._cache.tokens[seq.slot].extend(take)
                 for token in take:
                     _put(batch, n, token, seq.pos, seq.slot, False)
                     seq.pos += 1
@@ -266,6 +318,7 @@ class Scheduler:
                     seq.row = n - 1
                     ready.append(seq)
             elif seq.next_token is not None:
+                self._cache.tokens[seq.slot].append(seq.next_token)
                 _put(batch, n, seq.next_token, seq.pos, seq.slot, True)
                 seq.pos += 1
                 seq.row = n
@@ -329,9 +382,12 @@ class Scheduler:
             self._end(ticket)
 
     def _release(self, seq: _Seq) -> None:
+        """Free the slot. Its cells stay for a later prompt to reuse (unless the cache is off)."""
         if self._slots[seq.slot] is seq:
             self._slots[seq.slot] = None
-            llama_cpp.llama_memory_seq_rm(self._memory, seq.slot, -1, -1)
+            self._cache.touch(seq.slot)
+            if not self._cache.enabled:
+                self._cut(seq.slot, 0)
             seq.sampler.close()
             seq.ticket.live -= 1
 

@@ -1,0 +1,58 @@
+"""What a request asks of the scheduler (Job), what it hands back as it runs (Piece), how it
+ended (Outcome), and the Ticket that carries a job through the scheduler's queue and slots."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from playground.sandbox.sampling import SamplingParams
+
+
+@dataclass
+class Job:
+    """One request, ready for the model."""
+
+    prompt_tokens: list[int]
+    max_tokens: int | None = None  # None: until the context is full
+    n: int = 1
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    logprobs: bool = False
+    top_logprobs: int = 0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass
+class Piece:
+    """What one choice produced since the last piece: text, logprob entries, or its end."""
+
+    index: int
+    text: str = ""
+    logprobs: list[Any] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class Outcome:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cancelled: bool = False
+    cached_tokens: int = 0  # prompt tokens whose cells were reused, not evaluated
+
+
+class Ticket:
+    """A job in the scheduler: its choices not yet admitted, its live ones, and how it ended."""
+
+    def __init__(self, job: Job, on_piece: Callable[[Piece], None], cancel: threading.Event, seed: int) -> None:
+        self.job = job
+        self.on_piece = on_piece
+        self.cancel = cancel
+        self.seed = seed
+        self.waiting = list(range(job.n))  # choice indexes not yet in a slot
+        self.live = 0
+        self.outcome = Outcome(prompt_tokens=len(job.prompt_tokens))
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self.placed = False  # its first prompt started: later waves of its choices leave cached_tokens alone
