@@ -3,8 +3,9 @@
 - `whole_app()`: the whole app as `streamlit run app.py` runs it (page config, sidebar,
   navigation); not run yet, so a test can set secrets and session state first.
 - `app_test(page)`: the same, on pages/<page>.
-- `sandbox_stand_in(tmp_path, monkeypatch)`: a ScriptedServer standing in for the local sandbox
-  (it answers the sidebar's health check and model list; PLAYGROUND_SANDBOX_PORT points at it),
+- `sandbox_stand_in(tmp_path, monkeypatch, models=())`: a ScriptedServer standing in for the local
+  sandbox (it answers the sidebar's health check and lists `models`, (name, vendor) pairs;
+  PLAYGROUND_SANDBOX_PORT points at it),
   with a fresh data folder and presets folder under tmp_path and no SGP key from the environment.
 - `capture_downloads(monkeypatch)`: every payload a download button hands to Streamlit's media
   storage, as `Download(data, mimetype, filename)`, in the order they were made.
@@ -17,7 +18,7 @@ import re
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 
 import pytest
 from streamlit.components.v2.component_manager import BidiComponentManager
@@ -55,9 +56,10 @@ def _installed_components() -> BidiComponentManager:
 
 
 @contextmanager
-def sandbox_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+def sandbox_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     models: Sequence[tuple[str, str | None]] = ()) -> Iterator[ScriptedServer]:
     with ScriptedServer() as scripted:
-        scripted.pose_as_sandbox(models=[])
+        scripted.pose_as_sandbox(models=models)
         monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
         monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))

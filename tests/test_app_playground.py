@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from html import unescape
 from pathlib import Path
 
@@ -25,21 +24,17 @@ from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
 from playground.ui.playground.param_fields import GROUPS
 from playground.ui.playground.state import group_key
-from tests.apptest_support import whole_app, widget
+from tests.apptest_support import sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
+from tests.support import chat_requests, wait_for
 
 MODEL = "scripted/scripted-model"
 
 
 @pytest.fixture
 def server(monkeypatch, tmp_path):
-    with ScriptedServer() as scripted:
-        scripted.pose_as_sandbox()
+    with sandbox_stand_in(tmp_path, monkeypatch, models=[("scripted-model", "scripted")]) as scripted:
         scripted.default = Reply.stream_text(["Hello", ",", " world"])
-        monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(scripted.port))
-        monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("PLAYGROUND_PRESETS_DIR", str(tmp_path / "presets"))
-        monkeypatch.delenv("SGP_API_KEY", raising=False)
         yield scripted
 
 
@@ -85,10 +80,6 @@ def errors_text(at: AppTest) -> str:
 
 
 KEPT = "\n\nThe last valid request is kept; Run is disabled until this is fixed."
-
-
-def chat_requests(server: ScriptedServer) -> list:
-    return [r for r in server.requests if r.path.endswith("/chat/completions")]
 
 
 # --- form and JSON --------------------------------------------------------------------------
@@ -453,6 +444,10 @@ def test_logprobs_heatmap_inspector_table_and_escaping(server):
     assert "pg-heatmap" in html and "Perplexity" in html
     inspector = widget(at.selectbox, "last_c0_inspect")
     assert inspector.value == 1  # the least likely token is chosen first
+    # each token by its position, as the model wrote it (spaces as ␣), and its probability
+    assert inspector.options == ["#0  '<script>alert(1)</script>'  (90.5%)", "#1  '␣**bold**'  (10.0%)",
+                                 "#2  '␣end'  (99.0%)"]
+    assert "#1  '␣**bold**'  (10.0%)" in unescape(html)  # the Least likely stat names it too
     # two tables: the inspected token's alternatives, then every token (spaces shown as ␣)
     alternatives, tokens = at.dataframe
     assert alternatives.value[["token", "logprob", "chosen"]].values.tolist() == [
@@ -604,11 +599,11 @@ def test_a_required_value_cleared_disables_run_and_sends_nothing(server, tmp_pat
     load_template(at, tmp_path)
     variable(at, "topic").input("tides").run()
     assert not at.button(key="run").disabled
-    variable(at, "topic").input("").run()
+    # the value cleared and Run clicked in one go: the click left before the page could disable Run
+    variable(at, "topic").input("")
+    at.button(key="run").click().run()
     assert at.button(key="run").disabled
     assert "Fill in a value for {{topic}} before sending" in run_note(at)
-    at.session_state["_run_requested"] = True  # a click that slipped through (sent before Run was disabled)
-    at.run()
     assert chat_requests(server) == [] and "last_run" not in at.session_state
     # an empty field of a variable with a default sends the default
     variable(at, "topic").input("tides").run()
@@ -718,28 +713,23 @@ def test_the_page_draws_while_the_sandbox_starts_and_run_enables_itself(monkeypa
     from playground.sandbox import launcher
     from playground.ui import sidebar
 
-    monkeypatch.setattr(launcher, "_current", None)
+    sidebar.restart_sandbox()  # a fresh app process: no sandbox known yet
     monkeypatch.setenv("PLAYGROUND_SANDBOX_PORT", str(launcher.free_port()))  # no sandbox there yet
     monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("SGP_API_KEY", raising=False)
-    sidebar._sandbox_handle.clear()
     try:
         at = open_app()
-        assert launcher._current is not None and launcher._current.state == "starting"  # drawn before it answered
+        assert launcher.current().state == "starting"  # drawn before it answered
         type_user_message(at, "Name a colour.")
         assert at.button(key="run").disabled
         shown = [str(e.value) for e in [*at.caption, *at.markdown, *at.info, *at.sidebar.markdown]]
         assert any("Starting the local model" in text for text in shown), shown
-        deadline = time.monotonic() + 120
-        while at.button(key="run").disabled and time.monotonic() < deadline:
-            time.sleep(0.5)
-            at.run()  # what the sidebar's polling fragment does in a browser
-        assert not at.button(key="run").disabled and launcher._current.state == "running"
+        # each at.run() is what the sidebar's polling fragment does in a browser
+        wait_for(lambda: not at.run().button(key="run").disabled, 120, "Run to enable itself")
+        assert launcher.current().state == "running"
         assert request_of(at).logprobs is True and request_of(at).top_logprobs == 5
     finally:
-        if launcher._current is not None:
-            launcher._current.stop()
-        sidebar._sandbox_handle.clear()
+        sidebar.restart_sandbox()  # stops the sandbox this test started
 
 
 @pytest.mark.sandbox
@@ -769,7 +759,7 @@ def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
 
 
 def test_heatmap_legend_and_least_likely_name_what_they_show():
-    """The grey key shows only when a token has no probability; Least likely names the token."""
+    """The grey key shows only when a token has no probability."""
     from playground.client.schema import TokenLogprob
     from playground.ui.common import run_view
 
@@ -777,4 +767,3 @@ def test_heatmap_legend_and_least_likely_name_what_they_show():
     assert "outside the server" not in run_view.token_heatmap_html(sure)
     unknown = [*sure, TokenLogprob(token="!", logprob=-9999.0)]
     assert "outside the server" in run_view.token_heatmap_html(unknown)
-    assert run_view._token_label(1, sure[1]).startswith("#1  '\u2423there'  (10.0%)")

@@ -25,6 +25,7 @@ from tests.browser_support import (
     HOSTILE_MATH,
     HOSTILE_MD_IMAGE,
     HOSTILE_SCRIPT,
+    PAGE_TIMEOUT_MS,
     USER_BOX,
     assert_inert,
     dataframe_text,
@@ -37,7 +38,6 @@ from tests.scripted_server import Reply, token_logprob
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 30_000
 # One token holding every piece at once: the least likely, so the token inspector opens on it.
 COMBO = HOSTILE_IMG + HOSTILE_MD_IMAGE + HOSTILE_JS_LINK + HOSTILE_MATH + HOSTILE_SCRIPT
 TOKENS = [HOSTILE[0]] + [piece for hostile in HOSTILE[1:] for piece in (" ", hostile)] + ["\n", COMBO]
@@ -66,7 +66,7 @@ def hostile_answer(tokens: list[str] = TOKENS, **options) -> Reply:
 
 @pytest.fixture
 def page(browser):
-    with open_page(browser, viewport=(1500, 1800), timeout_ms=TIMEOUT_MS) as page:
+    with open_page(browser, viewport=(1500, 1800), timeout_ms=PAGE_TIMEOUT_MS) as page:
         yield page
 
 
@@ -81,7 +81,7 @@ def drawn(page, selector: str, count: int = 1) -> None:
     """Wait until `count` elements match `selector` on screen (st.html draws after its block)."""
     from playwright.sync_api import expect
 
-    expect(page.locator(selector).filter(visible=True)).to_have_count(count, timeout=TIMEOUT_MS)
+    expect(page.locator(selector).filter(visible=True)).to_have_count(count, timeout=PAGE_TIMEOUT_MS)
 
 
 def assert_shows(text: str, *pieces: str, where: str) -> None:
@@ -96,7 +96,7 @@ def _run(page) -> None:
     from playwright.sync_api import expect
 
     run = page.locator(".st-key-run button >> visible=true")
-    expect(run).to_be_enabled(timeout=TIMEOUT_MS)
+    expect(run).to_be_enabled(timeout=PAGE_TIMEOUT_MS)
     run.click()
 
 
@@ -137,7 +137,7 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
         server.add(Reply.error(400, {"detail": ERROR_DETAIL}))
         _run(page)
         alert = page.get_by_test_id("stAlertContentError").filter(has_text="bad")
-        expect(alert).to_be_visible(timeout=TIMEOUT_MS)
+        expect(alert).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         assert_shows(alert.inner_text(), "<b>bad</b><img src=x", HOSTILE_MD_IMAGE, where="the error message")
         assert_inert(page, browser)
 
@@ -177,7 +177,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
     expect(run_all).to_be_enabled(timeout=60_000)
     run_all.click()
     try:
-        expect(page.get_by_text("Token diff", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("Token diff", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         # the panes: each answer as a heatmap
         drawn(page, ".pg-heatmap", 2)
         assert_shows(shown_text(page, ".pg-heatmap"), *HOSTILE, COMBO, where="Compare's panes")
@@ -188,7 +188,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
         page.get_by_role("combobox", name="Baseline").click()
         page.get_by_role("option").filter(has_text=HOSTILE_MODEL).click()
         expect(page.get_by_text(f"Differences from the baseline, Pane 2 · {HOSTILE_MODEL}:")).to_be_visible(
-            timeout=TIMEOUT_MS)
+            timeout=PAGE_TIMEOUT_MS)
         # the logprob tables side by side, captioned with the pane labels
         main = page.get_by_test_id("stMain")
         assert_shows(main.inner_text(), f"Pane 2 · {HOSTILE_MODEL}", where="the logprob tables' captions")
@@ -198,7 +198,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
                      where="the diff's headline")
         page.get_by_text("Only rows that differ").click()
         diff = page.locator(".st-key-cmp-diff_only ~ div [data-testid=stDataFrame]").first  # the table under the box
-        expect(diff).to_be_visible(timeout=TIMEOUT_MS)
+        expect(diff).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         assert_shows(dataframe_text(diff), visible_token(HOSTILE_IMG), visible_token(HOSTILE_SCRIPT),
                      where="the diff table")
         screenshot(page, "escaping-compare.png", full_page=True)
@@ -208,7 +208,7 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
         server.add(hostile_answer())
         server.add(hostile_answer(other))
         page.locator(".st-key-cmp-repeat_go button").click()
-        expect(page.get_by_text("Distinct answers")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("Distinct answers")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         fork = page.get_by_test_id("stMarkdownContainer").filter(has_text="The samples fork")
         assert_shows(fork.inner_text(), visible_token(HOSTILE_IMG), visible_token(HOSTILE_SCRIPT),
                      where="Repeat's fork line")
@@ -246,7 +246,7 @@ def test_history_list_and_detail(page, browser, server, app_url, app_dir):
     search.fill("zanzibar")
     search.press("Enter")
     try:
-        expect(page.get_by_text("Runs 1-1 of 1")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("Runs 1-1 of 1")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         # the list: the table, and the picker that opens a run
         assert_shows(dataframe_text(page.get_by_test_id("stDataFrame").first), HOSTILE_MODEL, "zanzibar " + HOSTILE_IMG,
                      where="History's list")
@@ -256,7 +256,7 @@ def test_history_list_and_detail(page, browser, server, app_url, app_dir):
         assert_shows(option.inner_text(), HOSTILE_MODEL, where="the run picker's option")
         option.click()
         # the detail: its caption, the answer, the heatmap
-        expect(page.get_by_role("heading", name=f"Run {run.id[:8]}")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name=f"Run {run.id[:8]}")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         assert_shows(page.get_by_test_id("stMain").inner_text(), f"{HOSTILE_MODEL} · {HOSTILE_MODEL}",
                      where="the run's caption")
         drawn(page, ".pg-answer")

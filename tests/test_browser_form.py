@@ -11,32 +11,26 @@ ScriptedServer posing as the local sandbox (see tests/browser_support.py).
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.browser_support import RUN_BUTTON, USER_BOX, open_page, screenshot
+from tests.browser_support import PAGE_TIMEOUT_MS, RUN_BUTTON, USER_BOX, open_page, screenshot
 from tests.scripted_server import Reply
+from tests.support import chat_requests, wait_for
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT_MS = 30_000
 SYSTEM_BOX = "textarea[aria-label='System prompt']"
-
-
-def _chat_requests(server) -> list:
-    return [r for r in server.requests if r.path.endswith("/chat/completions")]
 
 
 def _wait_sent(server, before: int, page) -> dict:
     """The body of the next chat request the server receives."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while len(_chat_requests(server)) <= before:
-        if time.monotonic() > deadline:
-            screenshot(page, "form-failure.png")
-            raise AssertionError("the request never reached the server")
-        page.wait_for_timeout(100)
-    return _chat_requests(server)[-1].json
+    try:
+        wait_for(lambda: len(chat_requests(server)) > before, PAGE_TIMEOUT_MS / 1000, "the request to reach the server")
+    except BaseException:  # pytest.fail's exception is not an Exception
+        screenshot(page, "form-failure.png")
+        raise
+    return chat_requests(server)[-1].json
 
 
 def _error_under(page, name: str):
@@ -96,7 +90,7 @@ def test_out_of_range_fields_block_run_until_fixed(page, server):
     expect(run).to_be_enabled()
     expect(_error_under(page, "temperature")).to_have_count(0)
 
-    before = len(_chat_requests(server))
+    before = len(chat_requests(server))
     server.add(Reply.stream_text(["ok"]))
     run.click()
     sent = _wait_sent(server, before, page)
@@ -113,7 +107,7 @@ def test_text_typed_while_the_first_system_prompt_commits_is_sent_whole(browser,
             page.locator(USER_BOX).first.wait_for()
             system_text = f"You answer in French ({trial})."
             user_text = f"Tell me about the weather today, trial {trial}, please."
-            before = len(_chat_requests(server))
+            before = len(chat_requests(server))
             server.add(Reply.stream_text(["Oui"]))
             system = page.locator(SYSTEM_BOX).first
             system.click()
@@ -133,15 +127,12 @@ def _wait_for_draft(page, holds) -> dict:
 
     from playground.presets.sharelink import decode_token
 
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while True:
-        token = parse_qs(urlsplit(page.url).query).get("draft", [None])[0]
-        body = json.loads(decode_token(token)) if token else {}
-        if holds(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the address never held the draft expected: {body}")
-        page.wait_for_timeout(100)
+    def draft(url: str) -> dict:
+        token = parse_qs(urlsplit(url).query).get("draft", [None])[0]
+        return json.loads(decode_token(token)) if token else {}
+
+    page.wait_for_url(lambda url: holds(draft(url)), timeout=PAGE_TIMEOUT_MS)
+    return draft(page.url)
 
 
 def test_a_reload_keeps_the_draft(page, server):
@@ -160,13 +151,13 @@ def test_a_reload_keeps_the_draft(page, server):
     temperature = _number_field(page, "temperature")
     temperature.fill("0.25")
     temperature.press("Tab")
-    expect(page.locator(RUN_BUTTON)).to_be_enabled(timeout=TIMEOUT_MS)
+    expect(page.locator(RUN_BUTTON)).to_be_enabled(timeout=PAGE_TIMEOUT_MS)
     _wait_for_draft(page, lambda body: body.get("temperature") == 0.25)  # the last edit reached the address
     page.reload()
-    expect(page.locator(SYSTEM_BOX)).to_have_value("Answer in French.", timeout=TIMEOUT_MS)
+    expect(page.locator(SYSTEM_BOX)).to_have_value("Answer in French.", timeout=PAGE_TIMEOUT_MS)
     expect(page.locator(USER_BOX).first).to_have_value("Where is the station?")
-    expect(_number_field(page, "temperature")).to_have_value("0.25", timeout=TIMEOUT_MS)
-    before = len(_chat_requests(server))
+    expect(_number_field(page, "temperature")).to_have_value("0.25", timeout=PAGE_TIMEOUT_MS)
+    before = len(chat_requests(server))
     page.locator(RUN_BUTTON).click()
     sent = _wait_sent(server, before, page)
     assert sent["messages"] == [{"role": "system", "content": "Answer in French."},
@@ -185,9 +176,9 @@ def test_run_stays_reachable_with_twenty_messages(browser, app_url):
     body = {"model": "scripted/scripted-model", "messages": messages, "stream": True}
     draft = encode_token(json.dumps(body, separators=(",", ":")))
     with open_page(browser, f"{app_url}/?draft={draft}", title="Playground", viewport=(1440, 900)) as page:
-        expect(page.locator("textarea").filter(has_text="Message 19").first).to_be_attached(timeout=TIMEOUT_MS)
+        expect(page.locator("textarea").filter(has_text="Message 19").first).to_be_attached(timeout=PAGE_TIMEOUT_MS)
         page.mouse.wheel(0, -10_000)  # the top of the page: the first messages
         run = page.locator(RUN_BUTTON)
-        expect(run).to_be_enabled(timeout=TIMEOUT_MS)
+        expect(run).to_be_enabled(timeout=PAGE_TIMEOUT_MS)
         box = run.bounding_box()
         assert box is not None and box["y"] + box["height"] <= 900, box  # in the window, not 20 messages below

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from playground.presets import from_share_token, preset_to_json
-from tests.browser_support import open_page, run_prompt, screenshot
+from tests.browser_support import PAGE_TIMEOUT_MS, choose, open_page, run_prompt, screenshot
 from tests.scripted_server import Reply, ScriptedServer
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,6 @@ KEY = "pgtest-custom-key-5f1e9c"  # not shaped like a known key (sk-...): only t
 PROMPT = "Say hello to the custom server."
 ANSWER = ["Hello", " from", " custom"]
 MODEL = "custom/echo-model"
-TIMEOUT_MS = 30_000
 
 
 PASSWORD_FIELDS = "input[type=password]"
@@ -39,11 +38,6 @@ HTML_BUT_FIELDS_JS = """fields => {
   return copy.outerHTML;
 }"""
 CODE_JS = "[...document.querySelectorAll('[data-testid=stCode] code')].map(e => e.innerText)"
-
-
-def choose(page, combobox, option: str) -> None:
-    combobox.click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def code_blocks(page) -> list[str]:
@@ -81,7 +75,7 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(browser, app_url, app_d
         server.route("/v1/models", Reply.json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
         server.route("/v1/chat/completions", Reply.stream_text(ANSWER, model=MODEL))
         custom_url = server.base_url + "/v1"
-        with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+        with open_page(browser, timeout_ms=PAGE_TIMEOUT_MS) as page:
             page.goto(base)
             expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
             try:
@@ -167,7 +161,7 @@ def test_a_key_in_the_base_urls_query_is_redacted_from_errors_and_logs(browser, 
         server.route("/v1/chat/completions", Reply.error(
             503, {"error": {"message": f"overloaded at /v1/chat/completions?api_key={URL_KEY}"}},
             headers={"Retry-After": "0"}))
-        with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+        with open_page(browser, timeout_ms=PAGE_TIMEOUT_MS) as page:
             page.goto(base)
             expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=90_000)
             try:

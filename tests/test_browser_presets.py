@@ -20,8 +20,11 @@ import pytest
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, Variable, to_share_token
+from playground.presets.diff import word_diff_html
 from tests.browser_support import (
+    PAGE_TIMEOUT_MS,
     RUN_BUTTON,
+    choose,
     open_page,
     screenshot,
     scripted_sandbox,
@@ -34,7 +37,6 @@ from tests.scripted_server import Reply
 pytestmark = pytest.mark.browser
 
 MESSAGE = "Name three zebra-striped teapots."
-TIMEOUT_MS = 30_000
 HOSTILE = [
     '<img src=x onerror="window.__pwned=1">',
     "<script>window.__pwned=1</script>",
@@ -61,13 +63,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    with open_page(browser, timeout_ms=TIMEOUT_MS) as page:
+    with open_page(browser, timeout_ms=PAGE_TIMEOUT_MS) as page:
         yield page
-
-
-def choose(page, combobox, option: str) -> None:
-    combobox.click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def visible_text(page) -> str:
@@ -235,8 +232,13 @@ def test_preview_and_diff_show_markup_as_text(app, page) -> None:
             expected += [f"{a['role']}\n{a['content']}", f"{b['role']}\n{b['content']}"]
         expect(cells).to_have_count(len(expected))
         assert [cell.inner_text().strip() for cell in cells.all()] == expected
-        assert page.locator("[data-testid=stHtml] span[style*='#ccf2d1']").count() > 0  # added words
-        assert page.locator("[data-testid=stHtml] span[style*='#ffd7d5']").count() > 0  # removed words
+        # each run of changed words marked once: the system prompt's last word, and two runs of the
+        # reordered lines (the word diff of the two presets' differing messages says the same)
+        pairs = zip(left.request.to_wire()["messages"], right.request.to_wire()["messages"])
+        marked = [word_diff_html(a["content"], b["content"]) for a, b in pairs if a != b]
+        assert sum(old.count("#ffd7d5") for old, _ in marked) == sum(new.count("#ccf2d1") for _, new in marked) == 3
+        assert page.locator("[data-testid=stHtml] span[style*='#ccf2d1']").count() == 3  # added words
+        assert page.locator("[data-testid=stHtml] span[style*='#ffd7d5']").count() == 3  # removed words
         screenshot(page, "presets-hostile-diff.png", full_page=True)
 
         # Nothing ran, nothing was made into an element, nothing was fetched from the outside host.

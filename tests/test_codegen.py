@@ -1,5 +1,5 @@
 """Generated code sends the exact request: each snippet is run for real (bash + curl, python +
-httpx, python + openai SDK) against a small recording HTTP server on loopback."""
+httpx, python + openai SDK) against the scripted server on loopback, which records what came."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -20,6 +18,7 @@ from playground.client.schema import ChatRequest
 from playground.codegen import OPENAI_SDK_FIELDS, curl_snippet, httpx_snippet, openai_snippet
 from playground.secrets_check import SecretFoundError
 from tests.browser_support import in_ci
+from tests.scripted_server import Received, Reply, ScriptedServer
 
 SGP_KEY = "sk-sgp-DO-NOT-PRINT-0123456789"
 OPENAI_KEY = "sk-openai-DO-NOT-PRINT-9876543210"
@@ -41,39 +40,15 @@ CHUNKS = [
 ]
 
 
-class Recorder(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.loads(raw)
-        self.received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                              "raw": raw, "body": body})
-        if body.get("stream"):
-            payload = "".join(f"data: {json.dumps(c)}\n\n" for c in CHUNKS) + "data: [DONE]\n\n"
-            self._send(payload.encode(), "text/event-stream")
-        else:
-            self._send(json.dumps(COMPLETION).encode(), "application/json")
-
-    def _send(self, data: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+def answer(server: ScriptedServer, stream: bool) -> None:
+    """Queue the test server's one answer to the snippet: a stream of CHUNKS, or COMPLETION."""
+    server.add(Reply.sse(CHUNKS) if stream else Reply.json(200, COMPLETION))
 
 
 @pytest.fixture
@@ -89,9 +64,10 @@ def needs_curl() -> None:
 
 
 @pytest.fixture
-def received():
-    Recorder.received = []
-    return Recorder.received
+def received(server: ScriptedServer) -> list[Received]:
+    """What the test server received during this test."""
+    server.requests.clear()
+    return server.requests
 
 
 def sgp_endpoint(base_url: str) -> Endpoint:
@@ -158,13 +134,17 @@ def test_snippets_never_contain_a_key(make, endpoint_of):
 
 
 @pytest.mark.parametrize("make", [curl_snippet, httpx_snippet, openai_snippet])
-@pytest.mark.parametrize("extra", [{"api_key": "typed-in-by-mistake"},
-                                   {"extra_headers": {"Authorization": "Bearer typed-in-by-mistake"}}])
-def test_a_key_typed_into_the_request_gives_no_code(make, extra):
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"api_key": "typed-in-by-mistake"}, "api_key"),
+    ({"extra_headers": {"Authorization": "Bearer typed-in-by-mistake"}}, "extra_headers.Authorization"),
+])
+def test_a_key_typed_into_the_request_gives_no_code(make, extra, field):
     request = ChatRequest(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], **extra)
     with pytest.raises(SecretFoundError) as caught:
         make(sgp_endpoint("http://127.0.0.1:9"), request)
-    assert "api_key" in str(caught.value) or "Authorization" in str(caught.value)
+    assert caught.value.findings == [f"field '{field}'"]
+    assert str(caught.value).startswith(f"Refused: this request carries a secret (field '{field}').")
+    assert "typed-in-by-mistake" not in str(caught.value)
 
 
 # --- curl ------------------------------------------------------------------------------
@@ -172,32 +152,35 @@ def test_a_key_typed_into_the_request_gives_no_code(make, extra):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_curl_snippet_sends_the_exact_request(needs_curl, server, received, stream):
-    endpoint, request = sgp_endpoint(server), nasty_request(stream)
+    endpoint, request = sgp_endpoint(server.base_url), nasty_request(stream)
+    answer(server, stream)
     result = subprocess.run(["bash", "-c", curl_snippet(endpoint, request)], env=env_for_snippets(),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert len(received) == 1
     got = received[0]
-    assert got["path"] == "/v4/beta/chat/completions"
-    assert got["body"] == request.to_wire()
-    assert got["raw"].decode() == json.dumps(request.to_wire(), indent=2, ensure_ascii=False)
-    assert got["headers"]["x-api-key"] == ENV_KEY
-    assert got["headers"]["x-selected-account-id"] == ENV_ACCOUNT
-    assert got["headers"]["x-team"] == "blue's team"
-    assert "x-auth-token" not in got["headers"] and "x-echo" not in got["headers"]
-    assert got["headers"]["content-type"] == "application/json"
+    assert got.path == "/v4/beta/chat/completions"
+    assert got.json == request.to_wire()
+    assert got.body.decode() == json.dumps(request.to_wire(), indent=2, ensure_ascii=False)
+    assert got.headers["x-api-key"] == ENV_KEY
+    assert got.headers["x-selected-account-id"] == ENV_ACCOUNT
+    assert got.headers["x-team"] == "blue's team"
+    assert "x-auth-token" not in got.headers and "x-echo" not in got.headers
+    assert got.headers["content-type"] == "application/json"
     assert ("streamed" in result.stdout) == stream
 
 
 def test_curl_snippet_bearer(needs_curl, server, received):
     request = nasty_request()
-    result = subprocess.run(["bash", "-c", curl_snippet(bearer_endpoint(server), request)], env=env_for_snippets(),
-                            capture_output=True, text=True, timeout=30)
+    answer(server, stream=False)
+    result = subprocess.run(["bash", "-c", curl_snippet(bearer_endpoint(server.base_url), request)],
+                            env=env_for_snippets(), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert received[0]["path"] == "/v1/chat/completions"
-    assert received[0]["headers"]["authorization"] == f"Bearer {ENV_KEY}"
-    assert "x-api-key" not in received[0]["headers"]
-    assert received[0]["body"] == request.to_wire()
+    [got] = received
+    assert got.path == "/v1/chat/completions"
+    assert got.headers["authorization"] == f"Bearer {ENV_KEY}"
+    assert "x-api-key" not in got.headers
+    assert got.json == request.to_wire()
 
 
 def test_local_endpoint_sends_no_key():
@@ -219,12 +202,13 @@ def test_python_snippets_compile(make, stream):
 @pytest.mark.parametrize("stream", [False, True])
 def test_httpx_snippet_sends_the_exact_request(server, received, stream):
     request = nasty_request(stream)
-    result = run_python(httpx_snippet(sgp_endpoint(server), request))
+    answer(server, stream)
+    result = run_python(httpx_snippet(sgp_endpoint(server.base_url), request))
     assert result.returncode == 0, result.stderr
-    got = received[0]
-    assert got["body"] == request.to_wire()
-    assert got["headers"]["x-api-key"] == ENV_KEY and got["headers"]["x-selected-account-id"] == ENV_ACCOUNT
-    assert got["headers"]["x-team"] == "blue's team" and "x-auth-token" not in got["headers"]
+    [got] = received
+    assert got.json == request.to_wire()
+    assert got.headers["x-api-key"] == ENV_KEY and got.headers["x-selected-account-id"] == ENV_ACCOUNT
+    assert got.headers["x-team"] == "blue's team" and "x-auth-token" not in got.headers
     expected = "hello streamed" if stream else "hello from the test server"
     assert expected in result.stdout
 
@@ -233,17 +217,18 @@ def test_httpx_snippet_sends_the_exact_request(server, received, stream):
 @pytest.mark.parametrize("endpoint_of", [sgp_endpoint, bearer_endpoint])
 def test_openai_snippet_sends_the_exact_request(server, received, stream, endpoint_of):
     # no importorskip: the dev extra installs openai, and a skip would hide a broken install
-    endpoint, request = endpoint_of(server), nasty_request(stream)
+    endpoint, request = endpoint_of(server.base_url), nasty_request(stream)
+    answer(server, stream)
     result = run_python(openai_snippet(endpoint, request))
     assert result.returncode == 0, result.stderr
-    got = received[0]
-    assert got["path"] == endpoint.chat_path if endpoint.kind == "sgp" else got["path"] == "/v1/chat/completions"
-    assert got["body"] == request.to_wire()  # top_k, min_p, chat_template_kwargs via extra_body
+    [got] = received
+    assert got.path == ("/v4/beta/chat/completions" if endpoint.kind == "sgp" else "/v1/chat/completions")
+    assert got.json == request.to_wire()  # top_k, min_p, chat_template_kwargs via extra_body
     if endpoint.auth == "x-api-key":
-        assert got["headers"]["x-api-key"] == ENV_KEY
-        assert got["headers"]["x-selected-account-id"] == ENV_ACCOUNT
+        assert got.headers["x-api-key"] == ENV_KEY
+        assert got.headers["x-selected-account-id"] == ENV_ACCOUNT
     else:
-        assert got["headers"]["authorization"] == f"Bearer {ENV_KEY}"
+        assert got.headers["authorization"] == f"Bearer {ENV_KEY}"
     assert ("hello streamed" if stream else "hello from the test server") in result.stdout
 
 

@@ -322,21 +322,23 @@ def test_concurrent_saves_from_two_threads_leave_a_valid_file(store: PresetStore
     texts = {preset_to_json(v) for v in versions}
     errors: list[BaseException] = []
     start = threading.Barrier(3)
+    first_file = threading.Event()
 
     def writer(preset: Preset) -> None:
         try:
             start.wait()
             for _ in range(40):
                 store.save(preset, overwrite=True)
+                first_file.set()
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
     def reader() -> None:
         start.wait()
-        for _ in range(200):
-            path = store.path_for("Race")
-            if path.exists():
-                assert path.read_text(encoding="utf-8") in texts  # never half a file
+        assert first_file.wait(10), "no writer saved the file"
+        path = store.path_for("Race")
+        for _ in range(200):  # while the writers go on: every read is a whole file
+            assert path.read_text(encoding="utf-8") in texts  # never half a file, never missing
 
     threads = [threading.Thread(target=writer, args=(v,)) for v in versions]
     for t in threads:

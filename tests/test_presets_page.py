@@ -15,6 +15,7 @@ import playground.presets.model  # noqa: F401  (the package, before pages/ is on
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
+from playground.presets.sharelink import ShareLinkTooLarge
 from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts, widget
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,8 +150,11 @@ def test_a_preset_too_big_for_a_link_offers_the_file(folder: Path) -> None:
     at = page()
     widget(at.selectbox, "presets_selected").select("Big one").run()
     at.button(key="presets_share").click().run()
-    assert not at.code or "?preset=" not in at.code[0].value
-    assert any("too big for a share link" in w and "file" in w for w in texts(at.warning))
+    assert [code.value for code in at.code] == []  # no link at all, not a cut one
+    with pytest.raises(ShareLinkTooLarge) as too_large:
+        to_share_token(big)
+    assert str(too_large.value).startswith("This preset is too big for a share link (")
+    assert texts(at.warning) == [str(too_large.value)]  # "... Export it as a file and send the file instead."
 
 
 def test_diff_shows_changes_side_by_side_escaped(folder: Path) -> None:

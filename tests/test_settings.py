@@ -21,6 +21,7 @@ from playground.settings import (
     price_table,
     runs_db_path,
 )
+from tests.scripted_server import Reply, ScriptedServer
 
 
 def by_name(endpoints: list[Endpoint]) -> dict[str, Endpoint]:
@@ -209,9 +210,9 @@ def test_log_level_sends_request_lines_to_stderr_once_with_keys_redacted(monkeyp
     configure_logging({"PLAYGROUND_LOG_LEVEL": "info"})
     configure_logging({"PLAYGROUND_LOG_LEVEL": "info"})  # every page run calls it: one handler
     assert [len(logging.getLogger(name).handlers) for name in LOGGED] == [1, 1]
-    transport = httpx.MockTransport(lambda request: httpx.Response(200))
-    with httpx.Client(transport=transport) as http:
-        http.get("http://box.example/v1/models?api_key=secret-123")
+    with ScriptedServer() as server, httpx.Client() as http:
+        server.route("/v1/models", Reply.json(200, {"object": "list", "data": []}))
+        http.get(f"{server.base_url}/v1/models?api_key=secret-123")
     logged = capsys.readouterr().err
-    assert logged.count("HTTP Request: GET http://box.example/v1/models?api_key=***") == 1
+    assert logged.count(f"HTTP Request: GET {server.base_url}/v1/models?api_key=*** \"HTTP/1.1 200 OK\"") == 1
     assert "secret-123" not in logged

@@ -216,6 +216,21 @@ def ensure_sandbox(port: int | None = None, wait: bool = True, timeout: float = 
     return handle
 
 
+def current() -> SandboxHandle | None:
+    """The process's sandbox (what ensure_sandbox() without a port gave), or None before it."""
+    return _current
+
+
+def reset() -> None:
+    """Forget the process's sandbox, stopping it if this process started it: the next
+    ensure_sandbox() finds or starts a new one (the app's "Try again" after the sandbox died)."""
+    global _current
+    with _lock:
+        handle, _current = _current, None
+    if handle is not None:
+        handle.stop()
+
+
 def _start(port: int | None, api_key: str | None = None) -> SandboxHandle:
     api_key = api_key or os.environ.get(API_KEY_ENV) or None
     wanted = port if port is not None else configured_port()

@@ -69,12 +69,21 @@ def sandbox_available() -> bool:
     return available()
 
 
+def restart_sandbox() -> None:
+    """Forget the sandbox this app process knows, stopping it if the app started it: the next
+    page run finds or starts a new one (after it died, or when the user asks to try again)."""
+    from playground.sandbox.launcher import reset
+
+    _sandbox_handle.clear()
+    reset()
+
+
 def sandbox_handle(check: bool = False):
     """The sandbox (started once per app process, reused when one already runs on
     $PLAYGROUND_SANDBOX_PORT). With `check`, a sandbox that died is started again."""
     handle = _sandbox_handle(_sandbox_port_hint())
     if check and handle.state == "running" and not handle.alive():
-        _sandbox_handle.clear()
+        restart_sandbox()
         handle = _sandbox_handle(_sandbox_port_hint())
     return handle.poll() if hasattr(handle, "poll") else handle
 
@@ -284,7 +293,7 @@ def _sandbox_status() -> None:
         with st.expander("Why"):
             st.code(str(message)[-1500:], language="text")
     if st.button("Try again", key="_sb_sandbox_retry"):
-        _sandbox_handle.clear()
+        restart_sandbox()
         st.rerun()
 
 
