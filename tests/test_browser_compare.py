@@ -8,20 +8,16 @@ sandbox does), so both panes stream 40 tokens at 50 ms each from it.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.browser_support import USER_BOX, chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import ANSWERS_JS, USER_BOX, chromium, screenshot, scripted_sandbox, streamlit_app
 from tests.scripted_server import Reply
 
 TOKENS = [f"w{i:02d} " for i in range(40)]
 FULL = "".join(TOKENS).strip()
 
-# The answers on screen (a run's Details expander holds another copy, hidden while folded).
-ANSWERS_JS = ("[...document.querySelectorAll('.pg-answer')].filter(e => e.checkVisibility({visibilityProperty: true}))"
-              ".map(e => e.innerText)")
 
 
 @pytest.fixture
@@ -55,24 +51,15 @@ def test_two_panes_fill_at_once_and_stop_keeps_partial_text(app) -> None:
         run_all.click()
 
         # Sample both panes' text while they stream: both must grow before either finishes.
-        both_partial = None
-        samples = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            texts = [t.strip() for t in page.evaluate(ANSWERS_JS)]
-            samples.append(texts)
-            if len(texts) >= 2 and all(texts[:2]) and not any(t == FULL for t in texts[:2]):
-                if both_partial is None:
-                    both_partial = texts[:2]
-                    screenshot(page, "compare-streaming.png", full_page=True)
-                elif all(len(now) > len(then) for now, then in zip(texts[:2], both_partial)):
-                    break  # both grew since, and neither is done
-            if len(texts) >= 2 and all(t == FULL for t in texts[:2]):
-                break
-            time.sleep(0.05)
-        assert both_partial is not None, f"never saw both panes part-way: {samples[-5:]}"
-        later = [t.strip() for t in page.evaluate(ANSWERS_JS)][:2]
-        assert all(len(now) > len(then) for now, then in zip(later, both_partial)) or all(t == FULL for t in later)
+        # both panes part-way at the same moment, then both further on: they stream at once
+        both_partial = page.wait_for_function(
+            f"(full) => {{ const t = {ANSWERS_JS}.map(x => x.trim()).slice(0, 2); "
+            "return t.length === 2 && t.every(x => x && x !== full) ? t : null; }", arg=FULL).json_value()
+        screenshot(page, "compare-streaming.png", full_page=True)
+        page.wait_for_function(
+            f"([full, then]) => {{ const t = {ANSWERS_JS}.map(x => x.trim()).slice(0, 2); "
+            "return t.length === 2 && (t.every((x, i) => x.length > then[i].length) || t.every(x => x === full)); }",
+            arg=[FULL, both_partial])
 
         # When both finish, the summary table appears and both answers are complete.
         expect(page.get_by_text("Differences from the baseline").or_(page.get_by_text("Baseline"))).to_be_visible(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from typing import Iterator
 
 import pytest
@@ -21,6 +20,7 @@ from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
 from playground.ui.common import live_channel
 from tests.scripted_server import Reply, ScriptedServer
+from tests.support import wait_for
 
 REQUEST = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": "hi"}], stream=True)
 TIMEOUT_S = 10.0
@@ -35,9 +35,7 @@ def app_url() -> Iterator[str]:
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: server.started, 10, "the live channel's server to start")
     yield f"ws://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(5)
@@ -96,9 +94,7 @@ def test_a_page_that_connects_mid_stream_gets_the_text_so_far_first(app_url, ser
     server.add(Reply.stream_text(tokens, delay_s=0.03))
     batch = Batch([(server.endpoint(), REQUEST)]).start()
     path, run = live_channel.attach("session-b", "cmp0", batch)
-    deadline = time.monotonic() + 10
-    while batch.growth(0) < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: batch.growth(0) >= 5, 10, "five pieces of the answer")
     with connect(app_url + path) as socket:
         text, seen = one_answer(events(socket))
     assert text == "".join(tokens)

@@ -7,12 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from playground.sandbox import launcher
 from playground.sandbox.launcher import ensure_sandbox, free_port, healthy, sandbox_available
+from tests.support import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -87,10 +87,7 @@ def test_sandbox_goes_away_with_the_app_even_if_the_app_is_killed():
     state, pid, log_path = output.split()
     try:
         assert state == "running"
-        deadline = time.monotonic() + 10
-        while healthy(port) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not healthy(port), f"sandbox {pid} outlived the app that started it"
+        wait_for(lambda: not healthy(port), 10, f"sandbox {pid} to end with the app that started it")
     finally:
         os.unlink(log_path)
 
