@@ -3,7 +3,7 @@ token-diff headlines."""
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import markdown_it
 import pytest
@@ -24,20 +24,14 @@ from playground.analysis.compare_tables import (
     values_from_body,
 )
 from playground.client.run import ChoiceResult, Run, RunError
-from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+from playground.client.schema import ChatRequest
+from tests.support import run_of
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def run_of(text: str, *, model: str = "m/a", tokens: list[tuple[str, float]] | None = None, usage=(5, 3),
-           temperature: float | None = None, ttft: float = 0.1, total: float = 1.0, **extra) -> Run:
-    logprobs = [TokenLogprob(token=t, logprob=math.log(p), top_logprobs=[TopLogprob(token=t, logprob=math.log(p))])
-                for t, p in tokens or []]
-    return Run(request=ChatRequest(model=model, messages=MESSAGES, temperature=temperature),
-               choices=[ChoiceResult(text=text, logprobs=logprobs, finish_reason="stop")],
-               usage=Usage(prompt_tokens=usage[0], completion_tokens=usage[1], total_tokens=sum(usage))
-               if usage else None,
-               ttft_s=ttft, total_s=total, **extra)
+# Compare's runs: model m/a, 5 + 3 tokens, 0.1 s to the first token and 1 s in all, unless a test says otherwise
+run_of = partial(run_of, model="m/a", usage=(5, 3), ttft_s=0.1, total_s=1.0)
 
 
 def test_widget_values_and_build_request_round_trip_every_other_field():
@@ -80,7 +74,7 @@ def test_summary_frame_costs_and_status():
 
 
 def test_summary_frame_puts_the_numbers_first_and_leaves_unknowns_empty():
-    ok = run_of("a", usage=(5, 3), temperature=0.2)
+    ok = run_of("a", usage=(5, 3), request_fields={"temperature": 0.2})
     ok.request.messages.append(ok.request.messages[0].model_copy(update={"content": "  and  then\n" + "x" * 80}))
     ok.endpoint = "SGP"
     ok.request.seed, ok.request.max_completion_tokens = 7, 32
@@ -105,8 +99,8 @@ def test_summary_frame_puts_the_numbers_first_and_leaves_unknowns_empty():
 
 
 def test_delta_frame_against_a_baseline():
-    base = run_of("The cat sat", usage=(5, 4), ttft=0.2, total=1.0)
-    other = run_of("The cat ran", usage=(5, 2), ttft=0.1, total=2.0, temperature=0.7)
+    base = run_of("The cat sat", usage=(5, 4), ttft_s=0.2, total_s=1.0)
+    other = run_of("The cat ran", usage=(5, 2), ttft_s=0.1, total_s=2.0, request_fields={"temperature": 0.7})
     frame = delta_frame(base, [("B", other)], {})
     row = frame.iloc[0]
     assert row["Δ completion tokens"] == "-2 (-50%)"
@@ -118,22 +112,22 @@ def test_delta_frame_against_a_baseline():
 
 
 def test_divergence_prefers_tokens():
-    a = run_of("ab", tokens=[("a", 0.9), ("b", 0.5)])
-    b = run_of("ac", tokens=[("a", 0.9), ("c", 0.5)])
+    a = run_of("ab", probs=[("a", 0.9), ("b", 0.5)])
+    b = run_of("ac", probs=[("a", 0.9), ("c", 0.5)])
     assert divergence(a, b) == "token 1"
     assert divergence(a, a) == "identical"
 
 
 def test_divergence_in_words_when_only_one_run_has_logprobs():
-    with_tokens = run_of("Hello there", tokens=[("Hel", 0.9), ("lo", 0.5), (" there", 0.5)])
+    with_tokens = run_of("Hello there", probs=[("Hel", 0.9), ("lo", 0.5), (" there", 0.5)])
     plain = run_of("Hello there")
     assert divergence(with_tokens, plain) == "identical" == divergence(plain, with_tokens)
     assert divergence(with_tokens, run_of("Hello you")) == "word 2"
 
 
 def test_token_diff_headlines_name_the_first_divergence_and_escape_tokens():
-    a = run_of("Hi <b>", tokens=[("Hi", 0.9), (" <b>", 0.6)])
-    b = run_of("Hi *x*", tokens=[("Hi", 0.8), (" *x*", 0.3)])
+    a = run_of("Hi <b>", probs=[("Hi", 0.9), (" <b>", 0.6)])
+    b = run_of("Hi *x*", probs=[("Hi", 0.8), (" *x*", 0.3)])
     diff = token_diff(a, b)
     assert diff.attrs["mode"] == "token" and diff.attrs["first_divergence"] == 1
     text = " ".join(diff_headlines(diff, "A", "B"))
@@ -147,22 +141,22 @@ def test_token_diff_headlines_name_the_first_divergence_and_escape_tokens():
     same = token_diff(a, a)
     assert "identical" in " ".join(diff_headlines(same, "A", "A"))
     # A token holding backticks gets a longer fence; a tiny probability does not show as 0.0%.
-    c = run_of("Hi `x`", tokens=[("Hi", 0.8), (" `x`", 1e-6)])
+    c = run_of("Hi `x`", probs=[("Hi", 0.8), (" `x`", 1e-6)])
     assert "A has `` ␣`x` `` (p<0.1%)" in " ".join(diff_headlines(token_diff(c, a), "A", "B"))
 
 
 def test_token_diff_switches_to_bytes_for_different_tokenizers():
     a = run_of("Hello world, friends all", model="m/one",
-               tokens=[("Hel", .9), ("lo wor", .8), ("ld, frie", .7), ("nds al", .6), ("l", .9)])
+               probs=[("Hel", .9), ("lo wor", .8), ("ld, frie", .7), ("nds al", .6), ("l", .9)])
     b = run_of("Hello world, friends all", model="m/two",
-               tokens=[("He", .9), ("llo w", .8), ("orld,", .7), (" fri", .6), ("ends all", .9)])
+               probs=[("He", .9), ("llo w", .8), ("orld,", .7), (" fri", .6), ("ends all", .9)])
     diff = token_diff(a, b)
     assert diff.attrs["mode"] == "byte"
     assert "different tokenizers" in " ".join(diff_headlines(diff, "A", "B"))
 
 
 def test_stats_line():
-    assert stats_line(run_of("a", usage=(5, 3), ttft=0.12, total=1.5)) == \
+    assert stats_line(run_of("a", usage=(5, 3), ttft_s=0.12, total_s=1.5)) == \
         "5 + 3 = 8 tokens · first token 120 ms · total 1.50 s · 2.2 tok/s · stop"
     stopped = Run(request=ChatRequest(model="m", messages=MESSAGES), cancelled=True, partial=True, content_deltas=2,
                   choices=[ChoiceResult(text="ab")], total_s=0.5)

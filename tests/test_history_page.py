@@ -13,28 +13,26 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import playground.ui.history.page  # noqa: F401  (import the package before pages/ lands on sys.path)
-from playground.client.run import ChoiceResult, ChunkRecord, Run, RunError
-from playground.client.schema import ChatRequest, TokenLogprob, Usage
+from playground.client.run import ChunkRecord, Run, RunError
+from playground.client.schema import ChatRequest
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
 from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, send_stale, texts, widget
 from tests.scripted_server import Reply, ScriptedServer
+from tests.support import run_of
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
-def make_run(n: int, *, endpoint: str = "A", model: str = "scripted/model", preset: str | None = None,
-             text: str | None = None, started: datetime | None = None, error: bool = False) -> Run:
+def history_run(n: int, *, endpoint: str = "A", model: str = "scripted/model", preset: str | None = None,
+                text: str | None = None, started: datetime | None = None, error: bool = False) -> Run:
+    """Run number n: "question n", answered "answer number n" (one token), n minutes before NOW."""
     answer = text if text is not None else f"answer number {n}"
-    return Run(
-        endpoint=endpoint, preset=preset, started_at=started or NOW - timedelta(minutes=n),
-        request=ChatRequest(model=model, temperature=0.5, messages=[{"role": "user", "content": f"question {n}"}],
-                            stream=True),
-        choices=[] if error else [ChoiceResult(text=answer, finish_reason="stop",
-                                               logprobs=[TokenLogprob(token=answer, logprob=-0.2)])],
-        usage=None if error else Usage(prompt_tokens=4, completion_tokens=3, total_tokens=7),
+    return run_of(
+        [] if error else [(answer, -0.2)], model=model, prompt=f"question {n}", usage=None if error else (4, 3),
         error=RunError(kind="not_found", message="no such model", status_code=404) if error else None,
-        ttft_s=0.05, total_s=0.2,
+        request_fields={"temperature": 0.5, "stream": True}, endpoint=endpoint, preset=preset,
+        started_at=started or NOW - timedelta(minutes=n), ttft_s=0.05, total_s=0.2,
         chunks=[ChunkRecord(t=0.05, data='{"choices":[{"delta":{"content":"x"}}]}'), ChunkRecord(t=0.2, data="{}")],
     )
 
@@ -73,7 +71,7 @@ def open_run(at: AppTest, run_id: str) -> None:
 
 
 def test_newest_first_and_paged(server: ScriptedServer, store: RunStore) -> None:
-    store.save_many(make_run(n) for n in range(60))
+    store.save_many(history_run(n) for n in range(60))
     at = page(server)
     assert any("Runs 1-25 of 60" in c for c in texts(at.caption))
     first = listed(at)
@@ -91,7 +89,8 @@ def test_newest_first_and_paged(server: ScriptedServer, store: RunStore) -> None
 
 def test_the_list_says_how_each_run_ended_what_was_asked_its_tokens_and_latency(server: ScriptedServer,
                                                                                 store: RunStore) -> None:
-    ok, failed, stopped, cut = make_run(1), make_run(2, error=True), make_run(3, text="half an"), make_run(4)
+    ok, failed = history_run(1), history_run(2, error=True)
+    stopped, cut = history_run(3, text="half an"), history_run(4)
     stopped.cancelled = stopped.partial = True
     stopped.usage = None  # stopped before the server's usage came
     cut.partial = True
@@ -116,9 +115,9 @@ def test_the_list_says_how_each_run_ended_what_was_asked_its_tokens_and_latency(
 
 def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
     store.save_many([
-        make_run(1, endpoint="A", model="m/one", text="the quick brown fox"),
-        make_run(2, endpoint="B", model="m/two", preset="Poem", text="a slow green turtle"),
-        make_run(3, endpoint="B", model="m/one", text="quick silver", started=NOW - timedelta(days=3)),
+        history_run(1, endpoint="A", model="m/one", text="the quick brown fox"),
+        history_run(2, endpoint="B", model="m/two", preset="Poem", text="a slow green turtle"),
+        history_run(3, endpoint="B", model="m/one", text="quick silver", started=NOW - timedelta(days=3)),
     ])
     at = page(server)
     assert widget(at.selectbox, "hist.model").options == ["(any)", "m/one", "m/two"]
@@ -148,7 +147,7 @@ def test_filters_and_search(server: ScriptedServer, store: RunStore) -> None:
 def test_open_shows_the_run_escaped_and_exports_the_run_json(server: ScriptedServer, store: RunStore,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     served = capture_downloads(monkeypatch)
-    run = make_run(1, text="<img src=x onerror=alert(1)> **bold**")
+    run = history_run(1, text="<img src=x onerror=alert(1)> **bold**")
     store.save(run)
     at = page(server)
     open_run(at, run.id)
@@ -165,7 +164,7 @@ def test_open_shows_the_run_escaped_and_exports_the_run_json(server: ScriptedSer
 
 
 def test_delete_asks_first(server: ScriptedServer, store: RunStore) -> None:
-    keep, gone = make_run(1), make_run(2)
+    keep, gone = history_run(1), history_run(2)
     store.save_many([keep, gone])
     at = page(server)
     open_run(at, gone.id)
@@ -183,7 +182,7 @@ def test_delete_asks_first(server: ScriptedServer, store: RunStore) -> None:
 
 def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer, store: RunStore) -> None:
     server.route("/a/chat", Reply.stream_text(["fresh", " answer"], delay_s=0.02))
-    old = make_run(1)
+    old = history_run(1)
     store.save(old)
     at = page(server)
     open_run(at, old.id)
@@ -206,7 +205,7 @@ def test_rerun_sends_the_same_request_and_saves_a_new_run(server: ScriptedServer
 
 
 def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store: RunStore) -> None:
-    run = make_run(1, endpoint="A", model="m/old")
+    run = history_run(1, endpoint="A", model="m/old")
     store.save(run)
     at = page(server)
     open_run(at, run.id)
@@ -232,7 +231,7 @@ def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store:
 def test_send_to_compare_brings_the_conversation_so_run_all_compares_at_once(server: ScriptedServer,
                                                                              store: RunStore) -> None:
     server.route("/a/chat", Reply.stream_text(["a", " fresh", " answer"]))
-    run = make_run(1, endpoint="A", model="m/old")
+    run = history_run(1, endpoint="A", model="m/old")
     store.save(run)
     at = app_test("history.py")
     at.secrets["endpoints"] = {"A": {"base_url": server.base_url, "chat_path": "/a/chat"}}
@@ -260,7 +259,7 @@ def test_send_to_compare_brings_the_conversation_so_run_all_compares_at_once(ser
 
 def test_ten_thousand_runs_read_a_page_at_a_time(server: ScriptedServer, store: RunStore) -> None:
     # How long it takes is bench/history_page.py's to measure; here: what is read and shown.
-    store.save_many(make_run(n, model=f"m/{n % 7}", endpoint=("A", "B")[n % 2]) for n in range(10_000))
+    store.save_many(history_run(n, model=f"m/{n % 7}", endpoint=("A", "B")[n % 2]) for n in range(10_000))
     at = page(server)
     assert any("Runs 1-25 of 10000" in c for c in texts(at.caption))
     assert len(listed(at)) == 25  # one page is read, not the whole table

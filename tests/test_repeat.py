@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from functools import partial
 
 import pytest
 
@@ -20,11 +21,11 @@ from playground.analysis.repeat import (
     tokens_of,
     total_logprob,
 )
-from playground.client.run import ChoiceResult, Run, RunError
+from playground.client.run import Run
 from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.batch import Batch
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
-from tests.support import wait_for
+from tests.support import run_of, wait_for
 
 REQUEST = ChatRequest(model="scripted/model", messages=[{"role": "user", "content": "hi"}], stream=True)
 
@@ -33,13 +34,8 @@ def lp(token: str, logprob: float) -> TokenLogprob:
     return TokenLogprob(token=token, logprob=logprob)
 
 
-def run_of(tokens: list[tuple[str, float]] | str, error: str | None = None, partial: bool = False) -> Run:
-    if isinstance(tokens, str):
-        choice = ChoiceResult(text=tokens)
-    else:
-        choice = ChoiceResult(text="".join(t for t, _ in tokens), logprobs=[lp(t, logprob) for t, logprob in tokens])
-    return Run(request=REQUEST, choices=[choice] if choice.text or not error else [],
-               error=RunError(kind="server_error", message=error) if error else None, partial=partial)
+# Repeat's samples: streamed answers with no finish reason recorded, unless a test says otherwise
+run_of = partial(run_of, finish_reason=None, request_fields={"stream": True})
 
 
 # --- pure functions ----------------------------------------------------------------------

@@ -8,27 +8,21 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from playground.client.run import ChoiceResult, Run, RunError
-from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob, Usage
+from playground.client.run import Run, RunError
+from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob
 from playground.runs.store import RunStore, SecretInRunError
+from tests.support import run_of
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def make_run(k: int = 0, *, text: str = "", prompt: str = "hello", endpoint: str = "Local sandbox",
-             model: str = "local/smollm2-135m-instruct", preset: str | None = None, minutes: float | None = None,
-             **extra) -> Run:
-    request = ChatRequest.from_wire({"model": model, "messages": [{"role": "user", "content": prompt}], **extra})
-    return Run(
-        id=f"run-{k:05d}",
-        started_at=T0 + timedelta(minutes=k if minutes is None else minutes),
-        endpoint=endpoint,
-        request=request,
-        preset=preset,
-        choices=[ChoiceResult(index=0, text=text or f"answer {k}", finish_reason="stop")],
-        usage=Usage(prompt_tokens=3, completion_tokens=k % 7 + 1, total_tokens=3 + k % 7 + 1),
-        total_s=0.5 + k / 1000,
-    )
+def stored_run(k: int = 0, *, text: str = "", prompt: str = "hello", endpoint: str = "Local sandbox",
+               model: str = "local/smollm2-135m-instruct", preset: str | None = None, minutes: float | None = None,
+               **extra) -> Run:
+    """Run k ("run-0000k"): `prompt` answered "answer k", k minutes after T0; `extra` request fields."""
+    return run_of(text or f"answer {k}", model=model, prompt=prompt, usage=(3, k % 7 + 1), request_fields=extra,
+                  id=f"run-{k:05d}", started_at=T0 + timedelta(minutes=k if minutes is None else minutes),
+                  endpoint=endpoint, preset=preset, total_s=0.5 + k / 1000)
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def store(tmp_path):
 
 
 def test_save_get_round_trip_keeps_everything(store):
-    run = make_run(1, text="Paris.", temperature=0.3, min_p=0.1)
+    run = stored_run(1, text="Paris.", temperature=0.3, min_p=0.1)
     run.choices[0].logprobs = [TokenLogprob(token="Paris", logprob=-0.1,
                                             top_logprobs=[TopLogprob(token="Paris", logprob=-0.1)])]
     run.error = RunError(kind="StreamError", message="cut", status_code=None)
@@ -51,14 +45,14 @@ def test_save_get_round_trip_keeps_everything(store):
 
 
 def test_file_is_sqlite_in_wal_mode(store):
-    store.save(make_run())
+    store.save(stored_run())
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
 
 
 def test_save_is_an_upsert(store):
-    run = make_run(1, text="first")
+    run = stored_run(1, text="first")
     store.save(run)
     run.choices[0].text = "second"
     store.save(run)
@@ -68,7 +62,7 @@ def test_save_is_an_upsert(store):
 
 
 def test_summary_fields(store):
-    run = make_run(3, text="x" * 500, preset="haiku")
+    run = stored_run(3, text="x" * 500, preset="haiku")
     run.error = RunError(kind="RateLimitError", message="slow down", status_code=429)
     run.partial = True
     store.save(run)
@@ -82,18 +76,18 @@ def test_summary_fields(store):
 
 
 def test_summary_status_and_prompt_preview(store):
-    ok = make_run(1, prompt="  What is\n the capital   of France?  ")
-    stopped = make_run(2)
+    ok = stored_run(1, prompt="  What is\n the capital   of France?  ")
+    stopped = stored_run(2)
     stopped.cancelled = stopped.partial = True
-    cut = make_run(3)
+    cut = stored_run(3)
     cut.partial = True
-    conversation = make_run(4)
+    conversation = stored_run(4)
     conversation.request = ChatRequest.from_wire({"model": "m", "messages": [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "first "}, {"type": "text", "text": "question"}]},
         {"role": "assistant", "content": "an answer"},
         {"role": "user", "content": [{"type": "text", "text": "and the "}, {"type": "text", "text": "last " * 40}]}]})
-    no_user = make_run(5)
+    no_user = stored_run(5)
     no_user.request = ChatRequest.from_wire({"model": "m", "messages": [{"role": "system", "content": "alone"}]})
     store.save_many([ok, stopped, cut, conversation, no_user])
     listed = {s.id: s for s in store.list()}
@@ -106,7 +100,7 @@ def test_summary_status_and_prompt_preview(store):
 
 
 def test_list_newest_first_and_paged(store):
-    store.save_many(make_run(k) for k in range(25))
+    store.save_many(stored_run(k) for k in range(25))
     first = store.list(limit=10)
     assert [s.id for s in first] == [f"run-{k:05d}" for k in range(24, 14, -1)]
     third = store.list(limit=10, offset=20)
@@ -116,10 +110,10 @@ def test_list_newest_first_and_paged(store):
 
 def test_filters(store):
     store.save_many([
-        make_run(1, endpoint="SGP", model="openai/gpt-4o", preset="a"),
-        make_run(2, endpoint="SGP", model="openai/gpt-4o-mini"),
-        make_run(3, endpoint="Local sandbox", preset="a"),
-        make_run(4, endpoint="SGP", model="openai/gpt-4o", preset="b"),
+        stored_run(1, endpoint="SGP", model="openai/gpt-4o", preset="a"),
+        stored_run(2, endpoint="SGP", model="openai/gpt-4o-mini"),
+        stored_run(3, endpoint="Local sandbox", preset="a"),
+        stored_run(4, endpoint="SGP", model="openai/gpt-4o", preset="b"),
     ])
     assert [s.id for s in store.list(endpoint="SGP")] == ["run-00004", "run-00002", "run-00001"]
     assert [s.id for s in store.list(endpoint="SGP", model="openai/gpt-4o")] == ["run-00004", "run-00001"]
@@ -132,7 +126,7 @@ def test_filters(store):
 
 
 def test_time_filters(store):
-    store.save_many(make_run(k, minutes=k * 60 * 24) for k in range(5))  # one a day from 1 March
+    store.save_many(stored_run(k, minutes=k * 60 * 24) for k in range(5))  # one a day from 1 March
     since, until = T0 + timedelta(days=1), T0 + timedelta(days=3)
     assert [s.id for s in store.list(since=since, until=until)] == ["run-00002", "run-00001"]
     assert store.count(since=since.timestamp()) == 4
@@ -144,9 +138,9 @@ def test_time_filters(store):
 
 def test_search_text_and_messages(store):
     store.save_many([
-        make_run(1, text="The capital is Paris.", prompt="capital of France?"),
-        make_run(2, text="Berlin it is.", prompt="Capital of Germany?"),
-        make_run(3, text="100% sure_thing", prompt="odd chars"),
+        stored_run(1, text="The capital is Paris.", prompt="capital of France?"),
+        stored_run(2, text="Berlin it is.", prompt="Capital of Germany?"),
+        stored_run(3, text="100% sure_thing", prompt="odd chars"),
     ])
     assert [s.id for s in store.list(search="paris")] == ["run-00001"]
     assert [s.id for s in store.list(search="capital of")] == ["run-00002", "run-00001"]  # prompts, any case
@@ -156,7 +150,7 @@ def test_search_text_and_messages(store):
 
 
 def test_delete(store):
-    store.save(make_run(1))
+    store.save(stored_run(1))
     assert store.delete("run-00001") is True
     assert store.delete("run-00001") is False
     assert store.get("run-00001") is None and store.count() == 0
@@ -173,20 +167,20 @@ def test_delete(store):
     {"api_key": 12345},
 ])
 def test_refuses_runs_that_look_like_they_hold_a_key(store, extra):
-    run = make_run(1, **extra)
+    run = stored_run(1, **extra)
     with pytest.raises(SecretInRunError):
         store.save(run)
     assert store.count() == 0  # refused, not stripped and stored
 
 
 def test_allows_ordinary_token_fields(store):
-    store.save(make_run(1, max_tokens=5, max_completion_tokens=5, top_logprobs=2, logprobs=True,
+    store.save(stored_run(1, max_tokens=5, max_completion_tokens=5, top_logprobs=2, logprobs=True,
                         metadata={"team": "blue"}))
     assert store.count() == 1
 
 
 def test_forbid_catches_the_endpoint_key_anywhere(store):
-    run = make_run(1, text="the key is k-123-SECRET")
+    run = stored_run(1, text="the key is k-123-SECRET")
     with pytest.raises(SecretInRunError):
         store.save(run, forbid=["k-123-SECRET"])
     store.save(run, forbid=["", "other"])
@@ -199,7 +193,7 @@ def test_safe_from_many_threads(store):
     def work(t: int) -> None:
         try:
             for k in range(20):
-                store.save(make_run(t * 100 + k))
+                store.save(stored_run(t * 100 + k))
                 store.list(limit=5)
         except BaseException as error:  # noqa: BLE001
             errors.append(error)
@@ -217,7 +211,7 @@ def test_pages_over_ten_thousand_runs(tmp_path):
     """The History page's queries give the right rows at 10,000 runs (their speed: bench/history_page.py)."""
     store = RunStore(tmp_path / "big.sqlite3")
     endpoints = ["SGP", "Local sandbox", "vllm"]
-    runs = [make_run(k, endpoint=endpoints[k % 3], model=f"vendor/model-{k % 5}", preset=f"p{k % 4}",
+    runs = [stored_run(k, endpoint=endpoints[k % 3], model=f"vendor/model-{k % 5}", preset=f"p{k % 4}",
                      text=f"answer number {k} " + "lorem ipsum " * 5) for k in range(10_000)]
     assert store.save_many(runs) == 10_000
     assert store.count() == 10_000
@@ -237,6 +231,6 @@ def test_pages_over_ten_thousand_runs(tmp_path):
 
 def test_reopening_the_file_keeps_the_runs(tmp_path):
     path = tmp_path / "runs.sqlite3"
-    RunStore(path).save(make_run(7, text="kept"))
+    RunStore(path).save(stored_run(7, text="kept"))
     again = RunStore(path)
     assert again.get("run-00007").text == "kept" and again.count() == 1
