@@ -3,7 +3,9 @@
 A slot keeps its cells when its choice ends. A new prompt is read only from the end of the
 longest prefix it shares with cells already computed: its own slot's (cut back to that prefix),
 or another slot's, copied in (a hot prefix: several requests that share it at once). The last
-prompt token is always evaluated again: the first sample needs its logits, which no cell keeps.
+two prompt tokens are always evaluated again: the first sample needs the last one's logits,
+which no cell keeps, and llama.cpp computes a lone token of a sequence in a step another way
+(scheduler.py reads no prompt token alone).
 
 Eviction is least-recently-used, by slot: a prompt goes to the free slot holding the longest
 prefix of it (ties: the least recently used) when that loses little else of the slot's cells;
@@ -55,11 +57,11 @@ class SlotCache:
         self.used[slot] = self._clock
 
     def reusable(self, tokens: Sequence[int], prompt: Sequence[int]) -> int:
-        """Cells holding `tokens` a prompt can keep: their common prefix, short of the last
-        prompt token (its logits must be computed)."""
+        """Cells holding `tokens` a prompt can keep: their common prefix, short of the prompt's
+        last two tokens."""
         if not self.enabled:
             return 0
-        return min(common_prefix(tokens, prompt), len(prompt) - 1)
+        return max(0, min(common_prefix(tokens, prompt), len(prompt) - 2))
 
     def choose_slot(self, prompt: Sequence[int], free: list[int]) -> int:
         """The free slot a new prompt goes to (see the module's docstring)."""
@@ -83,7 +85,7 @@ class SlotCache:
             n = have
             if have == len(held) and coming:
                 n += common_prefix(coming, prompt[have:])
-            n = min(n, len(prompt) - 1)
+            n = max(0, min(n, len(prompt) - 2))
             if n > share or (n == share and best is not None and not ready and have >= n):
                 best, share, ready = other, n, have >= n
         if best is None or share - own < MIN_SHARE:

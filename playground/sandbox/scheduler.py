@@ -35,7 +35,7 @@ from playground.sandbox.textstream import ChoiceText
 
 __all__ = ["Job", "Outcome", "Piece", "Scheduler", "Ticket"]
 
-PROMPT_STEP = 128  # prompt tokens per step: running choices keep flowing while a long prompt is read
+PROMPT_STEP = 128  # prompt tokens per step, all prompts together
 N_BATCH = 512
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,9 @@ class Scheduler:
         params.n_seq_max = parallel
         params.n_batch = params.n_ubatch = N_BATCH
         params.kv_unified = False
-        # Flash attention: each query row's attention is the same sums whether the row is one of
-        # many in its step or alone. Without it llama.cpp takes another path for a sequence with a
-        # single token in a step, and the last prompt token's logits moved (by up to 0.4) when
-        # only that token was evaluated after a reused prefix. It also made a token 25% faster.
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        # No flash attention: on this CPU build it read a prompt 5x slower, and its sums for a
+        # token depended on how many tokens shared its step (a reused prefix changed logits).
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
         if not self._ctx:
             raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
@@ -160,29 +158,66 @@ class Scheduler:
         self._drop_cancelled()
         self._start_waiting()
         self._admit()
-        members, ready, prompt_tokens = self._fill_batch()
-        if self._batch.n_tokens == 0:
+        # Every running choice's next token in one decode (one token per sequence), then each
+        # prompt chunk in a decode of its own, never a single token: llama.cpp computes a sequence
+        # with one token in a ubatch another way (its last prompt token's logits moved by up to 0.4
+        # when read alone after a reused prefix), and a decode of several sequences splits them
+        # into ubatches of equal shares. So a prompt token is computed the same way however the
+        # prompt is cut, and an answer is the same with or without reuse, alone or in a batch.
+        generating = [seq for seq in self._slots if seq is not None and seq.next_token is not None]
+        reading = [seq for seq in self._slots
+                   if seq is not None and seq.prompt_left and seq.leader is None and seq.source is None]
+        if not generating and not reading:
             return
-        code = llama_cpp.llama_decode(self._ctx, self._batch)
         self.steps += 1
-        if code != 0:  # the batch's cells may be half written: end every request in it
-            error = RuntimeError(f"llama_decode returned {code}")
-            for seq in members:
-                self._cut(seq.slot, 0)
-            for ticket in {seq.ticket for seq in members}:
-                self._fail(ticket, error)
-            return
-        self.prompt_tokens_evaluated += prompt_tokens
-        for seq in ready:
-            if seq.ticket.done.is_set():  # a sibling's callback failed this step
+        if generating:
+            for n, seq in enumerate(generating):  # ascending sequence ids: llama.cpp packs them in one ubatch
+                self._cache.tokens[seq.slot].append(seq.next_token)
+                _put(self._batch, n, seq.next_token, seq.pos, seq.slot, True)
+                seq.pos, seq.row, seq.next_token = seq.pos + 1, n, None
+            self._batch.n_tokens = len(generating)
+            if self._decode(generating):
+                for seq in generating:
+                    self._sampled(seq)
+        budget = PROMPT_STEP  # running choices keep flowing while a long prompt is read
+        for seq in reading:
+            take = _chunk(len(seq.prompt_left), budget)
+            if take == 0 or seq.ticket.done.is_set():
                 continue
-            for follower in seq.followers:  # the prompt is in the leader's cells: share them
-                self._copy(seq.slot, follower.slot, seq.pos)
-                follower.pos, follower.row, follower.leader = seq.pos, seq.row, None
-            followers, seq.followers = seq.followers, []
-            for each in (seq, *followers):
-                if not each.ticket.done.is_set():
-                    self._advance(each)
+            budget -= take
+            chunk, seq.prompt_left = seq.prompt_left[:take], seq.prompt_left[take:]
+            self._cache.tokens[seq.slot].extend(chunk)
+            for i, token in enumerate(chunk):
+                _put(self._batch, i, token, seq.pos + i, seq.slot, i == take - 1 and not seq.prompt_left)
+            seq.pos += take
+            seq.row = take - 1
+            self._batch.n_tokens = take
+            if self._decode([seq]):
+                self.prompt_tokens_evaluated += take
+                if not seq.prompt_left:
+                    self._sampled(seq)
+
+    def _decode(self, members: list[_Seq]) -> bool:
+        if llama_cpp.llama_decode(self._ctx, self._batch) == 0:
+            return True
+        error = RuntimeError("llama_decode failed")  # its cells may be half written: end every request in it
+        for seq in members:
+            self._cut(seq.slot, 0)
+        for ticket in {seq.ticket for seq in members}:
+            self._fail(ticket, error)
+        return False
+
+    def _sampled(self, seq: _Seq) -> None:
+        """The decode gave this choice's row: hand the prompt's cells to its siblings, sample."""
+        if seq.ticket.done.is_set():  # a sibling's callback failed this step
+            return
+        for follower in seq.followers:  # the prompt is in the leader's cells: share them
+            self._copy(seq.slot, follower.slot, seq.pos)
+            follower.pos, follower.row, follower.leader = seq.pos, seq.row, None
+        followers, seq.followers = seq.followers, []
+        for each in (seq, *followers):
+            if not each.ticket.done.is_set():
+                self._advance(each)
 
     def _drop_cancelled(self) -> None:
         with self._cond:
@@ -289,46 +324,6 @@ class Scheduler:
         self._cache.tokens[slot] = list(self._cache.tokens[source])
         self._cut(slot, share)
 
-    def _fill_batch(self) -> tuple[list[_Seq], list[_Seq], int]:
-        """Put every running choice's next token and some prompt into the batch: the choices in
-        it, those that sample after this decode, and how many prompt tokens went in."""
-        batch = self._batch
-        n = 0
-        budget = PROMPT_STEP
-        members: list[_Seq] = []
-        ready: list[_Seq] = []
-        # Ascending sequence ids: llama.cpp packs consecutive ids of a split cache into one ubatch.
-        for seq in self._slots:
-            if seq is None or seq.leader is not None or seq.source is not None:
-                continue
-            if seq.prompt_left:
-                take = seq.prompt_left[:budget]
-                if not take:
-                    continue
-                del seq.prompt_left[: len(take)]
-                budget -= len(take)
-                members.append(seq)
-                self._cache.tokens[seq.slot].extend(take)
-                for token in take:
-                    _put(batch, n, token, seq.pos, seq.slot, False)
-                    seq.pos += 1
-                    n += 1
-                if not seq.prompt_left:
-                    batch.logits[n - 1] = True
-                    seq.row = n - 1
-                    ready.append(seq)
-            elif seq.next_token is not None:
-                self._cache.tokens[seq.slot].append(seq.next_token)
-                _put(batch, n, seq.next_token, seq.pos, seq.slot, True)
-                seq.pos += 1
-                seq.row = n
-                seq.next_token = None
-                n += 1
-                members.append(seq)
-                ready.append(seq)
-        batch.n_tokens = n
-        return members, ready, PROMPT_STEP - budget
-
     def _advance(self, seq: _Seq) -> None:
         """Sample this choice's next token from its row, and hand out what it adds."""
         engine, job = self.engine, seq.ticket.job
@@ -408,6 +403,15 @@ class Scheduler:
                 self.active -= 1
         ticket.waiting.clear()
         ticket.done.set()
+
+
+def _chunk(left: int, budget: int) -> int:
+    """How many of a prompt's `left` tokens to read in this step's `budget`: never one token
+    alone, nor leaving one for later (unless the prompt is a single token)."""
+    if left <= budget:
+        return left
+    take = budget - 1 if left - budget == 1 else budget
+    return take if take >= 2 else 0
 
 
 def _put(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
