@@ -355,6 +355,13 @@ class Usage(_Open):
     prompt_tokens_details: dict[str, Any] | None = None
     completion_tokens_details: dict[str, Any] | None = None
 
+    @property
+    def cached_tokens(self) -> int | None:
+        """prompt_tokens_details.cached_tokens: the prompt tokens the server read from its cache
+        of an earlier request's prompt (None when it does not say)."""
+        value = (self.prompt_tokens_details or {}).get("cached_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 class ResponseMessage(_Open):
     role: str = "assistant"

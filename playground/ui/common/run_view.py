@@ -117,8 +117,12 @@ def run_stats(run: Run) -> list[tuple[str, str, str]]:
         reasons = [f"{c.finish_reason} (choice {c.index + 1})" for c in run.choices if c.finish_reason]
     else:
         reasons = [c.finish_reason for c in run.choices if c.finish_reason]
+    cached = usage.cached_tokens if usage is not None else None
     return [
         ("Prompt tokens", prompt, "Tokens in the request, as the server counted them."),
+        *([("Cached tokens", str(cached), "Prompt tokens the server reused from an earlier request with the same "
+            "beginning instead of reading them again (its usage's prompt_tokens_details.cached_tokens).")]
+          if cached is not None else []),
         ("Completion tokens", completion, "Tokens generated, all choices together."),
         ("Total tokens", total, "Prompt plus completion."),
         ("First token", format_seconds(run.ttft_s), "Time to first token: from sending the request to the first text."),
