@@ -22,7 +22,7 @@ from playground.presets import Preset, PresetStore, Variable, read_variables
 from playground.presets.sharelink import decode_token
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
-from playground.ui.playground.param_fields import GROUPS
+from playground.ui.common.request_fields import GROUPS
 from playground.ui.playground.state import group_key
 from tests.apptest_support import sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
@@ -403,7 +403,7 @@ def test_run_with_no_message_says_why_and_sends_nothing(server):
     at = open_app()
     assert not at.button(key="run").disabled  # enabled, so Ctrl+Enter in the box can commit and run
     at.button(key="run").click().run()
-    assert shown(at.warning) == ["Type a message first."]
+    assert shown(at.warning) == ["Write a user message first."]
     assert chat_requests(server) == []
     assert "last_run" not in at.session_state
 

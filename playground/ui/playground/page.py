@@ -4,7 +4,7 @@ import streamlit as st
 
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.playground import codeview, json_editor, messages, params, preset_bar, runner, state
+from playground.ui.playground import codeview, preset_bar, runner, state
 
 
 def render() -> None:
@@ -23,15 +23,15 @@ def render() -> None:
     with right:
         preset_bar.variables_panel()
         st.markdown("#### Parameters")
-        params.render()
+        state.EDITOR.parameters()
     with left:
         # Every element on the page is redrawn by the browser with each streamed chunk: the code
         # snippets (hundreds of highlighted spans) are built only while their tab is open.
         compose, as_json, code = st.tabs(["Messages", "JSON", "Get code"], key=state.TABS, on_change="rerun")
         with compose:
-            messages.render()
+            state.EDITOR.messages()
         with as_json:
-            json_editor.render()
+            state.EDITOR.json()
             if as_json.open and state.variables():
                 codeview.as_sent(state.filled_request(), state.missing_variables())
         with code:
@@ -54,5 +54,5 @@ def run_area() -> None:
     waiting = runner.unfilled(missing)
     if endpoint.kind == "local" and sidebar.sandbox_starting():
         waiting.append("Starting the local model…")
-    runner.render_run_area(sent or state.get_request(), endpoint, state.errors(),
-                           preset=state.loaded_preset().get("name"), waiting_for=waiting)
+    runner.render_run_area(sent or state.get_request(), endpoint, preset=state.loaded_preset().get("name"),
+                           waiting_for=waiting)

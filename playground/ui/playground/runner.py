@@ -25,7 +25,7 @@ from typing import Any
 import streamlit as st
 
 from playground.client.endpoint import Endpoint
-from playground.client.schema import ChatRequest, message_text
+from playground.client.schema import ChatRequest
 from playground.presets import MissingVariableError
 from playground.runs.batch import Batch
 from playground.textsafe import escape_markdown
@@ -33,11 +33,6 @@ from playground.ui.common import live_view, run_view
 from playground.ui.playground import state
 
 BUSY = "A run is still streaming: wait for it, or press Stop generating, before running again."
-
-
-def blockers(errors: dict[str, str]) -> list[str]:
-    """What keeps Run disabled: a view holding a value that is not valid."""
-    return [f"Fix {_where(source)} first: {message}" for source, message in errors.items()]
 
 
 def unfilled(names: list[str]) -> list[str]:
@@ -48,31 +43,21 @@ def unfilled(names: list[str]) -> list[str]:
 
 def not_ready(request: ChatRequest) -> list[str]:
     """What makes a click on Run do nothing but say why (Run stays enabled, so Ctrl+Enter
-    in the message box both commits the text and runs)."""
-    reasons = []
-    if not any(message_text(m).strip() or getattr(m, "tool_calls", None) for m in request.messages):
-        reasons.append("Type a message first.")
+    in the message box both commits the text and runs): the editor's rule, and a model."""
+    reasons = [problem for problem in state.EDITOR.problems(request) if problem not in state.EDITOR.blockers()]
     if not request.model:
         reasons.append("Choose a model in the sidebar.")
     return reasons
 
 
-def _where(source: str) -> str:
-    if source == "json":
-        return "the JSON view"
-    if source.startswith("msg_"):
-        return "the messages"
-    return source.removeprefix("p_").replace("_", " ")
-
-
-def render_run_area(request: ChatRequest, endpoint: Endpoint, errors: dict[str, str], preset: str | None,
+def render_run_area(request: ChatRequest, endpoint: Endpoint, preset: str | None,
                     waiting_for: list[str] | None = None) -> None:
     """The Run / Stop generating bar, the live answer while streaming, then the last run.
     `request` is what Run sends: the working request with its variables filled in.
     `waiting_for`: more reasons to keep Run disabled (a variable without a value, the sandbox starting)."""
     live = state.run_in_flight()
     start_now = state.take_run_request()
-    reasons = blockers(errors) + list(waiting_for or [])
+    reasons = state.EDITOR.blockers() + list(waiting_for or [])
     unready = not_ready(request)
     refused = start_now and live is not None
     if start_now and live is None and not reasons and not unready:

@@ -1,14 +1,8 @@
-"""The working request of the Playground page: one ChatRequest in st.session_state["request"].
-
-The form (parameters and messages) and the JSON editor are two views of it. Each view's
-widgets write their change back with `commit(request, source)`. This module remembers, per
-view, the fingerprint of the request its widgets show; a view asks `needs_sync(view)` before
-drawing and, when the request changed under it (the other view's edit, a preset, a share link,
-a rerun from History), redraws its widgets from the request. So the views depend on this
-module and never the reverse.
-
-Errors that keep the request from being updated (bad JSON, an out-of-range value) are kept
-per source in st.session_state["request_errors"]; Run is disabled while any is there.
+"""The working request of the Playground page: one ChatRequest in st.session_state["request"],
+edited by the common request editor (playground.ui.common.request_editor, prefix ""): the form
+(parameters and messages) and the JSON view are two views of it, kept in sync there. Errors
+that keep the request from being updated (bad JSON, an out-of-range value) are the editor's;
+Run is disabled while any is there.
 
 The draft survives a reload: the page keeps the request in the address as ?draft=TOKEN (the
 share-link codec: deflated, checked) and a new session starts from it. Never a key: a request
@@ -37,23 +31,18 @@ from playground.runs.store import history_saver
 from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
+from playground.ui.common.request_editor import RequestEditor
 
-REQUEST = "request"
+# The JSON view's model goes to the sidebar at once (no extra rerun for _follow_model).
+EDITOR = RequestEditor(prefix="", on_json_commit=lambda request: sidebar.choose(model=request.model))
+REQUEST = EDITOR.key("request")
 TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
-
-
-def group_key(title: str) -> str:
-    """The key of the parameter group `title`'s expander (whether it is open)."""
-    return f"pgroup_{title.lower().replace(' ', '_')}"
+group_key = EDITOR.group_key
 LIVE = "live_run"  # the run in flight: a one-item Batch (its worker saves the Run to the history)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
 _RUN_REQUESTED = "_run_requested"
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
-ERRORS = "request_errors"
-_SYNCED = "_request_synced"  # view name -> fingerprint of the request its widgets show
-FORM_VIEWS = ("params",)  # the message editor tells a change under it by itself
-JSON_VIEW = "json"
 _MODEL_SEEN = "_request_model_seen"
 DRAFT_PARAM = "draft"  # the query parameter that holds the draft
 SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then the draft takes over)
@@ -81,24 +70,12 @@ def default_request(model: str, local: bool = False) -> ChatRequest:
     return ChatRequest.from_wire(body)
 
 
-def fingerprint(request: ChatRequest) -> str:
-    return json.dumps(request.to_wire(), sort_keys=True, ensure_ascii=False)
-
-
-def get_request() -> ChatRequest:
-    return st.session_state[REQUEST]
-
-
-def current_request() -> ChatRequest | None:
-    """The working request, when the Playground has one yet (what other pages read)."""
-    request = st.session_state.get(REQUEST)
-    return request if isinstance(request, ChatRequest) else None
-
-
-def load(request: ChatRequest) -> None:
-    """Make `request` the working request (a preset, a share link, History's Load into
-    Playground): every view redraws its widgets from it on the Playground's next run."""
-    st.session_state[REQUEST] = request
+get_request = EDITOR.get
+current_request = EDITOR.request  # the working request, when the Playground has one yet (other pages read it)
+# Make a request the working one (a preset, a share link, History's Load into Playground):
+# every view redraws its widgets from it on the Playground's next run.
+load = EDITOR.load
+errors = EDITOR.errors
 
 
 def load_past_request(request: ChatRequest) -> None:
@@ -109,63 +86,13 @@ def load_past_request(request: ChatRequest) -> None:
         st.session_state.pop(key, None)
 
 
-def errors() -> dict[str, str]:
-    return st.session_state.setdefault(ERRORS, {})
-
-
-def set_error(source: str, message: str | None) -> None:
-    errs = errors()
-    if message:
-        errs[source] = message
-    else:
-        errs.pop(source, None)
-
-
-def show_error(source: str) -> None:
-    """Under a widget: why its last change was not taken, if it was not."""
-    message = errors().get(source)
-    if message:
-        st.error(escape_markdown(message), icon=":material/error:")
-
-
-def commit(request: ChatRequest, source: str) -> None:
-    """Store a new request that came from one view ("form" or "json"): that view's widgets show
-    it already (unless the request had been replaced under them); the others redraw."""
-    previous = st.session_state.get(REQUEST)
-    st.session_state[REQUEST] = request
-    synced, shown = _synced(), fingerprint(previous) if previous is not None else None
-    for view in FORM_VIEWS if source == "form" else (JSON_VIEW,):
-        if synced.get(view) == shown:
-            synced[view] = fingerprint(request)
-
-
-def needs_sync(view: str) -> bool:
-    """Called by a view before it draws its widgets: True (once) when the request changed in a
-    way the view's widgets do not show yet; the view then redraws them from the request (and
-    the errors it had reported are gone with the values that caused them)."""
-    current = fingerprint(get_request())
-    synced = _synced()
-    if synced.get(view) == current:
-        return False
-    synced[view] = current
-    for source in list(errors()):
-        if (source == "json") == (view == JSON_VIEW):
-            set_error(source, None)
-    return True
-
-
-def _synced() -> dict[str, str]:
-    return st.session_state.setdefault(_SYNCED, {})
-
-
 def ensure(model: str, local: bool = False) -> ChatRequest:
     """Called at the top of the page, before any request widget is drawn: creates the request
     on first use (from the draft in the address, after a reload) and follows the sidebar's model."""
-    request = st.session_state.get(REQUEST)
-    if not isinstance(request, ChatRequest):
-        request = st.session_state[REQUEST] = _draft_in_address() or default_request(model, local)
-        st.session_state[_MODEL_SEEN] = request.model
-    return _follow_model(request, model)
+    if current_request() is None:
+        made = EDITOR.ensure(lambda: _draft_in_address() or default_request(model, local))
+        st.session_state[_MODEL_SEEN] = made.model
+    return _follow_model(get_request(), model)
 
 
 def _draft_in_address() -> ChatRequest | None:
@@ -200,7 +127,7 @@ def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
     if sidebar_model and sidebar_model != request.model:
         if seen is not None and sidebar_model != seen:  # the sidebar changed
             request = request.model_copy(update={"model": sidebar_model})
-            st.session_state[REQUEST] = request
+            load(request)
         else:  # the request changed (a preset, a share link, History): the sidebar follows
             sidebar.choose(model=request.model)
             st.session_state[_MODEL_SEEN] = request.model

@@ -1,4 +1,4 @@
-"""The whole request as editable JSON: the second view of st.session_state["request"]."""
+"""An editor's request as editable JSON: the second view of it."""
 
 from __future__ import annotations
 
@@ -9,20 +9,14 @@ from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error
 from playground.textsafe import escape_markdown
-from playground.ui import sidebar
 from playground.ui.common import widget_sync
-from playground.ui.playground import state as request_state
+from playground.ui.common.request_sync import JSON_VIEW, RequestEditor
 
-KEY = "request_json"
+KEY = "request_json"  # the text area's base key (after the editor's prefix)
 
 
 def to_text(request: ChatRequest) -> str:
     return json.dumps(request.to_wire(), indent=2, ensure_ascii=False)
-
-
-def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
-    if not only_missing or not widget_sync.has(KEY):
-        widget_sync.write(KEY, to_text(request))
 
 
 def parse(text: str) -> tuple[ChatRequest | None, str | None]:
@@ -39,40 +33,39 @@ def parse(text: str) -> tuple[ChatRequest | None, str | None]:
         return None, "\n".join(describe_error(error))
 
 
-def _on_change() -> None:
-    request, error = parse(widget_sync.value(KEY))
+def _on_change(editor: RequestEditor) -> None:
+    request, error = parse(widget_sync.value(editor.key(KEY)))
     if error is not None:
-        request_state.set_error("json", error)
+        editor.set_error("json", error)
         return
-    request_state.set_error("json", None)
-    request_state.commit(request, source="json")
-    sidebar.choose(model=request.model)
+    editor.set_error("json", None)
+    editor.commit(request, source="json")
+    if editor.on_json_commit is not None:
+        editor.on_json_commit(request)
 
 
-def _format() -> None:
-    request, error = parse(widget_sync.value(KEY))
+def _format(editor: RequestEditor) -> None:
+    request, error = parse(widget_sync.value(editor.key(KEY)))
     if request is not None:
-        widget_sync.write(KEY, to_text(request))
+        widget_sync.write(editor.key(KEY), to_text(request))
 
 
-def render() -> None:
-    sync_from_request(request_state.get_request(), only_missing=not request_state.needs_sync(request_state.JSON_VIEW))
+def render(editor: RequestEditor, disabled: bool = False) -> None:
+    key = editor.key(KEY)
+    if editor.needs_sync(JSON_VIEW) or not widget_sync.has(key):
+        widget_sync.write(key, to_text(editor.get()))
     st.caption(
         "The exact body that is sent. Edit it here or in the form: both are views of one request. "
         "Fields this app does not know are kept and sent unchanged. Apply with Ctrl+Enter or by clicking away."
     )
-    st.text_area(
-        "Request JSON",
-        key=widget_sync.key(KEY),
-        height=460,
-        on_change=_on_change,
-        label_visibility="collapsed",
-    )
-    error = request_state.errors().get("json")
+    st.text_area("Request JSON", key=widget_sync.key(key), height=460, on_change=_on_change, args=(editor,),
+                 label_visibility="collapsed", disabled=disabled)
+    error = editor.errors().get("json")
     if error:
         st.error(
             f"{escape_markdown(error)}\n\nThe last valid request is kept; Run is disabled until this is fixed.",
             icon=":material/data_object:",
         )
     else:
-        st.button("Format", key="json_format", on_click=_format, type="tertiary", icon=":material/format_align_left:")
+        st.button("Format", key=editor.key("json_format"), on_click=_format, args=(editor,), type="tertiary",
+                  icon=":material/format_align_left:", disabled=disabled)

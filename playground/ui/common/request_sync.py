@@ -1,58 +1,89 @@
-"""Between the parameter form and st.session_state["request"]: `sync_from_request` draws the
-request into the widgets, and the on_change callbacks here write a widget's change back,
-validated. A value that does not validate is reported under its widget (by source key) and
-the request keeps its last valid value.
+"""Between an editor's parameter form and its request: `sync_from_request` draws the request
+into the widgets, and the on_change callbacks here write a widget's change back, validated. A
+value that does not validate is reported under its widget (by its base key) and the request
+keeps its last valid value. Every callback gets the editor it belongs to as its first argument.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from pydantic import ValidationError
 
 from playground.client.schema import ChatRequest, describe_error
 from playground.ui.common import widget_sync
-from playground.ui.playground import state as request_state
-from playground.ui.playground.param_fields import BY_NAME, decode_line, parse_json, widget_values
+from playground.ui.common.request_fields import BY_NAME, decode_line, parse_json, widget_values
+
+FORM_VIEW, JSON_VIEW = "params", "json"  # the two views that sync (the message editor tells a change by itself)
 
 
-def sync_from_request(request: ChatRequest, only_missing: bool = False) -> None:
-    for key, value in widget_values(request).items():
-        if not only_missing or not widget_sync.has(key):
-            widget_sync.write(key, value)
+class RequestEditor(Protocol):
+    """What the form and the JSON view use of playground.ui.common.request_editor.RequestEditor
+    (named here so that they need not import it: the editor imports them)."""
+
+    open_groups: bool
+    on_json_commit: Callable[[ChatRequest], None] | None
+
+    def key(self, base: str) -> str: ...
+    def get(self) -> ChatRequest: ...
+    def commit(self, request: ChatRequest, source: str) -> None: ...
+    def needs_sync(self, view: str) -> bool: ...
+    def errors(self) -> dict[str, str]: ...
+    def set_error(self, source: str, message: str | None) -> None: ...
+    def show_error(self, source: str) -> None: ...
+    def group_key(self, title: str) -> str: ...
 
 
-def _write(key: str, source: str, change: Callable[[dict[str, Any]], None], resync: bool = False) -> None:
+def sync_from_request(editor: RequestEditor, request: ChatRequest, only_missing: bool = False) -> None:
+    for base, value in widget_values(request).items():
+        if not only_missing or not widget_sync.has(editor.key(base)):
+            widget_sync.write(editor.key(base), value)
+
+
+class Values:
+    """An editor's widget values by base key, for callbacks that read several (`values["p_x"]`)."""
+
+    def __init__(self, editor: RequestEditor) -> None:
+        self._editor = editor
+
+    def __getitem__(self, base: str) -> Any:
+        return widget_sync.value(self._editor.key(base))
+
+    def get(self, base: str, default: Any = None) -> Any:
+        return widget_sync.value(self._editor.key(base), default)
+
+
+def _write(editor: RequestEditor, source: str, change: Callable[[dict[str, Any]], None], resync: bool = False) -> None:
     """What every on_change callback here does: apply `change` to the wire body and commit, or
     report why not under `source`. With `resync`, redraw the form from the result (for a widget
     that changes others)."""
-    body = request_state.get_request().to_wire()
+    body = editor.get().to_wire()
     try:
         change(body)
         new = ChatRequest.from_wire(body)
     except ValidationError as error:
-        request_state.set_error(source, "; ".join(describe_error(error)))
+        editor.set_error(source, "; ".join(describe_error(error)))
         return
     except ValueError as error:
         name, text = source.removeprefix("p_"), str(error)
-        request_state.set_error(source, text if text.startswith(f"{name} ") else f"{name}: {text}")
+        editor.set_error(source, text if text.startswith(f"{name} ") else f"{name}: {text}")
         return
-    request_state.set_error(source, None)
-    request_state.commit(new, source="form")
+    editor.set_error(source, None)
+    editor.commit(new, source="form")
     if resync:
-        sync_from_request(new)
+        sync_from_request(editor, new)
 
 
-Change = Callable[[dict[str, Any], Any], None]  # change(wire body, the widgets' values by base key)
+Change = Callable[[dict[str, Any], Values], None]  # change(wire body, the widgets' values by base key)
 
 
-def _writes(source: str, resync: bool = False) -> Callable[[Change], Callable[[str], None]]:
-    """Decorator for the compound fields: `change(body, state)` becomes the on_change
-    callback (args=(widget key,)) of every widget that edits `source`."""
+def _writes(source: str, resync: bool = False) -> Callable[[Change], Callable[[RequestEditor], None]]:
+    """Decorator for the compound fields: `change(body, values)` becomes the on_change
+    callback (args=(editor,)) of every widget that edits `source`."""
 
-    def wrap(change: Change) -> Callable[[str], None]:
-        def callback(key: str) -> None:
-            _write(key, source, lambda body: change(body, widget_sync.Values()), resync)
+    def wrap(change: Change) -> Callable[[RequestEditor], None]:
+        def callback(editor: RequestEditor) -> None:
+            _write(editor, source, lambda body: change(body, Values(editor)), resync)
 
         return callback
 
@@ -66,12 +97,12 @@ def _set(body: dict[str, Any], name: str, value: Any) -> None:
         body[name] = value
 
 
-def on_field(name: str) -> None:
-    """The on_change of the widget of a simple field (param_fields.GROUPS)."""
+def on_field(editor: RequestEditor, name: str) -> None:
+    """The on_change of the widget of a simple field (request_fields.GROUPS)."""
     f = BY_NAME[name]
 
     def change(body: dict[str, Any]) -> None:
-        raw = widget_sync.value(f.key)
+        raw = widget_sync.value(editor.key(f.key))
         if f.kind == "json":
             value = parse_json(raw, f.json_type)
         elif f.kind == "stop":
@@ -89,11 +120,11 @@ def on_field(name: str) -> None:
         if name == "top_logprobs" and value and not body.get("logprobs"):
             body["logprobs"] = True
 
-    _write(f.key, f.key, change, resync=name in ("logprobs", "top_logprobs"))
+    _write(editor, f.key, change, resync=name in ("logprobs", "top_logprobs"))
 
 
 @_writes("p_response_format", resync=True)
-def on_response_format(body: dict[str, Any], s: Any) -> None:
+def on_response_format(body: dict[str, Any], s: Values) -> None:
     kind = s["p_response_format_type"]
     if kind is None:
         body.pop("response_format", None)
@@ -112,7 +143,7 @@ def on_response_format(body: dict[str, Any], s: Any) -> None:
 
 
 @_writes("p_audio")
-def on_audio(body: dict[str, Any], s: Any) -> None:
+def on_audio(body: dict[str, Any], s: Values) -> None:
     voice, fmt = (s["p_audio_voice"] or "").strip(), s["p_audio_format"]
     if not voice and fmt is None:
         body.pop("audio", None)
@@ -123,7 +154,7 @@ def on_audio(body: dict[str, Any], s: Any) -> None:
 
 
 @_writes("p_prediction")
-def on_prediction(body: dict[str, Any], s: Any) -> None:
+def on_prediction(body: dict[str, Any], s: Values) -> None:
     text = s["p_prediction"]
     if not text:
         body.pop("prediction", None)
@@ -143,24 +174,24 @@ def _set_named_choice(body: dict[str, Any], field: str, choice: Any, name: str |
 
 
 @_writes("p_tool_choice")
-def on_tool_choice(body: dict[str, Any], s: Any) -> None:
+def on_tool_choice(body: dict[str, Any], s: Values) -> None:
     _set_named_choice(body, "tool_choice", s["p_tool_choice"], s.get("p_tool_choice_name"), tool_style=True)
 
 
 @_writes("p_function_call")
-def on_function_call(body: dict[str, Any], s: Any) -> None:
+def on_function_call(body: dict[str, Any], s: Values) -> None:
     _set_named_choice(body, "function_call", s["p_function_call"], s.get("p_function_call_name"), tool_style=False)
 
 
 @_writes("p_stream_options")
-def on_stream_options(body: dict[str, Any], s: Any) -> None:
+def on_stream_options(body: dict[str, Any], s: Values) -> None:
     options = dict(body.get("stream_options") or {})
     _set(options, "include_usage", s["p_stream_include_usage"])
     _set(body, "stream_options", options or None)
 
 
 @_writes("p_extra")
-def on_extra(body: dict[str, Any], s: Any) -> None:
+def on_extra(body: dict[str, Any], s: Values) -> None:
     extra = parse_json(s["p_extra"], dict) or {}
     known = set(ChatRequest.model_fields)
     clash = sorted(set(extra) & known)

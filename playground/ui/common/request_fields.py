@@ -1,8 +1,9 @@
 """What the parameter form holds: a Field for every simple field of the seed request, in the
 groups issue 4 names, and `widget_values(request)`, the value of every form widget for a
-request (the request -> form direction; playground.ui.playground.param_sync goes back). No Streamlit here.
+request (the request -> form direction; playground.ui.common.request_sync goes back). No Streamlit here.
 
-Every widget has the key "p_<name>". An empty widget (None, "", []) means "not sent".
+Every widget has the base key "p_<name>" (an editor puts its prefix before it). An empty widget
+(None, "", []) means "not sent".
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Field:
 
 
 # The groups, exactly as issue 4 lists them. Compound fields (response_format, tool_choice,
-# function_call, audio, prediction, stream_options, extra fields) have their own widgets in params.py.
+# function_call, audio, prediction, stream_options, extra fields) have their own widgets in request_form.py.
 GROUPS: dict[str, list[Field]] = {
     "Sampling": [
         Field("temperature", "float", "Randomness: 0 is nearly greedy, higher is more varied.", step=0.05),
