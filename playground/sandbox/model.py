@@ -88,9 +88,9 @@ def _model_params(**fields) -> Iterator[None]:
     built once per process, before any other thread loads a model).
 
     Why use_extra_bufts=False on an AMX CPU: llama.cpp then repacks the weights for its AMX
-    matmul, and on the Xeon (Sapphire Rapids class) VMs this project runs on, ggml's AMX matmul
-    crashed the process (SIGSEGV in ggml_backend_amx_mul_mat) on every step of more than one
-    token, i.e. every prompt. Without the extra buffers the weights take ggml's ordinary CPU path
+    matmul, and on this project's VMs (an Intel Xeon with AMX) ggml's AMX matmul crashed the
+    process (SIGSEGV in ggml_backend_amx_mul_mat) on every step of more than one token, i.e.
+    every prompt. Without the extra buffers the weights take ggml's ordinary CPU path
     (AVX-512), the one the shipped Q4_1 file takes on every other CPU."""
     original = llama_cpp_api.llama_model_default_params
 
