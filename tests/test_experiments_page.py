@@ -184,46 +184,6 @@ def test_import_keeps_good_rows_and_lists_bad_ones(server: ScriptedServer) -> No
     assert problems and "line 3" in problems[0] and "unknown variable 'colour'" in problems[0], texts(at.markdown)
 
 
-def edit_table(at: AppTest, key: str, *, edited: dict | None = None, added: list | None = None) -> None:
-    """Edit a data editor as the browser would (its edit state under its key), then run."""
-    at.session_state[key] = {"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": []}
-    at.run()
-    assert not at.exception, at.exception
-
-
-def checks_key(at: AppTest) -> str:
-    return widget(at.data_editor, "exp.checks.Colour of a thing").key
-
-
-def test_a_bad_check_row_blocks_the_run_and_a_good_edit_grades_it(server: ScriptedServer, tmp_path: Path) -> None:
-    server.route(PATH_A, Reply.stream_text(["Red", "."], delay_s=0.01))
-    at = app(server)
-    edit_table(at, checks_key(at), added=[{"kind": "min_confidence", "labels": "red, blue"}])
-    assert [e.value.replace("\\", "") for e in at.error] == ["Row 2: a min_confidence check needs a limit"]
-    at.button(key="exp.run").click().run()
-    assert any("Fix the checks first" in e.value for e in at.error)
-    assert not [r for r in server.requests if r.path == PATH_A]  # nothing was sent
-
-    # Fixed, and the contains check now asks for a colour no answer has: every cell fails on it.
-    edit_table(at, checks_key(at), edited={0: {"value": "purple"}},
-               added=[{"kind": "max_completion_tokens", "limit": 50}])
-    assert not at.error
-    run_experiment(at)
-    matrix = frame(at, "case")
-    assert all(cell.startswith("❌") for cell in matrix[matrix.columns[3]])
-    trial = at.session_state[exp_state._RESULT].trials[0]
-    assert [(c.label, c.passed) for c in trial.checks] == [("contains purple", False),
-                                                          ("max_completion_tokens 50", True)]
-    # Saved into the preset file: the next visit grades by them too.
-    at.button(key=exp_state.W_SAVE_CHECKS).click().run()
-    assert not at.exception, at.exception
-    saved = json.loads((tmp_path / "presets" / "colour-of-a-thing.json").read_text())
-    assert saved["checks"] == [{"kind": "contains", "value": "purple", "ignore_case": True},
-                               {"kind": "max_completion_tokens", "limit": 50.0}]
-    assert list(frame(at, "kind")["kind"]) == ["contains", "max_completion_tokens"]
-    assert any("Saved 2 check(s)" in w.value.replace("\\", "") for w in at.success)
-
-
 def test_add_from_history_turns_a_past_runs_variables_into_a_case(server: ScriptedServer) -> None:
     from playground.client.run import Run
     from playground.client.schema import ChatRequest
