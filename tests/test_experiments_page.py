@@ -304,3 +304,13 @@ def test_a_check_naming_no_cases_variable_is_refused_before_any_request(server: 
     assert [e.value.replace("\\", "") for e in at.error] == [
         "check 'equals {{expeted}}' names {{expeted}}, which no case has (the cases have expected, thing)"]
     assert exp_state.running_in(at.session_state) is None and not [r for r in server.requests if r.path == PATH_A]
+
+
+def test_an_imported_file_without_a_column_the_checks_read_is_refused(server: ScriptedServer) -> None:
+    at = app(server)
+    data = b"thing,note\ngrass,no expected column\n"
+    at.file_uploader(key=exp_state.UPLOAD).set_value([("more.csv", data, "text/csv")]).run()
+    assert not at.exception, at.exception
+    assert list(frame(at, "thing")["thing"]) == ["an apple", "the sea"]  # the table as it was
+    assert [t for t in texts(at.markdown) if "more.csv" in t] == [
+        "- more.csv: no column 'expected', which a check reads as {{expected}} (the header has thing, note)"]

@@ -97,8 +97,9 @@ def test_a_cases_file_without_a_column_a_check_reads_is_refused() -> None:
     assert blank.problems == [] and blank.cases == [Case(values={"review": "great"})]  # a blank cell: unchecked later
     rows = parse_cases(b'{"review": "a", "expected": "good"}\n{"review": "b"}\n{"review": "c", "expected": ""}\n',
                        "c.jsonl", ["review"], required=["expected"])
-    assert [c.values["review"] for c in rows.cases] == ["a", "c"]
-    assert rows.problems == [(2, "no 'expected', which a check reads as {{expected}}")]
+    assert [(c.values["review"], c.expected) for c in rows.cases] == [("a", "good"), ("b", None), ("c", None)]
+    with pytest.raises(CasesFileError, match="c.jsonl: no row has 'expected', which a check reads as {{expected}}"):
+        parse_cases(b'{"review": "a"}\n{"values": {"review": "b"}}\n', "c.jsonl", ["review"], required=["expected"])
 
 
 # --- unchecked is not passed ----------------------------------------------------------------------

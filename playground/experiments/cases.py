@@ -5,8 +5,9 @@ A CSV has a header row: one column per `{{variable}}`, plus `expected` and `note
 A JSONL file has one object per line, either flat ({"review": "...", "expected": "good"}) or
 {"values": {...}, "expected": ..., "note": ...}. An import keeps every good row and names each
 bad one by its line number and reason; at most MAX_CASES rows are read. `required`: the columns
-the checks read (`expected` for `equals {{expected}}`): a CSV without one is refused as a whole,
-a JSONL row without it is a bad row.
+the checks read (`expected` for `equals {{expected}}`): a file without one (a CSV header without
+it, a JSONL file none of whose rows has it) is refused as a whole; a row that leaves it blank is
+read (its checks say they did not apply).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def parse_cases(data: bytes, filename: str = "cases.csv", variables: Sequence[st
         raise CasesFileError(f"{filename}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
                              f"{exc.start})") from None
     if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
-        return _parse_jsonl(text, variables, required)
+        return _parse_jsonl(text, filename, variables, required)
     return _parse_csv(text, filename, variables, required)
 
 
@@ -161,8 +162,9 @@ def _over_limit() -> str:
     return f"over the {MAX_CASES:,}-case limit: this row and those after it were not read"
 
 
-def _parse_jsonl(text: str, variables: Sequence[str] | None, required: Sequence[str]) -> CaseImport:
+def _parse_jsonl(text: str, filename: str, variables: Sequence[str] | None, required: Sequence[str]) -> CaseImport:
     result = CaseImport()
+    named: set[str] = set()  # the keys any row has: a JSONL file's columns
     for line, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue
@@ -175,13 +177,15 @@ def _parse_jsonl(text: str, variables: Sequence[str] | None, required: Sequence[
             result.problems.append((line, f"not valid JSON: {exc.msg} (column {exc.colno})"))
             continue
         case, reason = _case_from_object(obj)
-        unread = [name for name in required if case is not None and not _has(obj, name)]
-        if unread:
-            case, reason = None, f"no {unread[0]!r}, which a check reads as {{{{{unread[0]}}}}}"
+        if case is not None:
+            named |= _keys(obj)
         if case is None:
             result.problems.append((line, reason))
         else:
             _add(result, line, case, variables)
+    unread = [name for name in required if name not in named]
+    if unread and (result.cases or result.problems):
+        raise CasesFileError(f"{filename}: no row has {unread[0]!r}, which a check reads as {{{{{unread[0]}}}}}")
     return result
 
 
@@ -208,10 +212,9 @@ def _case_from_object(obj: Any) -> tuple[Case | None, str]:
     return Case(values=out, expected=expected or None, note=note or None), ""
 
 
-def _has(obj: dict[str, Any], name: str) -> bool:
-    """The row names `name` (a blank value counts: as a blank CSV cell, the check says why it did not apply)."""
-    values = obj.get("values") if isinstance(obj.get("values"), dict) else obj
-    return name in obj or name in values
+def _keys(obj: dict[str, Any]) -> set[str]:
+    values = obj.get("values") if isinstance(obj.get("values"), dict) else {}
+    return set(obj) | set(values)
 
 
 def _is_name(name: str) -> bool:

@@ -29,7 +29,7 @@ from playground.experiments.engine import DEFAULT_CONCURRENCY, ExperimentRunner
 from playground.experiments.model import MAX_REPEATS, MAX_VARIANTS, Case, Experiment, Trial, Variant, shorten
 from playground.experiments.results import ExperimentResult, ExperimentStore
 from playground.experiments.summary import failures, summarize, unchecked
-from playground.experiments.validation import EXPECTED, ExperimentError, check_names, validate
+from playground.experiments.validation import ExperimentError, columns_read, validate
 from playground.presets import Preset, PresetFileError, parse_preset_bytes
 
 MAX_FAILURES_SHOWN = 30
@@ -106,10 +106,7 @@ def _load_preset(path: Path) -> Preset:
 def _load_cases(preset: Preset, preset_path: Path, given: str | None) -> list[Case]:
     path = Path(given) if given else cases_path(preset_path)
     variables = list(preset.defaults())
-    # the columns the checks read: expected, and the variables without a default (a name neither is, a typo,
-    # is validation's to refuse: it names no variable at all)
-    read = [name for name in check_names(preset.checks) if name == EXPECTED or name in variables
-            and preset.defaults()[name] is None]
+    read = columns_read(preset.checks, preset.defaults())
     if not path.exists():
         if given:
             raise UsageError(f"no cases file {path}")

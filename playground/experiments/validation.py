@@ -5,13 +5,13 @@ literal text), a json_schema check with no schema to check against, and a cases 
 column that a check reads.
 
 ExperimentRunner calls `validate` when it is built, so the CLI (exit 2) and the page (an error
-above Run) refuse the same things.
+under Run) refuse the same things; both read cases files with `columns_read` as required columns.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from playground.client.schema import message_text
 from playground.experiments.model import Experiment, Variant
@@ -113,6 +113,8 @@ def validate(experiment: Experiment) -> Experiment:
     return experiment
 
 
-def missing_columns(checks: Iterable[Check], columns: Sequence[str]) -> list[str]:
-    """The variables the checks read that a cases file has no column for."""
-    return [name for name in check_names(checks) if name not in columns]
+def columns_read(checks: Iterable[Check], defaults: Mapping[str, str | None]) -> list[str]:
+    """The columns a cases file must have for `checks`: `expected`, and each prompt variable they
+    read that has no default (`defaults`: the preset's). A name that is neither is a typo, which
+    `problems` refuses."""
+    return [name for name in check_names(checks) if name == EXPECTED or (name in defaults and defaults[name] is None)]

@@ -39,6 +39,7 @@ from playground.experiments import (
     save_cases,
 )
 from playground.experiments.model import Case
+from playground.experiments.validation import columns_read
 from playground.presets import Check, Preset, PresetStore, read_variables
 from playground.settings import runs_db_path
 from playground.ui import sidebar
@@ -101,7 +102,7 @@ def _file_cases(preset: Preset) -> list[Case]:
     path = cases_path(PresetStore().path_for(preset.name))
     if path.exists():
         try:
-            loaded = load_cases(path, variables(preset))
+            loaded = load_cases(path, variables(preset), required=columns_read(preset.checks, preset.defaults()))
         except (OSError, CasesFileError) as error:
             note(f"Could not read {path.name}: {error}")
             return []
@@ -188,7 +189,8 @@ def add_case(preset: Preset, cases: list[Case], case: Case) -> None:
 def import_file(preset: Preset, name: str, data: bytes) -> None:
     """Replace the table with the good rows of an uploaded file; the bad ones are listed."""
     try:
-        imported: CaseImport = parse_cases(data, name, variables(preset))
+        imported: CaseImport = parse_cases(data, name, variables(preset),
+                                           required=columns_read(preset.checks, preset.defaults()))
     except CasesFileError as error:
         st.session_state[_IMPORT_PROBLEMS] = [str(error)]
         return
