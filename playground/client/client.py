@@ -90,12 +90,15 @@ class ChatClient:
         on_chunk: Callable[[RunRecorder], None] | None = None,
         cancel: threading.Event | None = None,
         preset: str | None = None,
+        on_read: Callable[[RunRecorder], None] | None = None,
     ) -> Run:
         """Send the request and record everything into a Run; never raises an APIError.
 
         on_start(recorder) is called once, before the request is sent (a caller that shows the
         text as it comes keeps the recorder and reads recorder.snapshot_text()); on_chunk(recorder)
-        after each event's data has been recorded. Both run in this thread.
+        after each event's data has been recorded; on_read(recorder) after each network read's
+        events have been recorded (a streamed answer only; once per read, so the fast path stays
+        fast: a live view is woken by it). All run in this thread.
 
         With `cancel`, setting the event returns at once and keeps the partial text: mid-stream
         the socket is shut down (so even a read waiting on a silent server returns); before
@@ -108,7 +111,7 @@ class ChatClient:
             if cancel is not None and cancel.is_set():
                 pass
             elif request.stream:
-                self._stream_into(recorder, request, on_chunk, cancel)
+                self._stream_into(recorder, request, on_chunk, cancel, on_read)
             elif cancel is None:
                 recorder.add_completion(self.complete(request))
             else:
@@ -128,6 +131,7 @@ class ChatClient:
         request: ChatRequest,
         on_chunk: Callable[[RunRecorder], None] | None,
         cancel: threading.Event | None,
+        on_read: Callable[[RunRecorder], None] | None = None,
     ) -> None:
         """Stream into `recorder` (RunRecorder.add_batch: no chunk objects unless something
         unusual comes). Errors before the stream opens raise; after, they are recorded (partial)
@@ -150,6 +154,8 @@ class ChatClient:
                         on_chunk(recorder)
                         if cancel is not None and cancel.is_set():
                             return
+                if on_read is not None:
+                    on_read(recorder)
                 if cancel is not None and cancel.is_set():
                     return
         except APIError as error:

@@ -384,6 +384,14 @@ class RunRecorder:
         """How many pieces of text choice `index` has so far: a cheap way to see whether it grew."""
         return len(self._texts.get(index, ()))
 
+    def text_since(self, start: int, index: int = 0) -> tuple[str, int]:
+        """Choice `index`'s text from its piece `start` on, and how many pieces it has now (the
+        next call's `start`): a live view sends what was appended since its last send, at a cost
+        that does not grow with the answer (snapshot_text joins it all)."""
+        texts = self._texts.get(index, ())
+        count = len(texts)  # read once: the worker thread may append meanwhile
+        return "".join(texts[start:count]), count
+
     def finish(self) -> Run:
         run = self.run
         run.total_s = self.elapsed()

@@ -1,8 +1,9 @@
 """`Batch`: runs a list of (endpoint, request) items in plain worker threads, with one cancel
 event for all of them. Compare's `Run all` is a batch of one item per pane; Repeat is a batch of
-the same item k times; the Playground's Run is a batch of one. Pages poll it (`snapshot`,
+the same item k times; the Playground's Run is a batch of one. Pages read it (`snapshot`,
 `finished`, `done`) and redraw; the threads never touch Streamlit. Each finished Run goes to
-`on_finish` (the run store).
+`on_finish` (the run store). A live view is told when an item's text grows or it finishes
+(`listen`) and reads only what was appended (`text_since`), so it neither polls nor rebuilds.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Batch:
         self._threads: list[threading.Thread] = []
         self._redraw_claimed = False
         self._started = False
+        # Replaced whole (never changed in place): a worker thread reads it without the lock.
+        self._listeners: tuple[Callable[[int], None], ...] = ()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -105,6 +108,36 @@ class Batch:
         recorder = self._recorders.get(index)
         return recorder.text_pieces(choice) if recorder is not None else 0
 
+    def text_since(self, index: int, choice: int = 0, start: int = 0) -> tuple[str, int]:
+        """Item `index`'s text (its choice `choice`) from its piece `start` on, and how many pieces
+        it has now: pass that back as the next `start`. Costs what was appended, not the whole
+        text. Pieces are what the stream brought; a finished item's pieces join to its text."""
+        recorder = self._recorders.get(index)
+        if recorder is None:
+            return "", 0
+        return recorder.text_since(start, choice)
+
+    def listen(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call `listener(index)` whenever item `index`'s text may have grown (after each network
+        read is recorded: the text is readable when it is called) and once when it finished
+        (finished(index) is then True). It runs in a worker thread, so it must be quick and never
+        block: wake whoever shows the text. Its errors are logged. Returns the call that stops it."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def stop() -> None:
+            with self._lock:
+                self._listeners = tuple(other for other in self._listeners if other is not listener)
+
+        return stop
+
+    def _tell(self, index: int) -> None:
+        for listener in self._listeners:
+            try:
+                listener(index)
+            except Exception:  # a view's bug must not lose the run
+                log.exception("a listener of batch item %d failed", index)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every item finished (tests and benches; pages poll instead)."""
         for event in self._finished:
@@ -136,6 +169,7 @@ class Batch:
             while (index := self._take()) is not None:
                 if self._cancel.is_set():
                     self._finished[index].set()  # never started: its slot stays None
+                    self._tell(index)
                     continue
                 endpoint, request = self.items[index]
                 client = clients.get(id(endpoint))
@@ -150,6 +184,7 @@ class Batch:
                         log.warning("could not save run %s: %s", run.id, error)
                         self.errors.append(f"could not save run {run.id}: {error}")
                 self._finished[index].set()
+                self._tell(index)
         finally:
             for client in clients.values():
                 client.close()
@@ -158,8 +193,13 @@ class Batch:
         def on_start(recorder: RunRecorder) -> None:  # the pages read the text so far from it
             self._recorders[index] = recorder
 
+        def on_read(recorder: RunRecorder) -> None:  # the pages' live views are woken by it
+            if self._listeners:
+                self._tell(index)
+
         try:
-            return client.run(request, on_start=on_start, cancel=self._cancel, preset=self._presets[index])
+            return client.run(request, on_start=on_start, cancel=self._cancel, preset=self._presets[index],
+                              on_read=on_read)
         except Exception as error:  # anything but an APIError (those come back inside the Run)
             log.exception("run %d failed outside the client's error handling", index)
             return Run(request=request, endpoint=endpoint.name, preset=self._presets[index],
