@@ -2,8 +2,9 @@
 and model pickers in the sidebar. app.py runs `start(...)` and then the page it returns.
 
 Every page file calls `require_app()` first. Streamlit (1.67) sets the class attribute
-`PagesManager.uses_pages_directory` on a server's first session when a pages/ folder sits
-beside app.py, and only `st.navigation` turns it off. While it is on, the script runner
+`PagesManager.uses_pages_directory` (read in common/streamlit_internals.py, with the other
+internals) on a server's first session when a pages/ folder sits beside app.py, and only
+`st.navigation` turns it off. While it is on, the script runner
 ignores app.py and runs its legacy pages-folder navigation (`_mpa_v1`), which executes the
 page file alone: no sidebar pickers, no page config. That is what happens when a fresh
 server's first request is a deep link (/history, /compare, ...), and it lasts for every
@@ -21,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from streamlit.navigation.page import StreamlitPage
 
 from playground import settings
 from playground.ui import sidebar
+from playground.ui.common import streamlit_internals
 
 PAGES = [  # (file in pages/, title, icon); a page is listed only when its file exists
     ("playground.py", "Playground", ":material/chat:"),
@@ -39,7 +40,7 @@ DEFAULT_PAGE = "playground.py"
 ICON = Path(__file__).with_name("icon.svg")
 
 
-def start(root: Path) -> StreamlitPage:
+def start(root: Path) -> streamlit_internals.Page:
     """Page config, navigation over root/pages, the sidebar. Returns the page to run."""
     settings.configure_logging()
     st.set_page_config(page_title="Playground", page_icon=str(ICON), layout="wide")
@@ -55,15 +56,11 @@ def start(root: Path) -> StreamlitPage:
 
 def require_app() -> None:
     """Set the shell up when Streamlit runs this page file without app.py (legacy mode)."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if not PagesManager.uses_pages_directory or ctx is None:
+    if not streamlit_internals.legacy_pages_mode():
         return
     # As in app.py: the shell under app.py's script hash (st.navigation switches to it), then
     # the rest of this page under the page's own, so every widget keeps the id it has on the
     # runs that go through app.py (a widget whose id changes loses what was typed in it).
-    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
-        # Legacy mode means a pages/ folder beside the main script: that script is app.py.
-        start(Path(ctx.main_script_path).resolve().parent)
+    # Legacy mode means a pages/ folder beside the main script: that script is app.py.
+    with streamlit_internals.as_main_script() as root:
+        start(root)

@@ -1,8 +1,10 @@
 // The live answer box of one place (playground/ui/common/live_view.py's live_text). It stays on
 // the page, connected by a WebSocket to the place's live channel
 // (playground/ui/common/live_channel.py), and sets the text itself as it arrives, so a token
-// reaches the screen without Streamlit redrawing the page. Text goes in with textContent only: model output is never parsed as
-// HTML. Redraws at most every REDRAW_MS; a new answer's first text and an answer's end at once.
+// reaches the screen without Streamlit redrawing the page. Text goes in with textContent only:
+// model output is never parsed as HTML. Redraws at most every REDRAW_MS; a new answer's first
+// text and an answer's end at once. It addresses Streamlit's page only through the st-key-*
+// class Streamlit documents for a keyed element (data.holder: the class of its own box).
 const REDRAW_MS = 55; // 18 a second: under the 20 the page may redraw, with room for timer jitter
 
 export default function (component) {
@@ -36,6 +38,7 @@ export default function (component) {
   view.pageRun = data.run;
   view.pageLive = data.live;
   view.streaming = data.cursor;
+  view.holder = data.holder;
   update(view);
   if (view.url !== data.url) { // a new channel (a new session): its runs count from 1 again
     stop(view);
@@ -52,9 +55,9 @@ function visible(view) {
 }
 
 function update(view) {
-  // Streamlit's box around the element takes a gap in the page's layout even when empty: it
-  // goes with the answer.
-  const holder = view.root.parentElement?.closest(".stElementContainer");
+  // Streamlit's box around the element (the one with its key's class) takes a gap in the page's
+  // layout even when empty: it goes with the answer.
+  const holder = view.holder ? view.root.closest("." + view.holder) : null;
   if (!visible(view)) {
     view.root.hidden = true;
     if (holder) holder.style.display = "none";

@@ -5,24 +5,26 @@ text goes beside Streamlit's element tree); and `live_output`, a parallel fragme
 that waits for it to finish (so several answers fill at the same time), and whose first to see
 the whole batch done triggers the one full rerun that shows the results. In a fragment's own
 rerun (the Playground's Run bar) Streamlit runs them inline, not in parallel: a view then ends
-its run as soon as a click waits for it (_run_is_over), and the run that click starts draws
-the batch again."""
+its run as soon as a click waits for it (streamlit_internals.run_is_over), and the run that
+click starts draws the batch again."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
 from playground.runs.batch import Batch
 from playground.ui.common import live_channel, run_view
+from playground.ui.common.streamlit_internals import run_is_over
 
 POLL_S = 0.05  # how often progress is redrawn (live_text.js redraws text every 55 ms)
 LOOK_S = 0.01  # between two looks at whether a slot finished or a click waits
 FIRST_TEXT_WAIT_S = 0.15  # how long a page holds its redraw back for a run's first text
+SESSION = "live_session"  # this browser session's token: its live channels are its own (written here only)
 
 _live_text = st.components.v2.component(
     "playground_live_text", js=(Path(__file__).with_name("live_text.js")).read_text(), isolate_styles=False)
@@ -45,14 +47,18 @@ def live_text(place: str, current: Batch | None, slot: int = 0, choice: int = 0,
     token is on screen without waiting for the page to redraw. `streaming` False: a request that
     waits for the whole answer (no cursor)."""
     path, run = live_channel.attach(_session(), place, current, slot, choice)
-    _live_text(key=f"live_{place}", data={"url": path, "run": run, "live": current is not None, "cursor": streaming,
-                                          "caption": caption, "style": run_view.ANSWER_STYLE})
+    key = "live_" + re.sub(r"[^A-Za-z0-9_-]", "-", place)  # as it is in its st-key-* class
+    _live_text(key=key, data={"url": path, "run": run, "live": current is not None, "cursor": streaming,
+                              "caption": caption, "style": run_view.ANSWER_STYLE, "holder": f"st-key-{key}"})
 
 
 def _session() -> str:
-    """This browser session's id: a live channel belongs to one session's place."""
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx else ""
+    """This browser session's token: a live channel belongs to one session's place. Kept in the
+    session's own state (made on its first run), so no script run context is asked."""
+    token = st.session_state.get(SESSION)
+    if token is None:
+        token = st.session_state[SESSION] = secrets.token_urlsafe(18)
+    return token
 
 
 def first_text_first(places: dict[str, tuple[Batch, int]]) -> None:
@@ -79,35 +85,11 @@ def live_output(current: Batch, slot: int, choices: int = 1, streaming: bool = T
     for choice in range(1, choices):
         live_text(f"{place}.{choice}", current, slot, choice, streaming=streaming, caption=f"Choice {choice + 1}")
     while not current.finished(slot):
-        if _run_is_over():
+        if run_is_over():  # (streamlit_internals says when, and why no public API tells)
             return  # the batch streams on: the run that follows draws it again
         time.sleep(LOOK_S)
-    if not _run_is_over() and current.claim_final_redraw():  # a stale run's rerun would go nowhere
+    if not run_is_over() and current.claim_final_redraw():  # a stale run's rerun would go nowhere
         st.rerun()
-
-
-def _run_is_over() -> bool:
-    """Whether this script run must end now, though it calls nothing of Streamlit's that would
-    end it (a live view only waits: the page draws the text). No public API tells, so this reads
-    two private attributes; should Streamlit rename them, this says False and the browser tests
-    of Stop generating and of an edit while it streams fail.
-
-    - The page started a new run (an edit while the answer streams): Streamlit then stops the
-      old run's parallel fragments at their next Streamlit call, which this view never makes. A
-      stale view would wait on, and it could be the one to claim the final redraw, whose rerun
-      then goes nowhere.
-    - A click waits: Streamlit ends a running script at once for a click that reruns the whole
-      page, but a click in a fragment (the Playground's Run bar is one: its Run then reruns only
-      the bar, so the request leaves at once) is queued until the run ends. A view that held the
-      run open while it streams would keep `Stop generating` waiting for the whole answer.
-    - The run was told to stop (an edit while the Run bar's own run streams: Streamlit starts the
-      page's run on a new thread and leaves this one a stop request)."""
-    ctx = get_script_run_ctx()
-    coordinator = getattr(ctx, "parallel_coordinator", None)
-    if coordinator is not None and coordinator.should_stop():
-        return True
-    requests = getattr(ctx, "script_requests", None)
-    return getattr(requests, "_state", ScriptRequestType.CONTINUE) != ScriptRequestType.CONTINUE
 
 
 @st.fragment(parallel=True)

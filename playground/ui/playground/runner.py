@@ -126,10 +126,12 @@ def _keep_bar_in_view() -> None:
     # moves only within its parent's, and the bar sits in the page's run_area fragment, whose
     # block holds the run area alone: the boxes between the bar and the column (the fragment's)
     # are dissolved (display: contents), so the bar sticks within the column, beside the messages.
+    # The column's block is the one that holds the Messages/JSON/Get code tabs: it is found by
+    # their key's class (st-key-*, the only classes of Streamlit's that our CSS may use).
+    column = f"div:has(> .st-key-{state.TABS})"
     st.html(f"<style>div:has(> .st-key-{RUN_BAR}) {{position: sticky; bottom: 0; z-index: 99; background: #ffffff;"
             "padding: 0.4rem 0; border-top: 1px solid rgba(49, 51, 63, 0.12);}"
-            f".stColumn > .stVerticalBlock div:has(.st-key-{RUN_BAR}):not(:has(> .st-key-{RUN_BAR})) "
-            "{display: contents;}</style>")
+            f"{column} div:has(.st-key-{RUN_BAR}):not(:has(> .st-key-{RUN_BAR})) {{display: contents;}}</style>")
 
 
 def _run_button(slot: Any, reasons: list[str]) -> None:
