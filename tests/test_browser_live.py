@@ -7,9 +7,14 @@ Chromium against `streamlit run app.py` and a ScriptedServer posing as the local
 - `Stop generating` keeps the partial text and says so; a second Stop, or a second Run
   clicked at once, breaks nothing and starts no second stream.
 - The answer comes down the live channel the page opened before Run was pressed.
+- A dropped live channel is tried again after 1 s, twice as long after each failure, at most
+  30 s; once connected, a drop starts again at 1 s (live_text.js on its own, its clock and
+  WebSocket replaced by recorders).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +175,49 @@ def test_a_slow_first_token_shows_an_empty_answer_not_the_last_one(page, server)
     assert chat_requests(server)[-1].answered_at is None  # looked while the server had not answered
     assert [a for a in shown if "old" in a] == []
     wait_answer(page, "a[0].trim() === 'new one'")
+
+
+LIVE_TEXT_JS = Path(__file__).resolve().parents[1] / "playground" / "ui" / "common" / "live_text.js"
+# live_text.js in a blank page: WebSocket and setTimeout record what the component asks of them,
+# and the test plays the network (a socket opens, closes) and the clock (a timer fires).
+RECORDERS_JS = """() => {
+    window.sockets = [];
+    window.timers = [];
+    window.WebSocket = class { constructor(url) { this.url = String(url); sockets.push(this); } close() {} };
+    window.setTimeout = (callback, ms) => timers.push({callback, ms});
+    window.clearTimeout = () => {};
+}"""
+MOUNT_JS = """async (source) => {
+    const module = await import(URL.createObjectURL(new Blob([source], {type: "text/javascript"})));
+    const parentElement = document.createElement("div");
+    document.body.append(parentElement);
+    module.default({parentElement, data: {url: "http://127.0.0.1:9/_playground/live/token", run: 0, live: false,
+                                         cursor: true, caption: "", style: "", holder: ""}});
+}"""
+# The last socket closes with `code`; the wait the component then asks for (null: none), and the
+# timer fired, as the clock would.
+DROP_JS = """(code) => {
+    const before = timers.length;
+    sockets.at(-1).onclose({code});
+    if (timers.length === before) return null;
+    const timer = timers.at(-1);
+    timer.callback();
+    return timer.ms;
+}"""
+
+
+def test_a_dropped_live_channel_is_tried_again_with_backoff(browser):
+    page = browser.new_page()
+    try:
+        page.evaluate(RECORDERS_JS)
+        page.evaluate(MOUNT_JS, LIVE_TEXT_JS.read_text())
+        assert page.evaluate("sockets.map(s => s.url)") == ["ws://127.0.0.1:9/_playground/live/token"]
+        waits = [page.evaluate(DROP_JS, 1006) for _ in range(8)]
+        assert waits == [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        assert page.evaluate("sockets.length") == 9  # each wait ended in a new try
+        page.evaluate("sockets.at(-1).onopen()")  # connected: the next drop starts again at 1 s
+        assert [page.evaluate(DROP_JS, 1006) for _ in range(2)] == [1000, 2000]
+        assert page.evaluate(DROP_JS, 4404) is None  # the app no longer knows the channel: no more tries
+        assert page.evaluate("sockets.length") == 11
+    finally:
+        page.close()

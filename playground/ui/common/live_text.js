@@ -6,6 +6,10 @@
 // text and an answer's end at once. It addresses Streamlit's page only through the st-key-*
 // class Streamlit documents for a keyed element (data.holder: the class of its own box).
 const REDRAW_MS = 55; // 18 a second: under the 20 the page may redraw, with room for timer jitter
+// A dropped connection is tried again after RETRY_MS, then twice as long each time it fails
+// again, at most RETRY_MAX_MS: an app that is gone for good is not asked every second for ever.
+const RETRY_MS = 1000;
+const RETRY_MAX_MS = 30000;
 
 export default function (component) {
   const { data, parentElement } = component;
@@ -26,6 +30,7 @@ export default function (component) {
     parentElement.append(root);
     view = parentElement.__live = {
       root, caption, text, cursor, url: null, socket: null, answer: "", ended: false, channelRun: 0,
+      retryMs: RETRY_MS, retry: null,
     };
     root.hidden = true;
   }
@@ -45,6 +50,7 @@ export default function (component) {
     view.url = data.url;
     view.channelRun = 0;
     view.answer = "";
+    view.retryMs = RETRY_MS;
     read(view, data.url);
   }
   return () => stop(view);
@@ -76,6 +82,8 @@ function stop(view) {
   const socket = view.socket;
   view.socket = null;
   view.url = null;
+  if (view.retry !== null) clearTimeout(view.retry);
+  view.retry = null;
   if (socket) socket.close();
 }
 
@@ -110,10 +118,20 @@ function read(view, url) {
     if (now) return draw();
     if (timer === null) timer = setTimeout(draw, Math.max(0, REDRAW_MS - (performance.now() - drawnAt)));
   };
-  // Dropped (the app restarted, the network blinked): connect again while this place still wants it.
+  socket.onopen = () => {
+    if (view.socket === socket) view.retryMs = RETRY_MS; // connected: the next drop starts again at 1 s
+  };
+  // Dropped (the app restarted, the network blinked): connect again while this place still
+  // wants it, each failure waiting twice as long as the last.
   socket.onclose = (event) => {
     if (event.code === 4404) return; // the app no longer knows this channel: the page will draw a new one
-    if (view.socket === socket) setTimeout(() => view.socket === socket && view.url && read(view, view.url), 1000);
+    if (view.socket !== socket) return; // closed by stop(): another channel, or the box went
+    const wait = view.retryMs;
+    view.retryMs = Math.min(wait * 2, RETRY_MAX_MS);
+    view.retry = setTimeout(() => {
+      view.retry = null;
+      if (view.socket === socket && view.url) read(view, view.url);
+    }, wait);
   };
   view.socket = socket;
 }
