@@ -102,6 +102,16 @@ def widget(listing, base: str):
     return found[0]
 
 
+def open_groups(at: AppTest, prefix: str = "") -> None:
+    """Open every parameter group of the request editor under `prefix` (a folded group's widgets
+    are not built). AppTest cannot click an expander open, so its state is set as the click would."""
+    from playground.ui.common.request_editor import RequestEditor
+    from playground.ui.common.request_fields import GROUPS
+
+    for title in GROUPS:
+        at.session_state[RequestEditor(prefix=prefix).group_key(title)] = True
+
+
 def send_stale(at: AppTest, *echoes) -> AppTest:
     """Run the app as a browser that has not drawn the latest page yet would: for each
     (old widget, value) it sends that value for a widget taken from an earlier run's tree (one

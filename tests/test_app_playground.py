@@ -22,9 +22,7 @@ from playground.presets import Preset, PresetStore, Variable, read_variables
 from playground.presets.sharelink import decode_token
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
-from playground.ui.common.request_fields import GROUPS
-from playground.ui.playground.state import group_key
-from tests.apptest_support import sandbox_stand_in, whole_app, widget
+from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 from tests.support import chat_requests, wait_for
 
@@ -46,8 +44,7 @@ def new_app() -> AppTest:
 def open_app() -> AppTest:
     """The app run once, every parameter group open (a folded group's widgets are not built)."""
     at = new_app()
-    for title in GROUPS:
-        at.session_state[group_key(title)] = True
+    open_groups(at)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import ANSWERS_JS, USER_BOX, chromium, screenshot, scripted_sandbox, streamlit_app
+from tests.browser_support import ANSWERS_JS, USER_BOX, chromium, screenshot, scripted_sandbox, streamlit_app, wait_idle
 from tests.scripted_server import Reply
+from tests.support import chat_requests, wait_for
 
 TOKENS = [f"w{i:02d} " for i in range(40)]
 FULL = "".join(TOKENS).strip()
@@ -93,3 +94,37 @@ def test_two_panes_fill_at_once_and_stop_keeps_partial_text(app) -> None:
         screenshot(page, "history.png", full_page=True)
     streamed = [r for r in server.requests if r.path == "/v4/beta/chat/completions"]
     assert len(streamed) == 4
+
+
+@pytest.mark.browser
+def test_a_pane_sends_every_field_its_own_editor_sets(app) -> None:
+    """Pane 2 sets frequency_penalty and a stop string in its own request editor (the whole
+    form, as the Playground's): Run all sends them in pane 2's request and not in pane 1's, and
+    pane 2 says so above its setup."""
+    from playwright.sync_api import expect
+
+    base, server = app
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1600})
+        page.goto(f"{base}/compare")
+        expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=90_000)
+        wait_idle(page)
+        page.get_by_text("Setup").nth(1).click()  # pane 2's
+        for group in ("Penalties", "Length and stop"):
+            wait_idle(page)
+            page.get_by_text(group, exact=True).nth(1).click()
+        penalty = page.locator(".st-key-cmp-1-p_frequency_penalty input")
+        penalty.fill("1.5")
+        penalty.press("Tab")
+        stop = page.locator(".st-key-cmp-1-p_stop textarea")
+        stop.fill("END")
+        stop.press("Tab")
+        expect(page.get_by_text("Also sends: frequency_penalty, max_completion_tokens, stop")).to_be_visible()
+        before = len(chat_requests(server))
+        page.get_by_role("button", name="Run all").click()
+        wait_for(lambda: len(chat_requests(server)) == before + 2, 30, "both panes' requests")
+        sent = sorted((r.json for r in chat_requests(server)[before:]), key=lambda body: "stop" in body)
+        assert ("frequency_penalty" in sent[0], "stop" in sent[0]) == (False, False)  # pane 1's
+        assert (sent[1]["frequency_penalty"], sent[1]["stop"]) == (1.5, "END")  # pane 2's
+        assert sent[0]["messages"] == sent[1]["messages"]  # both on the shared conversation
+        screenshot(page, "compare-pane-fields.png", full_page=True)

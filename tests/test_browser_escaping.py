@@ -185,7 +185,9 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
         summary = page.get_by_test_id("stDataFrame").filter(visible=True).first  # under the panes
         assert_shows(dataframe_text(summary), HOSTILE_MODEL, where="Compare's summary")
         # pinned as the baseline, pane 2 is named in the differences' caption
-        page.get_by_role("combobox", name="Baseline").click()
+        baseline = page.get_by_role("combobox", name="Baseline")
+        baseline.evaluate("e => e.scrollIntoView({block: 'center'})")  # at the window's bottom edge it cannot open
+        baseline.click()
         page.get_by_role("option").filter(has_text=HOSTILE_MODEL).click()
         expect(page.get_by_text(f"Differences from the baseline, Pane 2 · {HOSTILE_MODEL}:")).to_be_visible(
             timeout=PAGE_TIMEOUT_MS)

@@ -22,7 +22,16 @@ from playground.client.schema import ChatRequest, TokenLogprob, Usage
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
 from playground.ui.playground import state as playground_state
-from tests.apptest_support import app_test, frame, sandbox_stand_in, send_stale, texts, widget, widget_value
+from tests.apptest_support import (
+    app_test,
+    frame,
+    open_groups,
+    sandbox_stand_in,
+    send_stale,
+    texts,
+    widget,
+    widget_value,
+)
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 
 PATH_A, PATH_B = "/a/v4/beta/chat/completions", "/b/v4/beta/chat/completions"
@@ -66,6 +75,8 @@ def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest
     at.session_state["model"] = "scripted/model"
     at.session_state["request"] = request or ChatRequest(
         model="scripted/model", messages=[{"role": "user", "content": "Name a colour."}], max_completion_tokens=32)
+    for i in range(4):  # every pane's parameter groups open, as a user would open them
+        open_groups(at, f"cmp.{i}.")
     at.run()
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Compare"]
@@ -75,15 +86,15 @@ def app(server: ScriptedServer, prices: dict | None = None, request: ChatRequest
 def setup_panes(at: AppTest, *, logprobs: bool = False, model_b: str = "scripted/model") -> None:
     widget(at.selectbox, "cmp.0.endpoint").select("A")
     widget(at.selectbox, "cmp.1.endpoint").select("B")
-    widget(at.number_input, "cmp.0.temperature").set_value(0.2)
-    widget(at.number_input, "cmp.1.temperature").set_value(1.3)
-    widget(at.text_input, "cmp.1.model").input(model_b)
+    widget(at.number_input, "cmp.0.p_temperature").set_value(0.2)
+    widget(at.number_input, "cmp.1.p_temperature").set_value(1.3)
+    widget(at.text_input, "cmp.1.p_model").input(model_b)
     if logprobs:
-        widget(at.checkbox, "cmp.0.logprobs").check()
-        widget(at.checkbox, "cmp.1.logprobs").check()
+        widget(at.selectbox, "cmp.0.p_logprobs").set_value(True)
+        widget(at.selectbox, "cmp.1.p_logprobs").set_value(True)
         at.run()
-        widget(at.number_input, "cmp.0.top_logprobs").set_value(2)
-        widget(at.number_input, "cmp.1.top_logprobs").set_value(2)
+        widget(at.number_input, "cmp.0.p_top_logprobs").set_value(2)
+        widget(at.number_input, "cmp.1.p_top_logprobs").set_value(2)
     at.run()
     assert not at.exception, at.exception
 
@@ -188,7 +199,7 @@ def test_different_tokenizers_are_compared_per_byte(server: ScriptedServer) -> N
                                   model="m/two"))
     at = app(server)
     setup_panes(at, logprobs=True, model_b="m/two")
-    widget(at.text_input, "cmp.0.model").input("m/one").run()
+    widget(at.text_input, "cmp.0.p_model").input("m/one").run()
     run_all(at)
     lines = " ".join(texts(at.markdown))
     assert "different tokenizers" in lines and "byte by byte" in lines
@@ -201,7 +212,7 @@ def test_unlinked_pane_sends_its_own_messages(server: ScriptedServer) -> None:
     at = app(server)
     setup_panes(at)
     widget(at.toggle, "cmp.1.linked").set_value(False).run()
-    own = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.1_text_")]
+    own = [t for t in at.text_area if t.key and t.key.startswith("cmp.1.msg_text_")]
     assert [t.value for t in own] == ["Name a colour."]  # unlinking copies the shared conversation
     own[0].input("Name a number.").run()
     shared = [t for t in at.text_area if t.key and t.key.startswith("cmp.m.shared_text_")]
@@ -244,8 +255,8 @@ def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> Non
     widget(at.selectbox, "cmp.0.endpoint").select("A").run()
     for text in (["The", " cat", " sat"], ["The", " cat", " ran"], ["The", " cat", " sat"]):
         server.add(lp_reply([(t, 0.5) for t in text]))
-    widget(at.checkbox, "cmp.0.logprobs").check().run()
-    widget(at.number_input, "cmp.0.seed").set_value(7)
+    widget(at.selectbox, "cmp.0.p_logprobs").set_value(True).run()
+    widget(at.number_input, "cmp.0.p_seed").set_value(7)
     widget(at.number_input, "cmp.repeat_k").set_value(3)
     at.run()
     at.button(key="cmp.repeat_go").click().run()
@@ -272,7 +283,7 @@ def test_repeat_groups_samples_and_finds_the_fork(server: ScriptedServer) -> Non
 def test_repeat_without_a_seed_has_no_determinism_verdict_and_counts_the_servers_tokens(server: ScriptedServer) -> None:
     at = app(server)
     widget(at.selectbox, "cmp.0.endpoint").select("A")
-    widget(at.number_input, "cmp.0.temperature").set_value(0.0)
+    widget(at.number_input, "cmp.0.p_temperature").set_value(0.0)
     widget(at.number_input, "cmp.repeat_k").set_value(2)
     at.run()
     # identical answers at temperature 0 without a seed: 7 words and spaces, 2 tokens by the server's count
@@ -304,8 +315,8 @@ def test_a_past_run_sent_from_history_fills_a_pane_and_shares_its_conversation(s
     at.session_state["cmp.incoming"] = [past.id]
     at.run()
     assert not at.exception, at.exception
-    assert widget_value(at, "cmp.0.model") == "old/model"
-    assert widget_value(at, "cmp.0.temperature") == 0.9
+    assert widget_value(at, "cmp.0.p_model") == "old/model"
+    assert widget_value(at, "cmp.0.p_temperature") == 0.9
     assert widget_value(at, "cmp.0.endpoint") == "B"
     assert widget_value(at, "cmp.0.include") is False  # kept as it is when Run all reruns the others
     assert widget_value(at, "cmp.0.linked") is True  # its conversation is now the shared one
@@ -359,12 +370,12 @@ def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_pat
     widget(at.selectbox, "cmp.0.preset_pick").select("Terse")
     at.button(key="cmp.0.load_preset").click().run()
     assert not at.exception, at.exception
-    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.seed") == 42
-    assert widget_value(at, "cmp.0.max_tokens") == 9 and widget_value(at, "cmp.0.logprobs") is True
+    assert widget_value(at, "cmp.0.p_model") == "preset/model" and widget_value(at, "cmp.0.p_seed") == 42
+    assert widget_value(at, "cmp.0.p_max_tokens") == 9 and widget_value(at, "cmp.0.p_logprobs") is True
     assert widget_value(at, "cmp.0.linked") is False
     widget(at.selectbox, "cmp.1.run_pick").select(past.id)
     at.button(key="cmp.1.load_run").click().run()
-    assert widget_value(at, "cmp.1.model") == "past/model" and widget_value(at, "cmp.1.include") is False
+    assert widget_value(at, "cmp.1.p_model") == "past/model" and widget_value(at, "cmp.1.include") is False
     assert at.session_state["cmp.results"][1].id == past.id
 
     run_all(at)
@@ -390,10 +401,10 @@ def test_a_stale_browser_echo_does_not_undo_a_loaded_preset(server: ScriptedServ
     widget(at.selectbox, "cmp.0.endpoint").select("A")
     widget(at.checkbox, "cmp.1.include").uncheck().run()
     widget(at.selectbox, "cmp.0.preset_pick").select("Cold")
-    shown_before = [widget(at.text_input, "cmp.0.model"), widget(at.number_input, "cmp.0.temperature"),
+    shown_before = [widget(at.text_input, "cmp.0.p_model"), widget(at.number_input, "cmp.0.p_temperature"),
                     widget(at.toggle, "cmp.0.linked")]
     at.button(key="cmp.0.load_preset").click().run()
-    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
+    assert widget_value(at, "cmp.0.p_model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
     # A browser that has not drawn the loaded values yet sends its old ones with the next click.
     at.button(key="cmp.run_all").click()
     send_stale(at, *zip(shown_before, ["scripted/model", None, True]))
@@ -402,10 +413,10 @@ def test_a_stale_browser_echo_does_not_undo_a_loaded_preset(server: ScriptedServ
     body = [r.json for r in server.requests if r.path == PATH_A][-1]
     assert body["model"] == "preset/model" and body["temperature"] == 0.1
     assert body["messages"] == [{"role": "user", "content": "Hi?"}]
-    assert widget_value(at, "cmp.0.model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
+    assert widget_value(at, "cmp.0.p_model") == "preset/model" and widget_value(at, "cmp.0.linked") is False
     # A real edit (a value the load did not replace) is kept.
-    widget(at.text_input, "cmp.0.model").input("other/model").run()
-    assert widget_value(at, "cmp.0.model") == "other/model"
+    widget(at.text_input, "cmp.0.p_model").input("other/model").run()
+    assert widget_value(at, "cmp.0.p_model") == "other/model"
 
 
 def test_text_typed_just_before_run_all_is_sent(server: ScriptedServer) -> None:
@@ -433,7 +444,7 @@ def test_a_preset_without_a_value_for_its_variable_says_which(server: ScriptedSe
     assert len(errors) == 1, errors
     assert errors[0].startswith("Preset 'Topic' needs a value for {{topic}} (no default is set)")
     assert "Fill in a value" not in errors[0]
-    assert widget_value(at, "cmp.0.model") == "scripted/model"  # the pane is left as it was
+    assert widget_value(at, "cmp.0.p_model") == "scripted/model"  # the pane is left as it was
 
 
 def test_a_run_carrying_its_endpoints_key_is_not_saved(server: ScriptedServer) -> None:

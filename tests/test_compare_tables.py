@@ -7,10 +7,8 @@ from functools import partial
 
 import markdown_it
 import pytest
-from pydantic import ValidationError
 
 from playground.analysis.compare_tables import (
-    build_request,
     changed_fields,
     delta_frame,
     diff_headlines,
@@ -21,7 +19,6 @@ from playground.analysis.compare_tables import (
     stats_line,
     summary_frame,
     token_diff,
-    values_from_body,
 )
 from playground.client.run import ChoiceResult, Run, RunError
 from playground.client.schema import ChatRequest
@@ -32,32 +29,6 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 # Compare's runs: model m/a, 5 + 3 tokens, 0.1 s to the first token and 1 s in all, unless a test says otherwise
 run_of = partial(run_of, model="m/a", usage=(5, 3), ttft_s=0.1, total_s=1.0)
-
-
-def test_widget_values_and_build_request_round_trip_every_other_field():
-    base = {"model": "m/a", "temperature": 1, "max_completion_tokens": 64, "seed": 3, "logprobs": True,
-            "top_logprobs": 5, "stop": ["END"], "min_p": 0.1, "stream": False}
-    values = values_from_body(base)
-    assert values == {"model": "m/a", "temperature": 1.0, "top_p": None, "max_tokens": 64, "seed": 3,
-                      "logprobs": True, "top_logprobs": 5}
-    request = build_request(base, MESSAGES, values)
-    body = request.to_wire()
-    assert body["stop"] == ["END"] and body["min_p"] == 0.1  # fields without a widget are kept, extras too
-    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["max_completion_tokens"] == 64 and "max_tokens" not in body
-
-
-def test_build_request_overrides_and_unsets():
-    base = {"model": "m/a", "temperature": 0.5, "max_tokens": 10, "logprobs": True, "top_logprobs": 2}
-    values = {**values_from_body(base), "model": " m/b ", "temperature": None, "max_tokens": 20, "logprobs": False}
-    body = build_request(base, MESSAGES, values).to_wire()
-    assert body["model"] == "m/b" and "temperature" not in body
-    assert body["max_tokens"] == 20 and "max_completion_tokens" not in body  # the field the base used
-    assert "logprobs" not in body and "top_logprobs" not in body
-    with pytest.raises(ValidationError):
-        build_request(base, MESSAGES, {**values, "temperature": 3.0})
-    with pytest.raises(ValidationError):
-        build_request(base, [], values)
 
 
 def test_summary_frame_costs_and_status():

@@ -17,7 +17,7 @@ from playground.client.run import ChunkRecord, Run, RunError
 from playground.client.schema import ChatRequest
 from playground.runs.store import RunStore
 from playground.settings import runs_db_path
-from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, send_stale, texts, widget
+from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, send_stale, texts, widget, widget_value
 from tests.scripted_server import Reply, ScriptedServer
 from tests.support import run_of
 
@@ -212,7 +212,7 @@ def test_send_to_compare_and_load_into_playground(server: ScriptedServer, store:
     at.button(key="hist.to_compare").click().run()
     assert not at.exception, at.exception
     assert any(t.value == "Compare" for t in at.title)
-    assert at.session_state["cmp.0.model"] == "m/old"
+    assert widget_value(at, "cmp.0.p_model") == "m/old"
     assert at.session_state["cmp.results"][0].id == run.id
 
     at.switch_page("pages/history.py").run()

@@ -1,6 +1,6 @@
-"""The Compare page's tables, as pure functions (no Streamlit): a pane's request from its
-widgets, the summary table with cost, the differences from a baseline run, the token diff's
-headlines, and the Repeat tables. The playground.ui.compare_* modules draw them."""
+"""The Compare page's tables, as pure functions (no Streamlit): the summary table with cost,
+the differences from a baseline run, the token diff's headlines, and the Repeat tables. The
+playground.ui.compare modules draw them."""
 
 from __future__ import annotations
 
@@ -16,55 +16,6 @@ from playground.client.run import Run, prompt_preview, run_status
 from playground.client.schema import ChatRequest
 from playground.settings import Prices
 from playground.textsafe import code_span, escape_markdown
-
-
-def values_from_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The pane widgets' values for a request body (None: not set, the server's default)."""
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    return {
-        "model": body.get("model") or "",
-        "temperature": _float(body.get("temperature")),
-        "top_p": _float(body.get("top_p")),
-        "max_tokens": int(max_tokens) if max_tokens else None,
-        "seed": int(body["seed"]) if body.get("seed") is not None else None,
-        "logprobs": bool(body.get("logprobs")),
-        "top_logprobs": int(body["top_logprobs"]) if body.get("top_logprobs") is not None else None,
-    }
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if value is not None else None
-
-
-def build_request(base: dict[str, Any], messages: list[dict[str, Any]], values: dict[str, Any]) -> ChatRequest:
-    """A pane's request: its base body, the messages, the widget overrides; always streamed
-    with usage (time to first token and token counts are what Compare is for)."""
-    body = {key: value for key, value in base.items() if key != "messages"}
-    body["messages"] = messages
-    body["model"] = (values.get("model") or "").strip()
-    for name in ("temperature", "top_p", "seed"):
-        _put(body, name, values.get(name))
-    only_old_field = "max_tokens" in base and "max_completion_tokens" not in base
-    length_field = "max_tokens" if only_old_field else "max_completion_tokens"
-    _put(body, length_field, values.get("max_tokens"))
-    if values.get("logprobs"):
-        body["logprobs"] = True
-        _put(body, "top_logprobs", values.get("top_logprobs") or None)
-    else:
-        body.pop("logprobs", None)
-        body.pop("top_logprobs", None)
-    body["stream"] = True
-    options = dict(body.get("stream_options") or {})
-    options.setdefault("include_usage", True)
-    body["stream_options"] = options
-    return ChatRequest.from_wire(body)
-
-
-def _put(body: dict[str, Any], name: str, value: Any) -> None:
-    if value is None:
-        body.pop(name, None)
-    else:
-        body[name] = value
 
 
 def stats_line(run: Run) -> str:

@@ -43,11 +43,12 @@ class RequestEditor:
     """prefix: the start of every key (one editor per prefix on a page); open_groups: parameter
     groups open when they hold something (False: all start folded, as in a Compare pane);
     on_json_commit: told of each request the JSON view commits (the Playground's sidebar follows
-    its model)."""
+    its model); show_model: the form has a Model box (a Compare pane's)."""
 
     prefix: str = ""
     open_groups: bool = True
     on_json_commit: Callable[[ChatRequest], None] | None = None
+    show_model: bool = False  # a Model box above the parameters (the Playground's model is the sidebar's)
 
     def key(self, base: str) -> str:
         return self.prefix + base

@@ -22,6 +22,7 @@ from playground.ui.common.request_sync import (
     on_extra,
     on_field,
     on_function_call,
+    on_model,
     on_prediction,
     on_response_format,
     on_stream_options,
@@ -164,6 +165,9 @@ def render(editor: RequestEditor, disabled: bool = False) -> None:
     request = editor.get()
     sync_from_request(editor, request, only_missing=not editor.needs_sync(FORM_VIEW))
     form = _Form(editor, disabled)
+    if editor.show_model:
+        form.text(st.text_input, "Model", "p_model", on_model, help="The model this request asks for.")
+        editor.show_error("p_model")
     opened = editor.open_groups
     form.group("Sampling", opened)
     form.group("Length and stop", opened)

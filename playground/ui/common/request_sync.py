@@ -23,6 +23,7 @@ class RequestEditor(Protocol):
 
     open_groups: bool
     on_json_commit: Callable[[ChatRequest], None] | None
+    show_model: bool
 
     def key(self, base: str) -> str: ...
     def get(self) -> ChatRequest: ...
@@ -35,7 +36,10 @@ class RequestEditor(Protocol):
 
 
 def sync_from_request(editor: RequestEditor, request: ChatRequest, only_missing: bool = False) -> None:
-    for base, value in widget_values(request).items():
+    values = widget_values(request)
+    if editor.show_model:
+        values["p_model"] = request.model
+    for base, value in values.items():
         if not only_missing or not widget_sync.has(editor.key(base)):
             widget_sync.write(editor.key(base), value)
 
@@ -121,6 +125,14 @@ def on_field(editor: RequestEditor, name: str) -> None:
             body["logprobs"] = True
 
     _write(editor, f.key, change, resync=name in ("logprobs", "top_logprobs"))
+
+
+@_writes("p_model")
+def on_model(body: dict[str, Any], s: Values) -> None:
+    model = (s["p_model"] or "").strip()
+    if not model:
+        raise ValueError("type the model's name (vendor/model on SGP)")
+    body["model"] = model
 
 
 @_writes("p_response_format", resync=True)

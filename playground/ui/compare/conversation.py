@@ -1,17 +1,13 @@
-"""Compare's conversations: the shared one (every linked pane sends it) and a pane's own (when
-it is unlinked), each a list of wire message dicts in session state, edited with the common
-message editor (playground.ui.common.message_editor).
+"""Compare's shared conversation: every linked pane sends it. A wire message list kept by
+playground.ui.compare.state (SHARED) and edited with the common message editor. An unlinked
+pane's own messages are its request editor's (playground.ui.compare.state.pane_editor).
 
-A list lives under `messages_key(scope)` (scope "shared" or the pane's number). Replacing it
-from code (`set_messages`) makes the editor give its messages new widgets, so no stale browser
-value can undo it. `current(scope)` reads the editor's widgets over the stored list, so a
-callback (Run all) sees text typed just before the click even when that text's own callback
-has not run yet.
+`current()` reads the editor's widgets over the stored list, so a callback (Run all) sees text
+typed just before the click even when that text's own callback has not run yet.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import streamlit as st
@@ -20,35 +16,20 @@ from playground.ui.common import message_editor
 from playground.ui.compare import state
 from playground.ui.playground import state as playground_state
 
-SHARED = "shared"
 DEFAULT_PROMPT = "Write a haiku about comparing things."
 
 
-def messages_key(scope: str) -> str:
-    return "cmp.shared" if scope == SHARED else f"cmp.{scope}.messages"
+def _commit(messages: list[dict[str, Any]], _source: str) -> bool:
+    state.set_shared_messages(messages)
+    return True
 
 
-def set_messages(scope: str, messages: list[dict[str, Any]]) -> None:
-    """Replace a message list (its editor redraws its widgets from it)."""
-    st.session_state[messages_key(scope)] = [dict(m) for m in messages]
+EDITOR = message_editor.Conversation("cmp.m.shared", lambda: state.shared_messages() or [], _commit)
 
 
-def stored(scope: str) -> list[dict[str, Any]]:
-    return st.session_state.get(messages_key(scope), [])
-
-
-@cache
-def editor(scope: str) -> message_editor.Conversation:
-    def commit(messages: list[dict[str, Any]], _source: str) -> bool:
-        set_messages(scope, messages)
-        return True
-
-    return message_editor.Conversation(f"cmp.m.{scope}", lambda: stored(scope), commit)
-
-
-def current(scope: str) -> list[dict[str, Any]]:
-    """The list as its editor shows it now (widget values over the stored messages)."""
-    return message_editor.current(editor(scope))
+def current() -> list[dict[str, Any]]:
+    """The shared conversation as its editor shows it now (widget values over the stored list)."""
+    return message_editor.current(EDITOR)
 
 
 def playground_messages() -> list[dict[str, Any]]:
@@ -61,25 +42,18 @@ def playground_messages() -> list[dict[str, Any]]:
 
 
 def init_shared() -> None:
-    if messages_key(SHARED) not in st.session_state:
-        set_messages(SHARED, playground_messages())
+    if state.shared_messages() is None:
+        state.set_shared_messages(playground_messages())
 
 
 def reload_shared() -> None:
-    set_messages(SHARED, playground_messages())
-
-
-has_user_text = message_editor.has_user_text
-
-
-def messages_editor(scope: str, disabled: bool = False) -> None:
-    message_editor.render(editor(scope), disabled=disabled)
+    state.set_shared_messages(playground_messages())
 
 
 def shared_conversation() -> None:
     busy = state.running()
-    with st.expander("Shared conversation", expanded=not has_user_text(stored(SHARED))):
+    with st.expander("Shared conversation", expanded=not message_editor.has_user_text(state.shared_messages() or [])):
         st.caption("Every linked pane sends these messages. Unlink a pane to give it its own.")
-        messages_editor(SHARED, disabled=busy)
+        message_editor.render(EDITOR, disabled=busy)
         st.button("Reload from the Playground", key="cmp.reload_shared", on_click=reload_shared, disabled=busy,
                   help="Replace the shared conversation with the Playground's current messages.")

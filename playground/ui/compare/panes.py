@@ -1,78 +1,87 @@
-"""Compare's panes as drawn and used: the setup widgets (endpoint, model, parameter overrides,
-the shared conversation or the pane's own), the request a pane makes, and the pane itself (live
-text while it streams, then the answer at a glance). The setup's state, and loading one from the
-shared setup, a preset or a past run, is playground.ui.compare.sources.
+"""Compare's panes as drawn and used: each pane's setup (its endpoint, whether Run all includes
+it, the shared conversation or its own, and its own request editor: every field of the API and
+the JSON view), the request a pane makes, and the pane itself (live text while it streams, then
+the answer at a glance). A pane's state, and loading one from the shared setup, a preset or a
+past run, is playground.ui.compare.state and .sources.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
-from pydantic import ValidationError
 
 from playground.analysis import compare_tables
 from playground.client.endpoint import Endpoint
 from playground.client.run import Run
-from playground.client.schema import ChatRequest, describe_error, message_text
+from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.common import live_view, message_editor, run_view, widget_sync
+from playground.ui.common.request_fields import BY_NAME
 from playground.ui.compare import conversation, sources, state
 
-key = sources.key
-
-
-def _on_link_change(i: int) -> None:
-    """Unlinking copies the shared conversation into the pane, to be edited there."""
-    if not sources.value(i, "linked") and not conversation.stored(str(i)):
-        conversation.set_messages(str(i), conversation.current(conversation.SHARED))
-
-
-def pane_values(i: int) -> dict[str, Any]:
-    return {name: sources.value(i, name) for name in ("model", *sources.PARAMS)}
-
-
-def pane_messages(i: int) -> list[dict[str, Any]]:
-    linked = sources.value(i, "linked", True)
-    return conversation.current(conversation.SHARED if linked else str(i))
+# What the line above a pane names of its request, beyond messages, model and sampling: the
+# settings that change an answer's shape and are easy to carry over unseen.
+SAMPLING = {"model", "messages", "temperature", "top_p", "top_k", "seed", "n", "stream", "stream_options"}
 
 
 def pane_request(i: int) -> tuple[ChatRequest | None, list[str]]:
-    try:
-        request = compare_tables.build_request(st.session_state[key(i, "base")], pane_messages(i), pane_values(i))
-    except ValidationError as error:
-        return None, describe_error(error)
-    if not any(message_text(m).strip() for m in request.messages if m.role == "user"):
-        return request, ["Write a user message first."]
-    return request, []
+    """Pane i's request as Run all sends it (the shared conversation when linked), and what stops
+    it running (the editor's one rule)."""
+    editor = state.pane_editor(i)
+    request = editor.request()
+    if request is None:
+        return None, ["Reset the pane to the shared setup."]
+    if state.pane_value(i, "linked", True):
+        request = request.model_copy(update={"messages": ChatRequest.from_wire(
+            {"model": request.model, "messages": conversation.current()}).messages})
+    return request, editor.problems(request)
+
+
+def follow_shared(i: int) -> None:
+    """A linked pane's request holds the shared conversation (so its JSON view shows what it sends)."""
+    editor = state.pane_editor(i)
+    request = editor.request()
+    shared = conversation.current()
+    if request is not None and state.pane_value(i, "linked", True) and \
+            message_editor.request_messages(request) != shared:
+        try:
+            editor.update(messages=shared)
+        except ValueError:  # a shared message the API refuses: the Run all check names it
+            pass
+
+
+def carried(request: ChatRequest) -> list[str]:
+    """The fields a request carries beyond messages, model and sampling, for the line above a pane."""
+    body = request.to_wire()
+    named = [name for name in body if name not in SAMPLING]
+    return [name if name in BY_NAME or name in ChatRequest.model_fields else f"{name} (extra)" for name in named]
 
 
 def pane_label(i: int, run: Run | None = None) -> str:
-    model = (run.request.model if run is not None else sources.value(i, "model")) or "?"
+    request = state.pane_editor(i).request()
+    model = (run.request.model if run is not None else request.model if request is not None else None) or "?"
     return f"Pane {i + 1} · {model}"
 
 
 def included() -> list[int]:
-    return [i for i in range(state.pane_count()) if sources.value(i, "include", True)]
+    return [i for i in range(state.pane_count()) if state.pane_value(i, "include", True)]
 
 
 def prepare(panes: list[int]) -> tuple[list[tuple[Endpoint, ChatRequest]], list[str | None], list[str]]:
-    """The (endpoint, request) of each pane, their presets, and what stops any of them running.
-    """
-    chosen = [sources.value(i, "endpoint") for i in panes]
+    """The (endpoint, request) of each pane, their presets, and what stops any of them running."""
+    chosen = [state.pane_value(i, "endpoint") for i in panes]
     named = state.endpoints(need_local=sidebar.LOCAL in chosen)
     items, presets, problems = [], [], []
     for i in panes:
         request, errors = pane_request(i)
-        endpoint = named.get(sources.value(i, "endpoint") or "")
+        endpoint = named.get(state.pane_value(i, "endpoint") or "")
         if endpoint is None:
             errors = [*errors, "choose an endpoint"]
         if errors or request is None:
             problems.extend(f"Pane {i + 1}: {error}" for error in errors)
             continue
         items.append((endpoint, request))
-        presets.append(st.session_state.get(key(i, "preset")))
+        presets.append(state.pane_preset(i))
     return items, presets, problems
 
 
@@ -87,9 +96,14 @@ def place(i: int) -> str:
 def pane(i: int, recent: dict[str, str]) -> None:
     """Pane i; `recent`: the past runs its picker offers (sources.recent_runs)."""
     sources.ensure_pane(i)
+    follow_shared(i)
     busy = state.batch() is not None
     st.subheader(f"Pane {i + 1}")
-    st.caption(escape_markdown(st.session_state[key(i, "source")]))
+    st.caption(escape_markdown(state.pane_source(i)))
+    request = state.pane_editor(i).request()
+    extra = carried(request) if request is not None else []
+    if extra:  # what this pane sends that the form's folded groups would not show at a glance
+        st.caption("Also sends: " + escape_markdown(", ".join(extra)))
     result = state.results().get(i)
     with st.expander("Setup", expanded=result is None and not busy):
         pane_setup(i, recent, disabled=busy)
@@ -128,34 +142,30 @@ def pane_result(i: int, run: Run) -> None:
 
 def pane_setup(i: int, recent: dict[str, str], disabled: bool) -> None:
     names = list(state.endpoints())
-    if sources.value(i, "endpoint") not in names and names:
+    if state.pane_value(i, "endpoint") not in names and names:
         default = state.default_endpoint_name()
-        widget_sync.write(key(i, "endpoint"), default if default in names else names[0])
-
-    keep = state.KEEP
+        state.write_pane_widget(i, "endpoint", default if default in names else names[0])
 
     def k(name: str) -> str:
-        return sources.widget_key(i, name)
+        return widget_key(i, name)
 
-    st.selectbox("Endpoint", names, key=k("endpoint"), disabled=disabled, persist_state=keep)
-    st.text_input("Model", key=k("model"), disabled=disabled, persist_state=keep)
-    a, b = st.columns(2)
-    a.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=k("temperature"), disabled=disabled,
-                   placeholder="default", persist_state=keep)
-    b.number_input("top_p", 0.0, 1.0, value=None, step=0.05, key=k("top_p"), disabled=disabled, placeholder="default",
-                   persist_state=keep)
-    a.number_input("Max tokens", 1, None, value=None, step=1, key=k("max_tokens"), disabled=disabled,
-                   placeholder="default", persist_state=keep)
-    b.number_input("Seed", None, None, value=None, step=1, key=k("seed"), disabled=disabled, placeholder="none",
-                   persist_state=keep)
-    a.checkbox("Logprobs", key=k("logprobs"), disabled=disabled, persist_state=keep)
-    b.number_input("top_logprobs", 0, 20, value=None, step=1, key=k("top_logprobs"), placeholder="0",
-                   disabled=disabled or not sources.value(i, "logprobs"), persist_state=keep)
-    st.checkbox("Include in Run all", key=k("include"), disabled=disabled, persist_state=keep)
-    st.toggle("Use the shared conversation", key=k("linked"), disabled=disabled, on_change=_on_link_change, args=(i,),
-              persist_state=keep)
-    if not sources.value(i, "linked", True):
+    st.selectbox("Endpoint", names, key=k("endpoint"), disabled=disabled, persist_state=state.KEEP)
+    st.checkbox("Include in Run all", key=k("include"), disabled=disabled, persist_state=state.KEEP)
+    st.toggle("Use the shared conversation", key=k("linked"), disabled=disabled, persist_state=state.KEEP,
+              help="On: this pane sends the shared conversation. Off: its own messages, starting from a copy.")
+    editor = state.pane_editor(i)
+    if not state.pane_value(i, "linked", True):
         st.caption("This pane's own messages:")
-        conversation.messages_editor(str(i), disabled=disabled)
+        editor.messages(disabled=disabled)
+    parameters, as_json = st.tabs(["Parameters", "JSON"])
+    with parameters:
+        editor.parameters(disabled=disabled)
+    with as_json:
+        editor.json(disabled=disabled)
     with st.popover("Load a preset or a past run", disabled=disabled, width="stretch"):
         sources.source_picker(i, recent)
+
+
+def widget_key(i: int, name: str) -> str:
+    """The key to draw pane i's widget `name` (one of state.PANE_WIDGETS) with now."""
+    return widget_sync.key(state.pane_key(i, name))

@@ -12,7 +12,11 @@ a run is kept even when the page is left mid-stream. No Streamlit call from a wo
 Session keys (all start with "cmp."): PANES is how many panes show; RESULTS maps pane -> Run;
 BATCH (with SLOTS: pane -> slot) and REPEAT are the running batches; REPEAT_RUNS the last
 Repeat's runs; ERRORS and NOTES are shown once above the panes; INCOMING holds run ids sent
-from History; TRIED says a run was refused for the panes' problems. A pane's own keys: playground.ui.compare.sources.
+from History; TRIED says a run was refused for the panes' problems; SHARED the shared
+conversation. Pane i's keys start with "cmp.{i}.": its request, edited by its own request editor
+(`pane_editor(i)`: every field of the API, the JSON view), the widgets beside it (endpoint,
+include, linked: PANE_WIDGETS, written from code with widget_sync), where its setup came from
+("source") and its preset's name ("preset"). This module is the only writer of them all.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
 from playground.runs.store import default_store, history_saver
 from playground.ui import sidebar
+from playground.ui.common import widget_sync
+from playground.ui.common.request_editor import RequestEditor
 
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
@@ -37,11 +43,81 @@ REPEAT_PANE, REPEAT_K = "cmp.repeat_pane", "cmp.repeat_k"
 DIFF_A, DIFF_B, DIFF_ONLY = "cmp.diff_a", "cmp.diff_b", "cmp.diff_only"
 BASELINE = "cmp.baseline"
 KEEP = "session"  # widgets keep their values across page switches (persist_state)
+SHARED = "cmp.shared"  # the shared conversation: wire message dicts
+PANE_WIDGETS = ("endpoint", "include", "linked")  # beside the editor, written from code too
+
+
+def pane_key(i: int, name: str) -> str:
+    return f"cmp.{i}.{name}"
+
+
+def pane_editor(i: int) -> RequestEditor:
+    """Pane i's request editor: every field, its groups folded, a Model box (the pane's own)."""
+    return RequestEditor(prefix=pane_key(i, ""), open_groups=False, show_model=True)
+
+
+def pane_value(i: int, name: str, default=None):
+    """The value of pane i's widget `name` (one of PANE_WIDGETS)."""
+    return widget_sync.value(pane_key(i, name), default)
+
+
+def pane_source(i: int) -> str:
+    return st.session_state.get(pane_key(i, "source"), "")
+
+
+def pane_preset(i: int) -> str | None:
+    return st.session_state.get(pane_key(i, "preset"))
+
+
+def set_pane(i: int, request: ChatRequest, *, source: str, linked: bool, endpoint: str | None = None,
+             preset: str | None = None, result: Run | None = None, include: bool = True) -> None:
+    """Load a setup into pane i: its editor and widgets redraw from it. Streamed with usage, as
+    Compare reads time to first token and token counts (the pane's JSON view shows it)."""
+    pane_editor(i).load(_streamed(request))
+    values = {"linked": linked, "include": include, **({"endpoint": endpoint} if endpoint is not None else {})}
+    for name, value in values.items():
+        widget_sync.write(pane_key(i, name), value)
+    st.session_state[pane_key(i, "source")] = source
+    st.session_state[pane_key(i, "preset")] = preset
+    if result is not None:
+        results()[i] = result
+    else:
+        results().pop(i, None)
+
+
+def _streamed(request: ChatRequest) -> ChatRequest:
+    body = request.to_wire()
+    body["stream"] = True
+    body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return ChatRequest.from_wire(body)
+
+
+def write_pane_widget(i: int, name: str, value) -> None:
+    widget_sync.write(pane_key(i, name), value)
+
+
+def shared_messages() -> list[dict] | None:
+    return st.session_state.get(SHARED)
+
+
+def set_shared_messages(messages: list[dict]) -> None:
+    """Replace the shared conversation (its editor redraws its widgets from it)."""
+    st.session_state[SHARED] = [dict(m) for m in messages]
+
+
+def add_pane() -> int:
+    """One pane more (History sent more runs than panes show); its index."""
+    st.session_state[PANES] += 1
+    return pane_count() - 1
 
 
 def send_to_compare(run_ids: list[str]) -> None:
     """Queue stored runs for the Compare page (History calls this, then switches page)."""
     st.session_state[INCOMING] = list(run_ids)
+
+
+def take_incoming() -> list[str] | None:
+    return st.session_state.pop(INCOMING, None)
 
 
 runs_store = default_store

@@ -37,7 +37,8 @@ def logprob_section(results: dict[int, Run]) -> None:
     with_lp = {i: run for i, run in results.items() if _tokens(run)}
     st.subheader("Logprobs")
     if not with_lp:
-        st.caption("Tick Logprobs in a pane's setup and run again to see token tables side by side.")
+        st.caption("Set logprobs to true in a pane's setup (its Logprobs group) and run again to see token tables "
+                   "side by side.")
         return
     series = {pane_label(i, run): _tokens(run) for i, run in with_lp.items()}
     st.line_chart(lp.probability_chart_data(series), x_label="token position", y_label="chosen-token probability")
@@ -71,7 +72,7 @@ def diff_section(results: dict[int, Run]) -> None:
     run_a, run_b = results[a], results[b]
     if not (_tokens(run_a) and _tokens(run_b)):
         where = compare_tables.divergence(run_a, run_b)
-        st.info("The token diff needs logprobs on both runs: tick Logprobs in both panes and run again. "
+        st.info("The token diff needs logprobs on both runs: set logprobs in both panes' setup and run again. "
                 + ("Their texts are identical." if where == "identical" else f"Their texts first differ at {where}."))
         return
     diff = compare_tables.token_diff(run_a, run_b)
