@@ -72,6 +72,18 @@ class _Connection:
         # True while a wake is on its way or a paced look is scheduled: the batch's further
         # reads need not wake it (a token-a-millisecond stream would cost a loop wake per read).
         self.pending = False
+        self.timer: asyncio.TimerHandle | None = None  # the paced look, when one is scheduled
+        self.due = False  # the paced look's time has come (its timer fired)
+
+    def look_when_due(self, delay: float) -> None:
+        """(On the loop.) Look again in `delay` seconds: more text came within SEND_S of the last
+        send. Meanwhile the batch's reads need not wake it."""
+        self.pending = True
+        self.timer = self.loop.call_later(delay, self._due)
+
+    def _due(self) -> None:
+        self.timer, self.due = None, True  # said by the timer, not read off a clock that may be a tick short
+        self.event.set()
 
     def wake(self, now: bool = False) -> None:
         if self.pending and not now:
@@ -229,6 +241,8 @@ async def _serve(websocket: WebSocket) -> None:
         pass
     finally:
         gone.cancel()
+        if connection.timer is not None:
+            connection.timer.cancel()
         with _lock:
             channel.connections.discard(connection)
             channel.seen = time.monotonic()
@@ -241,20 +255,19 @@ async def _messages(channel: _Channel, connection: _Connection, gone: asyncio.Fu
     until the page goes. Each pass runs when woken, and reads only what is new."""
     loop = asyncio.get_running_loop()
     shown, started, whole, count = None, False, False, 0
-    sent_at, paced_until = 0.0, None  # when text last went; when a paced look is scheduled for
+    sent_at = 0.0  # when text last went
     while not gone.done():
         connection.event.clear()
+        due, connection.due = connection.due, False
         with _lock:
             target, run = channel.target, channel.run
         if not _same(target, shown):
             shown, started, whole, count = target, False, False, 0
         now = loop.time()
-        if paced_until is not None and now >= paced_until:
-            paced_until = None
         if target is not None and not whole:
             batch, slot, choice = target
             finished = batch.finished(slot)  # asked first: the text read after it is then final
-            if not started or finished or now - sent_at >= SEND_S:
+            if not started or finished or due or now - sent_at >= SEND_S:
                 connection.pending = False  # text appended from here on wakes this connection
                 text, count_now = batch.text_since(slot, choice, count)
                 # A new answer starts with its first text, in one message: sent apart, the start
@@ -274,10 +287,8 @@ async def _messages(channel: _Channel, connection: _Connection, gone: asyncio.Fu
                     yield _message({"end": True})
                     if _same(channel.target, shown):
                         channel.delivered.set()
-            elif paced_until is None:  # more came within SEND_S of the last send: it goes when due
-                connection.pending = True  # meanwhile the batch's reads need not wake this one
-                paced_until = sent_at + SEND_S
-                loop.call_later(paced_until - now, connection.event.set)
+            elif connection.timer is None:  # more came within SEND_S of the last send: it goes when due
+                connection.look_when_due(sent_at + SEND_S - now)
         await connection.event.wait()
 
 
