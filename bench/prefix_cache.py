@@ -21,6 +21,7 @@ of the sandboxes; each figure is the median of the rounds' own ratios (the machi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -135,7 +136,10 @@ def experiment(sandbox: Sandbox, preset, cases, store: ExperimentStore) -> tuple
     run = Experiment.from_preset(preset, cases)
     before = sandbox.health()["prompt_tokens_evaluated"]
     start = time.perf_counter()
-    result = run_experiment(run, {"local": Endpoint.local(sandbox.port)}, store=store)
+    # A long read timeout: with the machine shared, a cell read whole behind three others has
+    # waited more than the app's 120 s for its first byte, and this measures, it does not judge.
+    endpoint = dataclasses.replace(Endpoint.local(sandbox.port), timeout=httpx.Timeout(600.0, connect=10.0))
+    result = run_experiment(run, {"local": endpoint}, store=store)
     seconds = time.perf_counter() - start
     evaluated = sandbox.health()["prompt_tokens_evaluated"] - before
     trials = sorted(result.trials, key=lambda t: (t.case, t.variant, t.repeat))
