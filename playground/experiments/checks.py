@@ -1,4 +1,9 @@
-"""Grading one answer: every check kind, each giving pass or fail and why in one line.
+"""Grading one answer: every check kind, each giving pass or fail and why in one line, and the
+trial's verdict (every check passed, or its weighted score at the preset's pass_threshold).
+
+The kinds live by what they read: checks_text (the text), checks_json (its structure),
+checks_code (the team's python functions), grader (a grader model's rubric); the limits and
+logprob checks are here.
 
 `grade(run, case, checks, prices)` is the only entry: the runner calls it as each answer comes,
 and a test (or a page reloading an old run) calls it again on the stored Runs to get the same
@@ -7,21 +12,28 @@ Trial. The check model itself (playground.presets.Check) lives in the preset fil
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from functools import lru_cache
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Sequence
 
-from playground.analysis.logprobs import known, perplexity
 from playground.client.run import Run
 from playground.client.schema import TokenLogprob
+from playground.experiments import checks_json
+from playground.experiments.checks_code import python_check
+from playground.experiments.checks_text import q, text_check
+from playground.experiments.grader import Ask, rubric_check
 from playground.experiments.model import Case, CheckResult, Trial, TrialStatus, shorten
 from playground.presets import Check
 from playground.presets.model import VARIABLE_RE
 from playground.settings import Prices, cost_of
 
 # --- confidence from logprobs -------------------------------------------------------------
+
+
+def known(logprob: float) -> bool:
+    """False for the 'outside the top 20' sentinel (-9999), -inf and NaN (as analysis.logprobs.known,
+    without importing numpy and pandas for it)."""
+    return logprob > -9999 and logprob != math.inf
 
 
 def answer_position(tokens: Sequence[TokenLogprob]) -> int | None:
@@ -80,113 +92,14 @@ def confidence(run: Run, labels: Sequence[str] | None = None) -> float | None:
 # --- the kinds --------------------------------------------------------------------------------
 
 
-def _fill(template: str, case: Case, escape: Callable[[str], str] = str) -> tuple[str | None, str]:
-    """The check's value with `{{expected}}` and the case's variables put in, or None and why
-    not ("the case has no expected value") when the case has no value for one of them."""
-    values = {**case.values, **({"expected": case.expected} if case.expected is not None else {})}
-    missing = [name for name in VARIABLE_RE.findall(template) if name not in values]
-    if missing:
-        return None, ("the case has no expected value" if missing[0] == "expected"
-                      else f"the case has no value for {{{{{missing[0]}}}}}")
-    return VARIABLE_RE.sub(lambda m: escape(values[m.group(1)]), template), ""
+@dataclass(frozen=True)
+class GradeContext:
+    """What some checks need beyond the answer: prices (max_cost), the experiment's folder (python
+    checks' files) and a way to ask the grader (rubric)."""
 
-
-def _q(text: str, limit: int = 40) -> str:
-    return repr(shorten(text, limit))
-
-
-def _text_check(check: Check, run: Run, case: Case) -> CheckResult:
-    template = check.value or "{{expected}}"
-    escape = re.escape if check.kind == "regex" else str
-    value, why = _fill(template, case, escape)
-    if value is None:
-        return CheckResult(check.label, None, f"not checked: {why}")
-    answer = run.text
-    fold = str.casefold if check.ignore_case else (lambda s: s)
-    if check.kind == "equals":
-        ok = fold(answer.strip()) == fold(value.strip())
-        return CheckResult(check.label, ok, f"answer {_q(answer)} {'==' if ok else '!='} {_q(value)}")
-    if check.kind in ("contains", "not_contains"):
-        found = fold(value) in fold(answer)
-        ok = found if check.kind == "contains" else not found
-        return CheckResult(check.label, ok, f"{_q(value)} {'found' if found else 'not found'} in {_q(answer)}")
-    try:
-        pattern = _regex(value, check.ignore_case)
-    except re.error as exc:
-        return CheckResult(check.label, False, f"pattern {_q(value)} does not compile: {exc}")
-    match = pattern.search(answer)
-    if match:
-        return CheckResult(check.label, True, f"/{shorten(value, 30)}/ matches {_q(match.group(0))}")
-    return CheckResult(check.label, False, f"/{shorten(value, 30)}/ does not match {_q(answer)}")
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-
-
-def _json_valid(check: Check, run: Run, case: Case) -> CheckResult:
-    try:
-        data = json.loads(run.text)
-    except ValueError as exc:
-        return CheckResult(check.label, False, f"not JSON: {exc}")
-    return CheckResult(check.label, True, f"valid JSON ({type(data).__name__})")
-
-
-def _json_schema(check: Check, run: Run, case: Case) -> CheckResult:
-    schema = check.schema_
-    if schema is None:
-        rf = run.request.response_format
-        schema = rf.json_schema.schema_ if rf is not None and rf.json_schema is not None else None
-    if schema is None:
-        return CheckResult(check.label, False, "no schema: give one in the check or set a json_schema response_format")
-    try:
-        data = json.loads(run.text)
-    except ValueError as exc:
-        return CheckResult(check.label, False, f"not JSON: {exc}")
-    problem = schema_problem(data, schema)
-    return CheckResult(check.label, problem is None, problem or "matches the schema")
-
-
-def schema_problem(data: Any, schema: dict[str, Any]) -> str | None:
-    """The first way `data` breaks `schema` ("$.age: 'x' is not of type 'integer'"), or None."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
-    if error is None:
-        return None
-    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"{where}: {shorten(error.message, 80)}"
-
-
-@lru_cache(maxsize=64)
-def _validator(schema_json: str) -> Any:
-    import jsonschema  # a dependency of Streamlit's (altair); imported only when a check needs it
-
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
-
-
-def _tool_called(check: Check, run: Run, case: Case) -> CheckResult:
-    calls = run.choices[0].tool_calls if run.choices else []
-    if not calls:
-        return CheckResult(check.label, False, f"no tool call (answer {_q(run.text)})")
-    call = next((c for c in calls if check.tool is None or c.function.name == check.tool), None)
-    if call is None:
-        names = ", ".join(c.function.name for c in calls)
-        return CheckResult(check.label, False, f"called {names}, not {check.tool}")
-    name, arguments = call.function.name, call.function.arguments or "{}"
-    try:
-        data = json.loads(arguments)
-    except ValueError as exc:
-        return CheckResult(check.label, False, f"{name}: arguments are not JSON ({exc}): {_q(arguments)}")
-    tool = next((t for t in run.request.tools or [] if t.function.name == name), None)
-    if tool is None:
-        return CheckResult(check.label, False, f"called {name}, which the request does not offer")
-    problem = schema_problem(data, tool.function.parameters) if tool.function.parameters else None
-    if problem:
-        return CheckResult(check.label, False, f"{name} arguments: {problem}")
-    return CheckResult(check.label, True, f"called {name}({shorten(arguments, 50)})")
+    prices: Prices | None = None
+    folder: str | None = None
+    ask: Ask | None = None
 
 
 def _limit(check: Check, value: float | None, what: str, fmt: str, unknown: str,
@@ -199,40 +112,51 @@ def _limit(check: Check, value: float | None, what: str, fmt: str, unknown: str,
     return CheckResult(check.label, ok, f"{what} {value:{fmt}} {sign} {limit:{fmt}}")
 
 
-def _grader(check: Check, run: Run, case: Case, prices: Prices | None) -> CheckResult:
+_TEXT = ("equals", "contains", "not_contains", "regex", "starts_with", "not_regex", "contains_any", "contains_all",
+         "finish_reason", "similar")
+_STRUCTURE = {"json_valid": checks_json.json_valid, "json_schema": checks_json.json_schema,
+              "contains_json": checks_json.contains_json, "json_path": checks_json.json_path,
+              "tool_called": checks_json.tool_called}
+
+
+def _grader(check: Check, run: Run, case: Case, context: GradeContext) -> CheckResult:
     kind = check.kind
-    if kind in ("equals", "contains", "not_contains", "regex"):
-        return _text_check(check, run, case)
-    if kind == "json_valid":
-        return _json_valid(check, run, case)
-    if kind == "json_schema":
-        return _json_schema(check, run, case)
-    if kind == "tool_called":
-        return _tool_called(check, run, case)
+    if kind in _TEXT:
+        return text_check(check, run, case)
+    if kind in _STRUCTURE:
+        return _STRUCTURE[kind](check, run, case)
+    if kind == "python":
+        return python_check(check, run, case, context.folder)
+    if kind == "rubric":
+        return rubric_check(check, run, case, context.ask)
     if kind == "max_latency_s":
         return _limit(check, run.total_s, "latency", ".2f", "no timing recorded")
     if kind == "max_completion_tokens":
         return _limit(check, float(run.completion_tokens), "completion tokens", ".0f", "no token count")
     if kind == "max_cost":
-        return _limit(check, cost_of(run, prices or {}), "cost $", ".6f",
+        return _limit(check, cost_of(run, context.prices or {}), "cost $", ".6f",
                       f"not checked: no price for {run.request.model} (add it to [prices])")
     tokens = run.choices[0].logprobs if run.choices else []
     if kind == "min_confidence":
         if not tokens:
             return CheckResult(check.label, False, "no logprobs: set logprobs (and top_logprobs for labels)")
         if check.labels and label_of(run.text, check.labels) is None:
-            return CheckResult(check.label, False, f"answer {_q(run.text)} is none of {', '.join(check.labels)}")
+            return CheckResult(check.label, False, f"answer {q(run.text)} is none of {', '.join(check.labels)}")
         return _limit(check, confidence(run, check.labels), "confidence", ".2f", "no answer token", at_most=False)
     if kind == "max_perplexity":
         if not tokens:
             return CheckResult(check.label, False, "no logprobs: set logprobs to read perplexity")
+        from playground.analysis.logprobs import perplexity  # numpy and pandas: only when a check reads them
+
         return _limit(check, perplexity(tokens), "perplexity", ".2f", "no token with a known logprob")
     raise ValueError(f"unknown check kind {kind!r}")  # the Check model allows no other
 
 
-def check_run(check: Check, run: Run, case: Case, prices: Prices | None = None) -> CheckResult:
-    """One check on one answer."""
-    return _grader(check, run, case, prices)
+def check_run(check: Check, run: Run, case: Case, prices: Prices | None = None,
+              context: GradeContext | None = None) -> CheckResult:
+    """One check on one answer, its weight recorded with it."""
+    result = _grader(check, run, case, context or GradeContext(prices=prices))
+    return replace(result, weight=check.weight) if check.weight != 1.0 else result
 
 
 def label_check(checks: Sequence[Check]) -> int | None:
@@ -268,11 +192,37 @@ def confidence_labels(checks: Sequence[Check]) -> list[str] | None:
     return next((list(c.labels) for c in checks if c.kind == "min_confidence" and c.labels), None)
 
 
+def score_of(results: Sequence[CheckResult]) -> float | None:
+    """The weighted mean of the applicable checks' scores (a pass is 1, a fail 0, a scored check its
+    score); None when no check with a weight applied."""
+    counted = [(r.value, r.weight) for r in results if r.value is not None and r.weight > 0]
+    total = sum(weight for _, weight in counted)
+    return sum(value * weight for value, weight in counted) / total if total else None
+
+
+def verdict(results: Sequence[CheckResult], pass_threshold: float | None) -> tuple[TrialStatus, float | None]:
+    """unchecked when every check was not applicable; else with a pass_threshold, pass when the
+    score reaches it; without one, pass when no check (of weight above 0) failed."""
+    score = score_of(results)
+    if results and all(r.passed is None for r in results):
+        return "unchecked", None
+    if pass_threshold is not None:
+        if score is None:
+            return "pass", None
+        return ("pass" if score >= pass_threshold - 1e-9 else "fail"), score
+    failed = any(r.passed is False and r.weight > 0 for r in results)
+    return ("fail" if failed else "pass"), score
+
+
 def grade(run: Run, case: Case, checks: Sequence[Check], *, case_index: int = 0, variant: int = 0,
-          repeat: int = 0, prices: Prices | None = None, labels: Sequence[str] | None = None) -> Trial:
+          repeat: int = 0, prices: Prices | None = None, labels: Sequence[str] | None = None,
+          pass_threshold: float | None = None, context: GradeContext | None = None) -> Trial:
     """The Trial for one answer: an error (no checks run), stopped, unchecked (every check was
-    not applicable to it), fail (a check failed; its reason says when the answer was cut short)
-    or pass. `correct` is the label check's verdict (label_check), for calibration."""
+    not applicable to it), fail (a check failed, or the score is under `pass_threshold`; its
+    reason says when the answer was cut short) or pass. `score`: the weighted mean of the checks'
+    scores. `correct` is the label check's verdict (label_check), for calibration."""
+    context = context or GradeContext(prices=prices)
+    prices = context.prices if prices is None else prices
     usage = run.usage
     cost = cost_of(run, prices or {})
     common = dict(case=case_index, variant=variant, repeat=repeat, run_id=run.id, answer=run.text,
@@ -286,13 +236,11 @@ def grade(run: Run, case: Case, checks: Sequence[Check], *, case_index: int = 0,
             message = f"HTTP {run.error.status_code} {message}"
         return Trial(status="error", error=message, **common)
     labels = list(labels) if labels is not None else confidence_labels(checks)
-    results = tuple(check_run(check, run, case, prices) for check in checks)
+    results = tuple(check_run(check, run, case, prices, context) for check in checks)
     ended = _ended(run)
     if ended is not None:
-        results = tuple(CheckResult(r.label, r.passed, f"{ended}: {r.reason}") if r.passed is False else r
-                        for r in results)
-    status: TrialStatus = ("fail" if any(r.passed is False for r in results) else
-                           "unchecked" if results and all(r.passed is None for r in results) else "pass")
+        results = tuple(replace(r, reason=f"{ended}: {r.reason}") if r.passed is False else r for r in results)
+    status, score = verdict(results, pass_threshold)
     label = label_check(checks)
-    return Trial(status=status, checks=results, confidence=confidence(run, labels),
+    return Trial(status=status, checks=results, confidence=confidence(run, labels), score=score,
                  correct=results[label].passed if label is not None else None, **common)

@@ -26,11 +26,12 @@ from typing import Callable, Mapping, Sequence
 from playground.client.client import ChatClient
 from playground.client.endpoint import Endpoint
 from playground.client.run import Run, RunError
-from playground.experiments.checks import confidence_labels, grade
+from playground.client.schema import ChatRequest
+from playground.experiments.checks import GradeContext, confidence_labels, grade
 from playground.experiments.model import Experiment, Trial
 from playground.experiments.results import ExperimentResult, ExperimentStore
-from playground.experiments.validation import validate
-from playground.presets import MissingVariableError
+from playground.experiments.validation import ExperimentError, validate
+from playground.presets import Check, MissingVariableError
 from playground.sandbox.launcher import served_at_once
 from playground.settings import Prices, runs_db_path
 
@@ -75,7 +76,8 @@ class ExperimentRunner:
     per endpoint, one number for all or {endpoint name: number}; None: as many as the local
     sandbox generates at once (its /healthz), DEFAULT_CONCURRENCY for any other endpoint. `on_trial(trial, progress)`
     runs in a worker thread after each trial: keep it short, and do not touch Streamlit there
-    (store what it gives; the page redraws from it)."""
+    (store what it gives; the page redraws from it). `grader`, `grader_model`: where rubric checks
+    that name no grader of their own are graded (default: the variant's endpoint and model)."""
 
     def __init__(
         self,
@@ -89,11 +91,19 @@ class ExperimentRunner:
         prices: Prices | None = None,
         on_trial: TrialCallback | None = None,
         client_factory: Callable[[Endpoint], ChatClient] = ChatClient,
+        grader: str | None = None,
+        grader_model: str | None = None,
     ) -> None:
         validate(experiment)  # ExperimentError (a ValueError) before anything starts
         named = dict(endpoints) if isinstance(endpoints, Mapping) else {e.name: e for e in endpoints}
         if not named:
             raise ValueError("no endpoint to send the experiment to")
+        graders = {check.grader for case in experiment.cases for check in experiment.checks_for(case)
+                   if check.kind == "rubric" and check.grader} | ({grader} if grader else set())
+        unknown = sorted(name for name in graders if name not in named)
+        if unknown:
+            raise ExperimentError([f"no grader endpoint named {unknown[0]!r} (configured: {', '.join(named)})"])
+        self.grader, self.grader_model, self._named = grader, grader_model, named
         default = default_endpoint or next(iter(named))
         self.experiment = experiment
         self.endpoints: list[Endpoint] = []
@@ -231,13 +241,29 @@ class ExperimentRunner:
             run = Run(request=request, endpoint=endpoint.name, preset=variant.preset,
                       error=RunError.from_exception(error))
         try:
-            trial = grade(run, variant.case_for(case), self.experiment.checks, prices=self.prices, labels=self._labels,
-                          **where)
+            context = GradeContext(prices=self.prices, folder=self.experiment.folder,
+                                   ask=lambda check, request: self._ask(check, request, endpoint))
+            trial = grade(run, variant.case_for(case), self.experiment.checks_for(case), labels=self._labels,
+                          pass_threshold=self.experiment.pass_threshold, context=context, **where)
         except Exception as error:  # a check that breaks on odd data marks the cell, not the run
             log.exception("grading cell %s failed", where)
             trial = Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", run_id=run.id,
                           answer=run.text, error=f"grading failed: {type(error).__name__}: {error}")
         return trial, run
+
+    def _ask(self, check: Check, request: ChatRequest, endpoint: Endpoint) -> Run:
+        """The grader's answer for a rubric check: on the check's grader endpoint, else the
+        runner's (--grader), else the variant's own; its model the check's, else the runner's,
+        else the variant's (already in `request`). Each call has its own client; Stop ends it."""
+        name = check.grader or self.grader
+        target = self._named[name] if name else endpoint
+        if check.model is None and self.grader_model:
+            request = request.model_copy(update={"model": self.grader_model})
+        client = self._client_factory(target)
+        try:
+            return client.run(request, cancel=self._stop)
+        finally:
+            client.close()
 
     def _record(self, trial: Trial, run: Run | None) -> None:
         with self._lock:

@@ -34,6 +34,13 @@ class Case(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
     expected: str | None = None
     note: str | None = None
+    any_of: list[str] = Field(default_factory=list)  # more accepted answers: `{{expected}}` is any of them
+    checks: list[Check] = Field(default_factory=list)  # this case's own checks, after the preset's
+
+    @property
+    def accepted(self) -> list[str]:
+        """Every accepted answer: `expected`, then `any_of` (no repeats)."""
+        return list(dict.fromkeys([*([self.expected] if self.expected is not None else []), *self.any_of]))
 
     @property
     def key(self) -> str:
@@ -117,6 +124,8 @@ class Experiment(BaseModel):
     variants: list[Variant]
     checks: list[Check] = Field(default_factory=list)
     repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
+    pass_threshold: float | None = Field(default=None, ge=0, le=1)  # the score a trial passes at; None: all checks
+    folder: str | None = None  # the preset's folder: where `python` checks' files are looked for (None: refused)
 
     @field_validator("variants")
     @classmethod
@@ -137,7 +146,12 @@ class Experiment(BaseModel):
                     *, repeats: int = 1, id: str | None = None) -> "Experiment":
         """The preset's checks over `cases`; variants default to the preset itself."""
         return cls(id=id or slugify(preset.name), name=preset.name, cases=cases,
-                   variants=variants or [Variant.from_preset(preset)], checks=list(preset.checks), repeats=repeats)
+                   variants=variants or [Variant.from_preset(preset)], checks=list(preset.checks), repeats=repeats,
+                   pass_threshold=preset.pass_threshold)
+
+    def checks_for(self, case: Case) -> list[Check]:
+        """What grades `case`: the preset's checks (every case's), then the case's own."""
+        return [*self.checks, *case.checks] if case.checks else self.checks
 
     @property
     def total(self) -> int:
@@ -155,10 +169,35 @@ class CheckResult:
     label: str
     passed: bool | None  # None: not applicable to this case (no expected value, no price)
     reason: str  # one line: "confidence 0.41 < 0.70"
+    score: float | None = None  # 0..1 for a scored check (similar, python's float, rubric); None: pass = 1, fail = 0
+    weight: float = 1.0  # its share of the trial's score
+    confidence: float | None = None  # rubric: the grader's probability of its verdict (None: no logprobs)
 
     @property
     def mark(self) -> str:
         return "pass" if self.passed else ("n/a" if self.passed is None else "FAIL")
+
+    @property
+    def value(self) -> float | None:
+        """What it adds to the trial's score: its score, else 1 for a pass and 0 for a fail."""
+        if self.passed is None:
+            return None
+        return self.score if self.score is not None else (1.0 if self.passed else 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"label": self.label, "passed": self.passed, "reason": self.reason}
+        if self.score is not None:
+            data["score"] = self.score
+        if self.weight != 1.0:
+            data["weight"] = self.weight
+        if self.confidence is not None:
+            data["confidence"] = self.confidence
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        return cls(data["label"], data["passed"], data["reason"], data.get("score"), data.get("weight", 1.0),
+                   data.get("confidence"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +219,7 @@ class Trial:
     confidence: float | None = None  # the probability the model gave its answer (see checks.confidence)
     correct: bool | None = None  # the label check's verdict (checks.label_check); None: no such check ran
     finish_reason: str | None = None  # why the answer ended, as the server said ("stop", "length", ...)
+    score: float | None = None  # the weighted mean of its checks' scores (None: no check applied)
 
     @property
     def passed(self) -> bool:
@@ -201,12 +241,12 @@ class Trial:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__slots__}
-        data["checks"] = [{"label": c.label, "passed": c.passed, "reason": c.reason} for c in self.checks]
+        data["checks"] = [c.to_dict() for c in self.checks]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Trial":
-        checks = tuple(CheckResult(c["label"], c["passed"], c["reason"]) for c in data.get("checks") or ())
+        checks = tuple(CheckResult.from_dict(c) for c in data.get("checks") or ())
         return cls(**{**{k: data[k] for k in cls.__slots__ if k in data}, "checks": checks})
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from playground.analysis.repeat import AnswerGroup, group_answers
 from playground.experiments.model import Trial
 from playground.experiments.results import ExperimentResult
+
+if TYPE_CHECKING:
+    from playground.analysis.repeat import AnswerGroup
 
 CellStatus = str  # "pass" | "fail" | "error" | "unchecked" | "pending"
 
@@ -37,6 +39,8 @@ class Cell:
     @property
     def answers(self) -> list[AnswerGroup]:
         """Distinct answers with their counts, most frequent first."""
+        from playground.analysis.repeat import group_answers  # pandas: not at the CLI's start
+
         return group_answers([t.answer for t in self.counted if t.status != "error"])
 
     @property
@@ -65,10 +69,14 @@ def _cell(case: int, variant: int, trials: list[Trial]) -> Cell:
     else:
         status = "fail"
     answered = [t.answer for t in counted if t.status != "error"]
-    if len(answered) == 1:
+    if len(answered) == 1 or len(set(answered)) == 1:
         answer = answered[0]
+    elif answered:
+        from playground.analysis.repeat import group_answers  # pandas: not at the CLI's start
+
+        answer = group_answers(answered)[0].text
     else:
-        answer = group_answers(answered)[0].text if answered else ""
+        answer = ""
     return Cell(case, variant, tuple(trials), status, passed / len(counted) if counted else None, answer)
 
 

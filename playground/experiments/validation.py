@@ -14,11 +14,13 @@ import re
 from typing import Iterable, Mapping, Sequence
 
 from playground.client.schema import message_text
+from playground.experiments.checks_code import CheckCodeError, load
 from playground.experiments.model import Experiment, Variant
 from playground.presets import Check
 from playground.presets.model import VARIABLE_RE
 
-TEMPLATE_KINDS = ("equals", "contains", "not_contains", "regex")  # the checks whose value is a template
+TEMPLATE_KINDS = ("equals", "contains", "not_contains", "regex", "starts_with", "not_regex", "similar",
+                  "finish_reason")  # the checks whose value is a template ({{expected}} by default for some)
 EXPECTED = "expected"  # the case's expected answer, as a check reads it
 _OPENING = re.compile(r"\{\{|\{%")  # where a template construct starts (jinja's `{{` and `{%`)
 
@@ -36,6 +38,20 @@ def template_of(check: Check) -> str | None:
     if check.kind not in TEMPLATE_KINDS:
         return None
     return check.value or "{{" + EXPECTED + "}}"
+
+
+def templates_of(check: Check) -> list[str]:
+    """Every template the check fills: its value (or `{{expected}}`), contains_any/all's values,
+    json_path's value and pattern, a rubric's prompt (whose `{{answer}}` is the answer itself)."""
+    if check.kind in TEMPLATE_KINDS:
+        return [check.value or "{{" + EXPECTED + "}}"]
+    if check.kind in ("contains_any", "contains_all"):
+        return list(check.values or [])
+    if check.kind == "json_path":
+        return [text for text in (check.value, check.matches) if text]
+    if check.kind == "rubric":
+        return [(check.value or "").replace("{{answer}}", "")]
+    return []
 
 
 def names_in(template: str) -> list[str]:
@@ -58,8 +74,8 @@ def check_names(checks: Iterable[Check]) -> list[str]:
     """Every variable the checks' templates read (`expected` included)."""
     names: list[str] = []
     for check in checks:
-        template = template_of(check)
-        names += [name for name in names_in(template or "") if name not in names]
+        for template in templates_of(check):
+            names += [name for name in names_in(template) if name not in names]
     return names
 
 
@@ -80,16 +96,23 @@ def problems(experiment: Experiment) -> list[str]:
         known |= set(variant.defaults) | {name for text in _message_texts(variant) for name in names_in(text)}
     for case in experiment.cases:
         known |= set(case.values)
-    for check in experiment.checks:
-        template = template_of(check)
-        if template is not None:
+    own = [(f"case {n}'s check", check) for n, case in enumerate(experiment.cases, 1) for check in case.checks]
+    for where, check in [("check", check) for check in experiment.checks] + own:
+        for template in templates_of(check):
             odd = unsupported_syntax(template)
             if odd is not None:
-                found.append(f"check {check.label!r}: {odd!r} is not supported (only {{{{name}}}} is filled in)")
+                found.append(f"{where} {check.label!r}: {odd!r} is not supported (only {{{{name}}}} is filled in)")
+                break
             unknown = [name for name in names_in(template) if name not in known]
             if unknown:
-                found.append(f"check {check.label!r} names {{{{{unknown[0]}}}}}, which no case has "
+                found.append(f"{where} {check.label!r} names {{{{{unknown[0]}}}}}, which no case has "
                              f"(the cases have {', '.join(sorted(known))})")
+                break
+        if check.kind == "python":
+            try:
+                load(check.value or "", experiment.folder)
+            except CheckCodeError as error:
+                found.append(str(error))
         if check.kind == "json_schema" and check.schema_ is None:
             bare = [variant.label for variant in experiment.variants if not _has_response_schema(variant)]
             if bare:

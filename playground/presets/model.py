@@ -60,9 +60,13 @@ class Variable(BaseModel):
 
 
 CheckKind = Literal["equals", "contains", "not_contains", "regex", "json_valid", "json_schema", "tool_called",
-                    "max_latency_s", "max_completion_tokens", "max_cost", "min_confidence", "max_perplexity"]
+                    "max_latency_s", "max_completion_tokens", "max_cost", "min_confidence", "max_perplexity",
+                    "starts_with", "not_regex", "contains_any", "contains_all", "contains_json", "json_path",
+                    "finish_reason", "similar", "python", "rubric"]
 CHECK_KINDS: tuple[str, ...] = CheckKind.__args__  # type: ignore[attr-defined]
-_TEXT_KINDS = ("equals", "contains", "not_contains", "regex")
+_TEXT_KINDS = ("equals", "contains", "not_contains", "regex", "starts_with", "not_regex", "finish_reason", "similar",
+               "python")
+_LIST_KINDS = ("contains_any", "contains_all")
 _LIMIT_KINDS = ("max_latency_s", "max_completion_tokens", "max_cost", "min_confidence", "max_perplexity")
 
 
@@ -74,7 +78,14 @@ class Check(BaseModel):
     Limit kinds compare a number with `limit`. min_confidence reads logprobs: the first answer
     token's probability, or with `labels` the probability mass of the tokens that begin the
     answered label. json_schema uses `schema`, else the request's response_format schema;
-    tool_called wants a call of `tool` (any tool when unset) with arguments valid for it."""
+    tool_called wants a call of `tool` (any tool when unset) with arguments valid for it.
+    contains_any/contains_all look for each of `values`; contains_json finds the first JSON value
+    in the answer (`schema` optional); json_path reads `path` in it and compares with `value` (or
+    matches the regex `matches`); similar scores the answer against `value` (difflib ratio);
+    python calls `value` ("file.py:function", in the preset's folder); rubric asks a grader model
+    (`grader` endpoint, `model`) to rate the answer against the prompt in `value`.
+    Any check: `weight` in the trial's score (the weighted mean of its checks' scores), and
+    `threshold`: the score at which a scored check (similar, python, rubric) passes."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -85,6 +96,13 @@ class Check(BaseModel):
     tool: str | None = None
     limit: float | None = None
     labels: list[str] | None = None
+    values: list[str] | None = None  # contains_any / contains_all
+    path: str | None = None  # json_path: $.a.b[0]
+    matches: str | None = None  # json_path: a regex instead of value
+    weight: float = Field(default=1.0, ge=0)
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    grader: str | None = None  # rubric: the grader's endpoint (None: --grader, else the variant's own)
+    model: str | None = None  # rubric: the grader's model (None: --grader-model, else the variant's)
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> "Check":
@@ -103,6 +121,28 @@ class Check(BaseModel):
                 raise ValueError(f"the limit of {kind} must be " + ("in 0..1" if kind == "min_confidence" else ">= 0"))
         if self.labels is not None and (kind != "min_confidence" or not [x for x in self.labels if x.strip()]):
             raise ValueError("labels belong to a min_confidence check and need at least one non-blank label")
+        if kind in _LIST_KINDS and not [x for x in self.values or [] if x.strip()]:
+            raise ValueError(f"a {kind} check needs values (a list of texts)")
+        if self.values is not None and kind not in _LIST_KINDS:
+            raise ValueError("values belong to a contains_any or contains_all check")
+        if kind == "json_path" and not (self.path or "").strip():
+            raise ValueError("a json_path check needs a path, such as $.answer or $.items[0].name")
+        if (self.path is not None or self.matches is not None) and kind != "json_path":
+            raise ValueError("path and matches belong to a json_path check")
+        if kind in ("not_regex", "finish_reason", "python", "rubric") and not self.value:
+            what = {"not_regex": "the pattern that must not match", "finish_reason": "the finish reason, e.g. stop",
+                    "python": "file.py:function", "rubric": "the grader's prompt"}[kind]
+            raise ValueError(f"a {kind} check needs a value ({what})")
+        if kind == "python" and not re.fullmatch(r"[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*", self.value or ""):
+            raise ValueError(f"a python check's value is file.py:function, not {self.value!r}")
+        if (self.grader is not None or self.model is not None) and kind != "rubric":
+            raise ValueError("grader and model belong to a rubric check")
+        for pattern in ((self.value if kind == "not_regex" else None), self.matches):
+            if pattern and not VARIABLE_RE.search(pattern):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"regex {pattern!r} does not compile: {exc}") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +153,14 @@ class Check(BaseModel):
     def label(self) -> str:
         """A short name for tables: the kind and its argument."""
         if self.kind in _TEXT_KINDS:
-            return f"{self.kind} {self.value or '{{expected}}'}"
+            return f"{self.kind} {self.value or '{{expected}}'}" + (f" >= {self.threshold:g}" if self.threshold else "")
+        if self.kind in _LIST_KINDS:
+            return f"{self.kind} {' | '.join(self.values or [])}"
+        if self.kind == "json_path":
+            return f"json_path {self.path} " + (f"~ /{self.matches}/" if self.matches else f"== {self.value}")
+        if self.kind == "rubric":
+            text = " ".join((self.value or "").split())
+            return "rubric " + (text if len(text) <= 40 else text[:39] + "\u2026")
         if self.kind in _LIMIT_KINDS:
             return f"{self.kind} {self.limit:g}" + (f" over {'/'.join(self.labels)}" if self.labels else "")
         if self.kind == "tool_called":
@@ -132,6 +179,7 @@ class Preset(BaseModel):
     variables: list[Variable] = Field(default_factory=list)
     request: ChatRequest
     checks: list[Check] = Field(default_factory=list)  # optional: files without it stay valid
+    pass_threshold: float | None = Field(default=None, ge=0, le=1)  # None: every check must pass
 
     @field_validator("schema_version")
     @classmethod
@@ -181,7 +229,8 @@ class Preset(BaseModel):
             "endpoint": self.endpoint.model_dump() if self.endpoint else None,
             "variables": [v.model_dump() for v in self.variables],
             "request": request,
-        } | ({"checks": [check.to_dict() for check in self.checks]} if self.checks else {})
+        } | ({"checks": [check.to_dict() for check in self.checks]} if self.checks else {}) | (
+            {"pass_threshold": self.pass_threshold} if self.pass_threshold is not None else {})
 
     def defaults(self) -> dict[str, str | None]:
         values: dict[str, str | None] = {v.name: v.default for v in self.variables}
