@@ -200,7 +200,11 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             variants.fill("2")
             variants.press("Tab")
             expect(page.get_by_text("3 case(s) × 2 variant(s) × 1 repeat(s) = 6 request(s).")).to_be_visible()
-            temperature = page.get_by_role("spinbutton", name="Temperature").nth(1)
+            # variant 2 changes its temperature in its own request editor (its Sampling group)
+            page.get_by_text("Edit this variant's request").nth(1).click()
+            page.get_by_role("tab", name="Parameters").filter(visible=True).click()  # variant 1's is folded away
+            page.get_by_text("Sampling", exact=True).filter(visible=True).click()
+            temperature = page.locator(".st-key-exp-v1-p_temperature input")
             temperature.fill("1")
             temperature.press("Tab")
             wait_idle(page)
@@ -211,7 +215,7 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             expect(matrix_frame).to_be_attached()
             matrix = dataframe_text(matrix_frame)
             header, *rows = [row.split("\t") for row in matrix.splitlines()]
-            assert len(rows) == 3 and any(h.startswith("2. ") and "t=1" in h for h in header), matrix
+            assert len(rows) == 3 and any(h.startswith("2. ") and "temperature=1" in h for h in header), matrix
             marks = [cell[:1] for row in rows for cell in row[-2:]]
             assert len(marks) == 6 and all(mark in ("✅", "❌") for mark in marks), matrix  # every cell graded
             # a cell's run: the Playground's run view with its token heatmap

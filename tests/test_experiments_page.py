@@ -74,7 +74,7 @@ def two_variants(at: AppTest) -> None:
     at.number_input(key=exp_state.VARIANTS).set_value(2).run()
     widget(at.selectbox, "exp.v0.endpoint").select("A")
     widget(at.selectbox, "exp.v1.endpoint").select("B")
-    widget(at.text_input, "exp.v1.model").input("scripted/other")
+    widget(at.text_input, "exp.v1.p_model").input("scripted/other")
     at.run()
     assert not at.exception, at.exception
 
@@ -219,7 +219,7 @@ def test_a_variant_can_be_the_playgrounds_request(server: ScriptedServer) -> Non
     source = widget(at.selectbox, "exp.v1.source")
     assert source.options == ["Colour of a thing", "Playground request"]
     source.select("Playground request").run()
-    assert widget_value(at, "exp.v1.model") == "scripted/tuned"  # the model box follows the source
+    assert widget_value(at, "exp.v1.p_model") == "scripted/tuned"  # the model box follows the source
     run_experiment(at)
     sent_b = [r.json for r in server.requests if r.path == PATH_B]
     assert sorted(b["messages"][1]["content"] for b in sent_b) == ["Shade of an apple?", "Shade of the sea?"]

@@ -341,3 +341,22 @@ def test_request_json_request_is_identity(body: dict) -> None:
         for key in ("x_hint", "cache_control", "weight"):
             if key in given_message:
                 assert sent[key] == given_message[key]
+
+
+def test_a_requests_changes_from_another_and_back() -> None:
+    from playground.client.schema import REMOVED
+
+    base = ChatRequest.from_wire({"model": "m/a", "temperature": 0.5, "seed": 1, "min_p": 0.1,
+                                  "messages": [{"role": "user", "content": "hi"}]})
+    two = [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"}]
+    edited = ChatRequest.from_wire({"model": "m/a", "seed": 1, "max_tokens": 32, "min_p": 0.2, "messages": two})
+    changes = edited.changes_from(base)
+    assert changes == {"messages": two, "max_tokens": 32, "min_p": 0.2, "temperature": REMOVED}
+    assert base.with_changes(changes).to_wire() == edited.to_wire()
+    assert edited.changes_from(edited) == {}
+    # carried onto another base: what the changes do not name stays that base's
+    other = ChatRequest.from_wire({"model": "m/b", "temperature": 0.9, "top_p": 0.5,
+                                   "messages": [{"role": "user", "content": "yo"}]})
+    moved = other.with_changes(changes).to_wire()
+    assert moved["model"] == "m/b" and moved["top_p"] == 0.5 and "temperature" not in moved
+    assert moved["max_tokens"] == 32 and moved["messages"][0]["content"] == "S"

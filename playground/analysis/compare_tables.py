@@ -126,9 +126,7 @@ def _signed(value: float | None, base: float | None, digits: int) -> str:
 
 def changed_fields(a: ChatRequest, b: ChatRequest) -> list[str]:
     """Request fields that differ (the wire bodies, stream settings left out)."""
-    x, y = a.to_wire(), b.to_wire()
-    ignore = {"stream", "stream_options"}
-    return sorted(key for key in set(x) | set(y) if key not in ignore and x.get(key) != y.get(key))
+    return sorted(key for key in b.changes_from(a) if key not in ("stream", "stream_options"))
 
 
 def divergence(a: Run, b: Run) -> str:

@@ -269,6 +269,33 @@ class ChatRequest(_Open):
     def from_wire(cls, body: dict[str, Any]) -> "ChatRequest":
         return cls.model_validate(body)
 
+    def changes_from(self, base: "ChatRequest") -> dict[str, Any]:
+        """The wire fields this request sets differently from `base` (the messages as one field),
+        each with its value here; REMOVED for a field `base` has and this one leaves out."""
+        mine, theirs = self.to_wire(), base.to_wire()
+        return {key: mine.get(key, REMOVED) for key in [*mine, *(k for k in theirs if k not in mine)]
+                if mine.get(key, REMOVED) != theirs.get(key, REMOVED)}
+
+    def with_changes(self, changes: dict[str, Any]) -> "ChatRequest":
+        """This request with `changes` (as changes_from gives them) made. Raises ValidationError."""
+        body = self.to_wire()
+        for key, value in changes.items():
+            if value is REMOVED:
+                body.pop(key, None)
+            else:
+                body[key] = value
+        return ChatRequest.from_wire(body)
+
+
+class _Removed:
+    """In a request's changes: the field is left out."""
+
+    def __repr__(self) -> str:
+        return "REMOVED"
+
+
+REMOVED = _Removed()
+
 
 def _restore_null_extras(model: BaseModel, dumped: dict[str, Any]) -> None:
     """Put back the unknown fields set to null, at every depth (exclude_none removed them)."""

@@ -2,7 +2,8 @@
 preset's checks. This module draws the page:
 
 - the preset, its cases (an editable table; import, export, save beside the preset), its checks;
-- the variants (endpoint, model, temperature) and the repeats; Run experiment and Stop;
+- the variants (playground.ui.experiments.variants: each a request editor over its source) and
+  the repeats; Run experiment and Stop;
 - while running, a progress fragment (it polls the runner and draws the matrix as cells finish;
   the first look that finds it done triggers the one rerun that shows the result);
 - the result: the matrix, the per-variant summary, the change since the run before, calibration,
@@ -31,11 +32,12 @@ from playground.experiments import (
     cells,
     summarize,
 )
-from playground.experiments.model import MAX_REPEATS, Case
-from playground.presets import Preset, slugify, variables_in
+from playground.experiments.model import Case
+from playground.presets import Preset, slugify
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, run_view, widget_sync
 from playground.ui.experiments import checks_form, state, tables
+from playground.ui.experiments.variants import variants_section
 
 REDRAW_MATRIX_S = 0.5  # while running, the matrix is redrawn at most this often
 
@@ -60,8 +62,8 @@ def render() -> None:
         (st.success if level == "success" else st.warning)(escape_markdown(message))
     cases = cases_section(preset, busy)
     checks, check_problems = checks_form.render(preset, busy)
-    variants = variants_section(preset, presets, busy)
-    controls(preset.model_copy(update={"checks": checks}), cases, variants, busy, check_problems)
+    variants, variant_problems = variants_section(preset, presets, busy)
+    controls(preset.model_copy(update={"checks": checks}), cases, variants, busy, check_problems, variant_problems)
     current = state.running()
     with st.container():
         if current is not None:
@@ -140,63 +142,8 @@ def _on_upload(preset: Preset) -> None:
 # --- variants and the run ----------------------------------------------------------------------
 
 
-def variants_section(preset: Preset, presets: dict[str, Preset], busy: bool) -> list[Variant]:
-    st.subheader("Variants")
-    left, right = st.columns(2)
-    count = left.number_input("Variants", state.MIN_VARIANTS, state.MAX_VARIANTS, step=1, key=state.VARIANTS,
-                              disabled=busy, persist_state=state.KEEP)
-    right.number_input("Repeats per cell", 1, MAX_REPEATS, step=1, key=state.REPEATS, disabled=busy,
-                       persist_state=state.KEEP)
-    named = state.endpoints()
-    names = list(named)
-    sources = state.variant_sources(preset, list(presets.values()))
-    variants = []
-    for i, column in enumerate(st.columns(int(count))):
-        source_key, endpoint_key, model_key, temperature_key = (
-            state.variant_key(i, n) for n in ("source", "endpoint", "model", "temp"))
-        widget_sync.keep_valid(source_key, sources, preset.name)
-        widget_sync.keep_valid(endpoint_key, names, state.default_endpoint_name())
-        with column:
-            st.markdown(f"**Variant {i + 1}**")
-            st.selectbox("Prompt from", sources, key=widget_sync.key(source_key), disabled=busy,
-                         persist_state=state.KEEP,
-                         help="A preset (its messages and parameters), or the Playground's working request; "
-                              "each case fills the {{variables}} it has.")
-            source = widget_sync.value(source_key)
-            base = variant_base(source, preset, presets)
-            if state.source_changed(i, source) or not widget_sync.has(model_key):
-                widget_sync.write(model_key, base.request.model)
-            st.selectbox("Endpoint", names, key=widget_sync.key(endpoint_key), disabled=busy,
-                         persist_state=state.KEEP)
-            st.text_input("Model", key=widget_sync.key(model_key), disabled=busy, persist_state=state.KEEP)
-            st.number_input("Temperature", 0.0, 2.0, value=None, step=0.1, key=widget_sync.key(temperature_key),
-                            placeholder="as the prompt says", disabled=busy, persist_state=state.KEEP)
-            if source == state.PLAYGROUND_SOURCE and not set(variables_in(base.request)) & set(state.variables(preset)):
-                st.caption("This request has none of the preset's {{variables}}: every case sends it as it is.")
-        endpoint = widget_sync.value(endpoint_key)
-        model = (widget_sync.value(model_key) or "").strip() or base.request.model
-        temperature = widget_sync.value(temperature_key)
-        prefix = "" if source == preset.name else ("Playground · " if source == state.PLAYGROUND_SOURCE
-                                                   else f"{source} · ")
-        label = prefix + f"{model} @ {endpoint}" + (f" t={temperature:g}" if temperature is not None else "")
-        params = {"temperature": temperature} if temperature is not None else None
-        variants.append(base.with_overrides(label=label, endpoint=endpoint, model=model, params=params))
-    return variants
-
-
-def variant_base(source: str, preset: Preset, presets: dict[str, Preset]) -> Variant:
-    """The variant a source gives before this column's overrides (the Playground's request
-    takes the page preset's variable defaults)."""
-    if source == state.PLAYGROUND_SOURCE:
-        request = state.playground_request()
-        if request is not None:
-            variant = Variant.from_request(request, label="Playground")
-            return variant.model_copy(update={"defaults": preset.defaults()})
-    return Variant.from_preset(presets[source])
-
-
 def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: bool,
-             check_problems: list[str]) -> None:
+             check_problems: list[str], variant_problems: list[str]) -> None:
     """`preset` carries the checks the checks table holds (saved or not): they grade this run."""
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     repeats = int(st.session_state.get(state.REPEATS) or 1)
@@ -212,6 +159,9 @@ def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: b
         return
     if check_problems:
         st.error("Fix the checks first: " + escape_markdown("; ".join(check_problems)))
+        return
+    if variant_problems:
+        st.error("Fix the variants first: " + escape_markdown("; ".join(variant_problems)))
         return
     try:
         experiment = Experiment.from_preset(preset, cases, variants, repeats=repeats)

@@ -44,6 +44,7 @@ from playground.presets import Check, Preset, PresetStore, read_variables
 from playground.settings import runs_db_path
 from playground.ui import sidebar
 from playground.ui.common import widget_sync
+from playground.ui.common.request_editor import RequestEditor
 from playground.ui.playground import state as playground_state
 
 PRESET = "exp.preset"
@@ -245,6 +246,7 @@ def prices() -> settings.Prices:
 
 
 PLAYGROUND_SOURCE = "Playground request"  # a variant's source besides the presets
+_PAGE_PRESET = "exp.page_preset"  # the page's preset when the variants were last drawn
 
 
 def variant_sources(preset: Preset, presets: list[Preset]) -> list[str]:
@@ -258,14 +260,45 @@ def playground_request() -> ChatRequest | None:
     return playground_state.current_request()
 
 
-def source_changed(i: int, source: str) -> bool:
-    """True when variant i's source differs from the one its model box was last set for (and
-    marks it): the model box then follows the new source's model."""
-    marker = variant_key(i, "model_for")
-    if st.session_state.get(marker) == source:
-        return False
-    st.session_state[marker] = source
-    return True
+def variant_editor(i: int) -> RequestEditor:
+    """Variant i's request editor: its source's request with this variant's changes on top."""
+    return RequestEditor(prefix=variant_key(i, ""), open_groups=False, show_model=True)
+
+
+def follow_page_preset(preset: str) -> None:
+    """When the page's preset changes, the variants that took their prompt from the old one take
+    it from the new one: a variant never runs a prompt the page no longer shows."""
+    before = st.session_state.get(_PAGE_PRESET)
+    st.session_state[_PAGE_PRESET] = preset
+    if before is None or before == preset:
+        return
+    for i in range(MAX_VARIANTS):
+        if widget_sync.value(variant_key(i, "source")) == before:
+            widget_sync.write(variant_key(i, "source"), preset)
+
+
+def variant_request(i: int, source: str, source_request: ChatRequest) -> tuple[ChatRequest, dict]:
+    """Variant i's request and its changes from `source_request` (field -> value, REMOVED when
+    left out). Its editor holds the source's request with the variant's changes on top. Another
+    source picked starts afresh from its request; the same source's request changed since (the
+    preset's file, the Playground's request edited) keeps the changes on top of the new one, and
+    a change that no longer fits it is dropped (said once)."""
+    editor = variant_editor(i)
+    base_key = variant_key(i, "base")
+    base_source, base = st.session_state.get(base_key, (None, None))
+    current = editor.request()
+    if current is None or base is None or base_source != source:
+        editor.load(source_request)
+    elif base != source_request:
+        changes = current.changes_from(base)
+        try:
+            editor.load(source_request.with_changes(changes))
+        except ValueError as error:  # ValidationError: e.g. a temperature the new request's model cannot take
+            editor.load(source_request)
+            note(f"Variant {i + 1}: its changes did not fit {source!r} and were dropped: {error}")
+    st.session_state[base_key] = (source, source_request)
+    request = editor.get()
+    return request, request.changes_from(source_request)
 
 
 # --- running -----------------------------------------------------------------------------------
