@@ -7,6 +7,8 @@ Chromium against `streamlit run app.py` and a ScriptedServer posing as the local
 - `Stop generating` keeps the partial text and says so; a second Stop, or a second Run
   clicked at once, breaks nothing and starts no second stream.
 - The answer comes down the live channel the page opened before Run was pressed.
+- The Run bar stays in view at the bottom of the window beside a conversation taller than it
+  (its sticky CSS finds the column by the tabs' st-key-* class, no internal class of Streamlit's).
 - A dropped live channel is tried again after 1 s, twice as long after each failure, at most
   30 s; once connected, a drop starts again at 1 s (live_text.js on its own, its clock and
   WebSocket replaced by recorders).
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import ANSWERS_JS, USER_BOX, screenshot, wait_answer, wait_idle
+from tests.browser_support import ANSWERS_JS, USER_BOX, open_page, screenshot, wait_answer, wait_idle
 from tests.scripted_server import Reply
 from tests.support import chat_requests, wait_for
 
@@ -175,6 +177,23 @@ def test_a_slow_first_token_shows_an_empty_answer_not_the_last_one(page, server)
     assert chat_requests(server)[-1].answered_at is None  # looked while the server had not answered
     assert [a for a in shown if "old" in a] == []
     wait_answer(page, "a[0].trim() === 'new one'")
+
+
+def test_the_run_bar_stays_in_view_beside_a_long_conversation(browser, app_url):
+    from playwright.sync_api import expect
+
+    with open_page(browser, app_url, "Playground", viewport=(1400, 700)) as page:
+        page.locator(USER_BOX).first.wait_for()
+        for _ in range(4):  # the messages reach far below the window
+            count = page.locator("textarea").count()
+            page.get_by_role("button", name="Add message").click()
+            expect(page.locator("textarea")).to_have_count(count + 1)
+        page.get_by_role("heading", name="Playground").scroll_into_view_if_needed()
+        user_box = page.locator(USER_BOX).first.bounding_box()
+        assert page.get_by_role("button", name="Add message").bounding_box()["y"] > 700  # the conversation goes on below
+        run = page.locator(RUN).bounding_box()
+        assert user_box["y"] < run["y"] and run["y"] + run["height"] <= 700  # the bar, in view at its bottom
+        screenshot(page, "live-run-bar-sticks.png")
 
 
 LIVE_TEXT_JS = Path(__file__).resolve().parents[1] / "playground" / "ui" / "common" / "live_text.js"
