@@ -190,7 +190,7 @@ def test_the_run_bar_stays_in_view_beside_a_long_conversation(browser, app_url):
             expect(page.locator("textarea")).to_have_count(count + 1)
         page.get_by_role("heading", name="Playground").scroll_into_view_if_needed()
         user_box = page.locator(USER_BOX).first.bounding_box()
-        assert page.get_by_role("button", name="Add message").bounding_box()["y"] > 700  # the conversation goes on below
+        assert page.get_by_role("button", name="Add message").bounding_box()["y"] > 700  # the talk goes on below
         run = page.locator(RUN).bounding_box()
         assert user_box["y"] < run["y"] and run["y"] + run["height"] <= 700  # the bar, in view at its bottom
         screenshot(page, "live-run-bar-sticks.png")
