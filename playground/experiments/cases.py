@@ -3,7 +3,10 @@ exported to both.
 
 A CSV has a header row: one column per `{{variable}}`, plus `expected` and `note` (optional).
 A JSONL file has one object per line, either flat ({"review": "...", "expected": "good"}) or
-{"values": {...}, "expected": ..., "note": ...}. An import keeps every good row and names each
+{"values": {...}, "expected": ..., "note": ...}. A case may accept several answers (`expected` as
+a JSON list of texts, or `any_of`) and add checks of its own (JSONL: a `checks` list; CSV: a
+column named after a kind, such as `contains`, `icontains` or `regex`, or a `checks` column
+holding a JSON list); the preset's checks grade every case first. An import keeps every good row and names each
 bad one by its line number and reason; at most MAX_CASES rows are read. `required`: the columns
 the checks read (`expected` for `equals {{expected}}`): a file without one (a CSV header without
 it, a JSONL file none of whose rows has it) is refused as a whole; a row that leaves it blank is
@@ -20,11 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from playground.client.schema import ChatRequest, message_text
+from pydantic import ValidationError
+
+from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.experiments.model import RESERVED_COLUMNS, Case
+from playground.presets import Check
 from playground.presets.model import VARIABLE_RE
 
 MAX_CASES = 1000
+# A CSV column named after a check kind adds that check to its row (its cell the check's value;
+# the `i` form ignores case); contains_any/contains_all take a JSON list. `checks`: a JSON list
+# of whole checks. `any_of`: more accepted answers (a JSON list), as `expected` written as a list.
+_COLUMN_KINDS = ("equals", "contains", "not_contains", "regex", "starts_with", "not_regex", "contains_any",
+                 "contains_all", "similar", "finish_reason", "rubric", "python")
+_FOLDABLE = ("equals", "contains", "not_contains", "regex", "starts_with", "not_regex", "contains_any", "contains_all")
+CHECK_COLUMNS: dict[str, tuple[str, bool]] = {kind: (kind, False) for kind in _COLUMN_KINDS} | {
+    f"i{kind}": (kind, True) for kind in _FOLDABLE}
+CASE_COLUMNS = ("any_of", "checks")  # read by the case, not prompt variables
 MAX_BYTES = 5_000_000
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # as a preset Variable name
 
@@ -100,7 +115,7 @@ def _parse_csv(text: str, filename: str, variables: Sequence[str] | None, requir
         raise CasesFileError(f"{filename}: line 1: {exc}") from None
     header = [name.strip() for name in header]
     _check_header(header, filename)
-    names = [name for name in header if name not in RESERVED_COLUMNS]
+    names = [name for name in header if not _not_variable(name)]
     if variables is not None:
         missing = [name for name in variables if name not in names]
         if missing and len(missing) == len(variables):
@@ -128,17 +143,98 @@ def _parse_csv(text: str, filename: str, variables: Sequence[str] | None, requir
             result.problems.append((line, f"{len(row)} fields, the header has {len(header)}"))
             continue
         fields = dict(zip(header, row))
-        case = Case(values={name: fields[name] for name in names},
-                    expected=fields.get("expected") or None, note=fields.get("note") or None)
+        try:
+            expected, any_of = accepted_from_cell(fields.get("expected") or "", fields.get("any_of") or "")
+            checks = checks_from_cells(fields)
+        except ValueError as error:
+            result.problems.append((line, str(error)))
+            continue
+        case = Case(values={name: fields[name] for name in names}, expected=expected, any_of=any_of,
+                    note=fields.get("note") or None, checks=checks)
         _add(result, line, case, variables)
     return result
+
+
+def _not_variable(name: str) -> bool:
+    return name in RESERVED_COLUMNS or name in CASE_COLUMNS or name in CHECK_COLUMNS
+
+
+def accepted_from_cell(expected: str, any_of: str = "") -> tuple[str | None, list[str]]:
+    """(expected, any_of) from a CSV row: `expected` written as a JSON list gives several accepted
+    answers, as `any_of` does. ValueError when a list is not a list of texts."""
+    answers: list[str] = []
+    for name, text in (("expected", expected), ("any_of", any_of)):
+        stripped = text.strip()
+        if name == "expected" and not _list_of_strings(stripped):
+            answers += [text] if text else []  # a JSON answer such as [1, 2] is one answer, as written
+        elif stripped.startswith("["):
+            answers += _texts(stripped, name)
+        elif stripped:
+            answers.append(text)
+    answers = list(dict.fromkeys(answers))
+    return (answers[0], answers[1:]) if answers else (None, [])
+
+
+def _list_of_strings(text: str) -> bool:
+    if not (text.startswith("[") and text.endswith("]")):
+        return False
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(items, list) and bool(items) and all(isinstance(item, str) for item in items)
+
+
+def _texts(text: str, name: str) -> list[str]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} looks like a list but is not JSON") from None
+    found = [_scalar(item) for item in items] if isinstance(items, list) else [None]
+    if any(item is None for item in found):
+        raise ValueError(f"{name} must be a list of texts, not {text!r}")
+    return [item for item in found if item is not None]
+
+
+def checks_from_cells(fields: dict[str, str]) -> list[Check]:
+    """A CSV row's own checks: one per non-blank cell of a kind's column, then its `checks` list."""
+    checks: list[Any] = []
+    for column, (kind, fold) in CHECK_COLUMNS.items():
+        cell = fields.get(column) or ""
+        if not cell.strip():
+            continue
+        data: dict[str, Any] = {"kind": kind, **({"ignore_case": True} if fold else {})}
+        if kind in ("contains_any", "contains_all"):
+            data["values"] = _texts(cell, column) if cell.strip().startswith("[") else [cell]
+        else:
+            data["value"] = cell
+        checks.append(data)
+    if (fields.get("checks") or "").strip():
+        try:
+            listed = json.loads(fields["checks"])
+        except ValueError as error:
+            raise ValueError(f"checks is not JSON ({error})") from None
+        if not isinstance(listed, list):
+            raise ValueError("checks must be a JSON list of checks")
+        checks += listed
+    return _checks(checks)
+
+
+def _checks(items: list[Any]) -> list[Check]:
+    out = []
+    for number, item in enumerate(items, 1):
+        try:
+            out.append(Check.model_validate(item))
+        except ValidationError as error:
+            raise ValueError(f"check {number}: " + "; ".join(describe_error(error))) from None
+    return out
 
 
 def _check_header(header: list[str], filename: str) -> None:
     for name in header:
         if not name:
             raise CasesFileError(f"{filename}: line 1: a column without a name")
-        if name not in RESERVED_COLUMNS and not _NAME.fullmatch(name):
+        if not _not_variable(name) and not _NAME.fullmatch(name):
             raise CasesFileError(f"{filename}: line 1: column {name!r} is not a variable name "
                                  "(letters, digits and _, not starting with a digit)")
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -193,8 +289,8 @@ def _case_from_object(obj: Any) -> tuple[Case | None, str]:
     if not isinstance(obj, dict):
         return None, f"expected a JSON object, got {type(obj).__name__}"
     values = obj.get("values") if isinstance(obj.get("values"), dict) else {
-        k: v for k, v in obj.items() if k not in RESERVED_COLUMNS}
-    extra = [k for k in obj if k not in ("values", *RESERVED_COLUMNS)] if "values" in obj else []
+        k: v for k, v in obj.items() if k not in RESERVED_COLUMNS and k not in CASE_COLUMNS}
+    extra = [k for k in obj if k not in ("values", *RESERVED_COLUMNS, *CASE_COLUMNS)] if "values" in obj else []
     if extra:
         return None, f"unexpected field {extra[0]!r} next to 'values'"
     out: dict[str, str] = {}
@@ -205,11 +301,28 @@ def _case_from_object(obj: Any) -> tuple[Case | None, str]:
         if text is None:
             return None, f"the value of {name!r} is {type(value).__name__}, not text"
         out[name] = text
-    expected, note = _scalar(obj.get("expected")), _scalar(obj.get("note"))
-    for name, value in (("expected", expected), ("note", note)):
-        if obj.get(name) is not None and value is None:
-            return None, f"{name} is {type(obj[name]).__name__}, not text"
-    return Case(values=out, expected=expected or None, note=note or None), ""
+    note = _scalar(obj.get("note"))
+    if obj.get("note") is not None and note is None:
+        return None, f"note is {type(obj['note']).__name__}, not text"
+    answers: list[str] = []
+    for name in ("expected", "any_of"):
+        given = obj.get(name)
+        items = given if isinstance(given, list) else ([] if given is None else [given])
+        texts = [_scalar(item) for item in items]
+        if any(text is None for text in texts):
+            what = "a list of texts" if isinstance(given, list) else "text"
+            return None, f"{name} is {type(given).__name__}, not {what}"
+        answers += [text for text in texts if text]
+    answers = list(dict.fromkeys(answers))
+    checks = obj.get("checks")
+    if checks is not None and not isinstance(checks, list):
+        return None, "checks must be a list of checks"
+    try:
+        own = _checks(checks or [])
+    except ValueError as error:
+        return None, str(error)
+    return Case(values=out, expected=answers[0] if answers else None, any_of=answers[1:], note=note or None,
+                checks=own), ""
 
 
 def _keys(obj: dict[str, Any]) -> set[str]:
@@ -242,14 +355,28 @@ def _columns(cases: Iterable[Case]) -> list[str]:
     return names
 
 
+def expected_cell(case: Case) -> str:
+    """`expected` as a CSV cell: the text, or a JSON list when the case accepts several answers."""
+    accepted = case.accepted
+    return json.dumps(accepted, ensure_ascii=False) if len(accepted) > 1 else (case.expected or "")
+
+
+def checks_cell(case: Case) -> str:
+    """A case's own checks as a CSV cell (a JSON list; "" when it has none)."""
+    return json.dumps([check.to_dict() for check in case.checks], ensure_ascii=False) if case.checks else ""
+
+
 def cases_to_csv(cases: Sequence[Case]) -> str:
-    """A header (the variables, then expected and note) and one row per case; "\\n" line ends."""
+    """A header (the variables, then expected and note, and checks when a case has its own) and
+    one row per case; "\\n" line ends."""
     names = _columns(cases)
+    own = any(case.checks for case in cases)
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*names, *RESERVED_COLUMNS])
+    writer.writerow([*names, *RESERVED_COLUMNS, *(["checks"] if own else [])])
     for case in cases:
-        writer.writerow([*(case.values.get(name, "") for name in names), case.expected or "", case.note or ""])
+        writer.writerow([*(case.values.get(name, "") for name in names), expected_cell(case), case.note or "",
+                         *([checks_cell(case)] if own else [])])
     return out.getvalue()
 
 
@@ -259,9 +386,11 @@ def cases_to_jsonl(cases: Sequence[Case]) -> str:
     for case in cases:
         obj: dict[str, Any] = dict(case.values)
         if case.expected is not None:
-            obj["expected"] = case.expected
+            obj["expected"] = case.accepted if case.any_of else case.expected
         if case.note is not None:
             obj["note"] = case.note
+        if case.checks:
+            obj["checks"] = [check.to_dict() for check in case.checks]
         lines.append(json.dumps(obj, ensure_ascii=False))
     return "\n".join(lines) + ("\n" if lines else "")
 

@@ -19,16 +19,16 @@ _MISSING = object()
 
 
 def first_json(text: str) -> tuple[Any, str] | None:
-    """The first JSON value in `text` and where it was ("the whole answer", "a code fence", "at
+    """The first JSON value in `text` and where it was ("in the whole answer", "in a code fence", "at
     character 12"): the whole text if it parses, else a ```json fence, else the first `{` or `[`
     from which a JSON value reads. None when there is none."""
     try:
-        return json.loads(text), "the whole answer"
+        return json.loads(text), "in the whole answer"
     except ValueError:
         pass
     for fence in _FENCE.finditer(text):
         try:
-            return json.loads(fence.group(1)), "a code fence"
+            return json.loads(fence.group(1)), "in a code fence"
         except ValueError:
             continue
     decoder = json.JSONDecoder()
@@ -99,7 +99,7 @@ def contains_json(check: Check, run: Run, case: Case) -> CheckResult:
         problem = schema_problem(data, check.schema_)
         if problem:
             return CheckResult(check.label, False, f"JSON {where}: {problem}")
-    return CheckResult(check.label, True, f"JSON {type(data).__name__} in {where}"
+    return CheckResult(check.label, True, f"JSON {type(data).__name__} {where}"
                        + (", matches the schema" if check.schema_ is not None else ""))
 
 
