@@ -55,7 +55,8 @@ def grader_request(check: Check, run: Run, case: Case, model: str) -> tuple[Chat
     if prompt is None:
         return None, why
     wire = {"model": model, "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-            "temperature": 0, "max_completion_tokens": 3, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+            "temperature": 0, "max_completion_tokens": 3, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
+            "stream": True}
     return ChatRequest.from_wire(wire), ""
 
 
