@@ -539,7 +539,7 @@ def load_template(at: AppTest, tmp_path: Path) -> None:
     """Save TEMPLATE to the presets folder and load it with the Load preset bar."""
     PresetStore(tmp_path / "presets").save(TEMPLATE, overwrite=True)
     at.run()  # the bar lists the file
-    at.selectbox(key="preset_load_name").select(TEMPLATE.name)
+    widget(at.selectbox, "preset_load_name").select(TEMPLATE.name)
     at.button(key="preset_load").click().run()
     assert not at.exception, [e.value for e in at.exception]
 

@@ -125,3 +125,44 @@ def test_streamlit_internals_are_used_in_one_module(graph: grimp.ImportGraph) ->
     styled = {module: [line.strip() for line in path.read_text().splitlines() if INTERNAL_CSS.search(line)]
               for module, path in _app_sources(".py", ".js", ".css").items() if module != INTERNALS}
     assert {m: lines for m, lines in styled.items() if lines} == {}
+
+
+STATE_WRITERS = ("state.py",)  # a page package's one owner of its session keys
+
+
+def _session_state_writes(path: Path) -> list[str]:
+    """Lines that write st.session_state: an item or attribute assigned or deleted, or a call
+    of setdefault/pop/update/clear/__setitem__ on it."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        for target in targets:
+            if isinstance(target, (ast.Subscript, ast.Attribute)) and "session_state" in ast.unparse(target.value):
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)[:80]}")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("setdefault", "pop", "update", "clear", "__setitem__", "__delitem__")
+                and "session_state" in ast.unparse(node.func.value)):
+            found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_session_state_is_written_only_by_a_pages_state_module_or_ui_common() -> None:
+    """Each page's session state has one owner (its state.py); ui/common's shared mechanisms
+    (the request editor, widget_sync, notices, the live view) and the app's shell and sidebar
+    keep their own keys. Reading is free."""
+    ui = REPO / "playground" / "ui"
+    writers = {}
+    for path in sorted(ui.rglob("*.py")):
+        relative = path.relative_to(ui)
+        allowed = path.name in STATE_WRITERS or relative.parts[0] == "common" or relative.parts in (
+            ("shell.py",), ("sidebar.py",))
+        if not allowed:
+            writers[str(relative)] = _session_state_writes(path)
+    assert any("session_state" in p.read_text() for p in ui.rglob("*.py")), "the check sees the UI's files"
+    assert {name: lines for name, lines in writers.items() if lines} == {}
+    # and it finds a write where there is one
+    assert _session_state_writes(ui / "playground" / "state.py")

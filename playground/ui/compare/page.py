@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.textsafe import escape_markdown
-from playground.ui.common import live_view
+from playground.ui.common import live_view, notices
 from playground.ui.compare import conversation, panes, sources, state
 from playground.ui.compare.repeat import repeat_section
 from playground.ui.compare.summary import summary
@@ -75,8 +74,4 @@ def controls() -> None:
     middle.button("Run all", key="cmp.run_all", type="primary", disabled=busy, on_click=run_all, width="stretch")
     if busy:
         right.button("Stop generating", key="cmp.stop", on_click=state.stop_all, width="stretch")
-    errors, notes = state.take_messages()
-    for message in errors:
-        st.error(escape_markdown(message))
-    for message in notes:
-        st.warning(escape_markdown(message))
+    notices.show(state.NOTICES)

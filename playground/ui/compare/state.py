@@ -11,7 +11,7 @@ a run is kept even when the page is left mid-stream. No Streamlit call from a wo
 
 Session keys (all start with "cmp."): PANES is how many panes show; RESULTS maps pane -> Run;
 BATCH (with SLOTS: pane -> slot) and REPEAT are the running batches; REPEAT_RUNS the last
-Repeat's runs; ERRORS and NOTES are shown once above the panes; INCOMING holds run ids sent
+Repeat's runs; its notices (errors, notes) are shown once above the panes; INCOMING holds run ids sent
 from History; TRIED says a run was refused for the panes' problems; SHARED the shared
 conversation. Pane i's keys start with "cmp.{i}.": its request, edited by its own request editor
 (`pane_editor(i)`: every field of the API, the JSON view), the widgets beside it (endpoint,
@@ -30,12 +30,13 @@ from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
 from playground.runs.store import default_store, history_saver
 from playground.ui import sidebar
-from playground.ui.common import widget_sync
+from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
 
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
-ERRORS, NOTES, INCOMING = "cmp.errors", "cmp.notes", "cmp.incoming"
+INCOMING = "cmp.incoming"
+NOTICES = "compare"  # the page's queue of notices (playground.ui.common.notices)
 TRIED = "cmp.tried"  # Run all or Repeat was pressed and refused: the panes' problems show in red
 PANES, MIN_PANES, MAX_PANES = "cmp.n", 2, 4
 # the pickers below the panes (drawn with widget_sync keys)
@@ -210,7 +211,8 @@ def harvest() -> None:
 
 
 def _report(done: Batch) -> None:
-    st.session_state.setdefault(NOTES, []).extend(done.errors)
+    for message in done.errors:
+        note(message)
 
 
 def refused(*problems: str) -> None:
@@ -224,14 +226,10 @@ def tried() -> bool:
 
 
 def error(*messages: str) -> None:
-    """Show these above the panes on the next draw (replacing earlier ones)."""
-    st.session_state[ERRORS] = list(messages)
+    """Show these above the panes on the next draw."""
+    for message in messages:
+        notices.say(NOTICES, "error", message)
 
 
 def note(message: str) -> None:
-    st.session_state.setdefault(NOTES, []).append(message)
-
-
-def take_messages() -> tuple[list[str], list[str]]:
-    """The errors and notes to show now (each shown once)."""
-    return st.session_state.pop(ERRORS, []), st.session_state.pop(NOTES, [])
+    notices.say(NOTICES, "warning", message)

@@ -35,7 +35,7 @@ from playground.experiments import (
 from playground.experiments.model import Case
 from playground.presets import Preset, slugify
 from playground.textsafe import escape_markdown
-from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.common import live_view, notices, run_view, widget_sync
 from playground.ui.experiments import checks_form, state, tables
 from playground.ui.experiments.variants import variants_section
 
@@ -58,8 +58,7 @@ def render() -> None:
     preset = presets[widget_sync.value(state.PRESET)]
     if preset.description:
         st.caption(escape_markdown(preset.description))
-    for level, message in state.take_notes():
-        (st.success if level == "success" else st.warning)(escape_markdown(message))
+    notices.show(state.NOTICES)
     cases = cases_section(preset, busy)
     checks, check_problems = checks_form.render(preset, busy)
     variants, variant_problems = variants_section(preset, presets, busy)

@@ -43,7 +43,7 @@ from playground.experiments.validation import columns_read
 from playground.presets import Check, Preset, PresetStore, read_variables
 from playground.settings import runs_db_path
 from playground.ui import sidebar
-from playground.ui.common import widget_sync
+from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
 from playground.ui.playground import state as playground_state
 
@@ -58,7 +58,7 @@ _TABLES = "exp.tables"  # preset name -> the cases its editor starts from
 _RUNNING = "exp.running"
 _RESULT, _COMPARISON = "exp.result", "exp.comparison"
 _IMPORT_PROBLEMS = "exp.import_problems"
-_NOTES = "exp.notes"
+NOTICES = "experiments"  # the page's queue of notices (playground.ui.common.notices)
 _HISTORY_CASES = "exp.history_cases"  # (preset, its request, the listed run ids) -> the cases read from them
 # buttons and tables (their keys keep them apart from the other pages')
 W_EXPORT_CSV = "exp.export_csv"
@@ -381,9 +381,5 @@ def stored_run(run_id: str):
 
 
 def note(message: str, level: str = "warning") -> None:
-    """Say `message` once, at the top of the next page run, as st.<level> (warning or success)."""
-    st.session_state.setdefault(_NOTES, []).append((level, message))
-
-
-def take_notes() -> list[tuple[str, str]]:
-    return st.session_state.pop(_NOTES, [])
+    """Say `message` (plain text) once, at the top of the next page run, as st.<level>."""
+    notices.say(NOTICES, level, message)

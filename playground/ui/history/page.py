@@ -12,7 +12,7 @@ from playground.client.run import Run
 from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.common import live_view, notices, run_view, widget_sync
 from playground.ui.compare import state as compare_state
 from playground.ui.history import state
 from playground.ui.playground import state as playground_state
@@ -88,9 +88,7 @@ def render() -> None:
     state.harvest()
     st.title("History")
     st.caption("Every run from the Playground and Compare, newest first.")
-    notice = state.pop_notice()
-    if notice:
-        st.info(escape_markdown(notice))
+    notices.show(state.NOTICES)
     runs = state.store()
     filter_bar(runs)
     filters = state.filters()

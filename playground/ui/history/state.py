@@ -12,7 +12,7 @@ import streamlit as st
 from playground.runs.batch import Batch
 from playground.runs.store import default_store, history_saver
 from playground.ui import sidebar
-from playground.ui.common import widget_sync
+from playground.ui.common import notices, widget_sync
 
 ANY = "(any)"
 FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
@@ -24,7 +24,7 @@ PICK = "hist.pick"
 OPEN = "hist.open"
 CONFIRM = "hist.confirm"  # the id of a run whose Delete waits for "Yes, delete it"
 BATCH = "hist.batch"  # a rerun in flight (a one-item Batch)
-NOTICE = "hist.notice"
+NOTICES = "history"  # the page's queue of notices (playground.ui.common.notices)
 
 store = default_store
 
@@ -89,7 +89,7 @@ def harvest() -> None:
         run = current.runs[0]
         if run is not None:
             st.session_state[OPEN] = run.id
-            st.session_state[NOTICE] = "Rerun finished: it is saved and shown below."
+            notices.say(NOTICES, "info", "Rerun finished: it is saved and shown below.")
 
 
 def rerun(run_id: str) -> None:
@@ -100,8 +100,8 @@ def rerun(run_id: str) -> None:
     endpoint = named.get(run.endpoint)
     if endpoint is None:
         endpoint = sidebar.current_endpoint()
-        st.session_state[NOTICE] = (f"Endpoint {run.endpoint!r} is not configured now: "
-                                    f"the rerun went to {endpoint.name!r}.")
+        notices.say(NOTICES, "info", f"Endpoint {run.endpoint!r} is not configured now: "
+                                     f"the rerun went to {endpoint.name!r}.")
     st.session_state[BATCH] = Batch([(endpoint, run.request)], preset=run.preset,
                                     on_finish=history_saver([endpoint])).start()
 
@@ -110,10 +110,6 @@ def stop() -> None:
     current = rerun_in_flight()
     if current is not None:
         current.cancel()
-
-
-def pop_notice() -> str | None:
-    return st.session_state.pop(NOTICE, None)
 
 
 def ask_delete(run_id: str | None) -> None:
@@ -129,7 +125,7 @@ def delete(run_id: str) -> None:
     store().delete(run_id)
     st.session_state[OPEN] = None
     st.session_state[CONFIRM] = None
-    st.session_state[NOTICE] = "Run deleted."
+    notices.say(NOTICES, "info", "Run deleted.")
 
 
 def opened() -> str | None:

@@ -29,8 +29,10 @@ from playground.presets import (
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import widget_sync
+from playground.ui.common import notices, widget_sync
 from playground.ui.playground import state
+
+LOAD_NAME = "preset_load_name"  # the Load preset picker (widget_sync: a preset gone since is unpicked)
 
 
 def load_share_link() -> None:
@@ -77,7 +79,7 @@ def _on_save() -> None:
 
 
 def _on_load() -> None:
-    name = st.session_state.get("preset_load_name")
+    name = widget_sync.value(LOAD_NAME)
     if not name:
         return state.say("error", "Choose a preset to load.")
     error = state.open_preset(name, "from the library")
@@ -139,9 +141,7 @@ def variables_panel() -> None:
 
 def preset_bar() -> None:
     """Save the current request as a preset, or load one."""
-    message = state.take_message()
-    if message:
-        getattr(st, message[0])(message[1])
+    notices.show(state.NOTICES)
     _fill_forms()
     left, right = st.columns(2)
     with left.expander("Save as preset"):
@@ -160,7 +160,6 @@ def preset_bar() -> None:
         except OSError as exc:
             names = []
             st.error(f"Cannot read the presets folder: {escape_markdown(str(exc))}")
-        if st.session_state.get("preset_load_name") not in names:
-            st.session_state.pop("preset_load_name", None)
-        st.selectbox("Preset", names, key="preset_load_name", index=None, placeholder="Choose a preset")
+        widget_sync.keep_valid(LOAD_NAME, [None, *names], None)  # a preset gone since: none chosen
+        st.selectbox("Preset", names, key=widget_sync.key(LOAD_NAME), placeholder="Choose a preset")
         st.button("Load preset", key="preset_load", on_click=_on_load, disabled=not names)

@@ -31,6 +31,7 @@ from playground.runs.store import history_saver
 from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
+from playground.ui.common import notices
 from playground.ui.common.request_editor import RequestEditor
 
 # The JSON view's model goes to the sidebar at once (no extra rerun for _follow_model).
@@ -189,7 +190,6 @@ def last_run_save_error() -> str | None:
 
 PRESET_LOADED = "preset_loaded"  # {"name", "hash", "description", "tags"} of the preset last loaded
 PRESET_VARIABLES = "preset_variables"  # declared variables (defaults, descriptions) of the last preset
-PRESET_MESSAGE = "preset_message"  # (level, text) shown once above the page
 PRESET_LINK = "preset_link_token"  # the share token already loaded in this session
 _PRESET_FORMS_FOR = "_preset_forms_for"  # the loaded preset preset_bar's save form was last filled from
 
@@ -293,13 +293,12 @@ def filled_request() -> ChatRequest | None:
         return None
 
 
+NOTICES = "playground"  # the page's queue of notices (playground.ui.common.notices)
+
+
 def say(level: str, text: str) -> None:
     """Show `text` (markdown, escaped by the caller) once, as st.<level>, above the page."""
-    st.session_state[PRESET_MESSAGE] = (level, text)
-
-
-def take_message() -> tuple[str, str] | None:
-    return st.session_state.pop(PRESET_MESSAGE, None)
+    notices.say(NOTICES, level, text, markdown=True)
 
 
 def share_token_is_new(token: str) -> bool:

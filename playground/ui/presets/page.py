@@ -14,6 +14,7 @@ from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkE
 from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
 from playground.presets.store import slugify
 from playground.textsafe import code_span, escape_markdown
+from playground.ui.common import notices
 from playground.ui.presets import state
 
 DEFAULT_BASE_URL = "http://localhost:8501"
@@ -168,8 +169,7 @@ def render() -> None:
     store = PresetStore()
     st.title("Presets")
     st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
-    for level, text in state.take_notes():
-        getattr(st, level)(text)
+    notices.show(state.NOTICES)
     if state.take_open_request():
         st.switch_page("pages/playground.py")
     presets, problems = store.scan()

@@ -9,9 +9,10 @@ import streamlit as st
 from playground.presets import PresetStore
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
+from playground.ui.common import notices
 from playground.ui.playground import state as playground_state
 
-NOTES = "presets_notes"  # [(level, text)] shown at the top of the next run
+NOTICES = "presets"  # the page's queue of notices (playground.ui.common.notices)
 SELECTED = "presets_selected"
 CONFIRM = "presets_confirm_delete"
 SHARE_FOR = "presets_share_for"
@@ -22,11 +23,8 @@ OVERWRITE = "presets_import_overwrite"
 
 
 def note(level: str, text: str) -> None:
-    st.session_state.setdefault(NOTES, []).append((level, text))
-
-
-def take_notes() -> list[tuple[str, str]]:
-    return st.session_state.pop(NOTES, [])
+    """Show `text` (markdown, escaped by the caller) once, at the top of the next page run."""
+    notices.say(NOTICES, level, text, markdown=True)
 
 
 def quoted(name: str) -> str:
