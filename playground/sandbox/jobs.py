@@ -1,5 +1,6 @@
 """What a request asks of the scheduler (Job), what it hands back as it runs (Piece), how it
-ended (Outcome), and the Ticket that carries a job through the scheduler's queue and slots."""
+ended (Outcome), the Ticket that carries a job through the scheduler's queue and slots, and each
+of its choices once in a slot (Seq)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from playground.sandbox.sampling import SamplingParams
+from playground.sandbox.textstream import ChoiceText
 
 
 @dataclass
@@ -56,3 +58,24 @@ class Ticket:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.placed = False  # its first prompt started: later waves of its choices leave cached_tokens alone
+
+
+class Seq:
+    """One choice in one slot (its sequence id in the KV cache)."""
+
+    def __init__(self, ticket: Ticket, index: int, slot: int, sampler, limit: int) -> None:
+        self.ticket = ticket
+        self.index = index
+        self.slot = slot
+        self.sampler = sampler
+        self.limit = limit
+        self.text = ChoiceText(ticket.job.stop)
+        self.generated = 0
+        self.pos = 0
+        self.prompt_left: list[int] = []  # the leader's prompt tokens not yet decoded
+        self.followers: list[Seq] = []  # siblings that copy the leader's prompt cells
+        self.leader: Seq | None = None  # set while a follower waits for the prompt
+        self.source: Seq | None = None  # set while it waits for another request's prompt to copy
+        self.share = 0  # how many of the source's cells it copies
+        self.next_token: int | None = None
+        self.row = -1  # the batch row whose logits this choice samples from this step

@@ -28,10 +28,9 @@ import threading
 import llama_cpp
 import numpy as np
 
-from playground.sandbox.jobs import Job, Outcome, Piece, Ticket
+from playground.sandbox.jobs import Job, Outcome, Piece, Seq, Ticket
 from playground.sandbox.prefix import SlotCache, common_prefix
 from playground.sandbox.sampling import build_sampler
-from playground.sandbox.textstream import ChoiceText
 
 __all__ = ["Job", "Outcome", "Piece", "Scheduler", "Ticket"]
 
@@ -39,27 +38,6 @@ PROMPT_STEP = 128  # prompt tokens per step, all prompts together
 N_BATCH = 512
 
 log = logging.getLogger(__name__)
-
-
-class _Seq:
-    """One choice in one slot (its sequence id in the KV cache)."""
-
-    def __init__(self, ticket: Ticket, index: int, slot: int, sampler, limit: int) -> None:
-        self.ticket = ticket
-        self.index = index
-        self.slot = slot
-        self.sampler = sampler
-        self.limit = limit
-        self.text = ChoiceText(ticket.job.stop)
-        self.generated = 0
-        self.pos = 0
-        self.prompt_left: list[int] = []  # the leader's prompt tokens not yet decoded
-        self.followers: list[_Seq] = []  # siblings that copy the leader's prompt cells
-        self.leader: _Seq | None = None  # set while a follower waits for the prompt
-        self.source: _Seq | None = None  # set while it waits for another request's prompt to copy
-        self.share = 0  # how many of the source's cells it copies
-        self.next_token: int | None = None
-        self.row = -1  # the batch row whose logits this choice samples from this step
 
 
 class Scheduler:
@@ -82,7 +60,7 @@ class Scheduler:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx_total = llama_cpp.llama_n_ctx(self._ctx)
         self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
-        self._slots: list[_Seq | None] = [None] * parallel
+        self._slots: list[Seq | None] = [None] * parallel
         self._cache = SlotCache(parallel, prefix_cache)
         self._queue: collections.deque[Ticket] = collections.deque()
         self._cond = threading.Condition()
@@ -197,7 +175,7 @@ class Scheduler:
                 if not seq.prompt_left:
                     self._sampled(seq)
 
-    def _decode(self, members: list[_Seq]) -> bool:
+    def _decode(self, members: list[Seq]) -> bool:
         if llama_cpp.llama_decode(self._ctx, self._batch) == 0:
             return True
         error = RuntimeError("llama_decode failed")  # its cells may be half written: end every request in it
@@ -207,7 +185,7 @@ class Scheduler:
             self._fail(ticket, error)
         return False
 
-    def _sampled(self, seq: _Seq) -> None:
+    def _sampled(self, seq: Seq) -> None:
         """The decode gave this choice's row: hand the prompt's cells to its siblings, sample."""
         if seq.ticket.done.is_set():  # a sibling's callback failed this step
             return
@@ -243,12 +221,12 @@ class Scheduler:
             limit = room if job.max_tokens is None else min(job.max_tokens, room)
             first = self._cache.choose_slot(job.prompt_tokens, free)  # the leader's; the others by age
             slots = [first, *sorted((slot for slot in free if slot != first), key=self._cache.used.__getitem__)]
-            seqs: list[_Seq] = []
+            seqs: list[Seq] = []
             try:
                 for slot, index in zip(slots, group):
                     sampler = build_sampler(self.engine.vocab, self.engine.n_vocab, self.engine.n_ctx,
                                             job.sampling, ticket.seed + index)
-                    seq = _Seq(ticket, index, slot, sampler, limit)
+                    seq = Seq(ticket, index, slot, sampler, limit)
                     self._slots[slot] = seq
                     self._cache.touch(slot)
                     ticket.live += 1
@@ -265,7 +243,7 @@ class Scheduler:
 
     # --- prefix reuse -------------------------------------------------------------------------
 
-    def _place(self, seq: _Seq) -> None:
+    def _place(self, seq: Seq) -> None:
         """Start a leader's prompt after the longest prefix already in some cells: kept in its
         own slot, copied from another, or (that one still reading it) copied once it is there."""
         others: dict[int, tuple[list[int], list[int]]] = {}
@@ -298,7 +276,7 @@ class Scheduler:
             else:
                 self._place(seq)
 
-    def _start(self, seq: _Seq, reused: int) -> None:
+    def _start(self, seq: Seq, reused: int) -> None:
         """The leader's cells hold the prompt's first `reused` tokens: read the rest."""
         prompt = seq.ticket.job.prompt_tokens
         seq.pos = reused
@@ -324,7 +302,7 @@ class Scheduler:
         self._cache.tokens[slot] = list(self._cache.tokens[source])
         self._cut(slot, share)
 
-    def _advance(self, seq: _Seq) -> None:
+    def _advance(self, seq: Seq) -> None:
         """Sample this choice's next token from its row, and hand out what it adds."""
         engine, job = self.engine, seq.ticket.job
         if seq.generated >= seq.limit:
@@ -354,7 +332,7 @@ class Scheduler:
 
     # --- endings ------------------------------------------------------------------------------
 
-    def _emit(self, seq: _Seq, piece: Piece) -> bool:
+    def _emit(self, seq: Seq, piece: Piece) -> bool:
         """Hand a piece to the request; a callback that raises ends that request only."""
         try:
             seq.ticket.on_piece(piece)
@@ -363,7 +341,7 @@ class Scheduler:
             self._fail(seq.ticket, error)
             return False
 
-    def _finish(self, seq: _Seq, reason: str) -> None:
+    def _finish(self, seq: Seq, reason: str) -> None:
         logprobs = seq.ticket.job.logprobs
         delta = seq.text.finish()
         if delta.text or delta.logprobs:
@@ -376,7 +354,7 @@ class Scheduler:
         if ticket.live == 0 and not ticket.waiting:
             self._end(ticket)
 
-    def _release(self, seq: _Seq) -> None:
+    def _release(self, seq: Seq) -> None:
         """Free the slot. Its cells stay for a later prompt to reuse (unless the cache is off)."""
         if self._slots[seq.slot] is seq:
             self._slots[seq.slot] = None
