@@ -117,10 +117,13 @@ def messages(preset, review: str, first_line: str) -> list[dict]:
 
 
 def few_shot(sandbox: Sandbox, preset, reviews: list[str]) -> tuple[float, float]:
-    """Mean latency of the 12 requests one at a time: sharing the preset's prompt, then sharing nothing."""
+    """Mean latency of the 12 requests one at a time, sharing the preset's prompt, and of the same
+    12 sharing nothing; the two kinds alternate, so a burst of load elsewhere falls on both."""
     line = f"Round {uuid.uuid4().hex[:8]}."
-    shared = [sandbox.ask(messages(preset, review, line))[1] for review in reviews]
-    alone = [sandbox.ask(messages(preset, review, f"Request {uuid.uuid4().hex[:8]}."))[1] for review in reviews]
+    shared, alone = [], []
+    for review in reviews:
+        shared.append(sandbox.ask(messages(preset, review, line))[1])
+        alone.append(sandbox.ask(messages(preset, review, f"Request {uuid.uuid4().hex[:8]}."))[1])
     return statistics.mean(shared), statistics.mean(alone)
 
 
@@ -201,11 +204,13 @@ def main() -> int:
 
     med = {key: statistics.median(values) for key, values in figures.items()}
     print(f"sentiment preset, {len(cases)} cases, {args.rounds} rounds (median, then each round)")
-    print(f"few-shot, one at a time: shared prompt {med['shared'] * 1000:.0f} ms, prompts sharing nothing "
-          f"{med['alone'] * 1000:.0f} ms (mean of {REQUESTS})")
+    print(f"few-shot, one at a time (mean of {REQUESTS}): shared prompt {med['shared'] * 1000:.0f} ms "
+          f"{_spread(figures['shared'])} s, prompts sharing nothing {med['alone'] * 1000:.0f} ms "
+          f"{_spread(figures['alone'])} s")
     print(f"same prompt again: first token {med['first'] * 1000:.0f} ms, then {med['second'] * 1000:.0f} ms "
           f"(its usage: {again_usage.get('prompt_tokens_details')} of {again_usage.get('prompt_tokens')})")
-    print(f"experiment: {med['cells']:.2f} cells/s with the prefix cache, {med['cells_plain']:.2f} without")
+    print(f"experiment: {med['cells']:.2f} cells/s with the prefix cache {_spread(figures['cells'], 2)}, "
+          f"{med['cells_plain']:.2f} without {_spread(figures['cells_plain'], 2)}")
     print(f"sandbox's /healthz at the end: {state['prompt_tokens_evaluated']} prompt tokens evaluated, "
           f"{state['prompt_tokens_reused']} reused")
     results = [
