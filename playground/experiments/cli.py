@@ -1,6 +1,7 @@
 """`python -m playground.experiments run presets/NAME.json ...`: the experiment engine headless,
-for CI. Prints a table of the variants and the failures; exit 0 when every check passed, 1 when
-one failed (with --baseline: when a cell regressed or a new one failed) or when an answer was
+for CI. Prints a table of the variants and the failures (or --format json, csv, junit); exit 0 when
+every check passed, 1 when one failed (with --pass-at M: when a case passed fewer than M of its
+repeats; with --baseline: when a cell regressed or a new one failed) or when an answer was
 not checked at all (every check not applicable; --allow-unchecked lets that pass), 2 on a
 usage error: among them a check naming a variable no case has, a cases file without a column a
 check reads, and a baseline of another experiment or with no cell in common.
@@ -15,24 +16,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import tomllib
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from playground import settings
 from playground.client.endpoint import Endpoint
-from playground.experiments.calibration import calibration
 from playground.experiments.cases import CasesFileError, cases_path, load_cases
 from playground.experiments.compare import Comparison, compare, matching_cells
 from playground.experiments.engine import DEFAULT_CONCURRENCY, ExperimentRunner
-from playground.experiments.model import MAX_REPEATS, MAX_VARIANTS, Case, Experiment, Trial, Variant, shorten
+from playground.experiments.model import MAX_REPEATS, MAX_VARIANTS, Case, Experiment, Variant
+from playground.experiments.report_formats import FORMATS, to_csv, to_json, to_junit
+from playground.experiments.report_table import print_report
 from playground.experiments.results import ExperimentResult, ExperimentStore
-from playground.experiments.summary import failures, summarize, unchecked
+from playground.experiments.summary import failing_cells, failures, unchecked
 from playground.experiments.validation import ExperimentError, columns_read, validate
 from playground.presets import Preset, PresetFileError, parse_preset_bytes
 
-MAX_FAILURES_SHOWN = 30
 _ALIASES = {"local": settings.LOCAL_NAME, "sandbox": settings.LOCAL_NAME, "sgp": settings.SGP_NAME}
 
 
@@ -45,12 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Run a preset over its cases and checks (exit 1 when a check fails).")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run an experiment and print its table")
-    run.add_argument("preset", help="the preset file, e.g. presets/NAME.json")
+    run.add_argument("preset", help="the preset file, e.g. presets/NAME.json (its checks grade every variant)")
     run.add_argument("--cases", help="a .csv or .jsonl of cases (default: NAME.cases.csv beside the preset)")
-    run.add_argument("--endpoint", help="endpoint name: 'Local sandbox' (default), SGP, or an [endpoints.NAME]")
+    run.add_argument("--variant", action="append", default=[], metavar="PRESET.json",
+                     help="another preset to run as a variant beside the first (repeatable; its prompt and "
+                          "parameters, the first preset's cases and checks)")
+    run.add_argument("--endpoint", action="append", default=[], metavar="NAME",
+                     help="endpoint name: 'Local sandbox' (default), SGP, or an [endpoints.NAME]; repeat to run "
+                          "every variant on each")
     run.add_argument("--model", action="append", default=[], metavar="M",
-                     help=f"a model to try (repeat for up to {MAX_VARIANTS} variants; default: the preset's)")
+                     help=f"a model to try (repeatable; every preset x endpoint x model is a variant, at most "
+                          f"{MAX_VARIANTS}; default: the preset's)")
     run.add_argument("--repeats", type=int, default=1, metavar="K", help=f"answers per cell, 1 to {MAX_REPEATS}")
+    run.add_argument("--pass-at", type=int, default=None, metavar="M",
+                     help="with --repeats: a case passes when at least M of its repeats pass (default: all)")
+    run.add_argument("--grader", metavar="ENDPOINT",
+                     help="where rubric checks that name no grader are graded (default: the variant's endpoint)")
+    run.add_argument("--grader-model", metavar="M", help="the grader's model (default: the variant's model)")
+    run.add_argument("--format", choices=FORMATS, default="table",
+                     help="table (default), json, csv (one row per trial) or junit (JUnit XML: a test per case)")
     run.add_argument("--baseline", metavar="RUN_ID|FILE",
                      help="an earlier run (its id, latest, or a --out file); then exit 1 only on a regression")
     run.add_argument("--out", metavar="results.jsonl", help="write the trials here (usable as a later --baseline)")
@@ -60,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-save", action="store_true", help="do not write the runs to the history")
     run.add_argument("--allow-unchecked", action="store_true",
                      help="exit 0 even when no check applied to some answer (a blank expected, no price for max_cost)")
+    imp = commands.add_parser("import-promptfoo", help="write presets and cases files from a promptfooconfig.yaml")
+    imp.add_argument("config", help="promptfoo's config file (promptfooconfig.yaml)")
+    imp.add_argument("--out", default="presets", metavar="DIR", help="where to write them (default: presets/)")
     return parser
 
 
@@ -72,6 +88,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, enviro
     except SystemExit as exit_:  # argparse has printed the usage and why
         return int(exit_.code or 0)
     try:
+        if args.command == "import-promptfoo":
+            from playground.experiments.promptfoo import main as import_main
+
+            return import_main(args.config, args.out, out)
         return _run(args, out, environ, _read_secrets() if secrets is None else secrets)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -126,39 +146,63 @@ def _load_cases(preset: Preset, preset_path: Path, given: str | None) -> list[Ca
     return imported.cases
 
 
-def _endpoints(preset: Preset, wanted: str | None, environ: dict[str, str], secrets: Any) -> dict[str, Endpoint]:
+def _endpoints(preset: Preset, wanted: Sequence[str], environ: dict[str, str], secrets: Any,
+               grader: str | None = None) -> tuple[list[str], dict[str, Endpoint], str | None]:
+    """The endpoints the variants go to (their names, in order), every endpoint the run needs
+    (those and the grader's; the local sandbox started when one of them is it) and the grader's name."""
     problems: list[str] = []
     endpoints = {e.name: e for e in settings.configured_endpoints(secrets, environ, 0, problems)}
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    if wanted:
-        lookup = {name.casefold(): name for name in endpoints} | {k: v for k, v in _ALIASES.items() if v in endpoints}
-        name = lookup.get(wanted.casefold())
+    lookup = {name.casefold(): name for name in endpoints} | {k: v for k, v in _ALIASES.items() if v in endpoints}
+
+    def find(given: str) -> str:
+        name = lookup.get(given.casefold())
         if name is None:
-            raise UsageError(f"no endpoint named {wanted!r} (configured: {', '.join(endpoints)})")
+            raise UsageError(f"no endpoint named {given!r} (configured: {', '.join(endpoints)})")
+        return name
+
+    if wanted:
+        names = list(dict.fromkeys(find(given) for given in wanted))
     else:
         hint = preset.endpoint.kind if preset.endpoint else None
-        name = settings.SGP_NAME if hint == "sgp" and settings.SGP_NAME in endpoints else settings.LOCAL_NAME
-    if name == settings.LOCAL_NAME:
+        names = [settings.SGP_NAME if hint == "sgp" and settings.SGP_NAME in endpoints else settings.LOCAL_NAME]
+    grader_name = find(grader) if grader else None
+    needed = names + ([grader_name] if grader_name and grader_name not in names else [])
+    if settings.LOCAL_NAME in needed:
         from playground.sandbox.launcher import ensure_sandbox
 
         handle = ensure_sandbox()
         if handle.state != "running" or handle.endpoint is None:
             raise UsageError(f"the local sandbox is not available: {handle.message}")
-        endpoints[name] = handle.endpoint
-    return {name: endpoints[name]}
+        endpoints[settings.LOCAL_NAME] = handle.endpoint
+    return names, {name: endpoints[name] for name in needed}, grader_name
 
 
 def build_experiment(preset: Preset, cases: list[Case], models: Sequence[str], repeats: int,
-                     endpoint: str | None = None) -> Experiment:
-    if len(models) > MAX_VARIANTS:
-        raise UsageError(f"at most {MAX_VARIANTS} --model options (one variant each), got {len(models)}")
+                     endpoint: str | None = None, *, others: Sequence[Preset] = (),
+                     endpoints: Sequence[str] = (), folder: str | None = None) -> Experiment:
+    """Every preset (the first, then `others`) x endpoint x model as a variant; the first preset's
+    checks and pass_threshold grade them all."""
     if not 1 <= repeats <= MAX_REPEATS:
         raise UsageError(f"--repeats must be 1 to {MAX_REPEATS}, got {repeats}")
-    variants = [Variant.from_preset(preset, endpoint=endpoint, model=m, label=m) for m in models] or [
-        Variant.from_preset(preset, endpoint=endpoint)]
+    bases = [preset, *others]
+    where = list(endpoints) or [endpoint]
+    total = len(bases) * len(where) * max(1, len(models))
+    if total > MAX_VARIANTS:
+        raise UsageError(f"at most {MAX_VARIANTS} variants: {len(bases)} preset(s) x {len(where)} endpoint(s) x "
+                         f"{max(1, len(models))} model(s) is {total}")
+    variants = []
+    for base in bases:
+        for name in where:
+            for model in models or [None]:
+                parts = ([base.name] if len(bases) > 1 else []) + ([model] if model else []) + (
+                    [f"@ {name}"] if len(where) > 1 and name else [])
+                label = " ".join(parts) or None
+                variants.append(Variant.from_preset(base, endpoint=name, model=model, label=label))
     try:
-        return validate(Experiment.from_preset(preset, cases, variants, repeats=repeats))
+        experiment = Experiment.from_preset(preset, cases, variants, repeats=repeats)
+        return validate(experiment.model_copy(update={"folder": folder}) if folder else experiment)
     except ExperimentError as error:
         raise UsageError(str(error)) from None
 
@@ -193,15 +237,26 @@ def _baseline(spec: str, store: ExperimentStore | None, experiment: Experiment) 
 def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets: Any) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.pass_at is not None and not 1 <= args.pass_at <= args.repeats:
+        raise UsageError(f"--pass-at must be 1 to --repeats ({args.repeats}), got {args.pass_at}")
     preset_path = Path(args.preset)
     preset = _load_preset(preset_path)
+    others = [_load_preset(Path(path)) for path in args.variant]
     cases = _load_cases(preset, preset_path, args.cases)
-    experiment = build_experiment(preset, cases, args.model, args.repeats)
+    build_experiment(preset, cases, args.model, args.repeats, others=others,  # refused before any sandbox starts
+                     endpoints=args.endpoint, folder=str(preset_path.resolve().parent))
+    names, endpoints, grader = _endpoints(preset, args.endpoint, environ, secrets, args.grader)
+    experiment = build_experiment(preset, cases, args.model, args.repeats, others=others, endpoints=names,
+                                  folder=str(preset_path.resolve().parent))
     store = None if args.no_save else ExperimentStore(settings.runs_db_path(environ))
     baseline = _baseline(args.baseline, store, experiment) if args.baseline else None
-    endpoints = _endpoints(preset, args.endpoint, environ, secrets)
-    runner = ExperimentRunner(experiment, endpoints, store=store, save=store is not None,
-                              concurrency=args.concurrency, prices=settings.price_table(secrets))
+    try:
+        runner = ExperimentRunner(experiment, endpoints, default_endpoint=names[0], store=store,
+                                  save=store is not None, concurrency=args.concurrency,
+                                  prices=settings.price_table(secrets),
+                                  grader=grader, grader_model=args.grader_model)
+    except ExperimentError as error:
+        raise UsageError(str(error)) from None
     runner.start()
     try:
         while runner.wait(0.2) is None:
@@ -213,86 +268,29 @@ def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets
     if args.out:
         Path(args.out).write_text(result.to_jsonl(), encoding="utf-8")
     comparison = compare(baseline, result) if baseline is not None else None
-    print_report(result, out, comparison=comparison, endpoint=next(iter(endpoints)), errors=runner.errors)
-    if unchecked(result) and not args.allow_unchecked:
+    if args.format == "table":
+        print_report(result, out, comparison=comparison, endpoint=", ".join(names), errors=runner.errors,
+                     pass_at=args.pass_at)
+    else:
+        writer = {"json": lambda: to_json(result, args.pass_at), "csv": lambda: to_csv(result),
+                  "junit": lambda: to_junit(result, args.pass_at, args.allow_unchecked)}[args.format]
+        out.write(writer())
+        for error in runner.errors:
+            print(f"warning: {error}", file=sys.stderr)
+    return exit_code(result, comparison, pass_at=args.pass_at, allow_unchecked=args.allow_unchecked)
+
+
+def exit_code(result: ExperimentResult, comparison: Comparison | None, *, pass_at: int | None = None,
+              allow_unchecked: bool = False) -> int:
+    """1 when an answer went unchecked (unless allowed), when a cell regressed against the
+    baseline (or a new one fails), or without a baseline when a case failed: any failing trial,
+    or with --pass-at a case under a variant with fewer than M passing repeats."""
+    if unchecked(result) and not allow_unchecked:
         return 1
     if comparison is not None:
         return 1 if comparison.failing else 0
-    return 0 if result.status == "finished" and not failures(result) else 1
-
-
-# --- the report -----------------------------------------------------------------------------
-
-
-def _table(rows: list[list[str]], right: set[int] = frozenset()) -> list[str]:
-    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
-    return ["  ".join(cell.rjust(w) if n in right else cell.ljust(w) for n, (cell, w) in enumerate(zip(row, widths)))
-            .rstrip() for row in rows]
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def print_report(result: ExperimentResult, out: TextIO, *, comparison: Comparison | None = None,
-                 endpoint: str = "", errors: Sequence[str] = ()) -> None:
-    experiment = result.experiment
-    took = (result.finished_at or time.time()) - result.started_at
-    print(f"Experiment {experiment.name!r} ({experiment.id}), run {result.id} on {endpoint or 'the default endpoint'}",
-          file=out)
-    print(f"{len(experiment.cases)} cases x {len(experiment.variants)} variants x {experiment.repeats} repeats = "
-          f"{experiment.total} trials; {len(result.trials)} done in {took:.1f} s ({result.status})", file=out)
-    checks = ", ".join(check.label for check in experiment.checks) or "none (only errors fail)"
-    print(f"Checks: {checks}", file=out)
-    rows = [["", "variant", "model", "passed", "rate", "unchecked", "mean s", "p95 s", "tokens", "cost $"]]
-    for s in summarize(result):
-        rows.append(["*" if s.best else "", shorten(s.label, 36), shorten(s.model, 36), f"{s.passed}/{s.trials}",
-                     _num(s.pass_rate and s.pass_rate * 100, ".1f") + ("%" if s.pass_rate is not None else ""),
-                     str(s.unchecked), _num(s.mean_latency_s, ".2f"), _num(s.p95_latency_s, ".2f"), str(s.tokens),
-                     _num(s.cost, ".6f")])
-    print("", *_table(rows, right={3, 4, 5, 6, 7, 8, 9}), sep="\n", file=out)
-    print("(* best: highest pass rate, then cheapest, then fastest; unchecked: no check applied to the answer)",
-          file=out)
-    _print_trials("Failures", failures(result), experiment, out)
-    _print_trials("Unchecked (no check applied; --allow-unchecked lets them pass)", unchecked(result), experiment, out)
-    for index, variant in enumerate(experiment.variants):
-        figures = calibration(result, variant=index)
-        if figures is not None and figures.count >= 2:
-            print(f"\nCalibration, {variant.label}: {figures.sentence}", file=out)
-    if comparison is not None:
-        _print_comparison(comparison, experiment, out)
-    for error in errors:
-        print(f"warning: {error}", file=sys.stderr)
-
-
-def _print_trials(title: str, trials: Sequence[Trial], experiment: Experiment, out: TextIO) -> None:
-    if not trials:
-        return
-    print(f"\n{title} ({len(trials)}):", file=out)
-    for trial in trials[:MAX_FAILURES_SHOWN]:
-        case = experiment.cases[trial.case]
-        where = f"case {trial.case + 1} ({case.label(30)}), variant {trial.variant + 1}"
-        if experiment.repeats > 1:
-            where += f", repeat {trial.repeat + 1}"
-        answer = "" if trial.status == "error" else f" answer {shorten(trial.answer, 30)!r}:"
-        print(f"  {trial.status.upper()} {where}:{answer} {trial.reason}", file=out)
-    if len(trials) > MAX_FAILURES_SHOWN:
-        print(f"  ... and {len(trials) - MAX_FAILURES_SHOWN} more (--out FILE has them all)", file=out)
-
-
-def _print_comparison(comparison: Comparison, experiment: Experiment, out: TextIO) -> None:
-    print(f"\nAgainst run {comparison.baseline_id} ({comparison.matched_cells} cells matched): "
-          f"{len(comparison.regressions)} pass -> fail, {len(comparison.fixes)} fail -> pass, "
-          f"{len(comparison.changed_answers)} answers changed, {len(comparison.new_cells)} new cells "
-          f"({len(comparison.new_failures)} failing)", file=out)
-    for word, changes in (("REGRESSED", comparison.regressions), ("FIXED", comparison.fixes)):
-        for c in changes[:MAX_FAILURES_SHOWN]:
-            print(f"  {word} case {c.case + 1} ({c.case_label}), variant {c.variant + 1}: {c.before} -> {c.after} "
-                  f"({shorten(c.before_answer, 25)!r} -> {shorten(c.after_answer, 25)!r})", file=out)
-    for c in comparison.new_cells[:MAX_FAILURES_SHOWN]:
-        print(f"  NEW case {c.case + 1} ({c.case_label}), variant {c.variant + 1}: {c.after} "
-              f"({shorten(c.after_answer, 25)!r})", file=out)
-    for d in comparison.variants:
-        rate = _num(d.pass_rate and d.pass_rate * 100, "+.1f")
-        print(f"  variant {d.variant + 1} ({shorten(d.label, 30)}): pass rate {rate} points, "
-              f"mean latency {_num(d.mean_latency_s, '+.2f')} s, cost {_num(d.cost, '+.6f')} $", file=out)
+    if result.status != "finished":
+        return 1
+    if pass_at is not None:
+        return 1 if failing_cells(result, pass_at) else 0
+    return 1 if failures(result) else 0

@@ -52,6 +52,21 @@ class Cell:
     def tokens(self) -> int:
         return sum(t.completion_tokens for t in self.counted)
 
+    @property
+    def passed(self) -> int:
+        """Repeats that passed (k of n: n is len(counted))."""
+        return sum(t.status == "pass" for t in self.counted)
+
+    @property
+    def flaky(self) -> bool:
+        """Some repeats passed and some failed (or erred)."""
+        counted = self.counted
+        return 0 < self.passed and any(t.status in ("fail", "error") for t in counted)
+
+    def passes_at(self, m: int) -> bool:
+        """The --pass-at rule: at least m of its repeats passed (all of them when m is more)."""
+        return self.passed >= min(m, len(self.counted)) if self.counted else False
+
 
 def _cell(case: int, variant: int, trials: list[Trial]) -> Cell:
     if len(trials) > 1:
@@ -165,3 +180,14 @@ def failures(result: ExperimentResult) -> list[Trial]:
 def unchecked(result: ExperimentResult) -> list[Trial]:
     """Every trial no check applied to, in matrix order: not a pass (the CLI exits 1 on them)."""
     return sorted((t for t in result.trials if t.status == "unchecked"), key=lambda t: (t.case, t.variant, t.repeat))
+
+
+def flaky(result: ExperimentResult) -> list[Cell]:
+    """Cells whose repeats disagree (some passed, some did not), in matrix order."""
+    return [cell for _, cell in sorted(cells(result).items()) if cell.flaky]
+
+
+def failing_cells(result: ExperimentResult, pass_at: int) -> list[Cell]:
+    """Cells that fail the --pass-at rule (fewer than `pass_at` of their repeats passed; error
+    and unchecked repeats are not passes), in matrix order."""
+    return [cell for _, cell in sorted(cells(result).items()) if cell.counted and not cell.passes_at(pass_at)]
