@@ -28,10 +28,11 @@ from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
-from playground.runs.store import default_store, history_saver
+from playground.runs.store import default_store
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
+from playground.ui.common.run_slot import RunSlot
 
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
@@ -153,12 +154,16 @@ def results() -> dict[int, Run]:
     return st.session_state[RESULTS]
 
 
+RUN_ALL, REPEAT_RUN = RunSlot(BATCH), RunSlot(REPEAT)
+
+
 def batch() -> Batch | None:
-    return st.session_state.get(BATCH)
+    """Run all's batch, running or finished and not harvested yet (its views claim the final redraw)."""
+    return RUN_ALL.current()
 
 
 def repeat_batch() -> Batch | None:
-    return st.session_state.get(REPEAT)
+    return REPEAT_RUN.current()
 
 
 def running() -> bool:
@@ -171,7 +176,7 @@ def start_run_all(slots: dict[int, int], items: list[tuple[Endpoint, ChatRequest
         results().pop(pane, None)
     st.session_state[TRIED] = False
     st.session_state[SLOTS] = dict(slots)
-    st.session_state[BATCH] = Batch(items, preset=presets, on_finish=history_saver(e for e, _ in items)).start()
+    RUN_ALL.start(items, preset=presets)
 
 
 def batch_slots() -> dict[int, int]:
@@ -184,29 +189,26 @@ def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str |
     st.session_state[REPEAT_RUNS] = None
     st.session_state[TRIED] = False
     st.session_state[REPEAT_SEEDED] = request.seed is not None
-    st.session_state[REPEAT] = Batch([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset,
-                                     on_finish=history_saver([endpoint])).start()
+    REPEAT_RUN.start([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset)
 
 
 def stop_all() -> None:
-    for current in (batch(), repeat_batch()):
-        if current is not None:
-            current.cancel()
+    """`Stop generating`: Run all's and Repeat's streams."""
+    RUN_ALL.stop()
+    REPEAT_RUN.stop()
 
 
 def harvest() -> None:
     """Move finished batches' runs into the page state (called at the top of every page run)."""
-    current = batch()
-    if current is not None and current.done:
+    finished = RUN_ALL.take_finished()
+    if finished is not None:
         for pane, slot in st.session_state.pop(SLOTS, {}).items():
-            if current.runs[slot] is not None:
-                results()[pane] = current.runs[slot]
-        st.session_state[BATCH] = None
-        _report(current)
-    finished = repeat_batch()
-    if finished is not None and finished.done:
+            if finished.runs[slot] is not None:
+                results()[pane] = finished.runs[slot]
+        _report(finished)
+    finished = REPEAT_RUN.take_finished()
+    if finished is not None:
         st.session_state[REPEAT_RUNS] = list(finished.runs)
-        st.session_state[REPEAT] = None
         _report(finished)
 
 

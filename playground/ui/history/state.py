@@ -10,9 +10,10 @@ from typing import Any
 import streamlit as st
 
 from playground.runs.batch import Batch
-from playground.runs.store import default_store, history_saver
+from playground.runs.store import default_store
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
+from playground.ui.common.run_slot import RunSlot
 
 ANY = "(any)"
 FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
@@ -23,7 +24,8 @@ TABLE = "hist.table"
 PICK = "hist.pick"
 OPEN = "hist.open"
 CONFIRM = "hist.confirm"  # the id of a run whose Delete waits for "Yes, delete it"
-BATCH = "hist.batch"  # a rerun in flight (a one-item Batch)
+BATCH = "hist.batch"  # a rerun in flight (a one-item Batch in RERUN)
+RERUN = RunSlot(BATCH)
 NOTICES = "history"  # the page's queue of notices (playground.ui.common.notices)
 
 store = default_store
@@ -78,15 +80,15 @@ def show_ids(ids: list[str]) -> None:
 
 
 def rerun_in_flight() -> Batch | None:
-    return st.session_state.get(BATCH)
+    """The rerun, running or finished and not harvested yet (its view claims the final redraw)."""
+    return RERUN.current()
 
 
 def harvest() -> None:
     """A finished rerun: open its run and say so."""
-    current = rerun_in_flight()
-    if current is not None and current.done:
-        st.session_state[BATCH] = None
-        run = current.runs[0]
+    finished = RERUN.take_finished()
+    if finished is not None:
+        run = finished.runs[0]
         if run is not None:
             st.session_state[OPEN] = run.id
             notices.say(NOTICES, "info", "Rerun finished: it is saved and shown below.")
@@ -102,14 +104,10 @@ def rerun(run_id: str) -> None:
         endpoint = sidebar.current_endpoint()
         notices.say(NOTICES, "info", f"Endpoint {run.endpoint!r} is not configured now: "
                                      f"the rerun went to {endpoint.name!r}.")
-    st.session_state[BATCH] = Batch([(endpoint, run.request)], preset=run.preset,
-                                    on_finish=history_saver([endpoint])).start()
+    RERUN.start([(endpoint, run.request)], preset=run.preset)
 
 
-def stop() -> None:
-    current = rerun_in_flight()
-    if current is not None:
-        current.cancel()
+stop = RERUN.stop  # `Stop generating`
 
 
 def ask_delete(run_id: str | None) -> None:

@@ -27,23 +27,23 @@ from playground.client.schema import ChatRequest
 from playground.presets import MissingVariableError, Preset, PresetStore, Variable, fill_variables, variables_in
 from playground.presets.sharelink import ShareLinkError, decode_token, encode_token
 from playground.runs.batch import Batch
-from playground.runs.store import history_saver
 from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import notices
 from playground.ui.common.request_editor import RequestEditor
+from playground.ui.common.run_slot import RunSlot
 
 # The JSON view's model goes to the sidebar at once (no extra rerun for _follow_model).
 EDITOR = RequestEditor(prefix="", on_json_commit=lambda request: sidebar.choose(model=request.model))
 REQUEST = EDITOR.key("request")
 TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
 group_key = EDITOR.group_key
-LIVE = "live_run"  # the run in flight: a one-item Batch (its worker saves the Run to the history)
+LIVE = "live_run"  # the run in flight: a one-item Batch in RUN (its worker saves the Run to the history)
+RUN = RunSlot(LIVE)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
 _RUN_REQUESTED = "_run_requested"
-STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 _MODEL_SEEN = "_request_model_seen"
 DRAFT_PARAM = "draft"  # the query parameter that holds the draft
 SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then the draft takes over)
@@ -151,31 +151,20 @@ def take_run_request() -> bool:
 
 def start_run(request: ChatRequest, endpoint: Endpoint, preset: str | None) -> Batch:
     """Send the request in a worker thread; it is the run in flight until it ends."""
-    live = Batch([(endpoint, request)], preset=preset, on_finish=history_saver([endpoint])).start()
-    st.session_state[LIVE] = live
-    return live
+    return RUN.start([(endpoint, request)], preset=preset)
 
 
-def stop_run() -> None:
-    """`Stop generating`: cancel the run in flight and give its worker a moment to end, so the
-    page run this click starts already shows the stopped run."""
-    live: Batch | None = st.session_state.get(LIVE)
-    if live is not None:
-        live.cancel()
-        live.wait(STOP_WAIT_S)
+stop_run = RUN.stop  # `Stop generating`
 
 
 def run_in_flight() -> Batch | None:
     """The run in flight, if any; a finished one becomes the last run (a run stopped before its
     worker began sent nothing, and leaves no last run)."""
-    live: Batch | None = st.session_state.get(LIVE)
-    if live is not None and live.done:
-        if live.runs[0] is not None:
-            st.session_state[LAST] = live.runs[0]
-            st.session_state[SAVE_ERROR] = "; ".join(live.errors) or None
-        st.session_state.pop(LIVE, None)
-        live = None
-    return live
+    finished = RUN.take_finished()
+    if finished is not None and finished.runs[0] is not None:
+        st.session_state[LAST] = finished.runs[0]
+        st.session_state[SAVE_ERROR] = "; ".join(finished.errors) or None
+    return RUN.current()  # one that finished just now is drawn, and its view claims the redraw
 
 
 def last_run() -> Run | None:
