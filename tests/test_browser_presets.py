@@ -20,7 +20,7 @@ import pytest
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore, Variable, to_share_token
-from playground.presets.diff import word_diff_html
+from playground.ui.presets.diff_view import word_diff_html
 from tests.browser_support import (
     PAGE_TIMEOUT_MS,
     RUN_BUTTON,

@@ -612,7 +612,8 @@ def test_the_shipped_presets_all_validate() -> None:
 
 
 def test_diff_rows_and_escaped_word_highlights() -> None:
-    from playground.presets.diff import ADDED_STYLE, REMOVED_STYLE, message_rows, param_rows, word_diff_html
+    from playground.presets.diff import message_rows, param_rows
+    from playground.ui.presets.diff_view import ADDED_STYLE, REMOVED_STYLE, word_diff_html
 
     a = small_preset("A", text="Write a <b>poem</b> now", temperature=0.5)
     b = small_preset("B", text="Write a <i>song</i> now", seed=3)

@@ -1,7 +1,6 @@
-"""Compare two presets: messages side by side and parameters as rows, changes marked.
+"""Compare two presets: messages side by side (changed words marked) and parameters as rows.
 
-No streamlit here; playground/ui/presets_page.py draws what these return. Text that reaches HTML
-goes through textsafe.escape_html first.
+Data only: playground/ui/presets/diff_view.py draws what these return.
 """
 
 from __future__ import annotations
@@ -14,10 +13,6 @@ from typing import Any
 
 from playground.client.schema import message_text
 from playground.presets.model import Preset
-from playground.textsafe import escape_html
-
-REMOVED_STYLE = "background:#ffd7d5;text-decoration:line-through"
-ADDED_STYLE = "background:#ccf2d1"
 
 
 @dataclass
@@ -87,27 +82,18 @@ def param_rows(a: Preset, b: Preset) -> list[ParamRow]:
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 
+Piece = tuple[str, bool]  # a run of words, and whether it is not in the other text
 
-def word_diff_html(old: str | None, new: str | None) -> tuple[str, str]:
-    """Both texts as escaped HTML, words removed from old and added in new highlighted."""
+
+def word_diff(old: str | None, new: str | None) -> tuple[list[Piece], list[Piece]]:
+    """Both texts as runs of words, those removed from old and added in new marked True."""
     a, b = _WORDS.findall(old or ""), _WORDS.findall(new or "")
-    left, right = [], []
+    left: list[Piece] = []
+    right: list[Piece] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        chunk_a, chunk_b = escape_html("".join(a[i1:i2])), escape_html("".join(b[j1:j2]))
-        if op == "equal":
-            left.append(chunk_a)
-            right.append(chunk_b)
-            continue
+        chunk_a, chunk_b = "".join(a[i1:i2]), "".join(b[j1:j2])
         if chunk_a:
-            left.append(f'<span style="{REMOVED_STYLE}">{chunk_a}</span>')
+            left.append((chunk_a, op != "equal"))
         if chunk_b:
-            right.append(f'<span style="{ADDED_STYLE}">{chunk_b}</span>')
-    return "".join(left), "".join(right)
-
-
-def message_cell_html(role: str | None, body_html: str, changed: bool) -> str:
-    border = "#e8a33d" if changed else "#d0d4da"
-    if role is None:
-        return f'<div style="border:1px dashed {border};padding:6px;color:#888">(no message)</div>'
-    return (f'<div style="border:1px solid {border};border-radius:6px;padding:6px;white-space:pre-wrap;'
-            f'font-size:0.9rem"><b>{escape_html(role)}</b><br>{body_html}</div>')
+            right.append((chunk_b, op != "equal"))
+    return left, right

@@ -11,11 +11,12 @@ import streamlit as st
 
 from playground.client.schema import message_text
 from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
-from playground.presets.diff import message_cell_html, message_rows, param_rows, word_diff_html
+from playground.presets.diff import message_rows, param_rows
 from playground.presets.store import slugify
 from playground.textsafe import code_span, escape_markdown
 from playground.ui.common import notices
 from playground.ui.presets import state
+from playground.ui.presets.diff_view import message_cell_html, word_diff_html
 
 DEFAULT_BASE_URL = "http://localhost:8501"
 
