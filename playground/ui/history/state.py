@@ -91,7 +91,8 @@ def harvest() -> None:
         run = finished.runs[0]
         if run is not None:
             st.session_state[OPEN] = run.id
-            notices.say(NOTICES, "info", "Rerun finished: it is saved and shown below.")
+            notices.say(NOTICES, "info", "Rerun stopped: what came is saved and shown below." if run.cancelled
+                        else "Rerun finished: it is saved and shown below.")
 
 
 def rerun(run_id: str) -> None:
