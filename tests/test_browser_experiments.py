@@ -247,3 +247,65 @@ def cell_run(folder, case: int, variant: int):
     result = store.get(store.list(limit=1)[0].id)
     trial = next(t for t in result.trials if (t.case, t.variant) == (case, variant))
     return store.runs.get(trial.run_id)
+
+
+GRADED = {
+    "schema_version": 1,
+    "name": "Capital, graded",
+    "description": "A rubric check: the model under test answers, a grader rates the answer from 1 to 5.",
+    "variables": [{"name": "country", "default": "France"}],
+    "request": {"model": "scripted/scripted-model", "stream": True,
+                "messages": [{"role": "user", "content": "The capital of {{country}}?"}]},
+    "checks": [{"kind": "rubric", "value": "Is the answer the capital of {{country}}?"}],
+}
+
+
+def test_a_rubric_checks_cell_shows_the_graders_score_and_confidence(browser, app_url, app_dir, server):
+    """The grader (the scripted endpoint, asked with the grader's system prompt) puts 0.7 on "4",
+    0.2 on "5" and 0.1 on "2": rating 4.0, score 0.75, 90% sure of a pass. The matrix's cell and the
+    cell's checks table show both."""
+    import math
+
+    from playwright.sync_api import expect
+
+    from playground.experiments.grader import SYSTEM
+    from tests.scripted_server import token_logprob
+
+    presets = app_dir / "presets"
+    presets.mkdir(parents=True, exist_ok=True)
+    (presets / "capital-graded.json").write_text(json.dumps(GRADED))
+    (presets / "capital-graded.cases.csv").write_text("country,expected,note\nFrance,Paris,\n")
+    grade = [token_logprob("4", math.log(0.7), [("4", math.log(0.7)), ("5", math.log(0.2)), ("2", math.log(0.1))])]
+
+    def respond(received):
+        if received.json["messages"][0]["content"] == SYSTEM:
+            return Reply.stream_text(["4"], logprobs=grade)
+        return Reply.stream_text(["Paris"])
+
+    server.respond = respond
+    with open_page(browser, f"{app_url}/experiments", "Experiments", viewport=(1440, 1400)) as page:
+        try:
+            if page.get_by_role("combobox", name="Preset").input_value() != GRADED["name"]:
+                page.get_by_role("combobox", name="Preset").click()
+                page.get_by_role("option", name=GRADED["name"]).click()
+            wait_idle(page)
+            page.get_by_role("button", name="Run experiment").click()
+            expect(page.locator("th", has_text="pass rate").first).to_be_attached(timeout=30_000)
+            wait_idle(page)
+            matrix = page.locator("[data-testid=stDataFrame]").filter(has_text="1. scripted/").first
+            row = dataframe_text(matrix).splitlines()[1].split("\t")
+            assert row[-1].startswith("✅ Paris · score 0.75 · grader 90% sure"), row
+            checks = page.locator("[data-testid=stDataFrame]").filter(has_text="grader confidence").first
+            expect(checks).to_be_attached()
+            cells = dataframe_text(checks).splitlines()[1].split("\t")
+            assert cells[:5] == ["✅", "rubric Is the answer the capital of {{country}…", "0.75", "90%", "1"], cells
+            assert cells[5] == "score 0.75 >= 0.50 (rating 4.00/5 from logprobs, 90% sure)", cells
+            assert page.locator("[data-testid=stException]").count() == 0
+        except Exception:
+            screenshot(page, "experiments-rubric-failure.png", full_page=True)
+            raise
+        finally:
+            server.respond = None
+    graded = [r.json for r in server.requests if r.path.endswith("/chat/completions")
+              and r.json["messages"][0]["content"] == SYSTEM]
+    assert graded and graded[-1]["logprobs"] is True and "Paris" in graded[-1]["messages"][1]["content"]

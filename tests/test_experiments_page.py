@@ -135,8 +135,9 @@ def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
     assert len(widget(at.selectbox, exp_state.CELL_CASE).options) == 2 and len(variant.options) == 2
     variant.select(variant.options[1]).run()
     assert not at.exception, at.exception
-    assert [t for t in texts(at.caption) if " · contains" in t] == [
-        "FAIL · contains {{expected}}: 'red' not found in 'Blue.'"]
+    checks = frame(at, "grader confidence")  # the cell's checks, one row each
+    assert [(row["check"], row["reason"]) for row in checks.to_dict("records")] == [
+        ("contains {{expected}}", "'red' not found in 'Blue.'")] and checks[""][0] == "❌"
 
     # the same experiment again: compared with the run before, nothing regressed
     run_experiment(at)

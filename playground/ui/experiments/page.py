@@ -222,6 +222,10 @@ def show_result(result: ExperimentResult) -> None:
     if unchecked:
         st.warning(f"{unchecked} answer(s) unchecked: no check applied to them (a blank expected value, no price "
                    "for max_cost). They are not passes.")
+    shaky = tables.flaky_frame(result)
+    if len(shaky):
+        st.markdown(f"**Flaky cases** ({len(shaky)}: some repeats passed, some did not)")
+        st.dataframe(shaky, hide_index=True)
     st.markdown("**Per variant**")
     st.dataframe(tables.summary_frame(result), hide_index=True, key=state.W_SUMMARY,
                  column_config={"pass rate": st.column_config.NumberColumn(format="percent"),
@@ -237,7 +241,8 @@ def matrix(result: ExperimentResult, comparison) -> None:
     st.markdown("**Matrix**")
     only = st.checkbox("Only failures", key=state.ONLY_FAILURES, persist_state=state.KEEP)
     st.caption("✅ pass · ❌ fail · ⚠️ error · ❔ unchecked (no check applied) · with repeats, passes/repeats · "
-               "then the most frequent answer, mean latency and completion tokens"
+               "then the most frequent answer, its score and the grader's confidence (scored checks), mean latency "
+               "and completion tokens"
                + (" · 🔴 regressed, 🟢 fixed, 🆕 new since the run before" if comparison is not None else ""))
     st.dataframe(tables.matrix_frame(result, only_failures=bool(only), comparison=comparison), hide_index=True,
                  key=state.W_MATRIX, placeholder="")
@@ -330,8 +335,10 @@ def cell_section(result: ExperimentResult) -> None:
         trial = trials[0]
     st.markdown(f"{tables.MARKS.get(trial.status, '')} **{trial.status}**"
                 + (f": {escape_markdown(trial.reason)}" if trial.reason else ""))
-    for check in trial.checks:
-        st.caption(escape_markdown(f"{check.mark} · {check.label}: {check.reason}"))
+    if trial.checks:
+        if trial.score is not None:
+            st.caption(f"Score {trial.score:.2f} (the checks' weighted mean)")
+        st.dataframe(tables.checks_frame(trial), hide_index=True)
     run = state.stored_run(trial.run_id) if trial.run_id else None
     if run is None:
         st.caption("No stored run for this cell (it was never sent, or the history could not be saved).")

@@ -9,7 +9,9 @@ import math
 import pandas as pd
 
 from playground.experiments import Calibration, Comparison, ExperimentResult, cells, summarize
+from playground.experiments.cases import accepted_from_cell, checks_cell, checks_from_cells, expected_cell
 from playground.experiments.model import RESERVED_COLUMNS, Case, shorten
+from playground.experiments.summary import flaky
 
 ANSWER_CHARS = 40
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "unchecked": "❔", "pending": "…"}
@@ -21,9 +23,12 @@ NOT_PASSED = ("fail", "error", "unchecked")  # what "Only failures" keeps
 
 
 def cases_frame(cases: list[Case], variables: list[str]) -> pd.DataFrame:
-    columns = [*variables, *RESERVED_COLUMNS]
+    """The variables, expected (a JSON list when a case accepts several answers) and note, and a
+    `checks` column (each case's own, as a JSON list) when a case has checks of its own."""
+    own = any(case.checks for case in cases)
+    columns = [*variables, *RESERVED_COLUMNS, *(["checks"] if own else [])]
     rows = [{**{name: case.values.get(name, "") for name in variables},
-             "expected": case.expected or "", "note": case.note or ""} for case in cases]
+             "expected": expected_cell(case), "note": case.note or "", "checks": checks_cell(case)} for case in cases]
     return pd.DataFrame(rows, columns=columns, dtype="object").fillna("")
 
 
@@ -38,11 +43,19 @@ def frame_cases(frame: pd.DataFrame, variables: list[str]) -> list[Case]:
     preset's default when the case is run)."""
     cases = []
     for row in frame.to_dict("records"):
-        texts = {name: _text(row.get(name)) for name in [*variables, *RESERVED_COLUMNS]}
+        texts = {name: _text(row.get(name)) for name in [*variables, *RESERVED_COLUMNS, "checks"]}
         if not any(value.strip() for value in texts.values()):
             continue
+        try:
+            expected, any_of = accepted_from_cell(texts["expected"])
+        except ValueError:  # a list that is not one: the text as typed
+            expected, any_of = texts["expected"] or None, []
+        try:
+            own = checks_from_cells({"checks": texts["checks"]})
+        except ValueError:  # not a list of checks: the cell stays as typed in the editor, the case has none
+            own = []
         cases.append(Case(values={name: texts[name] for name in variables if texts[name] != ""},
-                          expected=texts["expected"] or None, note=texts["note"] or None))
+                          expected=expected, any_of=any_of, note=texts["note"] or None, checks=own))
     return cases
 
 
@@ -61,7 +74,19 @@ def cell_text(cell, change: str | None = None) -> str:
         body = shorten(cell.answer, ANSWER_CHARS) or "(empty)"
     latency = f" · {cell.latency_s:.2f}s" if cell.latency_s is not None else ""
     tokens = f" · {cell.tokens} tok" if cell.tokens else ""
-    return f"{CHANGE_MARKS.get(change or '', '')}{mark} {body}{latency}{tokens}"
+    return f"{CHANGE_MARKS.get(change or '', '')}{mark} {body}{graded(cell)}{latency}{tokens}"
+
+
+def graded(cell) -> str:
+    """" · score 0.76 · grader 95% sure" for a cell whose checks scored it (similar, python, rubric):
+    the mean over its repeats; "" otherwise."""
+    scored = [c for t in cell.counted for c in t.checks if c.score is not None]
+    if not scored:
+        return ""
+    scores = [t.score for t in cell.counted if t.score is not None]
+    text = f" · score {sum(scores) / len(scores):.2f}" if scores else ""
+    sure = [c.confidence for c in scored if c.confidence is not None]
+    return text + (f" · grader {sum(sure) / len(sure):.0%} sure" if sure else "")
 
 
 def matrix_frame(result: ExperimentResult, only_failures: bool = False,
@@ -70,17 +95,40 @@ def matrix_frame(result: ExperimentResult, only_failures: bool = False,
     experiment = result.experiment
     found = cells(result)
     labels = variant_labels(result)
+    own = any(case.checks for case in experiment.cases)
     rows = []
     for c, case in enumerate(experiment.cases):
         row_cells = [found.get((c, v)) for v in range(len(experiment.variants))]
         if only_failures and not any(cell is not None and cell.status in NOT_PASSED for cell in row_cells):
             continue
-        row = {"#": c + 1, "case": case.label(60), "expected": case.expected or ""}
+        row = {"#": c + 1, "case": case.label(60), "expected": expected_cell(case)}
+        if own:
+            row["own checks"] = ", ".join(check.label for check in case.checks)
         for v, cell in enumerate(row_cells):
             change = comparison.status_of(c, v) if comparison is not None else None
             row[labels[v]] = "" if cell is None else cell_text(cell, change)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["#", "case", "expected", *labels])
+    return pd.DataFrame(rows, columns=["#", "case", "expected", *(["own checks"] if own else []), *labels])
+
+
+def flaky_frame(result: ExperimentResult) -> pd.DataFrame:
+    """Cells whose repeats disagree: some passed, some did not."""
+    cases, labels = result.experiment.cases, variant_labels(result)
+    rows = [{"case": f"{cell.case + 1}. {cases[cell.case].label(50)}", "variant": labels[cell.variant],
+             "passed": f"{cell.passed} of {len(cell.counted)}", "answers": "; ".join(
+                 f"{shorten(g.text, 20)!r} ×{g.count}" for g in cell.answers)}
+            for cell in flaky(result)]
+    return pd.DataFrame(rows, columns=["case", "variant", "passed", "answers"])
+
+
+def checks_frame(trial) -> pd.DataFrame:
+    """One trial's checks: the verdict, the check, its score and weight, the grader's confidence
+    (rubric, from its logprobs) and the reason."""
+    rows = [{"": MARKS["pass"] if c.passed else MARKS["unchecked"] if c.passed is None else MARKS["fail"],
+             "check": c.label, "score": "" if c.score is None else f"{c.score:.2f}",
+             "grader confidence": "" if c.confidence is None else f"{c.confidence:.0%}", "weight": f"{c.weight:g}",
+             "reason": c.reason} for c in trial.checks]
+    return pd.DataFrame(rows, columns=["", "check", "score", "grader confidence", "weight", "reason"])
 
 
 def variant_labels(result: ExperimentResult) -> list[str]:
