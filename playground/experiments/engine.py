@@ -6,10 +6,10 @@ time per endpoint, each answer graded, saved to the history and recorded as a tr
     runner.stop()          # in-flight requests end at once; finished trials stay
     result = runner.wait() # the ExperimentResult (also in the run store)
 
-The workers are plain threads (one ChatClient each, as in playground.runs.batch.Batch, whose
-one-limit-for-all does not fit: the limit here is per endpoint). Nothing raises out of a
-worker: an HTTP error, a missing variable or a bug becomes an error trial. One writer thread
-saves Runs and trials in batches, so the workers never wait on SQLite. An experiment that
+The cells' requests go through a playground.runs.batch.Batch, as every page's runs do (with a
+limit per endpoint), and each answer is graded in its worker as it finishes (Batch's on_item).
+Nothing raises out of a worker: an HTTP error, a missing variable or a bug becomes an error
+trial. One writer thread saves Runs and trials in batches, so the workers never wait on SQLite. An experiment that
 validation refuses (a check naming no case's variable, say) raises ExperimentError when the
 runner is built, before any request.
 """
@@ -25,13 +25,14 @@ from typing import Callable, Mapping, Sequence
 
 from playground.client.client import ChatClient
 from playground.client.endpoint import Endpoint
-from playground.client.run import Run, RunError
+from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.experiments.checks import GradeContext, confidence_labels, grade
 from playground.experiments.model import Experiment, Trial
 from playground.experiments.results import ExperimentResult, ExperimentStore
 from playground.experiments.validation import ExperimentError, validate
 from playground.presets import Check, MissingVariableError
+from playground.runs.batch import Batch
 from playground.sandbox.launcher import served_at_once
 from playground.settings import Prices, runs_db_path
 
@@ -124,9 +125,11 @@ class ExperimentRunner:
         self._forbid = sorted({e.api_key for e in named.values() if e.api_key})
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._batch: Batch | None = None
+        self._cells: list[tuple[int, int, int]] = []  # the batch's items' cells, in its order
+        self._started = False
         self._done = threading.Event()
-        self._running = 0
+        self._left = 0  # cells whose trial is not recorded yet
         self._t0 = 0.0
         self._counts = {"pass": 0, "fail": 0, "error": 0, "stopped": 0, "unchecked": 0}
         self._tokens = 0
@@ -138,29 +141,40 @@ class ExperimentRunner:
     # --- control ------------------------------------------------------------------------
 
     def start(self) -> "ExperimentRunner":
-        if self._threads:
+        if self._started:
             return self
+        self._started = True
         self._t0 = time.perf_counter()
         if self.store is not None:
             self._keeper = self.store.keep_open()
             self.store.begin(self.result)
             self._writer = threading.Thread(target=self._write, name="experiment-writer", daemon=True)
             self._writer.start()
-        queues: dict[int, list[tuple[int, int, int]]] = {}  # per endpoint (by identity): cells in order
+        items, presets, unsent = [], [], []
         for cell in self.experiment.cells():
-            queues.setdefault(id(self.endpoints[cell[1]]), []).append(cell)
-        workers = []
-        for key, cells in queues.items():
-            endpoint = next(e for e in self.endpoints if id(e) == key)
-            limit = self._limit_for(endpoint)
-            cells.reverse()  # popped from the end: first cells first
-            workers += [(endpoint, cells)] * max(1, min(limit, len(cells)))
-        self._running = len(workers)
-        for n, (endpoint, cells) in enumerate(workers):
-            thread = threading.Thread(target=self._work, args=(endpoint, cells), name=f"experiment-{n}", daemon=True)
-            self._threads.append(thread)
-        for thread in self._threads:
-            thread.start()
+            case_index, variant_index, repeat = cell
+            variant = self.experiment.variants[variant_index]
+            try:
+                request = variant.request_for(self.experiment.cases[case_index])
+            except MissingVariableError as error:  # never sent: an error trial of its own
+                unsent.append(Trial(case=case_index, variant=variant_index, repeat=repeat, status="error",
+                                    error=str(error)))
+                continue
+            items.append((self.endpoints[variant_index], request))
+            presets.append(variant.preset)
+            self._cells.append(cell)
+        self._left = len(items) + len(unsent)
+        for trial in unsent:
+            self._record(trial, None)
+        if items:
+            limits = {endpoint.name: self._limit_for(endpoint) for endpoint, _ in items}
+            self._batch = Batch(items, concurrency=limits, preset=presets, on_item=self._graded,
+                                client_factory=self._client_factory)
+            if self._stop.is_set():
+                self._batch.cancel()
+            self._batch.start()
+        elif not unsent:
+            self._finish()
         return self
 
     def _limit_for(self, endpoint: Endpoint) -> int:
@@ -173,6 +187,8 @@ class ExperimentRunner:
     def stop(self) -> None:
         """Stop: requests in flight end now (their trials marked stopped), no new ones start."""
         self._stop.set()
+        if self._batch is not None:
+            self._batch.cancel()
 
     @property
     def stopping(self) -> bool:
@@ -203,43 +219,23 @@ class ExperimentRunner:
 
     # --- workers ------------------------------------------------------------------------
 
-    def _work(self, endpoint: Endpoint, cells: list[tuple[int, int, int]]) -> None:
-        client = None
-        try:
-            client = self._client_factory(endpoint)
-            while not self._stop.is_set():
-                with self._lock:
-                    if not cells:
-                        break
-                    cell = cells.pop()
-                self._record(*self._one(client, endpoint, *cell))
-        except Exception as error:  # a client that cannot even be built: the cells left stay unrun
-            log.exception("experiment worker for %s failed", endpoint.name)
-            self.errors.append(f"{endpoint.name}: {error}")
-        finally:
-            if client is not None:
-                client.close()
-            with self._lock:
-                self._running -= 1
-                last = self._running == 0
-            if last:
-                self._finish()
+    def _graded(self, index: int, run: Run | None) -> None:
+        """Batch's on_item: grade the cell's answer and record its trial (None: skipped after Stop)."""
+        if run is not None:
+            case_index, variant_index, repeat = self._cells[index]
+            self._record(*self._grade(run, self._endpoint_of(index), case_index, variant_index, repeat))
+        else:
+            self._count_down()
 
-    def _one(self, client: ChatClient, endpoint: Endpoint, case_index: int, variant_index: int,
-             repeat: int) -> tuple[Trial, Run | None]:
+    def _endpoint_of(self, index: int) -> Endpoint:
+        assert self._batch is not None
+        return self._batch.items[index][0]
+
+    def _grade(self, run: Run, endpoint: Endpoint, case_index: int, variant_index: int,
+               repeat: int) -> tuple[Trial, Run]:
         case = self.experiment.cases[case_index]
         variant = self.experiment.variants[variant_index]
         where = dict(case_index=case_index, variant=variant_index, repeat=repeat)
-        try:
-            request = variant.request_for(case)
-        except MissingVariableError as error:
-            return Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", error=str(error)), None
-        try:
-            run = client.run(request, cancel=self._stop, preset=variant.preset)
-        except Exception as error:  # anything but an APIError (those come back inside the Run)
-            log.exception("experiment cell %s failed outside the client's error handling", where)
-            run = Run(request=request, endpoint=endpoint.name, preset=variant.preset,
-                      error=RunError.from_exception(error))
         try:
             context = GradeContext(prices=self.prices, folder=self.experiment.folder,
                                    ask=lambda check, request: self._ask(check, request, endpoint))
@@ -280,6 +276,15 @@ class ExperimentRunner:
                 self._on_trial(trial, progress)
             except Exception:  # the page's callback must not stop the experiment
                 log.exception("on_trial callback failed")
+        self._count_down()
+
+    def _count_down(self) -> None:
+        """One cell less to go; the last one ends the run."""
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._finish()
 
     def _write(self) -> None:
         """Save what the workers finished, as many at a time as have piled up (None: the end)."""

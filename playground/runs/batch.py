@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from playground.client.client import ChatClient
 from playground.client.endpoint import Endpoint
@@ -19,38 +19,56 @@ from playground.client.schema import ChatRequest
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PER_ENDPOINT = 4  # with a limit per endpoint: one the mapping does not name
+
 
 class Batch:
-    """Runs each (endpoint, request) item once in worker threads, at most `concurrency` at a time.
+    """Runs each (endpoint, request) item once in worker threads, at most `concurrency` at a time:
+    one number for the whole batch, or {endpoint name: number} for a limit per endpoint (an
+    experiment's cells; an endpoint not named gets DEFAULT_PER_ENDPOINT).
 
     `cancel()` stops every stream at once (each Run keeps its partial text, marked cancelled);
     items not started yet are skipped (their slot stays None). `on_finish(run)` is called in the
     worker thread for every run that happened (the run store's save); its errors are logged,
-    never raised, and kept in `errors`."""
+    never raised, and kept in `errors`. `on_item(index, run)` is called in the worker thread once
+    per item when it is finished (run None: skipped after a cancel), after `finished(index)` is
+    True (an experiment grades the answer there); its errors are logged."""
 
     def __init__(
         self,
         items: Sequence[tuple[Endpoint, ChatRequest]],
         *,
-        concurrency: int | None = None,
+        concurrency: int | Mapping[str, int] | None = None,
         preset: str | Sequence[str | None] | None = None,
         on_finish: Callable[[Run], None] | None = None,
+        on_item: Callable[[int, Run | None], None] | None = None,
         client_factory: Callable[[Endpoint], ChatClient] = ChatClient,
     ) -> None:
         if not items:
             raise ValueError("a batch needs at least one request")
         self.items = list(items)
-        self.concurrency = max(1, min(concurrency or len(self.items), len(self.items)))
+        # The queues the workers take from: one for the batch, or one per endpoint (its own limit).
+        if isinstance(concurrency, Mapping):
+            groups: dict[str, list[int]] = {}
+            for index, (endpoint, _) in enumerate(self.items):
+                groups.setdefault(endpoint.name, []).append(index)
+            self._queues = [(indexes, max(1, min(int(concurrency.get(name, DEFAULT_PER_ENDPOINT)), len(indexes))))
+                            for name, indexes in groups.items()]
+        else:
+            self._queues = [(list(range(len(self.items))), max(1, min(concurrency or len(self.items),
+                                                                       len(self.items))))]
+        self.concurrency = sum(limit for _, limit in self._queues)
         self._presets = list(preset) if isinstance(preset, (list, tuple)) else [preset] * len(self.items)
         self.runs: list[Run | None] = [None] * len(self.items)
         self.errors: list[str] = []
         self._on_finish = on_finish
+        self._on_item = on_item
         self._client_factory = client_factory
         self._recorders: dict[int, RunRecorder] = {}
         self._finished = [threading.Event() for _ in self.items]
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._next = 0
+        self._next = [0] * len(self._queues)  # per queue: the position of its next item
         self._threads: list[threading.Thread] = []
         self._redraw_claimed = False
         self._started = False
@@ -64,9 +82,12 @@ class Batch:
         if self._started:
             return self
         self._started = True
-        for n in range(self.concurrency):
-            thread = threading.Thread(target=self._work, name=f"playground-batch-{n}", daemon=True)
-            self._threads.append(thread)
+        for queue, (_, limit) in enumerate(self._queues):
+            for _ in range(limit):
+                name = f"playground-batch-{len(self._threads)}"
+                thread = threading.Thread(target=self._work, args=(queue,), name=name, daemon=True)
+                self._threads.append(thread)
+        for thread in self._threads:
             thread.start()
         return self
 
@@ -156,26 +177,35 @@ class Batch:
 
     # --- worker side ---------------------------------------------------------------------
 
-    def _take(self) -> int | None:
+    def _take(self, queue: int) -> int | None:
+        indexes, _ = self._queues[queue]
         with self._lock:
-            if self._next >= len(self.items):
+            position = self._next[queue]
+            if position >= len(indexes):
                 return None
-            index, self._next = self._next, self._next + 1
-            return index
+            self._next[queue] = position + 1
+            return indexes[position]
 
-    def _work(self) -> None:
+    def _work(self, queue: int) -> None:
         clients: dict[int, ChatClient] = {}
         try:
-            while (index := self._take()) is not None:
+            while (index := self._take(queue)) is not None:
                 if self._cancel.is_set():
                     self._finished[index].set()  # never started: its slot stays None
                     self._tell(index)
+                    self._item_done(index, None)
                     continue
                 endpoint, request = self.items[index]
-                client = clients.get(id(endpoint))
-                if client is None:
-                    client = clients[id(endpoint)] = self._client_factory(endpoint)
-                run = self._run_one(client, index, endpoint, request)
+                try:
+                    client = clients.get(id(endpoint))
+                    if client is None:
+                        client = clients[id(endpoint)] = self._client_factory(endpoint)
+                except Exception as error:  # a client that cannot even be built: the item fails, not the batch
+                    log.exception("no client for %s", endpoint.name)
+                    run = Run(request=request, endpoint=endpoint.name, preset=self._presets[index],
+                              error=RunError.from_exception(error))
+                else:
+                    run = self._run_one(client, index, endpoint, request)
                 self.runs[index] = run
                 if self._on_finish is not None:
                     try:
@@ -185,9 +215,17 @@ class Batch:
                         self.errors.append(f"could not save run {run.id}: {error}")
                 self._finished[index].set()
                 self._tell(index)
+                self._item_done(index, run)
         finally:
             for client in clients.values():
                 client.close()
+
+    def _item_done(self, index: int, run: Run | None) -> None:
+        if self._on_item is not None:
+            try:
+                self._on_item(index, run)
+            except Exception:  # the caller's bug must not stop the other items
+                log.exception("on_item for batch item %d failed", index)
 
     def _run_one(self, client: ChatClient, index: int, endpoint: Endpoint, request: ChatRequest) -> Run:
         def on_start(recorder: RunRecorder) -> None:  # the pages read the text so far from it
