@@ -63,7 +63,7 @@ def test_the_grade_is_the_probability_weighted_rating_from_the_graders_logprobs(
     assert sent["model"] == "judge/model" and sent["logprobs"] is True and sent["top_logprobs"] >= 5
     prompt = sent["messages"][1]["content"]
     assert prompt.startswith("Does the answer name the capital of France? The right answer is Paris.")
-    assert prompt.endswith("The answer to grade:\nParis")
+    assert prompt.endswith("The answer to grade:\nParis\n\nRating (1-5):")
 
 
 def test_a_low_weighted_rating_fails_at_the_checks_threshold():
@@ -116,3 +116,34 @@ def test_a_rubric_naming_a_variable_the_case_lacks_is_refused_and_answer_is_know
     typo = Experiment.from_preset(classifier_preset([{"kind": "rubric", "value": "{{answer}} vs {{expectd}}"}]),
                                   [Case(values={"review": "France"}, expected="Paris")])
     assert "names {{expectd}}" in problems(typo)[0]
+
+
+@pytest.mark.sandbox
+def test_the_local_model_grades_a_rubric_from_its_own_logprobs(sandbox, tmp_path):
+    """The local model as the grader (a weak one: the README says so): a real grader request with
+    logprobs, read into a score in 0..1 and a confidence, beside the text checks it answered to.
+    With temperature 0 the same answer is graded the same on a second run."""
+    from playground.presets.model import preset_from_dict
+
+    preset = preset_from_dict({
+        "schema_version": 1, "name": "Capital", "variables": [{"name": "country"}],
+        "request": {"model": "local/smollm2-135m-instruct", "temperature": 0, "seed": 1, "max_completion_tokens": 8,
+                    "messages": [{"role": "user", "content": "What is the capital of {{country}}? One word."}]},
+        "checks": [{"kind": "rubric", "value": "Is the answer the capital of {{country}}, {{expected}}?", "weight": 0},
+                   {"kind": "contains", "ignore_case": True}, {"kind": "not_regex", "value": "[0-9]"},
+                   {"kind": "finish_reason", "value": "stop"}]})
+    cases = [Case(values={"country": "France"}, expected="Paris"),
+             Case(values={"country": "Italy"}, expected="Paris", any_of=["Madrid"])]  # a wrong expected: fails
+    experiment = Experiment.from_preset(preset, cases)
+    first = run_experiment(experiment, [sandbox.endpoint], save=False)
+    again = run_experiment(experiment, [sandbox.endpoint], save=False)
+    for trial in first.trials:
+        rubric = trial.checks[0]
+        assert trial.status != "error" and rubric.score is not None and 0 <= rubric.score <= 1, trial
+        assert rubric.confidence is not None and 0.5 <= rubric.confidence <= 1, rubric
+        assert "from logprobs" in rubric.reason
+    by_case = {t.case: t for t in first.trials}
+    assert "Paris" in by_case[0].answer and by_case[0].status == "pass", by_case[0]
+    assert by_case[1].status == "fail" and "none of 2 accepted answers" in by_case[1].reason, by_case[1]
+    assert [t.checks[0].score for t in sorted(again.trials, key=lambda t: t.case)] == pytest.approx(
+        [t.checks[0].score for t in sorted(first.trials, key=lambda t: t.case)], abs=1e-6)

@@ -1,8 +1,8 @@
 """The `rubric` check: a grader model rates the answer from 1 to 5 against the check's prompt.
 
 The grader's prompt is the check's value with `{{answer}}`, `{{expected}}` and the case's
-variables filled in (the answer is appended when the prompt does not place it). The grade is
-read as G-Eval reads it: from the grader's logprobs at its first answer token, the probability-
+variables filled in (the answer is appended when the prompt does not place it), then "Rating
+(1-5):". The grade is read as G-Eval reads it: from the grader's logprobs at its first answer token, the probability-
 weighted mean over the rating tokens 1..5, normalised to a score in 0..1 ((rating - 1) / 4). The
 check passes at its threshold (0.5 by default: a rating of 3). The grader's confidence is the
 probability it gave the verdict's side of the threshold (the rating tokens' mass on that side,
@@ -28,7 +28,7 @@ from playground.presets.model import VARIABLE_RE
 
 RATINGS = ("1", "2", "3", "4", "5")
 RUBRIC_THRESHOLD = 0.5
-TOP_LOGPROBS = 10
+TOP_LOGPROBS = 20  # the most servers give: a small grader puts its ratings below its top few tokens
 SYSTEM = ("You grade an answer against a rubric. Reply with one digit from 1 (does not meet the rubric at all) "
           "to 5 (fully meets it), and nothing else.")
 
@@ -50,6 +50,7 @@ def grader_request(check: Check, run: Run, case: Case, model: str) -> tuple[Chat
     template = check.value or ""
     if "answer" not in VARIABLE_RE.findall(template):
         template += "\n\nThe answer to grade:\n{{answer}}"
+    template += "\n\nRating (1-5):"  # the grader's next token is the rating (where it follows instructions)
     values = case.model_copy(update={"values": {**case.values, "answer": run.text}})
     prompt, why = fill(template, values)
     if prompt is None:
