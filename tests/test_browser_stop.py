@@ -1,10 +1,13 @@
 """Browser: `Stop generating` works the same on every page that streams through the one run slot
 (playground/ui/common/run_slot.py): the Playground and Compare have theirs in their own modules
-(test_browser_playground, test_browser_live, test_browser_compare); here, History's rerun. The
+(test_browser_playground, test_browser_live, test_browser_compare); here, History's rerun and the
+Experiments matrix. The
 stream stops at once, what came is kept and said, and the server sees the connection close."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -14,7 +17,7 @@ from playground.client.schema import ChatRequest
 from playground.runs.store import RunStore
 from tests.browser_support import ANSWERS_JS, open_page, screenshot, wait_answer, wait_idle
 from tests.scripted_server import Reply
-from tests.support import chat_requests
+from tests.support import chat_requests, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -54,3 +57,49 @@ def test_stop_a_history_rerun_keeps_what_came_and_says_so(browser, server, app_u
     stopped = store.get(runs[0].id)
     assert stopped.id != past.id and stopped.cancelled and stopped.partial
     assert stopped.text.startswith("t00 t01 t02 t03") and "t59" not in stopped.text
+
+
+STOP_PRESET = {
+    "schema_version": 1,
+    "name": "Count slowly",
+    "variables": [{"name": "n", "default": "1"}],
+    "request": {"model": "scripted/scripted-model", "stream": True,
+                "messages": [{"role": "user", "content": "Count from {{n}}."}]},
+    "checks": [{"kind": "contains", "value": "t00"}],
+}
+
+
+def test_stop_an_experiment_keeps_the_finished_cells_and_says_it_stopped(browser, server, app_url, app_dir):
+    """Three cases one at a time (the scripted sandbox serves one at once): the first answer comes
+    whole, the second streams when Stop is pressed; the matrix keeps the first cell's pass, marks
+    the second stopped, never sends the third, and says the run stopped."""
+    from playwright.sync_api import expect
+
+    presets = app_dir / "presets"
+    presets.mkdir(parents=True, exist_ok=True)
+    (presets / "count-slowly.json").write_text(json.dumps(STOP_PRESET))
+    (presets / "count-slowly.cases.csv").write_text("n,expected,note\n1,,\n2,,\n3,,\n")
+    server.route("/healthz", Reply.json(200, {"status": "ok", "parallel": 1}))  # a sandbox of one sequence
+    server.add(Reply.stream_text(["t00 ", "t01"]))
+    server.add(Reply.stream_text(TOKENS, delay_s=0.1))
+    before = len(chat_requests(server))
+    with open_page(browser, f"{app_url}/experiments", "Experiments") as page:
+        try:
+            preset = page.get_by_role("combobox", name="Preset")
+            if preset.input_value() != "Count slowly":
+                preset.click()
+                page.get_by_role("option", name="Count slowly").click()
+            wait_idle(page)
+            page.get_by_role("spinbutton", name="Variants").fill("1")
+            page.get_by_role("button", name="Run experiment").click()
+            wait_for(lambda: len(chat_requests(server)) == before + 2 and chat_requests(server)[-1].events_sent >= 3,
+                     30, "the second cell to be streaming")
+            page.get_by_role("button", name="Stop").click()
+            expect(page.get_by_text(re.compile(r"^Stopped: 2 of 3 request\(s\)"))).to_be_visible()
+            screenshot(page, "experiments-stopped.png", full_page=True)
+        except Exception:
+            screenshot(page, "experiments-stop-failure.png", full_page=True)
+            raise
+    streaming = chat_requests(server)[before + 1]
+    assert streaming.wait_closed(5) and not streaming.finished
+    assert len(chat_requests(server)) == before + 2  # the third case was never sent

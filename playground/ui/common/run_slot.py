@@ -1,8 +1,10 @@
 """A page's run in flight: one `playground.runs.batch.Batch` under one session key. Every page
-that sends requests (the Playground's Run, Compare's Run all and Repeat, History's rerun) holds
-its runs in a RunSlot, so starting, stopping and seeing a run finish work the same everywhere:
+that sends requests (the Playground's Run, Compare's Run all and Repeat, History's rerun, the
+Experiments matrix) holds its runs in a RunSlot, so starting, stopping and seeing a run finish
+work the same everywhere:
 
 - `start(items, ...)` sends them in worker threads (each finished Run saved to the history);
+  `hold(job)` keeps one made elsewhere (an experiment, whose cells run through a Batch of its own);
 - `stop()` is `Stop generating`: every stream stops at once and keeps its partial text, and the
   click's own page run already shows the stopped runs (a cancelled worker ends in tens of ms);
 - `current()` is the batch while it runs, and after until it is taken (a page draws its live
@@ -16,7 +18,7 @@ Nothing but `stop()` stops a run: a rerun, an edit or a page switch draws the sa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import streamlit as st
 
@@ -28,6 +30,15 @@ from playground.runs.store import history_saver
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 
 
+class Job(Protocol):
+    """What a slot holds: a Batch, or anything that runs one and stops and ends like it."""
+
+    @property
+    def done(self) -> bool: ...
+    def cancel(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> object: ...
+
+
 @dataclass(frozen=True)
 class RunSlot:
     key: str  # the session key the batch lives under (None when nothing runs or waits to be taken)
@@ -37,10 +48,13 @@ class RunSlot:
         """Send `items` in worker threads; each finished Run is saved to the history."""
         batch = Batch(items, concurrency=concurrency, preset=preset,
                       on_finish=history_saver(endpoint for endpoint, _ in items)).start()
-        st.session_state[self.key] = batch
-        return batch
+        return self.hold(batch)
 
-    def current(self) -> Batch | None:
+    def hold(self, job: Job) -> Job:
+        st.session_state[self.key] = job
+        return job
+
+    def current(self) -> Job | None:
         """The batch running, or finished and not taken yet."""
         return st.session_state.get(self.key)
 
@@ -52,7 +66,7 @@ class RunSlot:
             current.cancel()
             current.wait(STOP_WAIT_S)
 
-    def take_finished(self) -> Batch | None:
+    def take_finished(self) -> Job | None:
         """A finished batch, once: the slot is empty after."""
         current = self.current()
         if current is None or not current.done:

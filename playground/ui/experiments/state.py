@@ -45,6 +45,7 @@ from playground.settings import runs_db_path
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
+from playground.ui.common.run_slot import RunSlot
 from playground.ui.playground import state as playground_state
 
 PRESET = "exp.preset"
@@ -319,13 +320,27 @@ class Running:
             self._claimed = True
             return True
 
+    # what the page's run slot (playground.ui.common.run_slot) asks of what it holds
+    @property
+    def done(self) -> bool:
+        return self.runner.done
+
+    def cancel(self) -> None:
+        self.runner.stop()
+
+    def wait(self, timeout: float | None = None) -> object:
+        return self.runner.wait(timeout)
+
+
+RUN = RunSlot(_RUNNING)  # the experiment in flight
+
 
 def store() -> ExperimentStore:
     return ExperimentStore(runs_db_path())
 
 
 def running() -> Running | None:
-    return running_in(st.session_state)
+    return RUN.current()
 
 
 def running_in(session_state: Mapping[str, Any]) -> Running | None:
@@ -338,21 +353,17 @@ def start(experiment: Experiment, named: dict[str, Endpoint]) -> None:
     st.session_state[_RESULT] = None
     st.session_state[_COMPARISON] = None
     runner = ExperimentRunner(experiment, named, default_endpoint=default_endpoint_name(), prices=prices())
-    st.session_state[_RUNNING] = Running(runner.start())
+    RUN.hold(Running(runner.start()))
 
 
-def stop() -> None:
-    current = running()
-    if current is not None:
-        current.runner.stop()
+stop = RUN.stop  # `Stop`: the cells in flight end now, keeping what came; no new ones start
 
 
 def harvest() -> None:
     """Move a finished run into the page state with its comparison (top of every page run)."""
-    current = running()
-    if current is None or not current.runner.done:
+    current = RUN.take_finished()
+    if current is None:
         return
-    st.session_state[_RUNNING] = None
     result = current.runner.result
     st.session_state[_RESULT] = result
     for problem in current.runner.errors:
