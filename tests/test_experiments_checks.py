@@ -240,3 +240,38 @@ def test_a_python_check_outside_the_presets_folder_is_refused_at_load(folder, tm
     assert "this experiment has none" in problems(homeless)[0]
     fine = homeless.model_copy(update={"folder": str(folder)})
     assert problems(fine) == []
+
+
+# --- similar on embeddings, where the endpoint serves them -----------------------------------------
+
+
+def test_similar_uses_the_endpoints_embeddings_and_falls_back_to_difflib_where_there_are_none():
+    from tests.scripted_server import Reply
+
+    vectors = {"Paris.": [1.0, 0.0], "Paris": [0.6, 0.8]}  # cosine 0.6
+
+    def embeddings(received):
+        body = received.json
+        return Reply.json(200, {"object": "list", "data": [
+            {"index": n, "embedding": vectors[text]} for n, text in enumerate(body["input"])]})
+
+    preset = classifier_preset([{"kind": "similar", "model": "embed/small", "threshold": 0.5}])
+    experiment = Experiment.from_preset(preset, [Case(values={"review": "r"}, expected="Paris")])
+    with modelled(lambda body: {"text": "Paris."}) as server:
+        chat = server.respond
+        server.respond = lambda r: embeddings(r) if r.path.endswith("/embeddings") else chat(r)
+        result = run_experiment(experiment, [server.endpoint()], save=False)
+        (check,) = result.trials[0].checks
+        assert (check.passed, check.score) == (True, pytest.approx(0.6))
+        assert check.reason == "cosine similarity (embed/small) 0.60 >= 0.50 to 'Paris'"
+        sent = [r.json for r in server.requests if r.path.endswith("/embeddings")]
+        assert sent == [{"model": "embed/small", "input": ["Paris.", "Paris"]}]
+    with modelled(lambda body: {"text": "Paris."}) as server:  # an endpoint without embeddings
+        chat = server.respond
+        server.respond = lambda r: Reply.json(404, {"detail": "Not Found"}) if r.path.endswith("/embeddings") \
+            else chat(r)
+        result = run_experiment(experiment, [server.endpoint()], save=False)
+        (check,) = result.trials[0].checks
+        assert check.score == pytest.approx(10 / 11)
+        assert check.reason == ("similarity 0.91 >= 0.50 to 'Paris' (embeddings not served (HTTP 404): "
+                                "difflib's ratio)")

@@ -21,6 +21,7 @@ from playground.client.schema import TokenLogprob
 from playground.experiments import checks_json
 from playground.experiments.checks_code import python_check
 from playground.experiments.checks_text import q, text_check
+from playground.experiments.embeddings import Embed
 from playground.experiments.grader import Ask, rubric_check
 from playground.experiments.model import Case, CheckResult, Trial, TrialStatus, shorten
 from playground.presets import Check
@@ -100,6 +101,7 @@ class GradeContext:
     prices: Prices | None = None
     folder: str | None = None
     ask: Ask | None = None
+    embed: Embed | None = None  # similar checks with an embedding model
 
 
 def _limit(check: Check, value: float | None, what: str, fmt: str, unknown: str,
@@ -122,7 +124,7 @@ _STRUCTURE = {"json_valid": checks_json.json_valid, "json_schema": checks_json.j
 def _grader(check: Check, run: Run, case: Case, context: GradeContext) -> CheckResult:
     kind = check.kind
     if kind in _TEXT:
-        return text_check(check, run, case)
+        return text_check(check, run, case, context.embed)
     if kind in _STRUCTURE:
         return _STRUCTURE[kind](check, run, case)
     if kind == "python":

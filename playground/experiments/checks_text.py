@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Callable
 
 from playground.client.run import Run
+from playground.experiments.embeddings import Embed, cosine
 from playground.experiments.model import Case, CheckResult, shorten
 from playground.presets import Check
 from playground.presets.model import VARIABLE_RE
@@ -49,13 +50,14 @@ def reads_expected(check: Check) -> bool:
 DEFAULT_EXPECTED = ("equals", "contains", "regex", "starts_with", "similar")  # value defaults to {{expected}}
 
 
-def text_check(check: Check, run: Run, case: Case) -> CheckResult:
+def text_check(check: Check, run: Run, case: Case, embed: Embed | None = None) -> CheckResult:
     """One text check; over each accepted answer when the case has several and the check reads
     `{{expected}}` (the first that passes, else the first's failure, naming how many were tried)."""
     accepted = case.accepted
     if len(accepted) < 2 or not reads_expected(check):
-        return _one(check, run, case)
-    results = [_one(check, run, case.model_copy(update={"expected": answer, "any_of": []})) for answer in accepted]
+        return _one(check, run, case, embed)
+    results = [_one(check, run, case.model_copy(update={"expected": answer, "any_of": []}), embed)
+               for answer in accepted]
     passing = [r for r in results if r.passed]
     if passing:
         return max(passing, key=lambda r: r.score if r.score is not None else 1.0)
@@ -66,7 +68,7 @@ def text_check(check: Check, run: Run, case: Case) -> CheckResult:
                        best.score, best.weight)
 
 
-def _one(check: Check, run: Run, case: Case) -> CheckResult:
+def _one(check: Check, run: Run, case: Case, embed: Embed | None = None) -> CheckResult:
     kind = check.kind
     answer = run.text
     fold = str.casefold if check.ignore_case else (lambda s: s)
@@ -93,7 +95,7 @@ def _one(check: Check, run: Run, case: Case) -> CheckResult:
         ok = finish == value.strip()
         return CheckResult(check.label, ok, f"finish_reason {finish!r} {'==' if ok else '!='} {value.strip()!r}")
     if kind == "similar":
-        return _similar(check, answer, value, fold)
+        return _similar(check, answer, value, fold, embed)
     try:
         pattern = regex(value, check.ignore_case)
     except re.error as exc:
@@ -132,9 +134,21 @@ def similarity(answer: str, reference: str) -> float:
     return difflib.SequenceMatcher(None, answer.strip(), reference.strip(), autojunk=False).ratio()
 
 
-def _similar(check: Check, answer: str, reference: str, fold: Callable[[str], str]) -> CheckResult:
+def _similar(check: Check, answer: str, reference: str, fold: Callable[[str], str],
+             embed: Embed | None = None) -> CheckResult:
+    """Cosine similarity of the two texts' embeddings when the check names an embedding model and
+    the endpoint serves it; difflib's ratio otherwise (the reason says which, and why not embeddings)."""
     threshold = check.threshold if check.threshold is not None else SIMILAR_THRESHOLD
-    ratio = similarity(fold(answer), fold(reference))
+    how, note = "similarity", ""
+    ratio: float | None = None
+    if check.model:
+        vectors, why = embed(check.model, [answer, reference]) if embed is not None else (None, "no endpoint")
+        if vectors is not None:
+            ratio, how = cosine(vectors[0], vectors[1]), f"cosine similarity ({check.model})"
+        else:
+            note = f" ({why}: difflib's ratio)"
+    if ratio is None:
+        ratio = similarity(fold(answer), fold(reference))
     ok = ratio >= threshold
-    return CheckResult(check.label, ok, f"similarity {ratio:.2f} {'>=' if ok else '<'} {threshold:.2f} "
-                                        f"to {q(reference)}", score=ratio)
+    return CheckResult(check.label, ok, f"{how} {ratio:.2f} {'>=' if ok else '<'} {threshold:.2f} "
+                                        f"to {q(reference)}{note}", score=ratio)

@@ -28,6 +28,7 @@ from playground.client.endpoint import Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.experiments.checks import GradeContext, confidence_labels, grade
+from playground.experiments.embeddings import embed
 from playground.experiments.model import Experiment, Trial
 from playground.experiments.results import ExperimentResult, ExperimentStore
 from playground.experiments.validation import ExperimentError, validate
@@ -238,7 +239,8 @@ class ExperimentRunner:
         where = dict(case_index=case_index, variant=variant_index, repeat=repeat)
         try:
             context = GradeContext(prices=self.prices, folder=self.experiment.folder,
-                                   ask=lambda check, request: self._ask(check, request, endpoint))
+                                   ask=lambda check, request: self._ask(check, request, endpoint),
+                                   embed=lambda model, texts: embed(endpoint, model, texts))
             trial = grade(run, variant.case_for(case), self.experiment.checks_for(case), labels=self._labels,
                           pass_threshold=self.experiment.pass_threshold, context=context, **where)
         except Exception as error:  # a check that breaks on odd data marks the cell, not the run

@@ -102,7 +102,8 @@ class Check(BaseModel):
     weight: float = Field(default=1.0, ge=0)
     threshold: float | None = Field(default=None, ge=0, le=1)
     grader: str | None = None  # rubric: the grader's endpoint (None: --grader, else the variant's own)
-    model: str | None = None  # rubric: the grader's model (None: --grader-model, else the variant's)
+    model: str | None = None  # rubric: the grader's model (None: --grader-model, else the variant's); similar: an
+    # embedding model (cosine similarity where the endpoint serves embeddings; difflib's ratio where it does not)
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> "Check":
@@ -135,8 +136,10 @@ class Check(BaseModel):
             raise ValueError(f"a {kind} check needs a value ({what})")
         if kind == "python" and not re.fullmatch(r"[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*", self.value or ""):
             raise ValueError(f"a python check's value is file.py:function, not {self.value!r}")
-        if (self.grader is not None or self.model is not None) and kind != "rubric":
+        if self.grader is not None and kind != "rubric":
             raise ValueError("grader and model belong to a rubric check")
+        if self.model is not None and kind not in ("rubric", "similar"):
+            raise ValueError("grader and model belong to a rubric check (model also to similar: its embedding model)")
         for pattern in ((self.value if kind == "not_regex" else None), self.matches):
             if pattern and not VARIABLE_RE.search(pattern):
                 try:
