@@ -35,7 +35,8 @@ _HELP = {
     "weight": "The check's share of the trial's score (1 by default; 0: shown, not counted).",
     "threshold": "similar / python / rubric: the score (0..1) at which the check passes.",
     "grader": "rubric: the endpoint that grades (empty: the variant's own).",
-    "model": "rubric: the grader's model (empty: the variant's).",
+    "model": "rubric: the grader's model (empty: the variant's); similar: an embedding model (cosine similarity "
+             "where the endpoint serves embeddings).",
     "limit": "For max_latency_s, max_completion_tokens, max_cost, min_confidence (0..1), max_perplexity.",
     "labels": "min_confidence only: the answer's labels, comma-separated (their first tokens' probability mass).",
     "tool": "tool_called only: the function that must be called (empty: any).",
