@@ -2,13 +2,17 @@
 by the preset's checks (some read logprobs), run in CI through `python -m playground.experiments`.
 
 - model: Experiment, Case, Variant (what is run), Trial and CheckResult (what came back)
-- cases: cases files (presets/NAME.cases.csv), CSV/JSONL import with per-row problems, export
-- checks: grading one answer (every check kind), confidence from logprobs
+- cases: cases files (presets/NAME.cases.csv), CSV/JSONL import with per-row problems, export; a
+  case's own checks and accepted answers
+- checks: grading one answer (the verdict, the weighted score), confidence from logprobs; the kinds
+  by what they read: checks_text, checks_json, checks_code (python), grader (rubric, from the
+  grader's logprobs), embeddings (similar on an endpoint's embeddings)
 - validation: what an experiment is refused for before any request (ExperimentError)
 - engine: ExperimentRunner (threads, a limit per endpoint, Stop, progress) and run_experiment
 - results: ExperimentResult and ExperimentStore (tables in the run store's SQLite file)
-- summary, compare, calibration: the figures of one run, of two runs, of confidence
-- cli: the command line (__main__)
+- summary, compare, calibration: the figures of one run (flaky cells, --pass-at), of two runs, of confidence
+- cli: the command line (__main__); report_table and report_formats (json, csv, junit) print a run;
+  promptfoo: import-promptfoo
 
 UI-free: the Experiments page draws these; nothing here imports Streamlit.
 """
