@@ -286,6 +286,8 @@ class _Reader:
                 self.drop(f"{where}: vars.{name}", "a list or object value is not importable (promptfoo expands "
                                                    "lists into several tests; write them out)")
                 return None
+            if isinstance(value, str) and value.startswith("file://"):
+                self.drop(f"{where}: vars.{name}", f"{value} is not read (the case has the path as its text)")
             values[name] = value if isinstance(value, str) else json.dumps(value)
         checks = []
         for n, given in enumerate(test.get("assert") or []):
