@@ -148,3 +148,21 @@ def test_help_starts_without_pandas_numpy_or_streamlit():
               "print('HEAVY', heavy, 'EXIT', code)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "import-promptfoo" in done.stdout and "HEAVY [] EXIT 0" in done.stdout, done.stdout + done.stderr
+
+
+def test_grader_and_grader_model_send_rubric_checks_to_their_endpoint(cli, capsys):
+    from playground.experiments.grader import SYSTEM
+    from tests.scripted_server import Reply
+
+    preset = classifier_preset([{"kind": "rubric", "value": "Is {{answer}} the label of {{review}}?"}])
+    (cli.tmp / "tiny.json").write_text(preset_to_json(preset))
+    cli.servers[1].respond = lambda received: (Reply.stream_text(["5"]) if received.method == "POST"  # b grades
+                                               else Reply.json(404, {}))
+    code, text = cli("--endpoint", "a", "--grader", "b", "--grader-model", "judge/x", "--format", "json")
+    assert code == 0, text
+    graded = [r.json for r in cli.servers[1].requests if r.method == "POST"]
+    assert len(graded) == 3 and {g["model"] for g in graded} == {"judge/x"}
+    assert {g["messages"][0]["content"] for g in graded} == {SYSTEM}
+    assert all(r.json["messages"][0]["content"] != SYSTEM for r in cli.servers[0].requests if r.method == "POST")
+    code, _ = cli("--endpoint", "a", "--grader", "nobody")
+    assert code == 2 and "no endpoint named 'nobody'" in capsys.readouterr().err
