@@ -108,6 +108,8 @@ def rubric_check(check: Check, run: Run, case: Case, ask: Ask | None) -> CheckRe
     if request is None:
         return CheckResult(check.label, None, f"not checked: {why}")
     grader_run = ask(check, request)
+    if grader_run.cancelled:
+        return CheckResult(check.label, None, "not checked: stopped before the grader answered")
     if grader_run.error is not None:
         return CheckResult(check.label, False, f"grader error: {grader_run.error.kind}: "
                                                f"{shorten(grader_run.error.message, 100)}")
