@@ -16,9 +16,9 @@ PROMPT = b"<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistan
 
 
 def greedy(path: str, count: int) -> list[int]:
-    from llama_cpp import Llama
+    from playground.sandbox.model import load_llama
 
-    llm = Llama(model_path=path, n_ctx=256, n_threads=1, verbose=False)
+    llm = load_llama(path, n_ctx=256, n_threads=1)  # as the sandbox loads it (AMX CPUs: see load_llama)
     tokens = llm.tokenize(PROMPT, special=True)
     return [token for token, _ in zip(llm.generate(tokens, temp=0.0), range(count))]
 

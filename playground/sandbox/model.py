@@ -117,6 +117,14 @@ class PromptTooLong(ValueError):
         self.n_ctx = n_ctx
 
 
+def load_llama(model_path: str, **options) -> Llama:
+    """llama-cpp-python's Llama over `model_path` as this process may run it: the one way the
+    sandbox, its tests and benches load a model (see _model_params: no AMX repacking on an AMX
+    CPU, where ggml's AMX matmul crashes the process)."""
+    with _model_params(use_extra_bufts=not _cpu_has_amx()):
+        return Llama(model_path=model_path, verbose=False, **options)
+
+
 class Engine:
     def __init__(self, model_path: str | None = None, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  parallel: int | None = None, prefix_cache: bool = True) -> None:
@@ -128,15 +136,8 @@ class Engine:
         # token. With logits_all=True a prompt evaluated 35-60% slower and each evaluated token's
         # row (n_ctx x 49152 floats, 400 MB at full context) was copied into memory.
         # This Llama holds the tokenizer, template and model; the scheduler makes its own context.
-        with _model_params(use_extra_bufts=not _cpu_has_amx()):
-            self.llm = Llama(
-                model_path=self.model_path,
-                n_ctx=n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads_batch,
-                logits_all=False,
-                verbose=False,
-            )
+        self.llm = load_llama(self.model_path, n_ctx=n_ctx, n_threads=self.n_threads,
+                              n_threads_batch=self.n_threads_batch, logits_all=False)
         self.n_ctx = self.llm.n_ctx()  # per sequence
         self.n_vocab = self.llm.n_vocab()
         self.vocab = self.llm._model.vocab
