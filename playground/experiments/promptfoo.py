@@ -308,7 +308,7 @@ def import_config(config_path: str | Path, out: str | Path = "presets") -> Impor
     """Write the presets and the cases file of a promptfoo config into `out`; ImportFailed when
     it cannot be read."""
     try:
-        import yaml  # PyYAML: only this command reads YAML (in the dev extra; the app does not need it)
+        import yaml  # PyYAML (a dependency): imported here, so the CLI's --help stays quick
     except ImportError:
         raise ImportFailed("reading promptfoo's YAML needs PyYAML: pip install PyYAML") from None
 

@@ -164,6 +164,8 @@ def controls(preset: Preset, cases: list[Case], variants: list[Variant], busy: b
         return
     try:
         experiment = Experiment.from_preset(preset, cases, variants, repeats=repeats)
+        # `python` checks run files from the preset's own folder, as the CLI's do
+        experiment = experiment.model_copy(update={"folder": str(state.presets_folder())})
         state.start(experiment, state.endpoints())
     except ValueError as error:  # a variant's endpoint gone since drawn, an invalid experiment
         st.error(escape_markdown(str(error)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import streamlit as st
@@ -93,6 +94,11 @@ def run_view_key(case: int, variant: int, repeat: int) -> str:
 
 def presets() -> list[Preset]:
     return PresetStore().list()
+
+
+def presets_folder() -> Path:
+    """Where the presets are: the folder an experiment's `python` checks' files are read from."""
+    return Path(PresetStore().folder).resolve()
 
 
 def variables(preset: Preset) -> list[str]:
