@@ -68,7 +68,7 @@ def test_invalid_bytes_become_replacement_characters_at_the_end():
 def test_top_k_is_exact_most_likely_first_ties_by_token_id():
     import numpy as np
 
-    from playground.sandbox.model import _top_k
+    from playground.sandbox.model import top_k_ids
 
     rng = np.random.default_rng(7)
     for trial in range(60):
@@ -77,4 +77,4 @@ def test_top_k_is_exact_most_likely_first_ties_by_token_id():
             logits[rng.integers(0, 49152, 25)] = np.sort(logits)[-6]  # ties around the cut
         k = int(rng.integers(1, 21))
         expected = np.lexsort((np.arange(len(logits)), -logits))[:k]
-        assert _top_k(logits, float(logits.max()), k).tolist() == expected.tolist()
+        assert top_k_ids(logits, float(logits.max()), k).tolist() == expected.tolist()

@@ -225,7 +225,7 @@ class Engine:
         log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
         alternatives = []
         if top > 0:
-            for alt in _top_k(logits, peak, top).tolist():
+            for alt in top_k_ids(logits, peak, top).tolist():
                 alternatives.append(self._top(alt, float(logits[alt]) - log_total))
         raw = self.piece(token)
         return TokenLogprob(
@@ -237,7 +237,7 @@ class Engine:
         return TopLogprob(token=_token_text(raw), logprob=logprob, bytes=list(raw))
 
 
-def _top_k(logits: np.ndarray, peak: float, k: int) -> np.ndarray:
+def top_k_ids(logits: np.ndarray, peak: float, k: int) -> np.ndarray:
     """Ids of the k largest logits, largest first (ties by id). Looks only near the peak
     first: a partition of the whole vocabulary costs ~0.3 ms a token, this ~0.03 ms."""
     candidates = None
