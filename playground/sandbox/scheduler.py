@@ -189,9 +189,10 @@ class Scheduler:
             self._threads = threads
 
     def _decode(self, members: list[Seq]) -> bool:
-        if llama_cpp.llama_decode(self._ctx, self._batch) == 0:
+        code = llama_cpp.llama_decode(self._ctx, self._batch)
+        if code == 0:
             return True
-        error = RuntimeError("llama_decode failed")  # its cells may be half written: end every request in it
+        error = RuntimeError(f"llama_decode returned {code}")  # its cells may be half written: end its requests
         for seq in members:
             self._cut(seq.slot, 0)
         for ticket in {seq.ticket for seq in members}:
