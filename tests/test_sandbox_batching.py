@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from playground.client.endpoint import LOCAL_MODEL
+from tests.support import health, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -23,10 +24,6 @@ PROMPTS = ["Write a poem about the sea.", "Explain how a bicycle works.", "List 
 
 def ask(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
-
-
-def health(sandbox) -> dict:
-    return httpx.get(sandbox.base_url + "/healthz", timeout=10).json()
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +106,7 @@ def test_a_seeded_run_is_the_same_alone_and_in_a_batch(sandbox, client):
         return result
 
     def in_batch() -> dict:
-        deadline = time.monotonic() + 30
-        while health(sandbox)["running"] < 3:  # join the others mid-flight
-            assert time.monotonic() < deadline, "the background streams never ran"
-            time.sleep(0.02)
+        wait_for(lambda: health(sandbox)["running"] >= 3, 30, "the background streams to run")  # join mid-flight
         started.set()
         return timed_stream(client, **seeded)
 
@@ -161,10 +155,7 @@ def test_a_client_walking_away_hands_its_slot_to_the_queue(sandbox):
             waiting = http.send(http.build_request("POST", url, json={**endless, "messages": ask(PROMPTS[4])}),
                                 stream=True)
             streams.append(waiting)
-            deadline = time.monotonic() + 10
-            while health(sandbox)["queued"] != 1:
-                assert time.monotonic() < deadline, f"the fifth request never queued: {health(sandbox)}"
-                time.sleep(0.02)
+            wait_for(lambda: health(sandbox)["queued"] == 1, 10, "the fifth request to queue")
             assert health(sandbox)["running"] == 4
             streams[0].close()  # the client walks away
             lines.append(waiting.iter_lines())
@@ -177,10 +168,7 @@ def test_a_client_walking_away_hands_its_slot_to_the_queue(sandbox):
         finally:
             for response in streams:
                 response.close()
-    deadline = time.monotonic() + 5
-    while health(sandbox)["busy"]:
-        assert time.monotonic() < deadline, "the streams were not all dropped"
-        time.sleep(0.02)
+    wait_for(lambda: not health(sandbox)["busy"], 30, "every stream to be dropped")
 
 
 # --- in-process: the exact step -----------------------------------------------------------
@@ -188,7 +176,6 @@ def test_a_client_walking_away_hands_its_slot_to_the_queue(sandbox):
 
 @pytest.fixture(scope="module")
 def engine():
-    pytest.importorskip("llama_cpp")
     from playground.sandbox.model import Engine
 
     return Engine(n_ctx=512, n_threads=1, parallel=2)
