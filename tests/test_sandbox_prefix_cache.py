@@ -17,6 +17,7 @@ import pytest
 from playground.client.client import ChatClient
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
+from tests.support import health
 
 pytestmark = pytest.mark.sandbox
 
@@ -49,7 +50,6 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 @pytest.fixture(scope="module")
 def engines():
     """(warm, cold): the same model and sizes, the prefix cache on and off."""
-    pytest.importorskip("llama_cpp")
     from playground.sandbox.model import Engine
 
     warm = Engine(n_ctx=512, n_threads=1, parallel=2)
@@ -156,7 +156,6 @@ def test_two_requests_at_once_share_their_new_prefix(engines):
 def test_a_full_context_evicts_the_least_recently_used_prefix():
     """Two slots of 256 cells, each run to the end of its context; a third prompt takes the
     least recently used slot. Nothing fails, the recent prefix stays, the old one is gone."""
-    pytest.importorskip("llama_cpp")
     from playground.sandbox.model import Engine
 
     engine = Engine(n_ctx=256, n_threads=1, parallel=2)
@@ -182,10 +181,6 @@ def test_a_full_context_evicts_the_least_recently_used_prefix():
 
 
 # --- over HTTP: usage, /healthz, the openai SDK, the app ------------------------------------
-
-
-def health(sandbox) -> dict:
-    return httpx.get(sandbox.base_url + "/healthz", timeout=10).json()
 
 
 def body(review: str, **fields) -> dict:
