@@ -295,14 +295,18 @@ def test_message_boxes_keep_their_identity_when_they_renumber(server):
     assert widget(at.text_area, key).id == before.id
 
 
-def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server):
-    """What a preset, a share link or History's "rerun" does: put a new request in the session."""
+def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server, tmp_path):
+    """A preset loaded (as a share link or History's Load into Playground do: state.load) replaces
+    the request: the form, the JSON view and the sidebar's model show it on that very run."""
     at = open_app()
     type_user_message(at, "old text")
-    at.session_state["request"] = ChatRequest.from_wire({
+    other = Preset.new("Other model", ChatRequest.from_wire({
         "model": "vendor/other-model", "temperature": 0.4, "messages": [
-            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "new text"}]})
-    at.run()
+            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "new text"}]}))
+    PresetStore(tmp_path / "presets").save(other)
+    at.run()  # the bar lists the file
+    widget(at.selectbox, "preset_load_name").select(other.name)
+    at.button(key="preset_load").click().run()  # one run: no second one to bring the sidebar along
     assert not at.exception
     assert widget(at.number_input, "p_temperature").value == pytest.approx(0.4)
     assert widget(at.text_area, "msg_system").value == "Be kind."

@@ -26,6 +26,7 @@ import streamlit as st
 from playground import settings
 from playground.ui import sidebar
 from playground.ui.common import streamlit_internals
+from playground.ui.playground import state as playground_state
 
 PAGES = [  # (file in pages/, title, icon); a page is listed only when its file exists
     ("playground.py", "Playground", ":material/chat:"),
@@ -50,6 +51,7 @@ def start(root: Path) -> streamlit_internals.Page:
         if (root / "pages" / name).exists()
     ]
     page = st.navigation(pages)
+    playground_state.prepare()  # before the sidebar: it shows the working request's model (one owner)
     sidebar.render()
     return page
 

@@ -9,8 +9,6 @@ from playground.ui.playground import codeview, preset_bar, runner, state
 
 def render() -> None:
     endpoint = sidebar.current_endpoint()
-    preset_bar.load_share_link()
-    # may rerun: before preset_bar shows its one-time message
     state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
 
     st.title("Playground")

@@ -1,9 +1,7 @@
-"""Preset widgets for the Playground page: share-link loading, the Save/Load preset bar and the
-Variables panel.
+"""Preset widgets for the Playground page: the Save/Load preset bar and the Variables panel.
 
-Contract (the Playground page calls the first two near the top of the page):
-- load_share_link(): reads ?preset=TOKEN and loads the preset (state.load_preset); a bad token
-  shows an error, loads nothing.
+Contract (the Playground page calls the first near the top of the page; a share link,
+?preset=TOKEN, is loaded by state.prepare before the sidebar is drawn):
 - preset_bar(): "Save as preset" (the request as a template, `{{variables}}` and all) and
   "Load preset".
 - variables_panel(): while the request has `{{variables}}` (a preset's, or typed by hand), one
@@ -21,9 +19,7 @@ from playground.presets import (
     PresetFileError,
     PresetStore,
     SecretFoundError,
-    ShareLinkError,
     Variable,
-    from_share_token,
     variables_in,
 )
 from playground.presets.store import PresetStoreError
@@ -33,19 +29,6 @@ from playground.ui.common import notices, widget_sync
 from playground.ui.playground import state
 
 LOAD_NAME = "preset_load_name"  # the Load preset picker (widget_sync: a preset gone since is unpicked)
-
-
-def load_share_link() -> None:
-    """Load the preset of ?preset=TOKEN once per token; show a clear error for a bad token."""
-    token = st.query_params.get(state.SHARE_PARAM)
-    if not token or not state.share_token_is_new(token):
-        return
-    try:
-        preset = from_share_token(token)
-    except ShareLinkError as exc:
-        st.error(f"The shared preset could not be loaded: {escape_markdown(str(exc))}")
-        return
-    state.load_preset(preset, "from the share link")  # no file hash: saving never overwrites a file unasked
 
 
 # --- callbacks --------------------------------------------------------------------------------

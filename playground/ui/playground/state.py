@@ -24,7 +24,15 @@ import streamlit as st
 from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatRequest
-from playground.presets import MissingVariableError, Preset, PresetStore, Variable, fill_variables, variables_in
+from playground.presets import (
+    MissingVariableError,
+    Preset,
+    PresetStore,
+    Variable,
+    fill_variables,
+    from_share_token,
+    variables_in,
+)
 from playground.presets.sharelink import ShareLinkError, decode_token, encode_token
 from playground.runs.batch import Batch
 from playground.secrets_check import find_secrets
@@ -44,7 +52,6 @@ RUN = RunSlot(LIVE)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
 _RUN_REQUESTED = "_run_requested"
-_MODEL_SEEN = "_request_model_seen"
 DRAFT_PARAM = "draft"  # the query parameter that holds the draft
 SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then the draft takes over)
 
@@ -73,10 +80,19 @@ def default_request(model: str, local: bool = False) -> ChatRequest:
 
 get_request = EDITOR.get
 current_request = EDITOR.request  # the working request, when the Playground has one yet (other pages read it)
-# Make a request the working one (a preset, a share link, History's Load into Playground):
-# every view redraws its widgets from it on the Playground's next run.
-load = EDITOR.load
 errors = EDITOR.errors
+
+
+def load(request: ChatRequest) -> None:
+    """Make `request` the working one (a preset, a share link, History's Load into Playground):
+    every view redraws its widgets from it, and the sidebar picks its model at once.
+
+    The model has one owner, the sidebar's pick: the working request carries it. Whatever puts
+    a model in the request (this, the JSON view) picks it in the sidebar in the same breath, and
+    a pick in the sidebar is copied into the request (ensure). Both happen before the sidebar is
+    drawn (callbacks, and prepare() in the shell), so no extra rerun reconciles them."""
+    EDITOR.load(request)
+    sidebar.choose(model=request.model)
 
 
 def load_past_request(request: ChatRequest) -> None:
@@ -87,13 +103,38 @@ def load_past_request(request: ChatRequest) -> None:
         st.session_state.pop(key, None)
 
 
+def prepare() -> None:
+    """Before the sidebar is drawn (the shell calls it on every page run): the preset of a share
+    link, and the draft in the address (after a reload), so that the sidebar shows their model
+    on this very run."""
+    load_share_link()
+    if current_request() is None and (draft := _draft_in_address()) is not None:
+        load(draft)  # a new request without one is made by ensure, on the model the sidebar picks
+
+
 def ensure(model: str, local: bool = False) -> ChatRequest:
-    """Called at the top of the page, before any request widget is drawn: creates the request
-    on first use (from the draft in the address, after a reload) and follows the sidebar's model."""
+    """Called at the top of the page, before any request widget is drawn: the working request
+    (made on first use), carrying the sidebar's model (a pick there is copied in here)."""
     if current_request() is None:
-        made = EDITOR.ensure(lambda: _draft_in_address() or default_request(model, local))
-        st.session_state[_MODEL_SEEN] = made.model
-    return _follow_model(get_request(), model)
+        load(_draft_in_address() or default_request(model, local))
+    request = get_request()
+    if model and model != request.model:
+        request = request.model_copy(update={"model": model})
+        EDITOR.load(request)
+    return request
+
+
+def load_share_link() -> None:
+    """Load the preset of ?preset=TOKEN once per token; say so when the token is bad."""
+    token = st.query_params.get(SHARE_PARAM)
+    if not token or not share_token_is_new(token):
+        return
+    try:
+        preset = from_share_token(token)
+    except ShareLinkError as exc:
+        say("error", f"The shared preset could not be loaded: {escape_markdown(str(exc))}")
+        return
+    load_preset(preset, "from the share link")  # no file hash: saving never overwrites a file unasked
 
 
 def _draft_in_address() -> ChatRequest | None:
@@ -120,21 +161,6 @@ def keep_draft() -> None:
     elif st.query_params.get(DRAFT_PARAM) != token:
         st.query_params[DRAFT_PARAM] = token
     st.query_params.pop(SHARE_PARAM, None)
-
-
-def _follow_model(request: ChatRequest, sidebar_model: str) -> ChatRequest:
-    """Keep request.model and the sidebar's model the same; whichever changed last wins."""
-    seen = st.session_state.get(_MODEL_SEEN)
-    if sidebar_model and sidebar_model != request.model:
-        if seen is not None and sidebar_model != seen:  # the sidebar changed
-            request = request.model_copy(update={"model": sidebar_model})
-            load(request)
-        else:  # the request changed (a preset, a share link, History): the sidebar follows
-            sidebar.choose(model=request.model)
-            st.session_state[_MODEL_SEEN] = request.model
-            st.rerun()  # the sidebar was drawn before this page: draw it again with the model
-    st.session_state[_MODEL_SEEN] = request.model
-    return request
 
 
 # --- the run ----------------------------------------------------------------------------------
