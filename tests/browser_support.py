@@ -22,6 +22,7 @@ outside host), `shown_text(page, selector)` and `dataframe_text(locator)` (what 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -247,6 +248,20 @@ def wait_answer(page, predicate: str, shot: str = "answer-failure.png") -> None:
     except Exception:
         screenshot(page, shot, full_page=True)
         raise
+
+
+def put_preset(app_dir: Path, preset: dict, cases: str | None = None) -> Path:
+    """Write a preset file (and its cases file, CSV text) into the app's presets folder, as a
+    teammate's pull would: the file is named after the preset. Returns the folder."""
+    from playground.presets import slugify
+
+    folder = app_dir / "presets"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = slugify(preset["name"])
+    (folder / f"{stem}.json").write_text(json.dumps(preset))
+    if cases is not None:
+        (folder / f"{stem}.cases.csv").write_text(cases)
+    return folder
 
 
 def choose(page, combobox, option: str) -> None:

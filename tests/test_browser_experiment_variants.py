@@ -4,12 +4,11 @@ the local sandbox (tests/conftest.py's module app)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from tests.browser_support import open_page, screenshot, wait_idle
+from tests.browser_support import open_page, put_preset, screenshot, wait_idle
 from tests.scripted_server import Reply
 from tests.support import chat_requests, wait_for
 
@@ -29,10 +28,7 @@ CASES = "thing,expected,note\ntree,oak,\nfish,cod,\n"
 def test_a_variant_sends_its_system_prompt_and_max_tokens_and_the_other_does_not(browser, app_url, app_dir, server):
     from playwright.sync_api import expect
 
-    presets = app_dir / "presets"
-    presets.mkdir(parents=True, exist_ok=True)
-    (presets / "name-a-thing.json").write_text(json.dumps(PRESET))
-    (presets / "name-a-thing.cases.csv").write_text(CASES)
+    put_preset(app_dir, PRESET, CASES)
     server.default = Reply.stream_text(["oak"])
     with open_page(browser, f"{app_url}/experiments", "Experiments", viewport=(1440, 1400)) as page:
         try:

@@ -18,6 +18,7 @@ from tests.browser_support import (
     assert_inert,
     dataframe_text,
     open_page,
+    put_preset,
     screenshot,
     streamlit_app,
     wait_idle,
@@ -41,10 +42,7 @@ CASES = "topic,expected,note\ntides,tides,passes\nwaves,waves,fails: the server 
 def test_run_an_experiment_and_open_a_cell(browser, app_url, app_dir, server):
     from playwright.sync_api import expect
 
-    presets = app_dir / "presets"
-    presets.mkdir(parents=True, exist_ok=True)
-    (presets / "echo-a-topic.json").write_text(json.dumps(PRESET))
-    (presets / "echo-a-topic.cases.csv").write_text(CASES)
+    put_preset(app_dir, PRESET, CASES)
     server.add(Reply.stream_text(["tides"]))
     server.add(Reply.stream_text([HOSTILE_SCRIPT]))
     with open_page(browser, f"{app_url}/experiments", "Experiments", viewport=(1440, 1000)) as page:
@@ -112,10 +110,7 @@ def test_a_check_edited_in_its_table_grades_the_run_and_is_saved(browser, app_ur
     next run and Save checks writes it into the preset file."""
     from playwright.sync_api import expect
 
-    presets = app_dir / "presets"
-    presets.mkdir(parents=True, exist_ok=True)
-    (presets / "echo-a-topic.json").write_text(json.dumps(PRESET))
-    (presets / "echo-a-topic.cases.csv").write_text(CASES)
+    presets = put_preset(app_dir, PRESET, CASES)
     with open_page(browser, f"{app_url}/experiments", "Experiments", viewport=(1440, 1200)) as page:
         try:
             wait_idle(page)
@@ -271,10 +266,7 @@ def test_a_rubric_checks_cell_shows_the_graders_score_and_confidence(browser, ap
     from playground.experiments.grader import SYSTEM
     from tests.scripted_server import token_logprob
 
-    presets = app_dir / "presets"
-    presets.mkdir(parents=True, exist_ok=True)
-    (presets / "capital-graded.json").write_text(json.dumps(GRADED))
-    (presets / "capital-graded.cases.csv").write_text("country,expected,note\nFrance,Paris,\n")
+    put_preset(app_dir, GRADED, "country,expected,note\nFrance,Paris,\n")
     grade = [token_logprob("4", math.log(0.7), [("4", math.log(0.7)), ("5", math.log(0.2)), ("2", math.log(0.1))])]
 
     def respond(received):

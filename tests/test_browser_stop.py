@@ -6,7 +6,6 @@ stream stops at once, what came is kept and said, and the server sees the connec
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timezone
 
@@ -15,7 +14,7 @@ import pytest
 from playground.client.run import ChoiceResult, Run
 from playground.client.schema import ChatRequest
 from playground.runs.store import RunStore
-from tests.browser_support import ANSWERS_JS, open_page, screenshot, wait_answer, wait_idle
+from tests.browser_support import ANSWERS_JS, open_page, put_preset, screenshot, wait_answer, wait_idle
 from tests.scripted_server import Reply
 from tests.support import chat_requests, wait_for
 
@@ -75,10 +74,7 @@ def test_stop_an_experiment_keeps_the_finished_cells_and_says_it_stopped(browser
     the second stopped, never sends the third, and says the run stopped."""
     from playwright.sync_api import expect
 
-    presets = app_dir / "presets"
-    presets.mkdir(parents=True, exist_ok=True)
-    (presets / "count-slowly.json").write_text(json.dumps(STOP_PRESET))
-    (presets / "count-slowly.cases.csv").write_text("n,expected,note\n1,,\n2,,\n3,,\n")
+    put_preset(app_dir, STOP_PRESET, "n,expected,note\n1,,\n2,,\n3,,\n")
     server.route("/healthz", Reply.json(200, {"status": "ok", "parallel": 1}))  # a sandbox of one sequence
     server.add(Reply.stream_text(["t00 ", "t01"]))
     server.add(Reply.stream_text(TOKENS, delay_s=0.1))
