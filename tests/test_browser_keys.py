@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from playground.presets import from_share_token, preset_to_json
-from tests.browser_support import PAGE_TIMEOUT_MS, choose, open_page, run_prompt, screenshot
+from tests.browser_support import PAGE_TIMEOUT_MS, choose, open_page, run_prompt, screenshot, wait_idle
 from tests.scripted_server import Reply, ScriptedServer
 
 pytestmark = pytest.mark.browser
@@ -99,8 +99,12 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(browser, app_url, app_d
                 assert all(KEY not in s for s in snippets)
 
                 # Save preset: the file holds the request, not the key.
+                wait_idle(page)  # the Get code tab's rerun is over: the form below is the page's current one
                 page.get_by_text("Save as preset").click()
-                page.get_by_role("textbox", name="Name", exact=True).fill("Custom key check")
+                name = page.get_by_role("textbox", name="Name", exact=True)
+                name.fill("Custom key check")
+                name.press("Tab")  # commit the name (a rerun) before the click that reads it
+                wait_idle(page)
                 page.get_by_role("button", name="Save preset").click()
                 expect(page.get_by_text("Saved preset")).to_be_visible()
                 preset_file = tmp_path / "presets" / "custom-key-check.json"
