@@ -1,7 +1,7 @@
 """llama.cpp's own batched decode of N sequences, in process: the baseline that
 bench/sandbox_batching.py holds the sandbox's serving to.
 
-The context is made as the sandbox's scheduler makes its own (playground/sandbox/scheduler.py):
+The context is the one the sandbox's scheduler makes (playground.sandbox.scheduler.make_context):
 the engine's context settings (threads, batch threads), n_ctx per sequence x N, n_seq_max = N,
 a KV cache that is not unified (a stream of cells per sequence), no flash attention, batches of
 512. The loop is the plainest one: each prompt in a decode of its own, then one decode a step
@@ -17,7 +17,7 @@ import time
 import llama_cpp
 import numpy as np
 
-N_BATCH = 512
+from playground.sandbox.scheduler import N_BATCH, make_context
 
 
 class BatchedDecode:
@@ -27,15 +27,7 @@ class BatchedDecode:
         self.engine = engine
         self.parallel = parallel
         self.banned = list(banned)
-        params = type(engine.llm.context_params).from_buffer_copy(engine.llm.context_params)
-        params.n_ctx = engine.n_ctx * parallel
-        params.n_seq_max = parallel
-        params.n_batch = params.n_ubatch = N_BATCH
-        params.kv_unified = False
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        self._ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
-        if not self._ctx:
-            raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
+        self._ctx = make_context(engine, parallel)  # as the sandbox's scheduler makes its own
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
 

@@ -44,23 +44,31 @@ N_BATCH = 512
 log = logging.getLogger(__name__)
 
 
+def make_context(engine, parallel: int):
+    """A llama.cpp context of `parallel` sequences over the engine's model, as the sandbox decodes:
+    the engine's settings, one KV stream per sequence, batches of N_BATCH (a bench's in-process
+    baseline makes its own with this too, so both sides decode alike)."""
+    params = type(engine.llm.context_params).from_buffer_copy(engine.llm.context_params)  # the server's settings
+    params.n_ctx = engine.n_ctx * parallel
+    params.n_seq_max = parallel
+    params.n_batch = params.n_ubatch = N_BATCH
+    params.kv_unified = False
+    # No flash attention: on this CPU build it read a prompt 5x slower (384 tokens: 7.1 s against
+    # 1.2 s), and its sums for a token depended on how many tokens shared its step.
+    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
+    if not ctx:
+        raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
+    return ctx
+
+
 class Scheduler:
     """Owns a llama.cpp context of `parallel` sequences over the engine's model."""
 
     def __init__(self, engine, parallel: int, prefix_cache: bool = True) -> None:
         self.engine = engine
         self.parallel = parallel
-        params = type(engine.llm.context_params).from_buffer_copy(engine.llm.context_params)  # the server's settings
-        params.n_ctx = engine.n_ctx * parallel
-        params.n_seq_max = parallel
-        params.n_batch = params.n_ubatch = N_BATCH
-        params.kv_unified = False
-        # No flash attention: on this CPU build it read a prompt 5x slower (384 tokens: 7.1 s against
-        # 1.2 s), and its sums for a token depended on how many tokens shared its step.
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        self._ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
-        if not self._ctx:
-            raise RuntimeError(f"llama.cpp could not make a context of {parallel} x {engine.n_ctx} tokens")
+        self._ctx = make_context(engine, parallel)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx_total = llama_cpp.llama_n_ctx(self._ctx)
         self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
