@@ -92,16 +92,26 @@ def edit_cell(page, editor, column: int, text: str) -> None:
     """Type `text` into the first row's cell of `column`: Enter opens the cell's editor, Enter commits."""
     from playwright.sync_api import expect
 
-    select_cell(page, editor, column)
-    page.keyboard.press("Enter")
-    box = page.locator("textarea.gdg-input").first
-    expect(box).to_be_visible()
-    box.press("ControlOrMeta+a")
-    box.press_sequentially(text) if text else box.press("Backspace")
-    expect(box).to_have_value(text)
-    box.press("Enter")
-    expect(box).to_have_count(0)
-    expect(editor.locator(f"canvas table td#glide-cell-{column + 1}-0")).to_have_text(text)
+    cell = editor.locator(f"canvas table td#glide-cell-{column + 1}-0")
+    for attempt in range(3):
+        select_cell(page, editor, column)
+        page.keyboard.press("Enter")
+        box = page.locator("textarea.gdg-input").first
+        expect(box).to_be_visible()
+        box.press("ControlOrMeta+a")
+        box.press_sequentially(text) if text else box.press("Backspace")
+        expect(box).to_have_value(text)
+        box.press("Enter")
+        expect(box).to_have_count(0)
+        try:
+            expect(cell).to_have_text(text, timeout=5_000)
+            break
+        except AssertionError:
+            # The grid (glide-data-grid, wider than the window since the checks gained columns)
+            # now and then drops an overlay editor's commit as it scrolls the cell into view: the
+            # user types it again. What the app does with an edit is checked after each call.
+            if attempt == 2:
+                raise
     wait_idle(page)
 
 
