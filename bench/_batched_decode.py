@@ -17,7 +17,7 @@ import time
 import llama_cpp
 import numpy as np
 
-from playground.sandbox.scheduler import N_BATCH, make_context
+from playground.sandbox.scheduler import N_BATCH, make_context, put_token
 
 
 class BatchedDecode:
@@ -47,13 +47,13 @@ class BatchedDecode:
         start = time.perf_counter()
         for seq, prompt in enumerate(prompts):
             for i, token in enumerate(prompt):
-                _put(batch, i, token, i, seq, i == len(prompt) - 1)
+                put_token(batch, i, token, i, seq, i == len(prompt) - 1)
             batch.n_tokens = len(prompt)
             self._decode()
             replies[seq].append(self._pick(len(prompt) - 1))
         for step in range(1, tokens):
             for seq, prompt in enumerate(prompts):
-                _put(batch, seq, replies[seq][-1], len(prompt) + step - 1, seq, True)
+                put_token(batch, seq, replies[seq][-1], len(prompt) + step - 1, seq, True)
             batch.n_tokens = len(prompts)
             self._decode()
             for seq in range(len(prompts)):
@@ -73,11 +73,3 @@ class BatchedDecode:
             logits = logits.copy()
             logits[self.banned] = -np.inf
         return int(logits.argmax())
-
-
-def _put(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
-    batch.token[i] = token
-    batch.pos[i] = pos
-    batch.n_seq_id[i] = 1
-    batch.seq_id[i][0] = seq_id
-    batch.logits[i] = logits

@@ -164,7 +164,7 @@ class Scheduler:
         if generating:
             for n, seq in enumerate(generating):  # ascending sequence ids: llama.cpp packs them in one ubatch
                 self._cache.tokens[seq.slot].append(seq.next_token)
-                _put(self._batch, n, seq.next_token, seq.pos, seq.slot, True)
+                put_token(self._batch, n, seq.next_token, seq.pos, seq.slot, True)
                 seq.pos, seq.row, seq.next_token = seq.pos + 1, n, None
             self._batch.n_tokens = len(generating)
             self._set_threads(self.engine.n_threads_batch)
@@ -180,7 +180,7 @@ class Scheduler:
             chunk, seq.prompt_left = seq.prompt_left[:take], seq.prompt_left[take:]
             self._cache.tokens[seq.slot].extend(chunk)
             for i, token in enumerate(chunk):
-                _put(self._batch, i, token, seq.pos + i, seq.slot, i == take - 1 and not seq.prompt_left)
+                put_token(self._batch, i, token, seq.pos + i, seq.slot, i == take - 1 and not seq.prompt_left)
             seq.pos += take
             seq.row = take - 1
             self._batch.n_tokens = take
@@ -414,7 +414,8 @@ def _chunk(left: int, budget: int) -> int:
     return take if take >= 2 else 0
 
 
-def _put(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+def put_token(batch, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+    """Row i of a llama_batch: one token of one sequence (the bench's in-process baseline fills its own with it)."""
     batch.token[i] = token
     batch.pos[i] = pos
     batch.n_seq_id[i] = 1
