@@ -399,6 +399,16 @@ def test_an_error_mid_matrix_is_an_error_cell(model_server, tmp_path: Path) -> N
     assert (row.passed, row.errors, row.trials, row.pass_rate) == (4, 2, 6, pytest.approx(4 / 6))
 
 
+def test_no_star_when_every_variant_failed(model_server, tmp_path: Path) -> None:
+    # Every review is "bad" against expected "good": both variants at 0%, neither the best.
+    server = model_server(label_answer)
+    experiment = sized_experiment(3, variants=2, review=lambda n: f"case {n} bad")
+    result = run_experiment(experiment, [server.endpoint()], store=ExperimentStore(tmp_path / "r.sqlite3"))
+    rows = summarize(result)
+    assert [(r.failed, r.pass_rate) for r in rows] == [(3, 0.0), (3, 0.0)]
+    assert [r.best for r in rows] == [False, False]
+
+
 def test_repeats_give_a_pass_rate_and_distinct_answers(model_server, tmp_path: Path) -> None:
     count = {"n": 0}
     lock = threading.Lock()

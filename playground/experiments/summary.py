@@ -145,7 +145,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def summarize(result: ExperimentResult) -> list[VariantSummary]:
     """One row per variant. The best: highest pass rate, then lowest cost, then lowest mean
-    latency (only when some variant has a pass rate)."""
+    latency (only when some variant passed something: a star on a 0% variant reads as a winner)."""
     by_variant: list[list[Trial]] = [[] for _ in result.experiment.variants]
     for trial in result.trials:
         if trial.status != "stopped" and trial.variant < len(by_variant):
@@ -163,7 +163,7 @@ def summarize(result: ExperimentResult) -> list[VariantSummary]:
             mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
             p95_latency_s=percentile(latencies, 95), prompt_tokens=sum(t.prompt_tokens for t in trials),
             completion_tokens=sum(t.completion_tokens for t in trials), cost=sum(costs) if costs else None))
-    ranked = [r for r in rows if r.pass_rate is not None]
+    ranked = [r for r in rows if r.pass_rate]
     if ranked:
         best = min(ranked, key=lambda r: (-(r.pass_rate or 0.0), r.cost if r.cost is not None else math.inf,
                                           r.mean_latency_s if r.mean_latency_s is not None else math.inf))
