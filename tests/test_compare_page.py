@@ -462,3 +462,27 @@ def test_a_run_carrying_its_endpoints_key_is_not_saved(server: ScriptedServer) -
     assert any("could not save run" in w for w in texts(at.warning))
     html = " ".join(str(h.proto.body) for h in at.get("html"))
     assert "the key is" in html  # still shown on screen
+
+
+def test_a_panes_model_follows_its_endpoint(server: ScriptedServer) -> None:
+    # C lists its models (OpenAI's shape); A and B list none (the scripted server has no such route).
+    server.route("/c/v1/models", Reply.json(200, {"object": "list", "data": [{"id": "c-first"}, {"id": "c-second"}]}))
+    server.route("/c/v1/chat/completions", Reply.stream_text(["ok"]))
+    at = app(server)
+    at.secrets["endpoints"]["C"] = {"base_url": server.base_url, "chat_path": "/c/v1/chat/completions",
+                                    "models_path": "/c/v1/models", "auth": "bearer"}
+    at.run()
+    assert widget_value(at, "cmp.0.p_model") == "scripted/model"
+    widget(at.selectbox, "cmp.0.endpoint").select("C").run()
+    assert widget_value(at, "cmp.0.p_model") == "c-first"  # the old server's model is not C's
+    widget(at.text_input, "cmp.0.p_model").input("c-second").run()
+    widget(at.selectbox, "cmp.0.endpoint").select("A").run()
+    assert widget_value(at, "cmp.0.p_model") == "c-second"  # A lists nothing: kept
+    widget(at.selectbox, "cmp.0.endpoint").select("C").run()
+    assert widget_value(at, "cmp.0.p_model") == "c-second"  # C lists it: the same name
+    widget(at.checkbox, "cmp.1.include").uncheck()
+    run_all(at)
+    body = [r.json for r in server.requests if r.path == "/c/v1/chat/completions"][-1]
+    assert body["model"] == "c-second"
+    saved = RunStore(runs_db_path()).list()
+    assert [(r.endpoint, r.model) for r in saved] == [("C", "c-second")]

@@ -189,6 +189,26 @@ def current_model() -> str:
     return _fallback_model(endpoint)
 
 
+def pick_model(models: list[str], wanted: str | None, fallback: str) -> str:
+    """The one rule for the model a setup uses on a server: the same name when the server lists
+    it, else the endpoint's usual model when listed, else the server's first model. With no list
+    (a server that does not list, or not reachable yet), what was wanted, else the usual model."""
+    if wanted and wanted in models:
+        return wanted
+    if models:
+        return fallback if fallback in models else models[0]
+    return wanted or fallback
+
+
+def model_on(endpoint: Endpoint, wanted: str | None) -> str:
+    """The model a setup moved to `endpoint` uses (a Compare pane whose endpoint changed)."""
+    local = endpoint.kind == "local"
+    models = [] if local and sandbox_starting() else list_models(endpoint)[0]
+    if local and not models:  # starting, or not started: it serves one model
+        models = [LOCAL_MODEL]
+    return pick_model(models, wanted, _fallback_model(endpoint))
+
+
 def _fallback_model(endpoint: Endpoint) -> str:
     if endpoint.kind == "local":
         return LOCAL_MODEL
@@ -315,8 +335,7 @@ def _model_picker(endpoint: Endpoint) -> None:
     if models:
         st.session_state.pop(_PICK_MODEL, None)
     if not current or repick:
-        preferred = _fallback_model(endpoint)
-        current = preferred if preferred in models else models[0] if models else (current or preferred)
+        current = pick_model(models, None, _fallback_model(endpoint)) or current or ""
         st.session_state[MODEL_KEY] = current
     widget_sync.write(_MODEL_WIDGET, current)
     if models:
