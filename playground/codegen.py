@@ -1,6 +1,8 @@
 """Code that sends the exact request: curl, Python with httpx, Python with the openai SDK.
 
-The body is `request.to_wire()` unchanged. The key is read from an environment variable
+The body is the request as the endpoint is sent it (`endpoint.prepare(request).to_wire()`: its
+token limit in the endpoint's token_limit_field, as ChatClient sends it), otherwise unchanged.
+The key is read from an environment variable
 ($SGP_API_KEY for x-api-key endpoints, $OPENAI_API_KEY for bearer ones; the account id from
 $SGP_ACCOUNT_ID), never written out. Extra headers of the endpoint are included unless their
 name looks secret or their value contains the key; those are left out with a comment saying so.
@@ -69,10 +71,10 @@ def _auth(endpoint: Endpoint) -> _Auth:
                  redact_url_secrets(endpoint.chat_url))
 
 
-def _body(request: ChatRequest) -> dict[str, Any]:
-    """The request body, refused (SecretFoundError) when a key was typed into it: code gets copied
-    into chats and repositories, so no snippet may carry one."""
-    body = request.to_wire()
+def _body(endpoint: Endpoint, request: ChatRequest) -> dict[str, Any]:
+    """The body ChatClient sends to `endpoint`, refused (SecretFoundError) when a key was typed
+    into it: code gets copied into chats and repositories, so no snippet may carry one."""
+    body = endpoint.prepare(request).to_wire()
     check_no_secrets(body, what="this request")
     return body
 
@@ -99,7 +101,7 @@ def curl_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
         lines.append(f'  -H "x-selected-account-id: ${auth.account_env}" \\')
     for name, value in auth.headers.items():
         lines.append(f"  -H {shlex.quote(f'{name}: {value}')} \\")
-    lines.append(f"  --data-binary {shlex.quote(_pretty_json(_body(request)))}")
+    lines.append(f"  --data-binary {shlex.quote(_pretty_json(_body(endpoint, request)))}")
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +152,7 @@ def httpx_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     out = [line for line in out if line is not None]
     out += auth.comments()
     out += [f"url = {_py(auth.url)}", "headers = {", *_header_lines(auth, "    "), "}"]
-    out += [f"body = {_py(_body(request))}", ""]
+    out += [f"body = {_py(_body(endpoint, request))}", ""]
     if request.stream:
         out += [
             "with httpx.Client(timeout=120.0) as client:",
@@ -182,7 +184,7 @@ def openai_snippet(endpoint: Endpoint, request: ChatRequest) -> str:
     auth = _auth(endpoint)
     url = auth.url
     base_url = url[: -len(_CHAT_SUFFIX)] if url.endswith(_CHAT_SUFFIX) else url
-    body = _body(request)
+    body = _body(endpoint, request)
     known = {k: v for k, v in body.items() if k in OPENAI_SDK_FIELDS}
     extra = {k: v for k, v in body.items() if k not in OPENAI_SDK_FIELDS}
     default_headers = _header_lines(auth, "        ", for_sdk=True)

@@ -13,6 +13,8 @@ Secrets file shape (.streamlit/secrets.toml):
     api_key = "..."                 # or api_key_env = "VLLM_KEY" to read it from the environment
     chat_path = "/chat/completions" # default: /chat/completions for bearer, SGP's path otherwise
     account_id = "..."              # optional, sent as x-selected-account-id
+    token_limit_field = "max_tokens" # or "max_completion_tokens"; default: max_completion_tokens
+                                    # for SGP-style (x-api-key) servers and api.openai.com, else max_tokens
     [prices]
     "openai/gpt-4o" = [2.5, 10.0]   # dollars per million input, output tokens
     "openai/gpt-4o-mini" = { input = 0.15, output = 0.6 }
@@ -29,7 +31,7 @@ from typing import Any
 
 import platformdirs
 
-from playground.client.endpoint import SGP_CHAT_PATH, Endpoint
+from playground.client.endpoint import SGP_CHAT_PATH, TOKEN_LIMIT_FIELDS, Endpoint
 from playground.secrets_check import redact_url_secrets
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,10 @@ def _endpoint_from_table(name: str, table: Any, environ: Mapping[str, str]) -> E
     headers = _get(table, "headers")
     models_path = _get(table, "models_path")
     kind = str(_get(table, "kind") or ("openai" if auth == "bearer" else "sgp"))
+    token_limit_field = _get(table, "token_limit_field")
+    if token_limit_field is not None and token_limit_field not in TOKEN_LIMIT_FIELDS:
+        raise ValueError(f"token_limit_field must be {' or '.join(map(repr, TOKEN_LIMIT_FIELDS))}, "
+                         f"got {token_limit_field!r}")
     return Endpoint(
         name=name,
         base_url=str(base_url),
@@ -156,6 +162,7 @@ def _endpoint_from_table(name: str, table: Any, environ: Mapping[str, str]) -> E
         headers={str(k): str(v) for k, v in _items(headers)},
         models_path=str(models_path) if models_path else None,
         kind=kind,
+        token_limit_field=token_limit_field,
     )
 
 

@@ -160,8 +160,9 @@ def test_curl_snippet_sends_the_exact_request(needs_curl, server, received, stre
     assert len(received) == 1
     got = received[0]
     assert got.path == "/v4/beta/chat/completions"
-    assert got.json == request.to_wire()
-    assert got.body.decode() == json.dumps(request.to_wire(), indent=2, ensure_ascii=False)
+    sent = endpoint.prepare(request).to_wire()  # the token limit in the endpoint's field, as ChatClient sends it
+    assert got.json == sent
+    assert got.body.decode() == json.dumps(sent, indent=2, ensure_ascii=False)
     assert got.headers["x-api-key"] == ENV_KEY
     assert got.headers["x-selected-account-id"] == ENV_ACCOUNT
     assert got.headers["x-team"] == "blue's team"
@@ -171,16 +172,16 @@ def test_curl_snippet_sends_the_exact_request(needs_curl, server, received, stre
 
 
 def test_curl_snippet_bearer(needs_curl, server, received):
-    request = nasty_request()
+    request, endpoint = nasty_request(), bearer_endpoint(server.base_url)
     answer(server, stream=False)
-    result = subprocess.run(["bash", "-c", curl_snippet(bearer_endpoint(server.base_url), request)],
+    result = subprocess.run(["bash", "-c", curl_snippet(endpoint, request)],
                             env=env_for_snippets(), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     [got] = received
     assert got.path == "/v1/chat/completions"
     assert got.headers["authorization"] == f"Bearer {ENV_KEY}"
     assert "x-api-key" not in got.headers
-    assert got.json == request.to_wire()
+    assert got.json == endpoint.prepare(request).to_wire()
 
 
 def test_local_endpoint_sends_no_key():
@@ -201,12 +202,12 @@ def test_python_snippets_compile(make, stream):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_httpx_snippet_sends_the_exact_request(server, received, stream):
-    request = nasty_request(stream)
+    request, endpoint = nasty_request(stream), sgp_endpoint(server.base_url)
     answer(server, stream)
-    result = run_python(httpx_snippet(sgp_endpoint(server.base_url), request))
+    result = run_python(httpx_snippet(endpoint, request))
     assert result.returncode == 0, result.stderr
     [got] = received
-    assert got.json == request.to_wire()
+    assert got.json == endpoint.prepare(request).to_wire()
     assert got.headers["x-api-key"] == ENV_KEY and got.headers["x-selected-account-id"] == ENV_ACCOUNT
     assert got.headers["x-team"] == "blue's team" and "x-auth-token" not in got.headers
     expected = "hello streamed" if stream else "hello from the test server"
@@ -223,7 +224,7 @@ def test_openai_snippet_sends_the_exact_request(server, received, stream, endpoi
     assert result.returncode == 0, result.stderr
     [got] = received
     assert got.path == ("/v4/beta/chat/completions" if endpoint.kind == "sgp" else "/v1/chat/completions")
-    assert got.json == request.to_wire()  # top_k, min_p, chat_template_kwargs via extra_body
+    assert got.json == endpoint.prepare(request).to_wire()  # top_k, min_p, chat_template_kwargs via extra_body
     if endpoint.auth == "x-api-key":
         assert got.headers["x-api-key"] == ENV_KEY
         assert got.headers["x-selected-account-id"] == ENV_ACCOUNT

@@ -65,7 +65,7 @@ class ChatClient:
     # --- public calls ------------------------------------------------------------------
 
     def complete(self, request: ChatRequest, cancel: threading.Event | None = None) -> ChatCompletion:
-        body = request.to_wire()
+        body = self.endpoint.prepare(request).to_wire()
         body.pop("stream", None)
         body.pop("stream_options", None)
         response = self._send("POST", self.endpoint.chat_url, body, cancel)
@@ -78,7 +78,7 @@ class ChatClient:
         return ChatStream(self._open_stream(request), on_raw)
 
     def _open_stream(self, request: ChatRequest, cancel: threading.Event | None = None) -> httpx.Response:
-        body = request.to_wire()
+        body = self.endpoint.prepare(request).to_wire()
         body["stream"] = True
         return self._send("POST", self.endpoint.chat_url, body, cancel)
 
@@ -103,7 +103,11 @@ class ChatClient:
         With `cancel`, setting the event returns at once and keeps the partial text: mid-stream
         the socket is shut down (so even a read waiting on a silent server returns); before
         the answer (slow first byte, retry wait) the request is abandoned and its response
-        closed as soon as it comes."""
+        closed as soon as it comes.
+
+        The run records the request as sent: its token limit in the endpoint's field
+        (Endpoint.prepare), so History and the run view show what the server was asked."""
+        request = self.endpoint.prepare(request)
         recorder = RunRecorder(request, endpoint=self.endpoint.name, preset=preset)
         if on_start is not None:
             on_start(recorder)

@@ -1,0 +1,113 @@
+"""Issue 22, any server's token limit: each endpoint names the field its server reads the limit
+from (token_limit_field), the client sends the limit in it, Get code shows the same, and a run
+that went past the limit asked for says the server ignored it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from playground import codegen
+from playground.client.client import ChatClient
+from playground.client.endpoint import Endpoint, with_token_limit_field
+from playground.client.schema import ChatRequest
+from playground.settings import configured_endpoints
+from tests.scripted_server import Reply, ScriptedServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def chat(**fields: Any) -> ChatRequest:
+    return ChatRequest.from_wire({"model": "scripted/model", "messages": [{"role": "user", "content": "hi"}],
+                                  **fields})
+
+
+def completion(completion_tokens: int = 3) -> dict:
+    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "scripted/model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": completion_tokens,
+                      "total_tokens": 5 + completion_tokens}}
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as scripted:
+        scripted.default = Reply.json(200, completion())
+        yield scripted
+
+
+def test_defaults_per_kind_of_server():
+    assert Endpoint.sgp(api_key="k").token_limit_field == "max_completion_tokens"
+    assert Endpoint.openai_compatible("https://api.openai.com/v1").token_limit_field == "max_completion_tokens"
+    assert Endpoint.openai_compatible("http://127.0.0.1:8000/v1").token_limit_field == "max_tokens"
+    assert Endpoint.openai_compatible("https://openrouter.ai/api/v1").token_limit_field == "max_tokens"
+    assert Endpoint.local(8765).token_limit_field == "max_tokens"
+    chosen = Endpoint.openai_compatible("https://api.openai.com/v1", token_limit_field="max_tokens")
+    assert chosen.token_limit_field == "max_tokens"
+    with pytest.raises(ValueError, match="token_limit_field must be one of"):
+        Endpoint(name="x", base_url="http://x", token_limit_field="max_new_tokens")  # type: ignore[arg-type]
+
+
+def test_the_key_in_an_endpoints_table():
+    secrets = {"endpoints": {
+        "llama": {"base_url": "http://box:8000/v1", "auth": "bearer"},
+        "openai": {"base_url": "https://api.openai.com/v1", "auth": "bearer"},
+        "sgp-like": {"base_url": "https://sgp.example"},
+        "told": {"base_url": "http://box:8000/v1", "auth": "bearer", "token_limit_field": "max_completion_tokens"},
+        "wrong": {"base_url": "http://box:8000/v1", "token_limit_field": "max_length"},
+    }}
+    problems: list[str] = []
+    named = {e.name: e for e in configured_endpoints(secrets, {}, None, problems)}
+    assert {name: e.token_limit_field for name, e in named.items()} == {
+        "llama": "max_tokens", "openai": "max_completion_tokens", "sgp-like": "max_completion_tokens",
+        "told": "max_completion_tokens"}
+    assert problems == ["[endpoints.wrong]: token_limit_field must be 'max_completion_tokens' or 'max_tokens', "
+                        "got 'max_length'"]
+
+
+def test_the_limit_moves_to_the_endpoints_field_unless_both_are_set():
+    one = chat(max_completion_tokens=7, temperature=0.5)
+    moved = with_token_limit_field(one, "max_tokens")
+    assert moved.to_wire() == {**{k: v for k, v in one.to_wire().items() if k != "max_completion_tokens"},
+                               "max_tokens": 7}
+    assert with_token_limit_field(moved, "max_completion_tokens").to_wire() == one.to_wire()
+    both = chat(max_completion_tokens=7, max_tokens=9)
+    assert with_token_limit_field(both, "max_tokens") is both
+    none = chat()
+    assert with_token_limit_field(none, "max_tokens") is none
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_custom_server_receives_max_tokens_and_sgp_max_completion_tokens(server: ScriptedServer, stream: bool):
+    custom = Endpoint.openai_compatible(f"{server.base_url}/v1", name="Custom (OpenAI-compatible)")
+    sgp = Endpoint.sgp(api_key="k", base_url=server.base_url)
+    if stream:
+        server.default = Reply.stream_text(["Hi"])
+    request = chat(max_completion_tokens=12, stream=stream)
+    for endpoint in (custom, sgp):
+        with ChatClient(endpoint, max_retries=0) as client:
+            run = client.run(request)
+        assert run.error is None, run.error
+    to_custom, to_sgp = (r.json for r in server.requests)
+    assert (to_custom.get("max_tokens"), "max_completion_tokens" in to_custom) == (12, False)
+    assert (to_sgp.get("max_completion_tokens"), "max_tokens" in to_sgp) == (12, False)
+    # the run records the request as sent (History shows what the server was asked)
+    assert run.request.max_completion_tokens == 12 and run.request.max_tokens is None
+
+
+def test_complete_sends_the_endpoints_field_too(server: ScriptedServer):
+    with ChatClient(Endpoint.local(server.port), max_retries=0) as client:
+        client.complete(chat(max_tokens=4))
+        client.complete(chat(max_completion_tokens=4))
+    assert [r.json.get("max_tokens") for r in server.requests] == [4, 4]
+    assert not any("max_completion_tokens" in r.json for r in server.requests)
+
+
+def test_get_code_shows_the_field_that_is_sent():
+    request = chat(max_completion_tokens=33)
+    local, sgp = Endpoint.local(8765), Endpoint.sgp(api_key="k")
+    for make in (codegen.curl_snippet, codegen.httpx_snippet, codegen.openai_snippet):
+        on_local, on_sgp = make(local, request), make(sgp, request)
+        assert "max_tokens" in on_local and "max_completion_tokens" not in on_local, make.__name__
+        assert "max_completion_tokens" in on_sgp and "max_tokens" not in on_sgp, make.__name__
