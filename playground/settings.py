@@ -31,7 +31,8 @@ from typing import Any
 
 import platformdirs
 
-from playground.client.endpoint import SGP_CHAT_PATH, TOKEN_LIMIT_FIELDS, Endpoint
+from playground.client.endpoint import SGP_CHAT_PATH, Endpoint
+from playground.client.token_limit import TOKEN_LIMIT_FIELDS
 from playground.secrets_check import redact_url_secrets
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,21 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
 
 def runs_db_path(environ: Mapping[str, str] | None = None) -> Path:
     return data_dir(environ) / "runs.sqlite3"
+
+
+DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """$PLAYGROUND_DATABASE_URL (postgresql://user:password@host:5432/db for a team), else None."""
+    environ = os.environ if environ is None else environ
+    return environ.get(DATABASE_URL_ENV, "").strip() or None
+
+
+def database_target(environ: Mapping[str, str] | None = None) -> str | Path:
+    """Where runs, experiments (and, with a URL, presets) are stored: the URL when one is
+    configured, else the SQLite file in the data folder."""
+    return database_url(environ) or runs_db_path(environ)
 
 
 def _get(mapping: Any, key: str) -> Any:

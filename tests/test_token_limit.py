@@ -4,14 +4,16 @@ that went past the limit asked for says the server ignored it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from playground import codegen
 from playground.client.client import ChatClient
-from playground.client.endpoint import Endpoint, with_token_limit_field
+from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest
+from playground.client.token_limit import IgnoredLimit, ignored_limit, with_token_limit_field
 from playground.settings import configured_endpoints
 from tests.scripted_server import Reply, ScriptedServer
 
@@ -111,3 +113,62 @@ def test_get_code_shows_the_field_that_is_sent():
         on_local, on_sgp = make(local, request), make(sgp, request)
         assert "max_tokens" in on_local and "max_completion_tokens" not in on_local, make.__name__
         assert "max_completion_tokens" in on_sgp and "max_tokens" not in on_sgp, make.__name__
+
+
+def test_a_run_past_its_limit_is_reported_as_ignored(server: ScriptedServer):
+    """The server below generated 40 tokens for a limit of 8: its reply says so in its usage."""
+    server.default = Reply.json(200, completion(completion_tokens=40))
+    with ChatClient(Endpoint.local(server.port), max_retries=0) as client:
+        over = client.run(chat(max_completion_tokens=8))
+        kept = client.run(chat(max_completion_tokens=40))
+        unlimited = client.run(chat())
+    assert ignored_limit(over) == IgnoredLimit(field="max_tokens", limit=8, choices=1, generated=40)
+    assert ignored_limit(kept) is None and ignored_limit(unlimited) is None
+    # the limit holds per choice: two choices of 20 tokens keep to a limit of 20
+    two = over.model_copy(update={"choices": over.choices * 2,
+                                  "request": chat(max_tokens=20, n=2)})
+    assert ignored_limit(two) is None
+    assert ignored_limit(two.model_copy(update={"request": chat(max_tokens=19, n=2)})).allowed == 38
+
+
+# --- the pages (AppTest) --------------------------------------------------------------------
+
+
+@pytest.fixture
+def stand_in(monkeypatch, tmp_path):
+    """A scripted server standing in for the local sandbox (apptest_support.sandbox_stand_in)."""
+    from tests.apptest_support import sandbox_stand_in
+
+    with sandbox_stand_in(tmp_path, monkeypatch, models=[("scripted-model", "scripted")]) as scripted:
+        yield scripted
+
+
+def _playground_run(at, limit: int) -> None:
+    """Type a user message and the limit (in the JSON view, as a user can on any endpoint), then Run."""
+    from tests.apptest_support import widget
+
+    body = json.loads(widget(at.text_area, "request_json").value)
+    body["messages"] = [{"role": "user", "content": "Count to twenty."}]
+    body.pop("max_tokens", None)
+    body["max_completion_tokens"] = limit
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
+    at.button(key="run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_playground_reports_a_server_that_ignored_the_limit(stand_in: ScriptedServer):
+    from tests.apptest_support import whole_app
+
+    stand_in.default = Reply.stream_text([f" {n}" for n in range(1, 13)])  # 12 tokens, whatever the limit
+    at = whole_app()
+    at.run()
+    _playground_run(at, 4)
+    sent = [r.json for r in stand_in.requests if r.path.endswith("/chat/completions")][-1]
+    assert sent["max_tokens"] == 4 and "max_completion_tokens" not in sent  # the sandbox's field
+    warnings = [str(w.value) for w in at.warning if "ignored the token limit" in str(w.value)]
+    assert warnings == ["**The server ignored the token limit**: the request asked for at most 4 tokens in "
+                        "`max_tokens`, and it generated 12. It may read `max_completion_tokens` instead: set the "
+                        "endpoint's token_limit_field to `max_completion_tokens` (in its [endpoints] table, or in "
+                        "the Custom endpoint's form)."]
+    _playground_run(at, 12)  # a server that kept to the limit: no warning
+    assert not [w for w in at.warning if "ignored the token limit" in str(w.value)]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from playground.client.schema import ChatRequest
+from playground.client.token_limit import TOKEN_LIMIT_FIELDS, TokenLimitField, default_field, with_token_limit_field
 from playground.secrets_check import redact_url_secrets
 
 SGP_DEFAULT_BASE_URL = "https://api.egp.scale.com"
@@ -18,9 +19,6 @@ SGP_MODELS_PATH = "/v5/chat/completions/models"
 LOCAL_MODEL = "local/smollm2-135m-instruct"
 
 AuthStyle = Literal["x-api-key", "bearer"]
-TokenLimitField = Literal["max_completion_tokens", "max_tokens"]
-TOKEN_LIMIT_FIELDS: tuple[TokenLimitField, ...] = ("max_completion_tokens", "max_tokens")
-OPENAI_HOST = "api.openai.com"  # OpenAI's own host reads max_completion_tokens (its o-series refuse max_tokens)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=10.0)
 
 
@@ -36,7 +34,7 @@ class Endpoint:
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT, repr=False)
     models_path: str | None = None
     kind: str = "custom"  # sgp | openai | local | custom: a hint for presets and the UI
-    # The wire field that carries the token limit: None picks the usual one (default_token_limit_field).
+    # The wire field that carries the token limit (token_limit.py): None picks the usual one.
     token_limit_field: TokenLimitField | None = None
 
     def __post_init__(self) -> None:
@@ -44,7 +42,7 @@ class Endpoint:
         if self.models_path is None:
             object.__setattr__(self, "models_path", _default_models_path(self.chat_path))
         if self.token_limit_field is None:
-            object.__setattr__(self, "token_limit_field", default_token_limit_field(self.kind, self.base_url))
+            object.__setattr__(self, "token_limit_field", default_field(self.kind, self.base_url))
         elif self.token_limit_field not in TOKEN_LIMIT_FIELDS:
             raise ValueError(f"token_limit_field must be one of {', '.join(TOKEN_LIMIT_FIELDS)}, "
                              f"got {self.token_limit_field!r}")
@@ -117,26 +115,6 @@ class Endpoint:
         """The request as this endpoint is sent it (what the client sends and records, what Get
         code shows): see with_token_limit_field."""
         return with_token_limit_field(request, self.token_limit_field or "max_completion_tokens")
-
-
-def default_token_limit_field(kind: str, base_url: str) -> TokenLimitField:
-    """max_completion_tokens for SGP (and servers spoken to as SGP is) and OpenAI's own host;
-    max_tokens for every other OpenAI-compatible server and the sandbox: llama-cpp-python's
-    server ignores max_completion_tokens (its issue #1907), Ollama and LM Studio read only
-    max_tokens, and the older name is the one every such server knows."""
-    if kind == "sgp" or (urlsplit(base_url).hostname or "").lower() == OPENAI_HOST:
-        return "max_completion_tokens"
-    return "max_tokens"
-
-
-def with_token_limit_field(request: ChatRequest, field: TokenLimitField) -> ChatRequest:
-    """`request` with its token limit in `field`: a limit set only in the other field moves
-    there. A request that sets both (typed on purpose) or neither is returned unchanged."""
-    other = "max_tokens" if field == "max_completion_tokens" else "max_completion_tokens"
-    limit = getattr(request, other)
-    if limit is None or getattr(request, field) is not None:
-        return request
-    return request.model_copy(update={field: limit, other: None})
 
 
 def _join(base_url: str, path: str) -> str:

@@ -17,6 +17,7 @@ from playground.analysis import logprobs as lp
 from playground.analysis.compare_tables import format_seconds
 from playground.client.run import ChoiceResult, Run
 from playground.client.schema import TokenLogprob, TopLogprob
+from playground.client.token_limit import ignored_limit, other_field
 from playground.textsafe import escape_html, escape_markdown
 
 # Probability buckets, most likely first: (lower bound, background). Fixed, never from data.
@@ -150,6 +151,21 @@ def show_metrics(run: Run) -> None:
     st.html(stats_html(run_stats(run)))
     if run.usage is None and not run.error and not run.partial:
         st.caption("The server sent no usage; the completion tokens were counted from the stream.")
+    show_ignored_limit(run)
+
+
+def show_ignored_limit(run: Run) -> None:
+    """Issue 22: a server that reads the other token-limit field generates past the limit unwarned."""
+    ignored = ignored_limit(run)
+    if ignored is None:
+        return
+    asked = (f"at most {ignored.limit} tokens" if ignored.choices == 1 else
+             f"at most {ignored.limit} tokens per choice ({ignored.allowed} for {ignored.choices} choices)")
+    other = other_field(ignored.field)
+    st.warning(f"**The server ignored the token limit**: the request asked for {asked} in `{ignored.field}`, and "
+               f"it generated {ignored.generated}. It may read `{other}` instead: set the endpoint's "
+               f"token_limit_field to `{other}` (in its [endpoints] table, or in the Custom endpoint's form).",
+               icon=":material/speed:")
 
 
 def show_run(run: Run, key: str) -> None:
