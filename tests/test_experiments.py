@@ -15,6 +15,7 @@ import pytest
 from playground.client.endpoint import Endpoint
 from playground.client.run import Run
 from playground.client.schema import ChatCompletion, ChatRequest
+from playground.db import SCHEMA_VERSION
 from playground.experiments import (
     DEFAULT_CONCURRENCY,
     Case,
@@ -518,7 +519,7 @@ def test_a_version_1_run_store_is_migrated(tmp_path: Path) -> None:
     store = ExperimentStore(path)
     assert store.runs.get(old_run.id).text == "kept"
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "experiment_runs", "experiment_trials"} <= tables
     assert store.list() == []

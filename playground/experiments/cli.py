@@ -221,7 +221,7 @@ def _baseline(spec: str, store: ExperimentStore | None, experiment: Experiment) 
     else:
         found = store.latest(experiment.id) if spec == "latest" else store.get(spec)
     if found is None:
-        raise UsageError(f"no earlier run {spec!r} of {experiment.id!r} (neither a file nor a run id in {store.path})")
+        raise UsageError(f"no earlier run {spec!r} of {experiment.id!r} (neither a file nor a run id in {store.where})")
     if found.experiment.id != experiment.id:
         raise UsageError(f"baseline run {found.id} is of experiment {found.experiment.id!r}, not {experiment.id!r}: "
                          "compare runs of one experiment")
@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace, out: TextIO, environ: dict[str, str], secrets
     names, endpoints, grader = _endpoints(preset, args.endpoint, environ, secrets, args.grader)
     experiment = build_experiment(preset, cases, args.model, args.repeats, others=others, endpoints=names,
                                   folder=str(preset_path.resolve().parent))
-    store = None if args.no_save else ExperimentStore(settings.runs_db_path(environ))
+    store = None if args.no_save else ExperimentStore(settings.database_target(environ))
     baseline = _baseline(args.baseline, store, experiment) if args.baseline else None
     try:
         runner = ExperimentRunner(experiment, endpoints, default_endpoint=names[0], store=store,

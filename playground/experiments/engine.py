@@ -35,7 +35,7 @@ from playground.experiments.validation import ExperimentError, validate
 from playground.presets import Check, MissingVariableError
 from playground.runs.batch import Batch
 from playground.sandbox.launcher import served_at_once
-from playground.settings import Prices, runs_db_path
+from playground.settings import Prices, database_target
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ExperimentRunner:
                 raise ValueError(f"variant {variant.label!r}: no endpoint named {name!r} "
                                  f"(configured: {', '.join(named)})")
             self.endpoints.append(named[name])
-        self.store = (store or ExperimentStore(runs_db_path())) if save else None
+        self.store = (store or ExperimentStore(database_target())) if save else None
         self.result = ExperimentResult(experiment=experiment)
         self.prices = prices
         self.errors: list[str] = []  # what could not be saved (the trials themselves are kept)
@@ -311,13 +311,13 @@ class ExperimentRunner:
     def _save_runs(self, runs: list[Run]) -> None:
         assert self.store is not None
         try:
-            self.store.runs.save_many(runs, forbid=self._forbid)
+            self.store.runs.save_many(runs, forbid=self._forbid, source="experiment", user=self.result.user)
             return
         except Exception:  # one bad run (a key in it, say) must not cost the others: one by one
             pass
         for run in runs:
             try:
-                self.store.runs.save(run, forbid=self._forbid)
+                self.store.runs.save(run, forbid=self._forbid, source="experiment", user=self.result.user)
             except Exception as error:  # a full disk must not lose the answer on screen
                 log.warning("could not save run %s: %s", run.id, error)
                 self.errors.append(f"could not save run {run.id}: {error}")

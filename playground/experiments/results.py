@@ -1,5 +1,5 @@
-"""Runs of experiments in the run store's SQLite file (tables experiment_runs and
-experiment_trials, created by RunStore's migration to version 2).
+"""Runs of experiments in the run store's database (tables experiment_runs and
+experiment_trials, created by playground.db's migrations; SQLite or PostgreSQL).
 
 An ExperimentResult is one run: the experiment as it was run (its definition), when, how it
 ended, and its trials. Every trial names its Run in the `runs` table, so the full answer (token
@@ -9,15 +9,19 @@ heatmap, logprobs, timings) is one `RunStore.get` away, and a trial can be grade
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Literal
 
+from sqlalchemy import Connection, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from playground.db.schema import experiment_runs as _heads
+from playground.db.schema import experiment_trials as _trials
+from playground.db.user import User
 from playground.experiments.model import Experiment, Trial
 from playground.presets import MissingVariableError
 from playground.runs.store import RunStore
@@ -35,6 +39,7 @@ class ExperimentResult:
     finished_at: float | None = None
     status: RunStatus = "running"
     trials: list[Trial] = field(default_factory=list)
+    user: User | None = None  # who ran it, when the app knows (its login)
 
     @property
     def started(self) -> datetime:
@@ -102,52 +107,58 @@ class ExperimentRunSummary:
     total: int
     done: int
     passed: int
+    user_name: str | None = None
+    user_email: str | None = None
 
 
 class ExperimentStore:
-    """Experiment runs beside the run history: the same SQLite file as a RunStore."""
+    """Experiment runs beside the run history, in the same database as a RunStore: `target` is
+    an SQLite file's path, a database URL, or the RunStore itself."""
 
-    def __init__(self, path: str | Path | RunStore, timeout_s: float = 10.0) -> None:
-        self.runs = path if isinstance(path, RunStore) else RunStore(path, timeout_s)  # migrates the file
+    def __init__(self, target: str | Path | RunStore, timeout_s: float = 10.0) -> None:
+        self.runs = target if isinstance(target, RunStore) else RunStore(target, timeout_s)  # migrates
         self.path = self.runs.path
-        self._timeout = timeout_s
+        self._reader = self.runs.engine
+        self._writer = self.runs.writer
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self._timeout)
-        conn.execute("PRAGMA busy_timeout = %d" % int(self._timeout * 1000))
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
+    @property
+    def where(self) -> str:
+        return self.runs.where
 
-    def keep_open(self) -> sqlite3.Connection:
+    def keep_open(self) -> Connection:
         """A connection to hold while many short writes happen (close it after). SQLite
         checkpoints the WAL, with an fsync, whenever the last connection to a file closes: the
-        store's one-connection-per-call writes then cost ~20 ms each instead of ~1 ms."""
-        conn = sqlite3.connect(self.path, timeout=self._timeout, check_same_thread=False)
-        conn.execute("SELECT count(*) FROM experiment_runs WHERE id = ''").fetchone()  # opens the WAL: now it counts
+        store's one-connection-per-call writes then cost ~20 ms each instead of ~1 ms. (On
+        PostgreSQL it holds one pooled connection: harmless.)"""
+        conn = self._reader.connect()
+        conn.execute(select(_heads.c.id).where(_heads.c.id == "")).all()  # opens the WAL: now it counts
+        conn.rollback()
         return conn
 
     # --- writing --------------------------------------------------------------------------
 
     def begin(self, result: ExperimentResult) -> None:
         """Record the run (status running) before its first trial."""
-        definition = result.experiment.model_dump_json(by_alias=True)
-        with closing(self._connect()) as conn, conn:
-            conn.execute("INSERT OR REPLACE INTO experiment_runs (id, experiment_id, name, started_at, finished_at, "
-                         "status, total, definition) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (result.id, result.experiment.id, result.experiment.name, result.started_at,
-                          result.finished_at, result.status, result.experiment.total, definition))
+        user = result.user or User()
+        row = {"id": result.id, "experiment_id": result.experiment.id, "name": result.experiment.name,
+               "started_at": result.started_at, "finished_at": result.finished_at, "status": result.status,
+               "total": result.experiment.total, "definition": result.experiment.model_dump_json(by_alias=True),
+               "user_name": user.name, "user_email": user.email}
+        with self._writer.begin() as conn:
+            conn.execute(_replace(conn, _heads, ["id"]), [row])
 
     def add_trials(self, experiment_run: str, trials: Iterable[Trial]) -> None:
-        rows = [(experiment_run, t.case, t.variant, t.repeat, t.run_id, t.status, json.dumps(t.to_dict()))
-                for t in trials]
-        with closing(self._connect()) as conn, conn:
-            conn.executemany("INSERT OR REPLACE INTO experiment_trials (experiment_run, case_index, variant, repeat, "
-                             "run_id, status, data) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        rows = [{"experiment_run": experiment_run, "case_index": t.case, "variant": t.variant, "repeat": t.repeat,
+                 "run_id": t.run_id, "status": t.status, "data": json.dumps(t.to_dict())} for t in trials]
+        if not rows:
+            return
+        with self._writer.begin() as conn:
+            conn.execute(_replace(conn, _trials, ["experiment_run", "case_index", "variant", "repeat"]), rows)
 
     def finish(self, result: ExperimentResult) -> None:
-        with closing(self._connect()) as conn, conn:
-            conn.execute("UPDATE experiment_runs SET finished_at = ?, status = ? WHERE id = ?",
-                         (result.finished_at, result.status, result.id))
+        with self._writer.begin() as conn:
+            conn.execute(_heads.update().where(_heads.c.id == result.id)
+                         .values(finished_at=result.finished_at, status=result.status))
 
     def save(self, result: ExperimentResult) -> None:
         """The whole run at once (an imported results file, a test)."""
@@ -156,37 +167,46 @@ class ExperimentStore:
 
     def delete(self, experiment_run: str) -> bool:
         """The run and its trials (its Runs stay in the history)."""
-        with closing(self._connect()) as conn, conn:
-            conn.execute("DELETE FROM experiment_trials WHERE experiment_run = ?", (experiment_run,))
-            return conn.execute("DELETE FROM experiment_runs WHERE id = ?", (experiment_run,)).rowcount > 0
+        with self._writer.begin() as conn:
+            conn.execute(_trials.delete().where(_trials.c.experiment_run == experiment_run))
+            return conn.execute(_heads.delete().where(_heads.c.id == experiment_run)).rowcount > 0
 
     # --- reading --------------------------------------------------------------------------
 
     def get(self, experiment_run: str) -> ExperimentResult | None:
-        with closing(self._connect()) as conn:
-            head = conn.execute("SELECT id, started_at, finished_at, status, definition FROM experiment_runs "
-                                "WHERE id = ?", (experiment_run,)).fetchone()
+        with self._reader.connect() as conn:
+            head = conn.execute(select(_heads.c.id, _heads.c.started_at, _heads.c.finished_at, _heads.c.status,
+                                       _heads.c.definition, _heads.c.user_name, _heads.c.user_email)
+                                .where(_heads.c.id == experiment_run)).first()
             if head is None:
                 return None
-            rows = conn.execute("SELECT data FROM experiment_trials WHERE experiment_run = ? "
-                                "ORDER BY case_index, variant, repeat", (experiment_run,)).fetchall()
+            rows = conn.execute(select(_trials.c.data).where(_trials.c.experiment_run == experiment_run)
+                                .order_by(_trials.c.case_index, _trials.c.variant, _trials.c.repeat)).scalars().all()
+        user = User(head[5], head[6]) if head[5] or head[6] else None
         result = ExperimentResult(experiment=Experiment.model_validate_json(head[4]), id=head[0],
-                                  started_at=head[1], finished_at=head[2], status=head[3])
-        result.trials = [Trial.from_dict(json.loads(row[0])) for row in rows]
+                                  started_at=head[1], finished_at=head[2], status=head[3], user=user)
+        result.trials = [Trial.from_dict(json.loads(data)) for data in rows]
         return result
 
-    def list(self, experiment_id: str | None = None, limit: int = 50) -> list[ExperimentRunSummary]:
-        """Newest first; only runs of `experiment_id` when given."""
-        where, params = ("WHERE r.experiment_id = ?", [experiment_id]) if experiment_id else ("", [])
-        sql = ("SELECT r.id, r.experiment_id, r.name, r.started_at, r.finished_at, r.status, r.total, "
-               "count(t.status), coalesce(sum(t.status = 'pass'), 0) FROM experiment_runs r "
-               f"LEFT JOIN experiment_trials t ON t.experiment_run = r.id {where} "
-               "GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC LIMIT ?")
-        with closing(self._connect()) as conn:
-            rows = conn.execute(sql, [*params, int(limit)]).fetchall()
+    def list(self, experiment_id: str | None = None, limit: int = 50, *,
+             user_email: str | None = None) -> list[ExperimentRunSummary]:
+        """Newest first; only runs of `experiment_id` when given; only `user_email`'s ("mine") when given."""
+        passed = func.coalesce(func.sum(case((_trials.c.status == "pass", 1), else_=0)), 0)
+        query = (select(_heads.c.id, _heads.c.experiment_id, _heads.c.name, _heads.c.started_at,
+                        _heads.c.finished_at, _heads.c.status, _heads.c.total, func.count(_trials.c.status), passed,
+                        _heads.c.user_name, _heads.c.user_email)
+                 .select_from(_heads.outerjoin(_trials, _trials.c.experiment_run == _heads.c.id))
+                 .group_by(_heads.c.id).order_by(_heads.c.started_at.desc(), _heads.c.id.desc()).limit(int(limit)))
+        if experiment_id:
+            query = query.where(_heads.c.experiment_id == experiment_id)
+        if user_email is not None:
+            query = query.where(_heads.c.user_email == user_email)
+        with self._reader.connect() as conn:
+            rows = conn.execute(query).all()
         return [ExperimentRunSummary(id=r[0], experiment_id=r[1], name=r[2], started_at=_utc(r[3]),
                                      finished_at=_utc(r[4]) if r[4] is not None else None, status=r[5],
-                                     total=r[6], done=r[7], passed=r[8]) for r in rows]
+                                     total=r[6], done=r[7], passed=r[8], user_name=r[9], user_email=r[10])
+                for r in rows]
 
     def latest(self, experiment_id: str, before: str | None = None) -> ExperimentResult | None:
         """The newest run of the experiment (other than `before`): the usual baseline."""
@@ -197,9 +217,15 @@ class ExperimentStore:
 
     def experiment_of(self, run_id: str) -> str | None:
         """The experiment run a stored Run belongs to (None: it was not part of one)."""
-        with closing(self._connect()) as conn:
-            row = conn.execute("SELECT experiment_run FROM experiment_trials WHERE run_id = ?", (run_id,)).fetchone()
-        return row[0] if row else None
+        with self._reader.connect() as conn:
+            return conn.execute(select(_trials.c.experiment_run).where(_trials.c.run_id == run_id).limit(1)).scalar()
+
+
+def _replace(conn: Connection, table, keys: list[str]):
+    """INSERT, or UPDATE every other column of the row with these keys (both engines' upsert)."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_update(index_elements=keys, set_={
+        column.name: insert.excluded[column.name] for column in table.c if column.name not in keys})
 
 
 def _utc(epoch: float) -> datetime:

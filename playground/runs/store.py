@@ -1,94 +1,35 @@
-"""Run history in SQLite: every run stored whole (its JSON), plus indexed columns to filter,
-search and page through thousands of runs without loading them.
+"""Run history: every run stored whole (its JSON), plus columns to filter, search and page
+through 100,000 runs without loading them. An SQLite file by default; PostgreSQL for a team
+(PLAYGROUND_DATABASE_URL): one set of queries (SQLAlchemy Core), playground.db's engines and
+migrations.
 
-One connection per call (cheap, and safe from any of Streamlit's script threads); WAL
-journal so readers do not block the writer. Times are stored as UTC epoch seconds.
-Runs never carry keys; `save` refuses a run whose request looks like it holds one.
+Times are stored as UTC epoch seconds. Runs never carry keys; `save` refuses a run whose
+request looks like it holds one. Each run may name where it came from (`source`) and who ran
+it (`user`), and carries the reader's feedback (score, comment, tags), kept when it is saved again.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from sqlalchemy import Engine, func, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
 from playground.client.endpoint import Endpoint
 from playground.client.run import Run, one_line, status_word
-from playground.client.schema import message_text
+from playground.db import describe, engine_for, is_url, migrate
+from playground.db.rows import PREVIEW_CHARS, run_columns
+from playground.db.schema import runs as _runs
+from playground.db.user import User
 from playground.secrets_check import find_secrets
-from playground.settings import runs_db_path
+from playground.settings import database_target
 
-PREVIEW_CHARS = 200
-_SCHEMA_VERSION = 2
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id           TEXT PRIMARY KEY,
-    started_at   REAL NOT NULL,
-    endpoint     TEXT NOT NULL DEFAULT '',
-    model        TEXT NOT NULL DEFAULT '',
-    preset       TEXT,
-    text         TEXT NOT NULL DEFAULT '',
-    prompt       TEXT NOT NULL DEFAULT '',
-    error_kind   TEXT,
-    partial      INTEGER NOT NULL DEFAULT 0,
-    total_tokens INTEGER,
-    total_s      REAL,
-    data         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_endpoint ON runs (endpoint, started_at DESC);
-CREATE INDEX IF NOT EXISTS runs_model ON runs (model, started_at DESC);
-CREATE INDEX IF NOT EXISTS runs_preset ON runs (preset, started_at DESC);
-"""
-# Version 2: runs of experiments (playground.experiments.results reads and writes them). Each
-# trial row names its Run (runs.id): that is how a Run is tagged with its experiment.
-_EXPERIMENT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiment_runs (
-    id            TEXT PRIMARY KEY,
-    experiment_id TEXT NOT NULL,
-    name          TEXT NOT NULL DEFAULT '',
-    started_at    REAL NOT NULL,
-    finished_at   REAL,
-    status        TEXT NOT NULL DEFAULT 'running',
-    total         INTEGER NOT NULL DEFAULT 0,
-    definition    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS experiment_runs_by_experiment ON experiment_runs (experiment_id, started_at DESC);
-CREATE TABLE IF NOT EXISTS experiment_trials (
-    experiment_run TEXT NOT NULL,
-    case_index     INTEGER NOT NULL,
-    variant        INTEGER NOT NULL,
-    repeat         INTEGER NOT NULL,
-    run_id         TEXT,
-    status         TEXT NOT NULL,
-    data           TEXT NOT NULL,
-    PRIMARY KEY (experiment_run, case_index, variant, repeat)
-);
-CREATE INDEX IF NOT EXISTS experiment_trials_by_run ON experiment_trials (run_id);
-"""
-_MIGRATIONS = {2: _EXPERIMENT_SCHEMA}  # version -> what takes a file from the version before to it
-_COLUMNS = ("id", "started_at", "endpoint", "model", "preset", "text", "prompt", "error_kind", "partial",
-            "total_tokens", "total_s", "data")
-_UPSERT = (
-    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    "ON CONFLICT(id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-)
-_SUMMARY = (f"SELECT id, started_at, endpoint, model, preset, substr(text, 1, {PREVIEW_CHARS}), error_kind, "
-            "partial, total_tokens, total_s FROM runs")
-# What a list shows beyond the indexed columns, read from each run's JSON. Only the rows of the
-# page asked for are parsed (see RunStore.list): never a JSON per row of a search.
-_LAST_USER_TEXT = (
-    "(SELECT CASE json_type(m.value, '$.content') WHEN 'text' THEN json_extract(m.value, '$.content') "
-    "ELSE (SELECT group_concat(json_extract(p.value, '$.text'), '') FROM json_each(m.value, '$.content') AS p) END "
-    "FROM json_each(runs.data, '$.request.messages') AS m WHERE json_extract(m.value, '$.role') = 'user' "
-    "ORDER BY m.key DESC LIMIT 1)"
-)
-_DETAILS = (f", coalesce(json_extract(data, '$.cancelled'), 0), substr({_LAST_USER_TEXT}, 1, {PREVIEW_CHARS}), "
-            "json_extract(data, '$.error.message'), json_extract(data, '$.error.status_code')")
-_LISTED = _SUMMARY.removesuffix(" FROM runs") + _DETAILS + " FROM runs"
+SOURCES = ("playground", "compare", "repeat", "experiment", "cli")
+_DISTINCT = ("endpoint", "model", "preset", "source", "user_email")
+_FEEDBACK_UNSET = object()
 
 class SecretInRunError(ValueError):
     """A run about to be stored holds what looks like a key. Nothing is stripped silently."""
@@ -111,6 +52,12 @@ class RunSummary:
     prompt_preview: str = ""  # the last user message's first words, on one line
     error_message: str | None = None
     error_status: int | None = None
+    source: str | None = None
+    user_name: str | None = None
+    user_email: str | None = None
+    score: int | None = None
+    comment: str = ""
+    tags: str = ""
 
     @property
     def status(self) -> str:
@@ -119,87 +66,114 @@ class RunSummary:
 
 TimeBound = datetime | date | float | int | None
 
+_LISTED = (_runs.c.id, _runs.c.started_at, _runs.c.endpoint, _runs.c.model, _runs.c.preset,
+           func.substr(_runs.c.text, 1, PREVIEW_CHARS), _runs.c.error_kind, _runs.c.partial, _runs.c.total_tokens,
+           _runs.c.total_s, _runs.c.cancelled, _runs.c.prompt_preview, _runs.c.error_message, _runs.c.error_status,
+           _runs.c.source, _runs.c.user_name, _runs.c.user_email, _runs.c.score, _runs.c.comment, _runs.c.tags)
+_NEWEST_FIRST = (_runs.c.started_at.desc(), _runs.c.id.desc())
+
 
 class RunStore:
-    """Runs in one SQLite file. Every method opens and closes its own connection."""
+    """Runs in one database: `target` is an SQLite file's path or a database URL. Stores are
+    cheap to make (the engine is the process's, the schema checked with one read)."""
 
-    def __init__(self, path: str | Path, timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._timeout = timeout_s
-        with closing(self._connect()) as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version >= _SCHEMA_VERSION:
-                return  # already set up: no write, no lock (the pages make a store per call)
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                conn.executescript(_SCHEMA)  # every statement IF NOT EXISTS: a no-op on an older file
-                for step in range(max(version, 1) + 1, _SCHEMA_VERSION + 1):
-                    conn.executescript(_MIGRATIONS[step])
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    def __init__(self, target: str | Path, timeout_s: float = 10.0) -> None:
+        self.url = str(target) if is_url(target) else None
+        self.path = None if self.url else Path(target)  # the SQLite file (None: a server)
+        self.engine: Engine = engine_for(self.url or self.path, timeout_s)
+        # writes take SQLite's write lock when they begin (see playground.db.engine)
+        self.writer: Engine = self.engine.execution_options(write=True)
+        migrate(self.engine)
 
     def __repr__(self) -> str:
-        return f"RunStore({str(self.path)!r})"
+        return f"RunStore({self.where!r})"
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self._timeout)
-        conn.execute("PRAGMA busy_timeout = %d" % int(self._timeout * 1000))
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
+    @property
+    def where(self) -> str:
+        """The file's path or the URL without its password, for messages."""
+        return describe(self.url or self.path)
+
+    @property
+    def target(self) -> str | Path:
+        return self.url or self.path
 
     # --- writing ----------------------------------------------------------------------
 
-    def save(self, run: Run, forbid: Iterable[str] = ()) -> None:
+    def save(self, run: Run, forbid: Iterable[str] = (), *, source: str | None = None,
+             user: User | None = None) -> None:
         """Insert or replace the run. `forbid`: strings (e.g. the endpoint's key) that must not
         appear anywhere in what is stored; SecretInRunError if one does."""
-        self.save_many([run], forbid=forbid)
+        self.save_many([run], forbid=forbid, source=source, user=user)
 
-    def save_many(self, runs: Iterable[Run], forbid: Iterable[str] = ()) -> int:
+    def save_many(self, runs: Iterable[Run], forbid: Iterable[str] = (), *, source: str | None = None,
+                  user: User | None = None) -> int:
         forbidden = [s for s in forbid if s]
-        rows = [_row(run, forbidden) for run in runs]
-        with closing(self._connect()) as conn, conn:
-            conn.executemany(_UPSERT, rows)
+        provenance = {"source": source, "user_name": user.name if user else None,
+                      "user_email": user.email if user else None}
+        rows = [{**_row(run, forbidden), **provenance} for run in runs]
+        if not rows:
+            return 0
+        with self.writer.begin() as conn:
+            conn.execute(_upsert(self.engine.dialect.name), rows)
         return len(rows)
 
     def delete(self, run_id: str) -> bool:
-        with closing(self._connect()) as conn, conn:
-            return conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+        with self.writer.begin() as conn:
+            return conn.execute(_runs.delete().where(_runs.c.id == run_id)).rowcount > 0
+
+    def set_feedback(self, run_id: str, *, score: Any = _FEEDBACK_UNSET, comment: str | None = None,
+                     tags: Iterable[str] | str | None = None) -> bool:
+        """Set the reader's score (an int, or None to clear it), comment and tags; what is not
+        given stays. Tags are stored as one comma-separated line. False when there is no such run."""
+        values: dict[str, Any] = {}
+        if score is not _FEEDBACK_UNSET:
+            values["score"] = None if score is None else int(score)
+        if comment is not None:
+            values["comment"] = comment
+        if tags is not None:
+            values["tags"] = join_tags(tags)
+        if not values:
+            return self.get(run_id) is not None
+        with self.writer.begin() as conn:
+            return conn.execute(_runs.update().where(_runs.c.id == run_id).values(**values)).rowcount > 0
 
     # --- reading ----------------------------------------------------------------------
 
     def get(self, run_id: str) -> Run | None:
-        with closing(self._connect()) as conn:
-            row = conn.execute("SELECT data FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return Run.model_validate_json(row[0]) if row else None
+        with self.engine.connect() as conn:
+            data = conn.execute(select(_runs.c.data).where(_runs.c.id == run_id)).scalar()
+        return Run.model_validate_json(data) if data is not None else None
 
     def list(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
              since: TimeBound = None, until: TimeBound = None, search: str | None = None,
-             limit: int = 50, offset: int = 0) -> list[RunSummary]:
+             limit: int = 50, offset: int = 0, *, source: str | None = None,
+             user_email: str | None = None) -> list[RunSummary]:
         """Newest first, one page. since is inclusive; until is exclusive for a datetime and
         takes in the whole day for a date (dates are local days; naive datetimes local time).
-        search: a case-insensitive (ASCII) substring of the answer or of the messages."""
-        where, params = _filters(endpoint, model, preset, since, until, search)
-        # The page's ids first, then their details: the JSON is read for these rows alone.
-        page = f"SELECT id FROM runs{where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
-        sql = f"{_LISTED} WHERE id IN ({page}) ORDER BY started_at DESC, id DESC"
-        with closing(self._connect()) as conn:
-            rows = conn.execute(sql, [*params, max(0, int(limit)), max(0, int(offset))]).fetchall()
+        search: a case-insensitive substring of the answer, the messages, the comment or the tags.
+        user_email: only that person's runs ("mine")."""
+        where = self._filters(endpoint, model, preset, since, until, search, source, user_email)
+        query = (select(*_LISTED).where(*where).order_by(*_NEWEST_FIRST)
+                 .limit(max(0, int(limit))).offset(max(0, int(offset))))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
         return [_summary(row) for row in rows]
 
     def count(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
-              since: TimeBound = None, until: TimeBound = None, search: str | None = None) -> int:
-        where, params = _filters(endpoint, model, preset, since, until, search)
-        with closing(self._connect()) as conn:
-            return conn.execute(f"SELECT count(*) FROM runs{where}", params).fetchone()[0]
+              since: TimeBound = None, until: TimeBound = None, search: str | None = None, *,
+              source: str | None = None, user_email: str | None = None) -> int:
+        where = self._filters(endpoint, model, preset, since, until, search, source, user_email)
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(_runs).where(*where)).scalar_one()
 
     def distinct(self, column: str) -> list[str]:
-        """The values of endpoint, model or preset in use, for filter pickers."""
-        if column not in ("endpoint", "model", "preset"):
-            raise ValueError(f"distinct() takes endpoint, model or preset, not {column!r}")
-        with closing(self._connect()) as conn:
-            rows = conn.execute(f"SELECT DISTINCT {column} FROM runs WHERE {column} IS NOT NULL "
-                                f"AND {column} != '' ORDER BY {column}").fetchall()
-        return [row[0] for row in rows]
+        """The values of endpoint, model, preset, source or user_email in use, for filter pickers."""
+        if column not in _DISTINCT:
+            raise ValueError(f"distinct() takes {', '.join(_DISTINCT)}, not {column!r}")
+        col = _runs.c[column]
+        query = select(col).distinct().where(col.is_not(None), col != "").order_by(col)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def __iter__(self) -> Iterator[RunSummary]:
         offset = 0
@@ -207,22 +181,70 @@ class RunStore:
             yield from page
             offset += len(page)
 
+    def _filters(self, endpoint, model, preset, since, until, search, source, user_email) -> list:
+        where = [_runs.c[column] == value for column, value in (
+            ("endpoint", endpoint), ("model", model), ("preset", preset), ("source", source),
+            ("user_email", user_email)) if value is not None]
+        if since is not None:
+            where.append(_runs.c.started_at >= _epoch(since))
+        if until is not None:
+            where.append(_runs.c.started_at < _epoch(until, end_of_day=True))
+        if search:
+            where.append(_search(self.engine.dialect.name, search))
+        return where
+
+
+# --- search ------------------------------------------------------------------------------
+
+_SEARCHED = ("text", "prompt", "comment", "tags")
+
+
+def _search(dialect: str, needle: str):
+    """A substring of any searched column, any case, through the engine's index: SQLite's FTS5
+    trigram table (a quoted phrase is a substring there; it needs 3 characters, shorter needles
+    scan), PostgreSQL's pg_trgm indexes, which serve ILIKE."""
+    if dialect == "sqlite" and len(needle) >= 3:
+        phrase = '"' + needle.replace('"', '""') + '"'
+        return text("runs.rowid IN (SELECT rowid FROM runs_search WHERE runs_search MATCH :phrase)").bindparams(
+            phrase=phrase)
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if dialect == "postgresql":
+        return or_(*(_runs.c[column].ilike(pattern, escape="\\") for column in _SEARCHED))
+    return or_(*(_runs.c[column].like(pattern, escape="\\") for column in _SEARCHED))  # SQLite: any ASCII case
+
+
+def join_tags(tags: Iterable[str] | str) -> str:
+    """Tags as stored: trimmed, no empties or repeats, in the order given, joined by ', '."""
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    seen: list[str] = []
+    for tag in (item.strip() for item in items):
+        if tag and tag not in seen:
+            seen.append(tag)
+    return ", ".join(seen)
+
+
+def _upsert(dialect: str):
+    """Insert, or replace what the run says about itself; a row's feedback stays, and so do its
+    source and user when the new save does not name them."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_runs)
+    derived = {key: insert.excluded[key] for key in _DERIVED}
+    kept = {key: func.coalesce(insert.excluded[key], _runs.c[key]) for key in ("source", "user_name", "user_email")}
+    return insert.on_conflict_do_update(index_elements=[_runs.c.id], set_={**derived, **kept})
+
 
 # --- rows -------------------------------------------------------------------------------
 
+_OWN = ("source", "user_name", "user_email", "score", "comment", "tags")  # not the Run's to replace
+_DERIVED = [column.name for column in _runs.c if column.name != "id" and column.name not in _OWN]
 
-def _row(run: Run, forbidden: list[str]) -> tuple[Any, ...]:
+
+def _row(run: Run, forbidden: list[str]) -> dict[str, Any]:
     _refuse_secret_fields(run)
-    data = run.model_dump_json()
+    columns = run_columns(run)
     for secret in forbidden:
-        if secret in data:
+        if secret in columns["data"]:
             raise SecretInRunError(f"run {run.id} contains a forbidden string (a key?); not stored")
-    usage = run.usage
-    total_tokens = usage.total_tokens if usage is not None and usage.total_tokens else None
-    text = "\n".join(part for choice in run.choices for part in (choice.text, choice.refusal or "") if part)
-    prompt = "\n".join(message_text(message) for message in run.request.messages)
-    return (run.id, _epoch(run.started_at), run.endpoint or "", run.request.model, run.preset, text, prompt,
-            run.error.kind if run.error else None, int(run.partial), total_tokens, run.total_s, data)
+    return columns
 
 
 def _refuse_secret_fields(run: Run) -> None:
@@ -235,7 +257,7 @@ def _refuse_secret_fields(run: Run) -> None:
         raise SecretInRunError(f"run {run.id}: {'; '.join(findings)} looks like a credential; not stored")
 
 
-def _summary(row: tuple) -> RunSummary:
+def _summary(row) -> RunSummary:
     return RunSummary(
         id=row[0],
         started_at=datetime.fromtimestamp(row[1], tz=timezone.utc),
@@ -251,6 +273,12 @@ def _summary(row: tuple) -> RunSummary:
         prompt_preview=one_line(row[11] or ""),
         error_message=row[12],
         error_status=row[13],
+        source=row[14],
+        user_name=row[15],
+        user_email=row[16],
+        score=row[17],
+        comment=row[18] or "",
+        tags=row[19] or "",
     )
 
 
@@ -264,40 +292,20 @@ def _epoch(moment: datetime | date | float | int, end_of_day: bool = False) -> f
     return moment.timestamp()  # naive datetimes are local time, as datetime.timestamp() says
 
 
-def _filters(endpoint, model, preset, since, until, search) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (("endpoint", endpoint), ("model", model), ("preset", preset)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("started_at >= ?")
-        params.append(_epoch(since))
-    if until is not None:
-        clauses.append("started_at < ?")
-        params.append(_epoch(until, end_of_day=True))
-    if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append("(text LIKE ? ESCAPE '\\' OR prompt LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern]
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-
 def default_store() -> RunStore:
-    """The history every page shows: the store at $PLAYGROUND_DATA_DIR (read now)."""
-    return RunStore(runs_db_path())
+    """The history every page shows: $PLAYGROUND_DATABASE_URL, else the SQLite file in
+    $PLAYGROUND_DATA_DIR (read now)."""
+    return RunStore(database_target())
 
 
-def history_saver(endpoints: Iterable[Endpoint]) -> Callable[[Run], None]:
-    """A Batch's on_finish: save each run to the history ($PLAYGROUND_DATA_DIR, read now, in
-    the caller's thread) from its worker thread (a store of its own there: SQLite connections
-    stay in their thread), refusing one that carries any of these endpoints' keys."""
-    path = runs_db_path()
+def history_saver(endpoints: Iterable[Endpoint], source: str | None = None,
+                  user: User | None = None) -> Callable[[Run], None]:
+    """A Batch's on_finish: save each run to the history (where: read now, in the caller's
+    thread) from its worker thread, refusing one that carries any of these endpoints' keys."""
+    target = database_target()
     keys = sorted({endpoint.api_key for endpoint in endpoints if endpoint.api_key})
 
     def save(run: Run) -> None:
-        RunStore(path).save(run, forbid=keys)
+        RunStore(target).save(run, forbid=keys, source=source, user=user)
 
     return save

@@ -42,7 +42,7 @@ from playground.experiments import (
 from playground.experiments.model import Case
 from playground.experiments.validation import columns_read
 from playground.presets import Check, Preset, PresetStore, read_variables
-from playground.settings import runs_db_path
+from playground.settings import database_target
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
@@ -342,7 +342,7 @@ RUN = RunSlot(_RUNNING)  # the experiment in flight
 
 
 def store() -> ExperimentStore:
-    return ExperimentStore(runs_db_path())
+    return ExperimentStore(database_target())
 
 
 def running() -> Running | None:
