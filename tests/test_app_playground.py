@@ -476,18 +476,6 @@ def test_n_choices_in_tabs(server):
     assert "stop (choice 1), length (choice 2)" in unescape(html)  # which choice stopped why
 
 
-def test_tool_calls_shown_as_json(server):
-    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
-    events = [make_chunk("", role="assistant"), make_chunk(tool_calls=[call]), make_chunk(finish_reason="tool_calls")]
-    server.add(Reply.sse(events))
-    at = open_app()
-    type_user_message(at, "Hi")
-    at.button(key="run").click().run()
-    code = [json.loads(c.value) for c in at.code if '"lookup"' in c.value]
-    # the arguments string shown parsed, as JSON
-    assert code == [[{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": {"q": "x"}}}]]
-
-
 # --- endpoints and code ---------------------------------------------------------------------
 
 

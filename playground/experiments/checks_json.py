@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 from playground.client.run import Run
 from playground.experiments.checks_text import fill, q, regex
 from playground.experiments.model import Case, CheckResult, shorten
+from playground.json_schema import schema_problem
 from playground.presets import Check
+from playground.tools import check_call
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|jsonc)?[ \t]*\n(.*?)```", re.DOTALL)
 _STEP = re.compile(r"""\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|\[\s*'([^']*)'\s*\]""")
@@ -142,25 +143,6 @@ def _same(value: Any, wanted: str, ignore_case: bool) -> bool:
         return False
 
 
-def schema_problem(data: Any, schema: dict[str, Any]) -> str | None:
-    """The first way `data` breaks `schema` ("$.age: 'x' is not of type 'integer'"), or None."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
-    if error is None:
-        return None
-    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"{where}: {shorten(error.message, 80)}"
-
-
-@lru_cache(maxsize=64)
-def _validator(schema_json: str) -> Any:
-    import jsonschema  # imported only when a check needs it
-
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
-
-
 def tool_called(check: Check, run: Run, case: Case) -> CheckResult:
     calls = run.choices[0].tool_calls if run.choices else []
     if not calls:
@@ -169,15 +151,13 @@ def tool_called(check: Check, run: Run, case: Case) -> CheckResult:
     if call is None:
         names = ", ".join(c.function.name for c in calls)
         return CheckResult(check.label, False, f"called {names}, not {check.tool}")
+    # the same judgement the Playground's call view shows (playground.tools.check_call)
+    checked = check_call(call, run.request.tools)
     name, arguments = call.function.name, call.function.arguments or "{}"
-    try:
-        data = json.loads(arguments)
-    except ValueError as exc:
-        return CheckResult(check.label, False, f"{name}: arguments are not JSON ({exc}): {q(arguments)}")
-    tool = next((t for t in run.request.tools or [] if t.function.name == name), None)
-    if tool is None:
+    if checked.fault == "json":
+        return CheckResult(check.label, False, f"{name}: {checked.problem}: {q(arguments)}")
+    if checked.fault == "tool":
         return CheckResult(check.label, False, f"called {name}, which the request does not offer")
-    problem = schema_problem(data, tool.function.parameters) if tool.function.parameters else None
-    if problem:
-        return CheckResult(check.label, False, f"{name} arguments: {problem}")
+    if checked.fault == "schema":
+        return CheckResult(check.label, False, f"{name} arguments: {checked.problem}")
     return CheckResult(check.label, True, f"called {name}({shorten(arguments, 50)})")

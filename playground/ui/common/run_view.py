@@ -8,7 +8,6 @@ st.html or st.markdown, so `<script>` or `<img onerror=...>` shows as those char
 
 from __future__ import annotations
 
-import json
 import math
 
 import streamlit as st
@@ -19,6 +18,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import TokenLogprob, TopLogprob
 from playground.client.token_limit import ignored_limit, other_field
 from playground.textsafe import escape_html, escape_markdown
+from playground.ui.common import tool_calls_view
 
 # Probability buckets, most likely first: (lower bound, background). Fixed, never from data.
 PALETTE: list[tuple[float, str]] = [
@@ -168,8 +168,9 @@ def show_ignored_limit(run: Run) -> None:
                icon=":material/speed:")
 
 
-def show_run(run: Run, key: str) -> None:
-    """Everything about one run. `key` keeps the widget keys of several runs apart."""
+def show_run(run: Run, key: str, answers: tool_calls_view.ToolAnswers | None = None) -> None:
+    """Everything about one run. `key` keeps the widget keys of several runs apart; `answers`:
+    how the page answers tool calls (the Playground's result boxes), None to show them only."""
     show_error(run)
     show_status(run)
     if run.choices or not run.error:
@@ -179,33 +180,19 @@ def show_run(run: Run, key: str) -> None:
         tabs = st.tabs([f"Choice {c.index + 1}" for c in choices])
         for tab, choice in zip(tabs, choices):
             with tab:
-                show_choice(choice, f"{key}_c{choice.index}")
+                show_choice(choice, f"{key}_c{choice.index}", run, answers)
     elif choices:
-        show_choice(choices[0], f"{key}_c0")
+        show_choice(choices[0], f"{key}_c0", run, answers)
 
 
-def tool_calls_json(choice: ChoiceResult) -> str:
-    calls = []
-    for call in choice.tool_calls:
-        data = call.model_dump(mode="json", exclude_none=True)
-        arguments = data.get("function", {}).get("arguments")
-        if isinstance(arguments, str):
-            try:
-                data["function"]["arguments"] = json.loads(arguments)
-            except ValueError:
-                pass  # not JSON (yet): show the string as it came
-        calls.append(data)
-    return json.dumps(calls, indent=2, ensure_ascii=False)
-
-
-def show_choice(choice: ChoiceResult, key: str) -> None:
+def show_choice(choice: ChoiceResult, key: str, run: Run | None = None,
+                answers: tool_calls_view.ToolAnswers | None = None) -> None:
     if choice.text or not choice.tool_calls:
         st.html(answer_html(choice.text))
     if choice.refusal:
         st.warning(f"Refusal: {escape_markdown(choice.refusal)}")
     if choice.tool_calls:
-        st.markdown(f"**Tool calls** ({len(choice.tool_calls)})")
-        st.code(tool_calls_json(choice), language="json")
+        tool_calls_view.show(choice, run.request.tools if run is not None else None, key, answers)
     if choice.logprobs:
         show_logprobs(choice.logprobs, key)
 

@@ -1,0 +1,92 @@
+"""Tool calls in the Playground through Streamlit's AppTest, against a scripted server posing as
+the sandbox: the call view (name, arguments, whether they fit the schema, escaped), result
+boxes, `Send results and continue`, a preset's tool_results and `Auto-continue`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
+from tests.scripted_server import Reply, make_chunk
+
+MODEL = "scripted/scripted-model"
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city"], "additionalProperties": False}}}
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    with sandbox_stand_in(tmp_path, monkeypatch, models=[("scripted-model", "scripted")]) as scripted:
+        scripted.default = Reply.stream_text(["It is 21 degrees and sunny in Oslo."])
+        yield scripted
+
+
+def open_app() -> AppTest:
+    at = whole_app()
+    open_groups(at)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown(elements) -> list[str]:
+    return [re.sub(r"\\(.)", r"\1", str(e.value)).replace("&lt;", "<").replace("&gt;", ">") for e in elements]
+
+
+def message_keys(at: AppTest) -> list[str]:
+    return [w.key for w in at.text_area if w.key and w.key.startswith("msg_text_")]
+
+
+def load_request(at: AppTest, body: dict) -> None:
+    widget(at.text_area, "request_json").set_value(json.dumps(body)).run()
+    assert not at.exception
+
+
+def weather_request(**more) -> dict:
+    return {"model": MODEL, "stream": True, "tools": [WEATHER], "tool_choice": "required",
+            "messages": [{"role": "user", "content": "Weather in Oslo?"}], **more}
+
+
+def calls_reply(*calls: tuple[str, str, str]) -> Reply:
+    """A stream that ends in these (id, name, arguments) calls."""
+    events = [make_chunk("", role="assistant")]
+    for index, (call_id, name, arguments) in enumerate(calls):
+        events.append(make_chunk(tool_calls=[{"index": index, "id": call_id, "type": "function",
+                                              "function": {"name": name, "arguments": ""}}]))
+        events.append(make_chunk(tool_calls=[{"index": index, "function": {"arguments": arguments}}]))
+    events.append(make_chunk(finish_reason="tool_calls"))
+    return Reply.sse(events)
+
+
+def result_boxes(at: AppTest) -> list:
+    return [w for w in at.text_area if (w.key or "").split("@")[0].rsplit("_result_", 1)[0].endswith("_c0")
+            and "_result_" in (w.key or "")]
+
+
+def test_calls_show_name_arguments_and_whether_they_fit(server):
+    server.add(calls_reply(("call_a", "get_weather", '{"city": "Oslo", "unit": "celsius"}'),
+                           ("call_b", "get_weather", '{"city": "<b>Bergen</b>", "unit": "kelvin"}'),
+                           ("call_c", "launch_rocket", "{}")))
+    at = open_app()
+    load_request(at, weather_request())
+    at.button(key="run").click().run()
+    assert not at.exception
+    assert "**Tool calls** (3)" in [m.value for m in at.markdown]
+    code = [c.value for c in at.code]
+    assert '{\n  "city": "Oslo",\n  "unit": "celsius"\n}' in code
+    assert '{\n  "city": "<b>Bergen</b>",\n  "unit": "kelvin"\n}' in code  # st.code: literal text, never markup
+    assert "✓" not in " ".join(code)
+    captions = shown(at.caption)
+    assert ":material/check_circle: Arguments fit the tool's schema." in captions
+    errors = shown(at.error)
+    assert errors == ["Arguments do not fit the tool's schema: $.unit: 'kelvin' is not one of "
+                      "['celsius', 'fahrenheit']",
+                      "Not a tool of this request: the request offers no tool named 'launch_rocket' "
+                      "(its tools: get_weather)"]
