@@ -316,6 +316,47 @@ def test_request_replaced_from_outside_redraws_the_form_and_the_sidebar(server, 
     assert widget(at.selectbox, "_sb_model").value == "vendor/other-model"
 
 
+def test_a_loaded_preset_does_not_wear_the_last_answer(server, tmp_path):
+    """The answer under Run after a preset is loaded is the previous request's: folded and
+    labelled so, until the preset's own run replaces it."""
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    assert at.session_state["last_run"].text == "Hello, world"
+    assert [e.label for e in at.expander if "Previous answer" in e.label] == []
+    PresetStore(tmp_path / "presets").save(Preset.new("Greeter", ChatRequest.from_wire({
+        "model": MODEL, "messages": [{"role": "user", "content": "Greet me"}]})))
+    at.run()
+    widget(at.selectbox, "preset_load_name").select("Greeter")
+    at.button(key="preset_load").click().run()
+    assert [e.label for e in at.expander if "Previous answer" in e.label] == [
+        "Previous answer, from the request before “Greeter” was loaded"]
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"] == [{"role": "user", "content": "Greet me"}]
+    assert [e.label for e in at.expander if "Previous answer" in e.label] == []
+
+
+def test_a_preset_for_an_endpoint_not_configured_here_runs_on_this_one(server, tmp_path, monkeypatch):
+    """An SGP preset without an SGP key: loaded with the current endpoint's model (not a 404 from
+    the sandbox), and the page says so."""
+    monkeypatch.delenv("SGP_API_KEY", raising=False)
+    at = open_app()
+    PresetStore(tmp_path / "presets").save(Preset.new("Made for SGP", ChatRequest.from_wire({
+        "model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}),
+        endpoint_kind="sgp"))
+    at.run()
+    widget(at.selectbox, "preset_load_name").select("Made for SGP")
+    at.button(key="preset_load").click().run()
+    assert not at.exception
+    assert json_body(at)["model"] == MODEL and at.session_state["model"] == MODEL
+    warning = " ".join(shown(at.warning))
+    assert "“Made for SGP” was made for the Scale GenAI Platform (model openai/gpt-4o-mini), and none is " \
+           "configured here" in warning.replace("`", "")
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["model"] == MODEL
+    assert at.session_state["last_run"].text == "Hello, world"
+
+
 # --- messages ---------------------------------------------------------------------------------
 
 

@@ -79,7 +79,13 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, preset: str | None
     if last is not None:
         # one block in the place the live view takes: the next run's replace_stale() drops it at once
         with st.container(), st.container():
-            run_view.show_run(last, key="last")
+            previous = state.last_run_is_previous()
+            if previous is None:
+                run_view.show_run(last, key="last")
+            else:  # folded and labelled: it is not the loaded request's result
+                with st.expander(f"Previous answer, from the request {escape_markdown(previous)}",
+                                 icon=":material/history:"):
+                    run_view.show_run(last, key="last")
             _save_note()
 
 

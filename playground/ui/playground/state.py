@@ -51,6 +51,7 @@ LIVE = "live_run"  # the run in flight: a one-item Batch in RUN (its worker save
 RUN = RunSlot(LIVE)
 LAST = "last_run"  # the Run shown under the Run button
 SAVE_ERROR = "last_run_save_error"
+LAST_BEFORE = "last_run_before"  # set when another request was loaded since the last run (mark_last_run_previous)
 _RUN_REQUESTED = "_run_requested"
 DRAFT_PARAM = "draft"  # the query parameter that holds the draft
 SHARE_PARAM = "preset"  # a share link's token (read once by preset_bar, then the draft takes over)
@@ -98,6 +99,7 @@ def load(request: ChatRequest) -> None:
 def load_past_request(request: ChatRequest) -> None:
     """A request that is no preset's (History's Load into Playground): the preset loaded before
     is forgotten, with its variables, so the runs that follow are not filed under its name."""
+    mark_last_run_previous("before a past run's request was loaded")
     load(request)
     for key in (PRESET_LOADED, PRESET_VARIABLES, VARIABLE_VALUES):
         st.session_state.pop(key, None)
@@ -189,12 +191,25 @@ def run_in_flight() -> Batch | None:
     finished = RUN.take_finished()
     if finished is not None and finished.runs[0] is not None:
         st.session_state[LAST] = finished.runs[0]
+        st.session_state.pop(LAST_BEFORE, None)
         st.session_state[SAVE_ERROR] = "; ".join(finished.errors) or None
     return RUN.current()  # one that finished just now is drawn, and its view claims the redraw
 
 
 def last_run() -> Run | None:
     return st.session_state.get(LAST)
+
+
+def mark_last_run_previous(when: str) -> None:
+    """Another request was loaded: the answer still under Run is the previous request's, and
+    must not read as the new one's result. `when`: "before “X” was loaded"."""
+    if last_run() is not None:
+        st.session_state[LAST_BEFORE] = when
+
+
+def last_run_is_previous() -> str | None:
+    """How the last run's request was replaced (mark_last_run_previous), or None."""
+    return st.session_state.get(LAST_BEFORE)
 
 
 def last_run_save_error() -> str | None:
@@ -214,7 +229,18 @@ def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
     the Load preset bar), its `{{variables}}` kept as placeholders and their values set to the
     preset's defaults. `digest` is the hash of the file version read, so a later overwrite can
     tell whether the file changed since."""
-    load(preset.request)
+    mark_last_run_previous(f"before “{preset.name}” was loaded")
+    made_for = unconfigured_kind(preset)
+    if made_for is None:
+        load(preset.request)
+    else:  # its model would be sent to a server that does not have it (a 404): this one's model
+        model = sidebar.current_model()
+        load(preset.request.model_copy(update={"model": model or preset.request.model}))
+        say("warning", f"“{escape_markdown(preset.name)}” was made for {KIND_NAMES[made_for]} "
+            f"(model `{escape_markdown(preset.request.model)}`), and none is configured here. It is loaded on "
+            f"{escape_markdown(sidebar.current_endpoint().name)} with its model, `{escape_markdown(model)}`: "
+            "Run sends it there. To use the preset's own model, configure that endpoint (README, Endpoints) "
+            "and choose it in the sidebar.")
     remember_preset_file(preset, digest)
     st.session_state[PRESET_VARIABLES] = [v.model_dump() for v in preset.variables]
     defaults = preset.defaults()
@@ -227,6 +253,18 @@ def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
         say("info" if needed else "success",
             f"Loaded “{name}” {source}. Its variables stay in the prompt as placeholders: set their values "
             "under **Variables**, and Run sends the request with them filled in.")
+
+
+KIND_NAMES = {"sgp": "the Scale GenAI Platform", "openai": "an OpenAI-compatible endpoint"}
+
+
+def unconfigured_kind(preset: Preset) -> str | None:
+    """The kind of endpoint the preset was made for, when no endpoint of that kind is configured
+    here (an SGP preset without an SGP key); None when it can run as it is."""
+    kind = preset.endpoint.kind if preset.endpoint is not None else None
+    if kind not in KIND_NAMES:  # local: always here; custom or none: anything goes
+        return None
+    return None if kind in {e.kind for e in sidebar.endpoints_by_name().values()} else kind
 
 
 def open_preset(name: str, source: str) -> str | None:
