@@ -404,8 +404,9 @@ def test_content_parts_and_tool_calls_survive_form_edits(server):
     keys = message_keys(at)
     assert widget(at.text_area, keys[0]).disabled  # two parts: edited in the JSON view only
     notes = [text for text in shown(at.caption) if text.endswith("edit them in the Playground's JSON view.")]
-    assert notes == ["2 content parts: edit them in the Playground's JSON view.",
-                     "1 tool call(s): edit them in the Playground's JSON view."]
+    assert notes == ["2 content parts: edit them in the Playground's JSON view."]
+    calls = widget(at.text_area, "msg_calls_" + keys[1].removeprefix("msg_text_"))  # the calls, as editable JSON
+    assert json.loads(calls.value) == [call]
     assert widget(at.text_input, "msg_tool_id_" + keys[2].removeprefix("msg_text_")).value == "call_1"
     # a form edit elsewhere leaves all of it as it was
     widget(at.text_area, keys[3]).set_value("Thanks a lot").run()

@@ -90,3 +90,22 @@ def test_calls_show_name_arguments_and_whether_they_fit(server):
                       "['celsius', 'fahrenheit']",
                       "Not a tool of this request: the request offers no tool named 'launch_rocket' "
                       "(its tools: get_weather)"]
+
+
+def test_an_assistant_turns_tool_calls_are_edited_as_json(server):
+    call = {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    at = open_app()
+    load_request(at, weather_request(messages=[{"role": "user", "content": "Weather in Oslo?"},
+                                               {"role": "assistant", "tool_calls": [call]},
+                                               {"role": "tool", "tool_call_id": "call_a", "content": "21 C"}]))
+    box = next(w for w in at.text_area if (w.key or "").startswith("msg_calls_"))
+    assert json.loads(box.value) == [call]
+    box.set_value('[{"id": "call_a", "type": "function",\n "function": {"name": "get_weather" "arguments": "{}"}}]')
+    at.run()
+    assert "Tool calls: invalid JSON at line 2, column 37: Expecting ',' delimiter" in shown(at.error)
+    assert at.session_state["request"].to_wire()["messages"][1]["tool_calls"] == [call]  # the last valid kept
+    edited = {**call, "function": {"name": "get_weather", "arguments": '{"city": "Bergen"}'}}
+    box = next(w for w in at.text_area if (w.key or "").startswith("msg_calls_"))
+    box.set_value(json.dumps([edited])).run()
+    assert not at.error
+    assert at.session_state["request"].to_wire()["messages"][1]["tool_calls"] == [edited]

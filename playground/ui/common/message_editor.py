@@ -15,6 +15,7 @@ audio) is shown read-only and kept untouched.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +101,19 @@ def _sync(c: Conversation, messages: list[dict[str, Any]]) -> list[str]:
         put(field_key(c, "text", mid), _text(message))
         if message.get("role") == "tool":
             put(field_key(c, "tool_id", mid), message.get("tool_call_id") or "")
+        if message.get("tool_calls"):
+            put(field_key(c, "calls", mid), _calls_text(message))
     return ids
+
+
+def _calls_text(message: dict[str, Any]) -> str:
+    """An assistant turn's tool calls as the JSON its box shows (an arguments string stays a string:
+    it is what the model wrote, and what the server is sent back)."""
+    return json.dumps(message.get("tool_calls") or [], indent=2, ensure_ascii=False)
+
+
+def _calls_error_key(c: Conversation, mid: str) -> str:
+    return f"_{c.scope}_calls_error_{mid}"
 
 
 def current(c: Conversation) -> list[dict[str, Any]]:
@@ -175,7 +188,17 @@ def _on_edit(c: Conversation, mid: str, field: str) -> None:
         return
     ids, messages, i = found
     value = widget_sync.value(field_key(c, field, mid))
-    if field == "text":
+    if field == "calls":
+        try:
+            calls = json.loads(value or "[]")
+        except json.JSONDecodeError as error:  # kept out of the request, said under the box
+            st.session_state[_calls_error_key(c, mid)] = (
+                f"Tool calls: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}")
+            return
+        st.session_state.pop(_calls_error_key(c, mid), None)
+        messages[i] = {k: v for k, v in messages[i].items() if k != "tool_calls"} | (
+            {"tool_calls": calls} if calls else {})
+    elif field == "text":
         messages[i] = _with_text(messages[i], value or "")
     elif field == "tool_id":
         messages[i] = {**messages[i], "tool_call_id": value or ""}
@@ -298,13 +321,15 @@ def _draw_message(c: Conversation, messages: list[dict[str, Any]], i: int, mid: 
             placeholder=PLACEHOLDERS.get(role, "Message text"),
             disabled=disabled or not editable,
         )
-        notes = []
         if not editable:
-            notes.append(f"{len(message['content'])} content parts: edit them in the Playground's JSON view.")
-        if message.get("tool_calls"):
-            notes.append(f"{len(message['tool_calls'])} tool call(s): edit them in the Playground's JSON view.")
-        if notes:
-            st.caption(" ".join(notes))
+            st.caption(f"{len(message['content'])} content parts: edit them in the Playground's JSON view.")
+        if message.get("tool_calls"):  # the calls this turn made; each tool message below answers one
+            st.text_area("Tool calls", key=widget_sync.key(field_key(c, "calls", mid)), on_change=_on_edit,
+                         args=(c, mid, "calls"), height=120, disabled=disabled,
+                         help="The calls this answer made, as JSON: id, type and function (name, and the "
+                              "arguments as a JSON string). A tool message answers a call by its id.")
+            if error := st.session_state.get(_calls_error_key(c, mid)):
+                st.error(error, icon=":material/data_object:")
         c.show_error(f"{c.scope}_{mid}")
 
 
