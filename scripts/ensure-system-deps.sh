@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive when they are missing, with one apt-get update:
 # chromium (the browser tests run /usr/bin/chromium; Playwright cannot download its own here)
-# and curl (tests/test_codegen.py runs the generated curl commands).
+# curl (tests/test_codegen.py runs the generated curl commands) and postgresql (the store tests
+# start a PostgreSQL server of their own: tests/postgres_support.py; Debian keeps initdb in
+# /usr/lib/postgresql/VERSION/bin, off the PATH).
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+{ command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; } \
+  || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

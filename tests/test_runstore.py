@@ -1,4 +1,6 @@
-"""The run history: SQLite on disk, filters, search, paging, no keys, right at 10,000 runs."""
+"""The run history: filters, search, paging, feedback, no keys, right at 10,000 runs. Every
+test that takes `store` or `target` runs twice: on an SQLite file and on a real PostgreSQL
+server the session starts (tests/postgres_support.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import pytest
 
 from playground.client.run import Run, RunError
 from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob
-from playground.runs.store import RunStore, SecretInRunError
+from playground.db.user import User
+from playground.runs.store import RunStore, SecretInRunError, join_tags
+from tests.postgres_support import postgres, postgres_url  # noqa: F401 (fixtures)
 from tests.support import run_of
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -25,9 +29,17 @@ def stored_run(k: int = 0, *, text: str = "", prompt: str = "hello", endpoint: s
                   endpoint=endpoint, preset=preset, total_s=0.5 + k / 1000)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """Where a store keeps its runs: a file, or a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return tmp_path / "runs.sqlite3"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "runs.sqlite3")
+def store(target):
+    return RunStore(target)
 
 
 def test_save_get_round_trip_keeps_everything(store):
@@ -44,7 +56,8 @@ def test_save_get_round_trip_keeps_everything(store):
     assert store.get("missing") is None
 
 
-def test_file_is_sqlite_in_wal_mode(store):
+def test_file_is_sqlite_in_wal_mode(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite3")
     store.save(stored_run())
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -207,9 +220,8 @@ def test_safe_from_many_threads(store):
     assert store.count() == 120
 
 
-def test_pages_over_ten_thousand_runs(tmp_path):
-    """The History page's queries give the right rows at 10,000 runs (their speed: bench/history_page.py)."""
-    store = RunStore(tmp_path / "big.sqlite3")
+def test_pages_over_ten_thousand_runs(store):
+    """The History page's queries give the right rows at 10,000 runs (their speed: bench/history_store.py)."""
     endpoints = ["SGP", "Local sandbox", "vllm"]
     runs = [stored_run(k, endpoint=endpoints[k % 3], model=f"vendor/model-{k % 5}", preset=f"p{k % 4}",
                      text=f"answer number {k} " + "lorem ipsum " * 5) for k in range(10_000)]
@@ -229,8 +241,60 @@ def test_pages_over_ten_thousand_runs(tmp_path):
     assert store.count(preset="p1", since=since) == sum(1 for k in range(1440, 10_000) if k % 4 == 1)
 
 
-def test_reopening_the_file_keeps_the_runs(tmp_path):
-    path = tmp_path / "runs.sqlite3"
-    RunStore(path).save(stored_run(7, text="kept"))
-    again = RunStore(path)
+def test_reopening_the_store_keeps_the_runs(target):
+    RunStore(target).save(stored_run(7, text="kept"))
+    again = RunStore(target)
     assert again.get("run-00007").text == "kept" and again.count() == 1
+
+
+def test_source_and_user_are_recorded_and_filtered(store):
+    alice, bob = User("Alice", "alice@example.com"), User("Bob", "bob@example.com")
+    store.save(stored_run(1), source="playground", user=alice)
+    store.save_many([stored_run(2), stored_run(3)], source="compare", user=bob)
+    store.save(stored_run(4), source="cli")
+    store.save(stored_run(5))  # no source, no user: as before version 3
+    assert [s.id for s in store.list(user_email="bob@example.com")] == ["run-00003", "run-00002"]
+    assert [s.id for s in store.list(source="playground")] == ["run-00001"]
+    assert store.count(source="compare", user_email="alice@example.com") == 0
+    first = store.list(user_email="alice@example.com")[0]
+    assert (first.source, first.user_name, first.user_email) == ("playground", "Alice", "alice@example.com")
+    assert store.distinct("source") == ["cli", "compare", "playground"]
+    assert store.distinct("user_email") == ["alice@example.com", "bob@example.com"]
+    unnamed = {s.id: s for s in store.list()}["run-00005"]
+    assert unnamed.source is None and unnamed.user_email is None
+    store.save(stored_run(1, text="again"))  # saved again without naming them: they stay
+    again = store.list(search="again")[0]
+    assert (again.source, again.user_email) == ("playground", "alice@example.com")
+
+
+def test_feedback_is_kept_searched_and_cleared(store):
+    store.save_many([stored_run(1), stored_run(2)])
+    assert store.set_feedback("run-00001", score=1, comment="Too long; cut the preamble",
+                              tags=["verbose", " tone ", "verbose", ""]) is True
+    assert store.set_feedback("missing", score=1) is False
+    [first] = [s for s in store.list() if s.id == "run-00001"]
+    assert (first.score, first.comment, first.tags) == (1, "Too long; cut the preamble", "verbose, tone")
+    assert [s.id for s in store.list(search="PREAMBLE")] == ["run-00001"]  # the comment is searched
+    assert [s.id for s in store.list(search="tone")] == ["run-00001"]  # and the tags
+    store.save(stored_run(1, text="answer again"))  # the run saved again (a late chunk): feedback stays
+    assert store.list(search="answer again")[0].score == 1
+    store.set_feedback("run-00001", score=None, tags="")
+    [first] = [s for s in store.list() if s.id == "run-00001"]
+    assert (first.score, first.comment, first.tags) == (None, "Too long; cut the preamble", "")
+    assert store.count(search="tone") == 0  # the search index followed the update
+    store.delete("run-00001")
+    assert store.count(search="preamble") == 0  # and the delete
+    assert join_tags("a, b,,a") == "a, b"
+
+
+def test_search_takes_quotes_short_needles_and_any_case(store):
+    store.save_many([
+        stored_run(1, text='He said "stop" twice.'),
+        stored_run(2, text="Ça va? ÉCOLE"),
+        stored_run(3, text="ab"),
+    ])
+    assert [s.id for s in store.list(search='"stop"')] == ["run-00001"]  # quotes are text, not syntax
+    assert [s.id for s in store.list(search='said "st')] == ["run-00001"]
+    assert [s.id for s in store.list(search="ab")] == ["run-00003"]  # under 3 characters: still found
+    assert [s.id for s in store.list(search="ÉCOLE")] == ["run-00002"]
+    assert [s.id for s in store.list(search="ça va")] == ["run-00002"]  # beyond ASCII, any case

@@ -89,3 +89,13 @@ def _sqlite_transactions(engine: Engine, timeout_s: float) -> None:
     def _begin(connection) -> None:
         write = connection.get_execution_options().get("write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def dispose(target: str | Path) -> None:
+    """Close the pooled connections of this database's engines and forget them (a test's
+    database about to be dropped; a process done with a server)."""
+    url = driver_url(target)
+    with _GUARD:
+        engines = [_ENGINES.pop(key) for key in [k for k in _ENGINES if k[0] == url]]
+    for engine in engines:
+        engine.dispose()
