@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, make_chunk
+from tests.support import chat_requests
 
 MODEL = "scripted/scripted-model"
 WEATHER = {"type": "function", "function": {
@@ -90,6 +91,10 @@ def test_calls_show_name_arguments_and_whether_they_fit(server):
                       "['celsius', 'fahrenheit']",
                       "Not a tool of this request: the request offers no tool named 'launch_rocket' "
                       "(its tools: get_weather)"]
+    # one result box per call, empty (no preset tool_results), and the button to send them
+    assert [box.value for box in result_boxes(at)] == ["", "", ""]
+    assert [b.label for b in at.button if b.label == "Send results and continue"] == ["Send results and continue"]
+    assert [b.label for b in at.button if b.label == "Auto-continue"] == []  # no tool_results to run it with
 
 
 def test_an_assistant_turns_tool_calls_are_edited_as_json(server):
@@ -109,3 +114,33 @@ def test_an_assistant_turns_tool_calls_are_edited_as_json(server):
     box.set_value(json.dumps([edited])).run()
     assert not at.error
     assert at.session_state["request"].to_wire()["messages"][1]["tool_calls"] == [edited]
+
+
+def test_send_results_and_continue_appends_the_exchange_and_runs_again(server):
+    server.add(calls_reply(("call_a", "get_weather", '{"city": "Oslo"}')))
+    server.add(Reply.stream_text(["It is 21 degrees and sunny in Oslo."]))
+    at = open_app()
+    load_request(at, weather_request())
+    at.button(key="run").click().run()
+    send = next(b for b in at.button if b.label == "Send results and continue")
+    send.click().run()  # no result yet: says so and sends nothing
+    assert "Write a result for every call first" in " ".join(shown(at.warning))
+    assert len(chat_requests(server)) == 1
+    result_boxes(at)[0].set_value('{"temperature_c": 21, "sky": "sunny"}').run()
+    next(b for b in at.button if b.label == "Send results and continue").click().run()
+    assert not at.exception
+    # the server got the assistant's calls and one tool message per call
+    sent = chat_requests(server)[-1].json["messages"]
+    assert sent == [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function",
+                                              "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "call_a", "content": '{"temperature_c": 21, "sky": "sunny"}'},
+    ]
+    # the final answer, and the whole exchange in the messages editor (editable like any turn)
+    assert at.session_state["last_run"].text == "It is 21 degrees and sunny in Oslo."
+    assert at.session_state["request"].to_wire()["messages"] == sent
+    texts = [widget(at.text_area, k).value for k in message_keys(at)]
+    assert texts == ["Weather in Oslo?", "", '{"temperature_c": 21, "sky": "sunny"}']
+    calls_box = [w for w in at.text_area if (w.key or "").startswith("msg_calls_")]
+    assert len(calls_box) == 1 and json.loads(calls_box[0].value)[0]["function"]["name"] == "get_weather"

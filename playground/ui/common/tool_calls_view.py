@@ -21,7 +21,7 @@ import streamlit as st
 from playground.client.run import ChoiceResult
 from playground.client.schema import Tool, ToolCall
 from playground.textsafe import escape_markdown
-from playground.tools import CallCheck, ToolResultError, check_call, result_for
+from playground.tools import DEFAULT_ROUNDS, CallCheck, ToolResultError, check_call, result_for
 from playground.ui.common import widget_sync
 
 SEND = "Send results and continue"
@@ -34,13 +34,14 @@ class ToolAnswers:
     """How a page answers calls. scope: the start of the result boxes' keys, one per run shown (a
     new run gets new, empty boxes); tool_results: the preset's answers per tool name (pre-fill);
     send(calls, results, text): carry on with these results (the button's click, on its run);
-    auto(): start Auto-continue (None: the page has no tool_results to run it with);
+    auto(limit): start Auto-continue for at most `limit` rounds (None: the page has no
+    tool_results to run it with);
     disabled: a run is streaming."""
 
     scope: str
     send: Callable[[list[ToolCall], list[str], str], None]
     tool_results: Mapping[str, Any] | None = None
-    auto: Callable[[], None] | None = None
+    auto: Callable[[int], None] | None = None
     disabled: bool = False
 
 
@@ -117,15 +118,18 @@ def results(answers: ToolAnswers, choice: ChoiceResult) -> list[str]:
 
 
 def _buttons(answers: ToolAnswers, choice: ChoiceResult, key: str) -> None:
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     send = row.button(SEND, key=f"{key}_send", type="primary", icon=":material/reply:", disabled=answers.disabled,
                       help="Add the calls and these results to the conversation (a tool message per call) "
                            "and run again.")
-    auto = False
+    auto, rounds = False, DEFAULT_ROUNDS
     if answers.auto is not None:
         auto = row.button(AUTO, key=f"{key}_auto", icon=":material/fast_forward:", disabled=answers.disabled,
                           help="Answer every call from the preset's tool_results and run again, round after "
                                "round, until the model answers in text or the round limit is reached.")
+        rounds = row.number_input("Rounds", min_value=1, max_value=50, value=DEFAULT_ROUNDS, step=1, width=130,
+                                  key=f"{key}_rounds", disabled=answers.disabled,
+                                  help="Auto-continue's limit: at most this many rounds of answered calls.")
     if send:
         given = results(answers, choice)
         if any(not text.strip() for text in given):
@@ -133,4 +137,4 @@ def _buttons(answers: ToolAnswers, choice: ChoiceResult, key: str) -> None:
             return
         answers.send(list(choice.tool_calls), given, choice.text)
     elif auto and answers.auto is not None:
-        answers.auto()
+        answers.auto(int(rounds))

@@ -4,12 +4,13 @@ import streamlit as st
 
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.playground import codeview, preset_bar, runner, state
+from playground.ui.playground import codeview, preset_bar, runner, state, tool_answers
 
 
 def render() -> None:
     endpoint = sidebar.current_endpoint()
     state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
+    tool_answers.step()  # Auto-continue's next round, before the messages editor draws the conversation
 
     st.title("Playground")
     st.caption(f"{escape_markdown(endpoint.name)} · build a request, stream it, see why the model said what it said.")
@@ -48,9 +49,11 @@ def run_area() -> None:
     as arguments: a fragment's rerun reuses the arguments of the last full run, which can be older
     than the edit that came with the click (Ctrl+Enter in the message box)."""
     endpoint = sidebar.current_endpoint()
+    tool_answers.step()  # a run that ended in this fragment's own rerun
     sent, missing = state.filled_request(), state.missing_variables()
     waiting = runner.unfilled(missing)
     if endpoint.kind == "local" and sidebar.sandbox_starting():
         waiting.append("Starting the local model…")
+    tool_answers.progress()
     runner.render_run_area(sent or state.get_request(), endpoint, preset=state.loaded_preset().get("name"),
                            waiting_for=waiting)

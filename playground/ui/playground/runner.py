@@ -30,7 +30,7 @@ from playground.presets import MissingVariableError
 from playground.runs.batch import Batch
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, run_view
-from playground.ui.playground import state
+from playground.ui.playground import state, tool_answers
 
 BUSY = "A run is still streaming: wait for it, or press Stop generating, before running again."
 
@@ -81,7 +81,8 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, preset: str | None
         with st.container(), st.container():
             previous = state.last_run_is_previous()
             if previous is None:
-                run_view.show_run(last, key="last")
+                tool_answers.note(last)  # why Auto-continue stopped here, if it did
+                run_view.show_run(last, key="last", answers=tool_answers.answers(last))
             else:  # folded and labelled: it is not the loaded request's result
                 with st.expander(f"Previous answer, from the request {escape_markdown(previous)}",
                                  icon=":material/history:"):

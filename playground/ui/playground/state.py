@@ -18,6 +18,7 @@ with the values filled in, None while a variable has no value.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import streamlit as st
 
@@ -360,3 +361,44 @@ def share_token_is_new(token: str) -> bool:
         return False
     st.session_state[PRESET_LINK] = token
     return True
+
+
+# --- answering tool calls (playground.ui.playground.tool_answers) -----------------------------
+
+TOOL_RESULTS = "preset_tool_results"  # the loaded preset's tool_results: tool name -> fixed JSON or template
+AUTO = "auto_continue"  # {"limit", "rounds", "seen"} while Auto-continue runs the loop
+AUTO_NOTE = "auto_continue_note"  # (run id, level, text): why Auto-continue stopped, shown with that run
+
+
+def tool_results() -> dict[str, Any]:
+    return st.session_state.get(TOOL_RESULTS) or {}
+
+
+def append_messages(messages: list[dict[str, Any]]) -> None:
+    """Add turns at the end of the working request's conversation: every view (the messages
+    editor, the JSON) redraws with them, and they can be edited and rerun like any turn."""
+    body = get_request().to_wire()
+    body["messages"] = [*body["messages"], *messages]
+    EDITOR.load(ChatRequest.from_wire(body))
+
+
+def auto_continue() -> dict[str, Any] | None:
+    return st.session_state.get(AUTO)
+
+
+def start_auto(limit: int) -> dict[str, Any]:
+    st.session_state.pop(AUTO_NOTE, None)
+    st.session_state[AUTO] = {"limit": limit, "rounds": 0, "seen": None}
+    return st.session_state[AUTO]
+
+
+def stop_auto(run_id: str, level: str | None = None, text: str = "") -> None:
+    """Auto-continue ends; `text` (markdown, escaped by the caller) is shown with run `run_id`."""
+    st.session_state.pop(AUTO, None)
+    if level:
+        st.session_state[AUTO_NOTE] = (run_id, level, text)
+
+
+def auto_note(run_id: str) -> tuple[str, str] | None:
+    note = st.session_state.get(AUTO_NOTE)
+    return (note[1], note[2]) if note and note[0] == run_id else None
