@@ -518,6 +518,82 @@ def test_n_choices_in_tabs(server):
     assert "stop (choice 1), length (choice 2)" in unescape(html)  # which choice stopped why
 
 
+# --- keeping a conversation going ------------------------------------------------------------
+
+
+def buttons(at: AppTest, start: str) -> list:
+    return [b for b in at.button if b.key and b.key.startswith(start)]
+
+
+def conversation(at: AppTest) -> list[tuple[str, str]]:
+    return [(m["role"], m.get("content") or "") for m in request_of(at).to_wire()["messages"]]
+
+
+def test_add_to_conversation_then_the_next_turn_carries_the_exchange(server):
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    at.button(key="add_to_conversation").click().run()
+    assert not at.exception
+    assert conversation(at) == [("user", "Say hello"), ("assistant", "Hello, world"), ("user", "")]
+    assert not buttons(at, "add_to_conversation")  # it is in the conversation now
+    type_user_message(at, "Once more")
+    at.button(key="run").click().run()
+    assert chat_requests(server)[-1].json["messages"] == [
+        {"role": "user", "content": "Say hello"}, {"role": "assistant", "content": "Hello, world"},
+        {"role": "user", "content": "Once more"}]
+
+
+def test_regenerate_keeps_the_old_answer_one_click_away(server):
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    at.button(key="add_to_conversation").click().run()
+    server.add(Reply.stream_text(["Hi", " there"]))
+    buttons(at, "msg_regen_")[0].click().run()
+    assert not at.exception
+    assert chat_requests(server)[-1].json["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert conversation(at) == [("user", "Say hello"), ("assistant", "Hi there"), ("user", "")]
+    assert "2 of 2" in [c.value for c in at.caption]
+    buttons(at, "msg_prev_")[0].click().run()
+    assert conversation(at) == [("user", "Say hello"), ("assistant", "Hello, world"), ("user", "")]
+    assert "1 of 2" in [c.value for c in at.caption]
+    # the editor's boxes show the branch, and an edit there is kept when switching back and forth
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["Say hello", "Hello, world", ""]
+    widget(at.text_area, message_keys(at)[1]).set_value("Hello, world!").run()
+    buttons(at, "msg_next_")[0].click().run()
+    buttons(at, "msg_next_")[0].click().run()
+    assert conversation(at)[1] == ("assistant", "Hello, world!")
+
+
+def test_edit_and_rerun_from_an_earlier_message(server):
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    at.button(key="add_to_conversation").click().run()
+    type_user_message(at, "And now?")
+    first = message_keys(at)[0]
+    widget(at.text_area, first).set_value("Say goodbye")  # typed, then the button clicked at once
+    server.add(Reply.stream_text(["Bye"]))
+    buttons(at, "msg_rerun_")[0].click().run()
+    assert chat_requests(server)[-1].json["messages"] == [{"role": "user", "content": "Say goodbye"}]
+    assert conversation(at) == [("user", "Say goodbye"), ("assistant", "Bye"), ("user", "")]
+    buttons(at, "msg_prev_")[0].click().run()  # the old continuation, the edit above kept
+    assert conversation(at) == [("user", "Say goodbye"), ("assistant", "Hello, world"), ("user", "And now?")]
+
+
+def test_a_failed_regenerate_gives_the_conversation_back(server):
+    at = open_app()
+    type_user_message(at, "Say hello")
+    at.button(key="run").click().run()
+    at.button(key="add_to_conversation").click().run()
+    server.add(Reply.json(400, {"error": {"message": "context too long"}}))  # not retried
+    buttons(at, "msg_regen_")[0].click().run()
+    assert at.session_state["last_run"].error is not None
+    assert conversation(at) == [("user", "Say hello"), ("assistant", "Hello, world"), ("user", "")]
+    assert not buttons(at, "msg_prev_")  # no empty branch left behind
+
+
 # --- endpoints and code ---------------------------------------------------------------------
 
 

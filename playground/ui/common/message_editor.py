@@ -24,7 +24,7 @@ from typing import Any
 import streamlit as st
 
 from playground.client.schema import ChatRequest
-from playground.ui.common import widget_sync
+from playground.ui.common import branches, widget_sync
 
 ROLES = ["user", "assistant", "system", "developer", "tool"]
 PLACEHOLDERS = {"user": "Type a user message…", "assistant": "An example answer (few-shot), or leave for the model…"}
@@ -41,6 +41,7 @@ class Conversation:
     read: Callable[[], list[dict[str, Any]]]
     commit: Callable[[list[dict[str, Any]], str], bool]
     show_error: Callable[[str], None] = lambda source: None
+    rerun: Callable[[], None] | None = None  # the page runs the conversation (branches: Regenerate...)
 
 
 def _ids_key(c: Conversation) -> str:
@@ -59,8 +60,13 @@ def field_key(c: Conversation, field: str, mid: str) -> str:
     return f"{c.scope}_{field}_{mid}"
 
 
-def _new_id() -> str:
+def new_id() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def shown_ids(c: Conversation) -> list[str]:
+    """The ids of the messages as drawn, parallel to c.read() (stale when their lengths differ)."""
+    return list(st.session_state.get(_ids_key(c)) or [])
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -87,7 +93,7 @@ def _sync(c: Conversation, messages: list[dict[str, Any]]) -> list[str]:
     ids = st.session_state.get(_ids_key(c))
     full = st.session_state.get(_shown_key(c)) != messages or not isinstance(ids, list) or len(ids) != len(messages)
     if full:
-        ids = [_new_id() for _ in messages]
+        ids = [new_id() for _ in messages]
         st.session_state[_ids_key(c)] = ids
         st.session_state[_shown_key(c)] = [dict(m) for m in messages]
 
@@ -138,7 +144,8 @@ def current(c: Conversation) -> list[dict[str, Any]]:
 # --- changes ------------------------------------------------------------------------------
 
 
-def _commit(c: Conversation, messages: list[dict[str, Any]], ids: list[str], source: str) -> bool:
+def commit(c: Conversation, messages: list[dict[str, Any]], ids: list[str], source: str) -> bool:
+    """Store edited messages with their ids (a message keeps its widgets; a new id gets new ones)."""
     if not c.commit(messages, source):
         return False
     st.session_state[_ids_key(c)] = ids
@@ -204,7 +211,7 @@ def _on_edit(c: Conversation, mid: str, field: str) -> None:
         messages[i] = {**messages[i], "tool_call_id": value or ""}
     else:
         messages[i] = _with_role(c, messages[i], value, mid)
-    if _commit(c, messages, ids, f"{c.scope}_{mid}") and field == "role":
+    if commit(c, messages, ids, f"{c.scope}_{mid}") and field == "role":
         _resync_system(c)
 
 
@@ -219,8 +226,8 @@ def _on_system(c: Conversation) -> None:
             del messages[0], ids[0]
     elif text:
         messages.insert(0, {"role": "system", "content": text})
-        ids.insert(0, _new_id())
-    _commit(c, messages, ids, f"{c.scope}_system")
+        ids.insert(0, new_id())
+    commit(c, messages, ids, f"{c.scope}_system")
 
 
 def _on_move(c: Conversation, mid: str, step: int) -> None:
@@ -232,7 +239,7 @@ def _on_move(c: Conversation, mid: str, step: int) -> None:
     if 0 <= j < len(ids):
         ids[i], ids[j] = ids[j], ids[i]
         messages[i], messages[j] = messages[j], messages[i]
-        if _commit(c, messages, ids, f"{c.scope}_{mid}"):
+        if commit(c, messages, ids, f"{c.scope}_{mid}"):
             _resync_system(c)
 
 
@@ -242,7 +249,7 @@ def _on_delete(c: Conversation, mid: str) -> None:
         return
     ids, messages, i = found
     del ids[i], messages[i]
-    if _commit(c, messages, ids, f"{c.scope}_{mid}"):
+    if commit(c, messages, ids, f"{c.scope}_{mid}"):
         _resync_system(c)
 
 
@@ -250,10 +257,10 @@ def _on_add(c: Conversation) -> None:
     ids, messages = list(st.session_state.get(_ids_key(c)) or []), [dict(m) for m in c.read()]
     last = messages[-1]["role"] if messages else "assistant"
     role = "assistant" if last == "user" else "user"
-    mid = _new_id()
+    mid = new_id()
     widget_sync.write(field_key(c, "role", mid), role)
     widget_sync.write(field_key(c, "text", mid), "")
-    _commit(c, [*messages, {"role": role, "content": ""}], [*ids, mid], f"{c.scope}_add")
+    commit(c, [*messages, {"role": role, "content": ""}], [*ids, mid], f"{c.scope}_add")
 
 
 def _resync_system(c: Conversation) -> None:
@@ -297,6 +304,7 @@ def _draw_message(c: Conversation, messages: list[dict[str, Any]], i: int, mid: 
         row.selectbox("Role", roles, key=widget_sync.key(field_key(c, "role", mid)), on_change=_on_edit,
                       args=(c, mid, "role"), label_visibility="collapsed", width=150, format_func=str.capitalize,
                       disabled=disabled)
+        branches.controls(c, row, messages, i, mid, disabled)
         row.space("stretch")
         row.button("", key=f"{c.scope}_up_{mid}", icon=":material/arrow_upward:", help="Move up", type="tertiary",
                    on_click=_on_move, args=(c, mid, -1), disabled=disabled or first)

@@ -49,6 +49,7 @@ class RequestEditor:
     open_groups: bool = True
     on_json_commit: Callable[[ChatRequest], None] | None = None
     show_model: bool = False  # a Model box above the parameters (the Playground's model is the sidebar's)
+    rerun: Callable[[], None] | None = None  # runs the request (Regenerate, Edit and rerun from here)
 
     def key(self, base: str) -> str:
         return self.prefix + base
@@ -152,7 +153,7 @@ class RequestEditor:
 
     def conversation(self) -> message_editor.Conversation:
         return message_editor.Conversation(self.key("msg"), self._read_messages, self._commit_messages,
-                                           self.show_error)
+                                           self.show_error, self.rerun)
 
     def messages(self, disabled: bool = False) -> None:
         """The system prompt and the conversation."""

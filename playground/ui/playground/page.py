@@ -10,6 +10,7 @@ from playground.ui.playground import codeview, preset_bar, runner, state, tool_a
 def render() -> None:
     endpoint = sidebar.current_endpoint()
     state.ensure(sidebar.current_model(), local=endpoint.kind == "local")
+    state.run_in_flight()  # a run that just ended: a rerun's answer joins the conversation before it is drawn
     tool_answers.step()  # Auto-continue's next round, before the messages editor draws the conversation
 
     st.title("Playground")

@@ -29,7 +29,7 @@ from playground.client.schema import ChatRequest
 from playground.presets import MissingVariableError
 from playground.runs.batch import Batch
 from playground.textsafe import escape_markdown
-from playground.ui.common import live_view, run_view
+from playground.ui.common import branches, live_view, run_view
 from playground.ui.playground import state, tool_answers
 
 BUSY = "A run is still streaming: wait for it, or press Stop generating, before running again."
@@ -83,6 +83,7 @@ def render_run_area(request: ChatRequest, endpoint: Endpoint, preset: str | None
             if previous is None:
                 tool_answers.note(last)  # why Auto-continue stopped here, if it did
                 run_view.show_run(last, key="last", answers=tool_answers.answers(last))
+                _add_to_conversation()
             else:  # folded and labelled: it is not the loaded request's result
                 with st.expander(f"Previous answer, from the request {escape_markdown(previous)}",
                                  icon=":material/history:"):
@@ -113,6 +114,17 @@ def _answer_box(live: Batch | None) -> None:
     choices = (request.n or 1) if request is not None else 1
     live_view.live_text(PLACE, live, streaming=bool(request.stream) if request is not None else True,
                         caption="Choice 1" if choices > 1 else "")
+
+
+def _add_to_conversation() -> None:
+    """The answer joins the conversation as an assistant message, a new user message below it:
+    the loop the OpenAI playground and Workbench are built around. A whole-page rerun, as this is
+    in the Run area's fragment and the messages editor is not."""
+    if state.answer_addable() and st.button(branches.ADD, key="add_to_conversation", icon=":material/add_comment:",
+                                            help="Append this answer to the messages, with a new user message "
+                                                 "below it for your next turn."):
+        state.add_to_conversation()
+        st.rerun()
 
 
 def _save_note() -> None:

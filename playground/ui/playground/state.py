@@ -39,12 +39,13 @@ from playground.runs.batch import Batch
 from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import notices
+from playground.ui.common import branches, notices
 from playground.ui.common.request_editor import RequestEditor
 from playground.ui.common.run_slot import RunSlot
 
 # The JSON view's model goes to the sidebar at once (no extra rerun for _follow_model).
-EDITOR = RequestEditor(prefix="", on_json_commit=lambda request: sidebar.choose(model=request.model))
+EDITOR = RequestEditor(prefix="", on_json_commit=lambda request: sidebar.choose(model=request.model),
+                       rerun=lambda: request_run())
 REQUEST = EDITOR.key("request")
 TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
 group_key = EDITOR.group_key
@@ -194,11 +195,50 @@ def run_in_flight() -> Batch | None:
         st.session_state[LAST] = finished.runs[0]
         st.session_state.pop(LAST_BEFORE, None)
         st.session_state[SAVE_ERROR] = "; ".join(finished.errors) or None
+    if finished is not None:
+        _answer_the_branch(finished.runs[0])
     return RUN.current()  # one that finished just now is drawn, and its view claims the redraw
 
 
 def last_run() -> Run | None:
     return st.session_state.get(LAST)
+
+
+ADDED = "last_run_added"  # the id of the last run once its answer is in the conversation
+
+
+def _answer_the_branch(run: Run | None) -> None:
+    """A run started by Regenerate or Edit and rerun from here: its answer joins the conversation
+    (branches), or, with none (an error, stopped before any text), the cut messages come back."""
+    conversation = EDITOR.conversation()
+    if not branches.pending(conversation):
+        return
+    choice = run.choices[0] if run is not None and run.choices else None
+    if choice is not None and choice.tool_calls:  # answered by the tool-call view (Send results and continue)
+        branches.settle(conversation)
+        return
+    message = branches.answer_message(choice) if choice is not None and choice.text else None
+    if message is None:
+        branches.give_up(conversation)
+        return
+    branches.add_answer(conversation, message)
+    st.session_state[ADDED] = run.id
+
+
+def answer_addable() -> bool:
+    """The last run has an answer that is not in the conversation yet (Add to conversation)."""
+    run = last_run()
+    return (run is not None and st.session_state.get(ADDED) != run.id and bool(run.choices)
+            and bool(run.choices[0].text) and branches.answer_message(run.choices[0]) is not None)
+
+
+def add_to_conversation() -> None:
+    """Add to conversation's on_click: the answer becomes an assistant message, with a new empty
+    user message below it for the next turn."""
+    if answer_addable():
+        run = last_run()
+        branches.add_answer(EDITOR.conversation(), branches.answer_message(run.choices[0]))
+        st.session_state[ADDED] = run.id
 
 
 def mark_last_run_previous(when: str) -> None:
