@@ -198,3 +198,18 @@ def continuation(calls: list[ToolCall], results: list[str], text: str = "") -> l
     answers = [{"role": "tool", "tool_call_id": call.id, "content": result} for call, result in zip(calls, results)]
     return [assistant, *answers]
 
+
+
+def forces_a_call(tool_choice: Any) -> bool:
+    """True for "required" or a named function: the model must call a tool on every turn."""
+    return tool_choice == "required" or isinstance(tool_choice, dict)
+
+
+def continued(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A request's wire body carried on with `messages` (continuation's). A tool_choice that forces
+    a call becomes "auto": kept as it was, it would force another call after every answer and the
+    model could never reply with text (OpenAI's own advice: force the first call only)."""
+    body = {**body, "messages": [*body.get("messages", []), *messages]}
+    if forces_a_call(body.get("tool_choice")):
+        body["tool_choice"] = "auto"
+    return body

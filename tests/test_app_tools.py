@@ -10,6 +10,8 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from playground.client.schema import ChatRequest
+from playground.presets import Preset, PresetStore
 from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, make_chunk
 from tests.support import chat_requests
@@ -137,6 +139,9 @@ def test_send_results_and_continue_appends_the_exchange_and_runs_again(server):
                                               "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
         {"role": "tool", "tool_call_id": "call_a", "content": '{"temperature_c": 21, "sky": "sunny"}'},
     ]
+    # tool_choice forced the first call; kept, it would force one after every answer
+    assert [r.json["tool_choice"] for r in chat_requests(server)] == ["required", "auto"]
+    assert at.session_state["request"].tool_choice == "auto"  # the form shows what was sent
     # the final answer, and the whole exchange in the messages editor (editable like any turn)
     assert at.session_state["last_run"].text == "It is 21 degrees and sunny in Oslo."
     assert at.session_state["request"].to_wire()["messages"] == sent
@@ -144,3 +149,90 @@ def test_send_results_and_continue_appends_the_exchange_and_runs_again(server):
     assert texts == ["Weather in Oslo?", "", '{"temperature_c": 21, "sky": "sunny"}']
     calls_box = [w for w in at.text_area if (w.key or "").startswith("msg_calls_")]
     assert len(calls_box) == 1 and json.loads(calls_box[0].value)[0]["function"]["name"] == "get_weather"
+
+
+# --- a preset's tool_results and Auto-continue ----------------------------------------------
+
+PRESET_RESULTS = {"get_weather": {"city": "{{arguments.city}}", "temperature_c": 21,
+                                  "unit": "{{arguments.unit|celsius}}"}}
+
+
+def load_preset(at: AppTest, tmp_path, tool_results=PRESET_RESULTS) -> None:
+    PresetStore(tmp_path / "presets").save(Preset.new("Weather loop", ChatRequest.from_wire(weather_request()),
+                                                      tool_results=tool_results))
+    at.run()
+    widget(at.selectbox, "preset_load_name").select("Weather loop")
+    at.button(key="preset_load").click().run()
+    assert not at.exception
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert len(found) == 1, [b.label for b in at.button]
+    return found[0]
+
+
+def notes(at: AppTest) -> list[str]:
+    return shown(at.warning) + shown(at.success)
+
+
+def test_tool_results_fill_the_boxes_and_auto_continue_runs_to_the_answer(server, tmp_path):
+    server.add(calls_reply(("call_1", "get_weather", '{"city": "Oslo"}'),
+                           ("call_2", "get_weather", '{"city": "Bergen", "unit": "fahrenheit"}')))
+    server.add(calls_reply(("call_3", "get_weather", '{"city": "Tromsø"}')))
+    server.add(Reply.stream_text(["Oslo and Bergen are mild, Tromsø too."]))
+    at = open_app()
+    load_preset(at, tmp_path)
+    at.button(key="run").click().run()
+    # the boxes hold the preset's answers, the arguments filled in (a default where one was left out)
+    assert [json.loads(box.value) for box in result_boxes(at)] == [
+        {"city": "Oslo", "temperature_c": 21, "unit": "celsius"},
+        {"city": "Bergen", "temperature_c": 21, "unit": "fahrenheit"}]
+    button(at, "Auto-continue").click().run()
+    assert not at.exception
+    requests = chat_requests(server)
+    assert len(requests) == 3
+    final = requests[-1].json["messages"]
+    assert [m["role"] for m in final] == ["user", "assistant", "tool", "tool", "assistant", "tool"]
+    assert [m.get("tool_call_id") for m in final if m["role"] == "tool"] == ["call_1", "call_2", "call_3"]
+    assert json.loads(final[-1]["content"]) == {"city": "Tromsø", "temperature_c": 21, "unit": "celsius"}
+    assert at.session_state["last_run"].text == "Oslo and Bergen are mild, Tromsø too."
+    assert at.session_state["request"].to_wire()["messages"] == final  # the whole exchange, in the editor
+    assert notes(at) == ["Auto-continue: the model answered after 2 round(s) of tool calls."]
+    assert not at.button(key="run").disabled
+
+
+def test_auto_continue_stops_at_its_limit_and_says_so(server, tmp_path):
+    server.respond = lambda received: calls_reply((f"call_{len(server.requests)}", "get_weather", '{"city": "Oslo"}'))
+    at = open_app()
+    load_preset(at, tmp_path)
+    at.button(key="run").click().run()
+    rounds = next(w for w in at.number_input if (w.key or "").endswith("_rounds"))
+    assert rounds.value == 5  # the default limit
+    rounds.set_value(2).run()
+    button(at, "Auto-continue").click().run()
+    assert not at.exception
+    assert len(chat_requests(server)) == 3  # the first run, then two rounds
+    assert notes(at) == ["Auto-continue stopped at its limit of 2 round(s): the model called tools again. Answer "
+                         "these calls and press Send results and continue, or press Auto-continue for more rounds."]
+    # the calls of the last run wait for an answer, pre-filled: the user can carry on by hand
+    assert [json.loads(box.value)["city"] for box in result_boxes(at)] == ["Oslo"]
+    assert not button(at, "Send results and continue").disabled
+
+
+def test_auto_continue_stops_at_a_call_the_preset_cannot_answer(server, tmp_path):
+    clock = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    server.add(calls_reply(("call_1", "get_weather", '{"city": "Oslo"}')))
+    server.add(calls_reply(("call_2", "get_time", "{}")))
+    at = open_app()
+    PresetStore(tmp_path / "presets").save(Preset.new("Two tools", ChatRequest.from_wire(
+        weather_request(tools=[WEATHER, clock])), tool_results=PRESET_RESULTS))
+    at.run()
+    widget(at.selectbox, "preset_load_name").select("Two tools")
+    at.button(key="preset_load").click().run()
+    at.button(key="run").click().run()
+    button(at, "Auto-continue").click().run()
+    assert len(chat_requests(server)) == 2
+    assert notes(at) == ["Auto-continue stopped after 1 round(s): the preset's tool_results has no answer for "
+                         "get_time. Write its result below and press Send results and continue."]
+    assert [box.value for box in result_boxes(at)] == [""]

@@ -4,6 +4,7 @@ messages that carry calls and results back to the model."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -126,3 +127,52 @@ def test_continuation_messages_are_a_valid_request():
     assert with_text[0]["content"] == "Let me look."
     with pytest.raises(ValueError, match="2 tool calls but 1 results"):
         continuation(calls, ["x"])
+
+
+# --- the preset field ---------------------------------------------------------------------------
+
+
+def weather_preset(tool_results) -> dict:
+    return {"schema_version": 1, "name": "Weather", "request": {
+        "model": "m", "messages": [{"role": "user", "content": "Weather in {{city}}?"}],
+        "tools": [WEATHER.model_dump(mode="json", exclude_none=True)]}, "tool_results": tool_results}
+
+
+def test_a_preset_keeps_its_tool_results_through_a_file():
+    from playground.presets import preset_from_json, preset_to_json
+    from playground.presets.model import preset_from_dict
+
+    results = {"get_weather": {"city": "{{arguments.city}}", "temperature_c": 21}}
+    preset = preset_from_dict(weather_preset(results))
+    text = preset_to_json(preset)
+    assert json.loads(text)["tool_results"] == results
+    assert preset_from_json(text).tool_results == results
+    assert "tool_results" not in json.loads(preset_to_json(preset.model_copy(update={"tool_results": {}})))
+
+
+@pytest.mark.parametrize("results, reason", [
+    ({"get_time": "12:00"}, "tool_results answers 'get_time', which is not one of the request's tools (get_weather)"),
+    ({"get_weather": {"city": "{{argument.city}}"}},
+     "tool_results for 'get_weather': {{argument.city}} is not a placeholder (write {{arguments.NAME}})"),
+])
+def test_a_preset_with_tool_results_that_cannot_work_is_refused(results, reason):
+    from playground.presets import PresetFileError
+    from playground.presets.model import preset_from_dict
+
+    with pytest.raises(PresetFileError, match=re.escape(reason)):
+        preset_from_dict(weather_preset(results), "weather.json")
+
+
+@pytest.mark.parametrize("choice, after", [
+    ("required", "auto"), ({"type": "function", "function": {"name": "get_weather"}}, "auto"),
+    ("auto", "auto"), ("none", "none"), (None, None)])
+def test_a_continuation_no_longer_forces_a_call(choice, after):
+    from playground.tools import continued
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "Weather?"}]}
+    if choice is not None:
+        body["tool_choice"] = choice
+    turns = continuation([call("get_weather", '{"city": "Oslo"}')], ["21 C"])
+    out = continued(body, turns)
+    assert out["messages"] == [*body["messages"], *turns] and out.get("tool_choice") == after
+    assert body["messages"] == [{"role": "user", "content": "Weather?"}]  # the caller's body is left as it was

@@ -183,6 +183,12 @@ class Preset(BaseModel):
     request: ChatRequest
     checks: list[Check] = Field(default_factory=list)  # optional: files without it stay valid
     pass_threshold: float | None = Field(default=None, ge=0, le=1)  # None: every check must pass
+    tool_results: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Answers to the request's tool calls, per tool name: a fixed JSON value, or a template "
+                    "whose strings may hold {{arguments.NAME}} (a path into the call's arguments, with an "
+                    "optional default: {{arguments.unit|celsius}}) or {{arguments}}. The Playground pre-fills "
+                    "the result boxes with them and runs Auto-continue on them (playground.tools).")
 
     @field_validator("schema_version")
     @classmethod
@@ -208,16 +214,31 @@ class Preset(BaseModel):
                 seen.append(tag)
         return seen
 
+    @model_validator(mode="after")
+    def _tool_results_fit(self) -> "Preset":
+        from playground.tools import template_problems  # playground.tools imports the client only
+
+        names = [tool.function.name for tool in self.request.tools or []]
+        for name, template in self.tool_results.items():
+            if name not in names:
+                raise ValueError(f"tool_results answers {name!r}, which is not one of the request's tools "
+                                 f"({', '.join(names) or 'it has none'})")
+            problems = template_problems(template)
+            if problems:
+                raise ValueError(f"tool_results for {name!r}: {'; '.join(problems)}")
+        return self
+
     @classmethod
     def new(cls, name: str, request: ChatRequest, description: str = "", tags: list[str] | None = None,
-            endpoint_kind: str | None = None, variables: list[Variable] | None = None) -> "Preset":
+            endpoint_kind: str | None = None, variables: list[Variable] | None = None,
+            tool_results: dict[str, Any] | None = None) -> "Preset":
         """A preset of `request`, declaring every `{{var}}` its messages use (no defaults)."""
         declared = {v.name: v for v in variables or []}
         for var in variables_in(request):
             declared.setdefault(var, Variable(name=var))
         hint = EndpointHint(kind=endpoint_kind, model=request.model)
         return cls(schema_version=SCHEMA_VERSION, name=name, description=description, tags=tags or [],
-                   endpoint=hint, variables=list(declared.values()), request=request)
+                   endpoint=hint, variables=list(declared.values()), request=request, tool_results=tool_results or {})
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical structure: fixed key order, request as sent on the wire."""
@@ -233,7 +254,8 @@ class Preset(BaseModel):
             "variables": [v.model_dump() for v in self.variables],
             "request": request,
         } | ({"checks": [check.to_dict() for check in self.checks]} if self.checks else {}) | (
-            {"pass_threshold": self.pass_threshold} if self.pass_threshold is not None else {})
+            {"pass_threshold": self.pass_threshold} if self.pass_threshold is not None else {}) | (
+            {"tool_results": self.tool_results} if self.tool_results else {})
 
     def defaults(self) -> dict[str, str | None]:
         values: dict[str, str | None] = {v.name: v.default for v in self.variables}

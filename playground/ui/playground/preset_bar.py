@@ -47,8 +47,10 @@ def _on_save() -> None:
     declared = [Variable.model_validate(v) for v in state.declared_variables() if v["name"] in used]
     overwrite = bool(st.session_state.get("preset_save_overwrite"))
     try:
+        offered = {tool.function.name for tool in request.tools or []}  # answers to tools still offered
         preset = Preset.new(name, request, widget_sync.value("preset_save_description") or "", tags,
-                            endpoint_kind=_endpoint_kind(), variables=declared)
+                            endpoint_kind=_endpoint_kind(), variables=declared,
+                            tool_results={k: v for k, v in state.tool_results().items() if k in offered})
         store = PresetStore()
         same = loaded.get("name") and loaded.get("hash") and store.path_for(loaded["name"]) == store.path_for(name)
         if same and overwrite:

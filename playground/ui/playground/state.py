@@ -38,6 +38,7 @@ from playground.presets.sharelink import ShareLinkError, decode_token, encode_to
 from playground.runs.batch import Batch
 from playground.secrets_check import find_secrets
 from playground.textsafe import escape_markdown
+from playground.tools import continued
 from playground.ui import sidebar
 from playground.ui.common import branches, notices
 from playground.ui.common.request_editor import RequestEditor
@@ -103,7 +104,7 @@ def load_past_request(request: ChatRequest) -> None:
     is forgotten, with its variables, so the runs that follow are not filed under its name."""
     mark_last_run_previous("before a past run's request was loaded")
     load(request)
-    for key in (PRESET_LOADED, PRESET_VARIABLES, VARIABLE_VALUES):
+    for key in (PRESET_LOADED, PRESET_VARIABLES, VARIABLE_VALUES, TOOL_RESULTS):
         st.session_state.pop(key, None)
 
 
@@ -284,6 +285,7 @@ def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
             "and choose it in the sidebar.")
     remember_preset_file(preset, digest)
     st.session_state[PRESET_VARIABLES] = [v.model_dump() for v in preset.variables]
+    st.session_state[TOOL_RESULTS] = dict(preset.tool_results)
     defaults = preset.defaults()
     st.session_state[VARIABLE_VALUES] = {name: default or "" for name, default in defaults.items()}
     name = escape_markdown(preset.name)
@@ -414,12 +416,17 @@ def tool_results() -> dict[str, Any]:
     return st.session_state.get(TOOL_RESULTS) or {}
 
 
-def append_messages(messages: list[dict[str, Any]]) -> None:
-    """Add turns at the end of the working request's conversation: every view (the messages
+def continue_conversation(messages: list[dict[str, Any]]) -> None:
+    """Add turns at the end of the working request's conversation (playground.tools.continued: a
+    tool_choice that forces a call becomes "auto", and the page says so): every view (the messages
     editor, the JSON) redraws with them, and they can be edited and rerun like any turn."""
-    body = get_request().to_wire()
-    body["messages"] = [*body["messages"], *messages]
+    before = get_request().to_wire()
+    body = continued(before, messages)
     EDITOR.load(ChatRequest.from_wire(body))
+    if body.get("tool_choice") != before.get("tool_choice"):
+        say("info", "tool_choice forced a tool call, and would force another after every answer: the "
+            "conversation goes on with tool_choice **auto**, so the model can answer in text (change it under "
+            "Parameters, Tools).")
 
 
 def auto_continue() -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ def answers(run: Run) -> ToolAnswers | None:
 
 def send(calls: list[ToolCall], results: list[str], text: str) -> None:
     """`Send results and continue`: the exchange joins the conversation, and the page runs it."""
-    state.append_messages(continuation(calls, results, text))
+    state.continue_conversation(continuation(calls, results, text))
     state.request_run()
     st.rerun()  # the whole page, not the Run area's fragment: the messages editor shows the exchange
 
@@ -76,7 +76,7 @@ def step() -> None:
         state.stop_auto(last.id, "warning", f"Auto-continue stopped after {rounds} round(s): {found}")
         return
     auto["rounds"] = rounds + 1
-    state.append_messages(continuation(choice.tool_calls, found, choice.text))
+    state.continue_conversation(continuation(choice.tool_calls, found, choice.text))
     state.request_run()
 
 
