@@ -474,6 +474,12 @@ def _logprob_stream(tokens: list[tuple[str, float]]) -> Reply:
     return Reply.sse(events)
 
 
+def heatmaps(at) -> list[dict]:
+    """The data of every token heatmap on the page (playground.ui.common.token_heatmap's component)."""
+    return [json.loads(e.proto.json) for e in at.get("bidi_component")
+            if e.proto.component_name == "playground_token_heatmap"]
+
+
 def test_logprobs_heatmap_inspector_table_and_escaping(server):
     server.add(_logprob_stream([("<script>alert(1)</script>", -0.1), (" **bold**", -2.3), (" end", -0.01)]))
     at = open_app()
@@ -484,23 +490,19 @@ def test_logprobs_heatmap_inspector_table_and_escaping(server):
     assert not at.exception
     html = "\n".join(h.proto.body for h in at.html)
     assert "<script>" not in html and "&#60;script&#62;" in html  # escaped, never markup
-    assert "pg-heatmap" in html and "Perplexity" in html
-    inspector = widget(at.selectbox, "last_c0_inspect")
-    assert inspector.value == 1  # the least likely token is chosen first
-    # each token by its position, as the model wrote it (spaces as ␣), and its probability
-    assert inspector.options == ["#0  '<script>alert(1)</script>'  (90.5%)", "#1  '␣**bold**'  (10.0%)",
-                                 "#2  '␣end'  (99.0%)"]
-    assert "#1  '␣**bold**'  (10.0%)" in unescape(html)  # the Least likely stat names it too
-    # two tables: the inspected token's alternatives, then every token (spaces shown as ␣)
-    alternatives, tokens = at.dataframe
-    assert alternatives.value[["token", "logprob", "chosen"]].values.tolist() == [
-        ["␣**bold**", -2.3, True], ["␣other", -4.3, False]]
+    assert "Perplexity" in html
+    assert "#1  '␣**bold**'  (10.0%)" in unescape(html)  # the Least likely stat names the least likely token
+    # the heatmap gets the tokens as data (its JavaScript sets them as text): each token, its
+    # probability and its alternatives; the inspector is part of it (no select box any more)
+    [heatmap] = heatmaps(at)
+    assert [cell[0] for cell in heatmap["cells"]] == ["<script>alert(1)</script>", " **bold**", " end"]
+    assert [round(token["p"], 3) for token in heatmap["tokens"]] == [0.905, 0.1, 0.99]
+    assert heatmap["tokens"][1]["a"][1][:2] == [" other", -4.3] and heatmap["threshold"] == 0.3
+    assert not [s for s in at.selectbox if s.key and s.key.endswith("_inspect")]
+    # every token in the table (spaces shown as ␣), with its bytes
+    [tokens] = at.dataframe
     assert tokens.value["token"].tolist() == ["<script>alert(1)</script>", "␣**bold**", "␣end"]
-    inspector.set_value(2).run()
-    assert [text for text in shown(at.markdown) if text.startswith("Position")] == [
-        "Position **2**: chosen **␣end** with probability **99.00%** (logprob -0.010), entropy of the top-k 0.53 bits"]
-    alternatives, tokens = at.dataframe
-    assert alternatives.value["token"].tolist() == ["␣end", "␣other"]
+    assert tokens.value["bytes"].tolist()[2] == "20 65 6e 64"
 
 
 def test_n_choices_in_tabs(server):
@@ -861,16 +863,18 @@ def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
     assert 0 < run.usage.completion_tokens <= 8 and len(tokens) == run.usage.completion_tokens
     assert "".join(t.token for t in tokens) == run.text
     html = "\n".join(h.proto.body for h in at.html)
-    assert "pg-heatmap" in html and f">{run.usage.completion_tokens}</div>" in html
+    assert len(heatmaps(at)) == 1 and f">{run.usage.completion_tokens}</div>" in html
     assert [len(t.top_logprobs) for t in tokens] == [3] * len(tokens)
 
 
 def test_heatmap_legend_and_least_likely_name_what_they_show():
-    """The grey key shows only when a token has no probability."""
+    """A token with no probability is drawn grey (the component adds the grey key then)."""
+    import math
+
     from playground.client.schema import TokenLogprob
-    from playground.ui.common import run_view
+    from playground.ui.common import token_heatmap
 
     sure = [TokenLogprob(token="Hi", logprob=-0.01), TokenLogprob(token=" there", logprob=-2.3)]
-    assert "outside the server" not in run_view.token_heatmap_html(sure)
+    assert [cell[1] for cell in token_heatmap.heatmap_data(sure, "a")["cells"]] == [math.exp(-0.01), math.exp(-2.3)]
     unknown = [*sure, TokenLogprob(token="!", logprob=-9999.0)]
-    assert "outside the server" in run_view.token_heatmap_html(unknown)
+    assert token_heatmap.heatmap_data(unknown, "b")["cells"][2][1] is None  # drawn grey, with its key

@@ -115,16 +115,22 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
         drawn(page, ".pg-heatmap")
         # the answer, exactly as the model wrote it
         assert shown_text(page, ".pg-answer") == ANSWER
-        # the heatmap: one span per token, each token's text as written (newlines marked)
+        # the heatmap: one cell per token, each token's text as written (newlines marked)
         assert_shows(shown_text(page, ".pg-heatmap"), *HOSTILE, COMBO, where="the token heatmap")
-        # the token inspector: opened on the least likely token (COMBO), its alternatives below
-        inspector = page.get_by_test_id("stMarkdownContainer").filter(has_text="Position")
-        assert_shows(inspector.inner_text(), visible_token(COMBO), where="the token inspector")
-        picker = page.get_by_test_id("stSelectbox").filter(has_text="Token").locator("input")  # its value: the label
-        assert_shows(picker.input_value(), f"#{TOKENS.index(COMBO)}", "<img␣src=x␣onerror=", "](http://evil.example/x.png)",
-                     "<script>window.__pwned=", where="the token picker")
-        alternatives = page.get_by_test_id("stDataFrame").first
-        assert_shows(dataframe_text(alternatives), *(visible_token(h) for h in HOSTILE[:2]), where="the alternatives")
+        # the token inspector: opened on the least likely token (COMBO), its alternatives below;
+        # every token can be clicked and hovered, and the unsure line lists COMBO
+        inspector = page.locator(".pg-inspector").first
+        assert_shows(inspector.inner_text(), visible_token(COMBO), *(visible_token(h) for h in [HOSTILE_SCRIPT]),
+                     where="the token inspector")
+        cells = page.locator(".pg-heatmap .pg-token")
+        for n in range(cells.count()):
+            cells.nth(n).click()
+            cells.nth(n).hover()
+        assert_shows(inspector.inner_text(), visible_token(HOSTILE[1]), where="the token inspector")
+        page.locator(".pg-unsure-link").first.click()
+        assert_shows(page.locator(".pg-unsure").first.inner_text(), visible_token(COMBO), where="the unsure line")
+        assert_shows(page.locator(".pg-heatmap-tip").first.inner_text(), visible_token(HOSTILE_SCRIPT),
+                     where="the hover tip")
         # the logprob table, folded until asked for
         page.get_by_text("Token table", exact=True).click()
         table = page.get_by_test_id("stExpander").filter(has_text="Token table").get_by_test_id("stDataFrame")

@@ -5,15 +5,17 @@ playground.ui.compare modules draw them."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import pandas as pd
 
 from playground import settings
 from playground.analysis import logprobs as lp
+from playground.analysis._fastdiff import opcodes
 from playground.analysis.repeat import RepeatSummary, tokens_of, words
 from playground.client.run import Run, prompt_preview, run_status
-from playground.client.schema import ChatRequest
+from playground.client.schema import ChatRequest, TokenLogprob
 from playground.settings import Prices
 from playground.textsafe import code_span, escape_markdown
 
@@ -166,8 +168,31 @@ def token_diff(a: Run, b: Run) -> pd.DataFrame:
     models = (a.response_model or a.request.model, b.response_model or b.request.model)
     same = lp.same_tokenizer(tokens_a, tokens_b, *models)
     frame = lp.diff_table(tokens_a, tokens_b, mode="token" if same else "byte")
+    if frame.attrs["mode"] == "token":  # a character split across tokens reads as that character
+        for side, tokens in (("a", tokens_a), ("b", tokens_b)):
+            shown = lp.shown_tokens(tokens) + [None]  # index -1: the side has no token there
+            frame[f"token_{side}"] = [shown[i] for i in frame[f"pos_{side}"].fillna(-1).astype(int).tolist()]
     frame.attrs["models"] = models
     return frame
+
+
+@dataclass(frozen=True)
+class TextSegment:
+    """A stretch of two aligned answers: the same text ("equal"), or what each side has there."""
+
+    op: str  # equal | replace | delete (only A has text) | insert (only B has text)
+    a: str
+    b: str
+
+
+def text_diff(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob], start: int = 0) -> list[TextSegment]:
+    """The two answers side by side as text, aligned on their pieces (tokens, a split character
+    joined), from token `start` of both on (a branch's point; the text before it is the same)."""
+    pieces_a = [p for p in lp.pieces(a) if p.start >= start]
+    pieces_b = [p for p in lp.pieces(b) if p.start >= start]
+    texts_a, texts_b = [p.text for p in pieces_a], [p.text for p in pieces_b]
+    return [TextSegment(tag, "".join(texts_a[i1:i2]), "".join(texts_b[j1:j2]))
+            for tag, i1, i2, j1, j2 in opcodes(texts_a, texts_b)]
 
 
 def diff_headlines(diff: pd.DataFrame, label_a: str, label_b: str) -> list[str]:

@@ -14,6 +14,7 @@ Conventions:
 
 from __future__ import annotations
 
+import codecs
 import math
 import threading
 import weakref
@@ -43,6 +44,93 @@ def known(logprob: float) -> bool:
 def visible_token(token: str) -> str:
     """A token with its whitespace made visible, for one-line displays."""
     return token.replace(" ", "\u2423").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+# --- tokens read as text -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Tokens [start, end) whose bytes together are whole UTF-8 characters: one token, or the
+    tokens one character was split across (a Japanese character is often two or three byte
+    tokens, each meaningless alone)."""
+
+    start: int
+    end: int
+    text: str
+
+
+def pieces(tokens: Sequence[TokenLogprob]) -> list[Piece]:
+    """The answer cut where its text can be read: a token whose bytes end inside a character is
+    joined with the tokens that finish it. Bytes that never make a character show as U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    out: list[Piece] = []
+    start, parts = 0, []
+    for index, token in enumerate(tokens):
+        parts.append(decoder.decode(token_bytes(token)))
+        # a character has at most 4 bytes: never hold more than 4 tokens back for one
+        if decoder.getstate()[0] and index - start < 3:
+            continue
+        parts.append(decoder.decode(b"", final=True))
+        decoder.reset()
+        out.append(Piece(start, index + 1, "".join(parts)))
+        start, parts = index + 1, []
+    if start < len(tokens):  # the answer ended inside a character
+        out.append(Piece(start, len(tokens), "".join(parts) + decoder.decode(b"", final=True)))
+    return out
+
+
+def token_text(token: TokenLogprob | TopLogprob) -> str:
+    """One token read alone: its bytes as UTF-8 when they are whole characters, else with the
+    bytes of a split character as \\xNN (what an alternative that starts a character is)."""
+    return token_bytes(token).decode("utf-8", errors="backslashreplace")
+
+
+def shown_tokens(tokens: Sequence[TokenLogprob]) -> list[str]:
+    """Each token's text for a table row: a token that is part of a split character shows that
+    character and which part it is ("雛 (1 of 2)")."""
+    shown: list[str] = []
+    for piece in pieces(tokens):
+        size = piece.end - piece.start
+        if size == 1:
+            shown.append(token_text(tokens[piece.start]))
+        else:
+            shown += [f"{piece.text} ({k} of {size})" for k in range(1, size + 1)]
+    return shown
+
+
+def bytes_hex(token: TokenLogprob | TopLogprob) -> str:
+    """The token's bytes as hex pairs: 'e9 9b'."""
+    return token_bytes(token).hex(" ")
+
+
+def sampled_logprob(token: TokenLogprob) -> float | None:
+    """The token's logprob after the server's sampler chain (temperature, top_k, top_p, min_p),
+    when the server reports it (the sandbox's `sampled_logprob`); None otherwise."""
+    value = getattr(token, "sampled_logprob", None)
+    if value is None and token.model_extra:
+        value = token.model_extra.get("sampled_logprob")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def tail_reason(token: TokenLogprob, top_p: float | None = None) -> str | None:
+    """Why the chosen token came from the tail of the model's distribution, or None: it was not
+    the greedy pick, and the alternatives more likely than it already hold at least top_p of the
+    probability (the request's top_p; 0.9 when it set none), so nucleus sampling would not have
+    kept it either."""
+    if not known(token.logprob) or not token.top_logprobs:
+        return None
+    above = [alt for alt in token.top_logprobs if known(alt.logprob) and alt.logprob > token.logprob
+             and alt.token != token.token]
+    if not above:
+        return None
+    nucleus = top_p if top_p is not None and 0 < top_p < 1 else 0.9
+    mass = math.fsum(math.exp(min(alt.logprob, 0.0)) for alt in above)
+    if mass < nucleus:
+        return None
+    best = max(above, key=lambda alt: alt.logprob)
+    return (f"greedy decoding would have taken {token_text(best)!r}, and the {len(above)} more likely tokens "
+            f"hold {mass:.0%}, more than top_p {nucleus:g} keeps")
 
 
 # --- one answer -----------------------------------------------------------------------
@@ -566,7 +654,8 @@ def _byte_rows(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]):
     a_bytes, b_bytes = [token_bytes(t) for t in a], [token_bytes(t) for t in b]
     x, y = b"".join(a_bytes), b"".join(b_bytes)
     owner_a, owner_b = _owners(a_bytes), _owners(b_bytes)
-    starts_a, starts_b = starts(a_bytes), starts(b_bytes)
+    # cut only where a character ends: a character split across byte tokens stays one piece
+    starts_a, starts_b = starts(_joined(a, a_bytes)), starts(_joined(b, b_bytes))
     rows = []
     for tag, i1, i2, j1, j2 in byte_opcodes(x, y):
         if tag == "equal":
@@ -586,6 +675,11 @@ def _byte_rows(a: Sequence[TokenLogprob], b: Sequence[TokenLogprob]):
         for owner, text in pieces_b[paired:]:
             rows.append(("insert", None, owner, None, text))
     return rows
+
+
+def _joined(tokens: Sequence[TokenLogprob], raw: list[bytes]) -> list[bytes]:
+    """The bytes of each `pieces` piece (whole characters)."""
+    return [b"".join(raw[piece.start:piece.end]) for piece in pieces(tokens)]
 
 
 def _owners(pieces: list[bytes]) -> list[int]:

@@ -1,6 +1,7 @@
 """Showing a Run: usage and timings, each choice's text, tool calls, errors in the server's
 words, and logprobs (a token heatmap, a token inspector with the top-k alternatives, the
-table and the perplexity). Compare and History reuse `show_run` and `token_heatmap_html`.
+table and the perplexity). Compare, History and Experiments reuse `show_run`;
+the heatmap itself is playground.ui.common.token_heatmap.
 
 Model text is data: every piece of it goes through playground.textsafe before it reaches
 st.html or st.markdown, so `<script>` or `<img onerror=...>` shows as those characters.
@@ -15,72 +16,16 @@ import streamlit as st
 from playground.analysis import logprobs as lp
 from playground.analysis.compare_tables import format_seconds
 from playground.client.run import ChoiceResult, Run
-from playground.client.schema import TokenLogprob, TopLogprob
+from playground.client.schema import TokenLogprob
 from playground.client.token_limit import ignored_limit, other_field
 from playground.textsafe import escape_html, escape_markdown
-from playground.ui.common import tool_calls_view
-
-# Probability buckets, most likely first: (lower bound, background). Fixed, never from data.
-PALETTE: list[tuple[float, str]] = [
-    (0.90, "#dcefdc"),
-    (0.70, "#ecf4c4"),
-    (0.50, "#fff1a8"),
-    (0.30, "#ffd6a0"),
-    (0.10, "#ffb394"),
-    (0.00, "#ff8f85"),
-]
-UNKNOWN_COLOUR = "#d9d9d9"  # logprob -9999: outside the top 20
-TEXT_COLOUR = "#1f2328"
+from playground.ui.common import token_heatmap, tool_calls_view
 
 ANSWER_STYLE = (
     "white-space:pre-wrap;word-break:break-word;font-size:1rem;line-height:1.6;"
     "padding:0.75rem 1rem;border-radius:0.5rem;background:rgba(127,127,127,0.06);"
     "border:1px solid rgba(127,127,127,0.18);min-height:2.6rem;"
 )
-
-
-def colour_for(probability: float | None) -> str:
-    if probability is None or math.isnan(probability):
-        return UNKNOWN_COLOUR
-    for bound, colour in PALETTE:
-        if probability >= bound:
-            return colour
-    return PALETTE[-1][1]
-
-
-def _probability(token: TokenLogprob | TopLogprob) -> float | None:
-    return math.exp(min(token.logprob, 0.0)) if lp.known(token.logprob) else None
-
-
-def token_heatmap_html(tokens: list[TokenLogprob]) -> str:
-    """The answer as spans coloured by the chosen token's probability; every token escaped."""
-    spans = []
-    for position, token in enumerate(tokens):
-        p = _probability(token)
-        odds = f"p={p:.1%}  logprob={token.logprob:.3f}" if p is not None else "outside the top 20"
-        tip = f"#{position}  {odds}"
-        text = token.token
-        shown = escape_html(text.replace("\n", "\u21b5")) or "&#8203;"
-        spans.append(
-            f'<span title="{escape_html(tip)}" data-pos="{position}" style="background:{colour_for(p)};'
-            f'color:{TEXT_COLOUR};border-radius:3px;padding:1px 0;margin:0 1px 0 0;">{shown}</span>'
-            + "<br>" * text.count("\n")
-        )
-    keys = [(f"&#8805;{bound:.0%}", colour) for bound, colour in PALETTE]
-    if any(_probability(token) is None for token in tokens):  # only when the server reported one
-        keys.append(("no probability (outside the server's top 20)", UNKNOWN_COLOUR))
-    legend = "".join(
-        f'<span style="background:{colour};color:{TEXT_COLOUR};border-radius:3px;padding:0 6px;white-space:nowrap;">'
-        f"{label}</span>"
-        for label, colour in keys
-    )
-    return (
-        f'<div class="pg-heatmap" style="white-space:pre-wrap;word-break:break-word;line-height:1.9;'
-        f'font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.9rem;">{"".join(spans)}</div>'
-        # a flex row that wraps: in a narrow column (four Compare panes) the keys go on more lines
-        f'<div class="pg-heatmap-legend" style="display:flex;flex-wrap:wrap;align-items:center;gap:2px 4px;'
-        f'font-size:0.75rem;margin-top:0.4rem;opacity:0.85;"><span>Chosen-token probability:</span>{legend}</div>'
-    )
 
 
 def answer_html(text: str) -> str:
@@ -187,6 +132,8 @@ def show_run(run: Run, key: str, answers: tool_calls_view.ToolAnswers | None = N
 
 def show_choice(choice: ChoiceResult, key: str, run: Run | None = None,
                 answers: tool_calls_view.ToolAnswers | None = None) -> None:
+    """One choice of a run: its text, refusal, tool calls and logprobs (`run` names the answer
+    to the heatmap, which keeps the reader's selected token while it shows the same one)."""
     if choice.text or not choice.tool_calls:
         st.html(answer_html(choice.text))
     if choice.refusal:
@@ -194,20 +141,26 @@ def show_choice(choice: ChoiceResult, key: str, run: Run | None = None,
     if choice.tool_calls:
         tool_calls_view.show(choice, run.request.tools if run is not None else None, key, answers)
     if choice.logprobs:
-        show_logprobs(choice.logprobs, key)
+        show_logprobs(choice.logprobs, key, ident=f"{run.id}.{choice.index}" if run is not None else None,
+                      top_p=run.request.top_p if run is not None else None)
 
 
 # --- logprobs -------------------------------------------------------------------------------
 
 
-def _token_label(position: int, token: TokenLogprob) -> str:
-    p = _probability(token)
+def _token_label(position: int, token: TokenLogprob, shown: str) -> str:
+    p = token_heatmap.probability(token)
     prob = f"{p:.1%}" if p is not None else "not in top 20"
-    return f"#{position}  {lp.visible_token(token.token)!r}  ({prob})"
+    return f"#{position}  {lp.visible_token(shown)!r}  ({prob})"
 
 
-def show_logprobs(tokens: list[TokenLogprob], key: str) -> None:
+def show_logprobs(tokens: list[TokenLogprob], key: str, *, ident: str | None = None,
+                  branch: token_heatmap.Branching | None = None, top_p: float | None = None) -> dict | None:
+    """The answer's numbers, its token heatmap with the inspector (token_heatmap: click a token,
+    move with the arrow keys) and the token table. Returns the inspector's "Continue with this
+    token" choice ({position, rank, token}) on the run it was pressed, else None."""
     table = lp.token_table(tokens)
+    shown = lp.shown_tokens(tokens)  # a character split across tokens reads as that character
     perplexity = lp.perplexity(tokens)
     st.markdown("##### Logprobs")
     mean_p = table["probability"].mean() if len(table) else float("nan")
@@ -217,33 +170,22 @@ def show_logprobs(tokens: list[TokenLogprob], key: str) -> None:
          "exp(-mean logprob) of the answer's tokens: 1 means the model was sure of every token."),
         ("Mean probability", f"{mean_p:.1%}" if not math.isnan(mean_p) else "—", "Mean chosen-token probability."),
         ("Tokens", str(len(tokens)), "Tokens with logprobs."),
-        ("Least likely", _token_label(lowest, tokens[lowest]) if lowest is not None else "—",
+        ("Least likely", _token_label(lowest, tokens[lowest], shown[lowest]) if lowest is not None else "—",
          "The token the model was least sure of: its position, the token and its probability."),
     ]))
-    st.html(token_heatmap_html(tokens))
-
-    st.markdown("###### Inspect a token")
-    position = st.selectbox(
-        "Token",
-        list(range(len(tokens))),
-        index=lowest,
-        format_func=lambda i: _token_label(i, tokens[i]),
-        key=f"{key}_inspect",
-        help="Pick a position (the least likely one is chosen first) to see what else the model considered.",
-    )
-    if position is not None:
-        show_alternatives(tokens[position], position)
+    chosen = token_heatmap.token_heatmap(tokens, key, ident=ident, branch=branch, top_p=top_p)
 
     with st.expander("Token table", expanded=False):
-        shown = table.copy()
-        shown["token"] = shown["token"].map(lp.visible_token)
+        table["token"] = [lp.visible_token(text) for text in shown]
+        table.insert(2, "bytes", [lp.bytes_hex(token) for token in tokens])
         st.dataframe(
-            shown,
+            table,
             hide_index=True,
             key=f"{key}_table",
             column_config={
                 "position": st.column_config.NumberColumn("#", width="small"),
                 "token": st.column_config.TextColumn("token"),
+                "bytes": st.column_config.TextColumn("bytes", help="The token's bytes (hex), as the server sent them."),
                 "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
                                                                format="percent"),
                 "logprob": st.column_config.NumberColumn("logprob", format="%.3f"),
@@ -252,37 +194,4 @@ def show_logprobs(tokens: list[TokenLogprob], key: str) -> None:
                 "alternatives": st.column_config.TextColumn("alternatives", width="large"),
             },
         )
-
-
-def show_alternatives(token: TokenLogprob, position: int) -> None:
-    p = _probability(token)
-    entropy = lp.entropy_of(token.top_logprobs)
-    st.markdown(
-        f"Position **{position}**: chosen **{escape_markdown(lp.visible_token(token.token))}** with "
-        f"probability **{(f'{p:.2%}' if p is not None else 'unknown')}** "
-        f"(logprob {token.logprob:.3f})" + (f", entropy of the top-k {entropy:.2f} bits" if entropy is not None else "")
-    )
-    if not token.top_logprobs:
-        st.caption("No alternatives: ask for top_logprobs (1 to 20) in the Logprobs group.")
-        return
-    rows = [
-        {
-            "rank": rank,
-            "token": lp.visible_token(alt.token),
-            "probability": _probability(alt),
-            "logprob": alt.logprob if lp.known(alt.logprob) else None,
-            "chosen": alt.token == token.token,
-        }
-        for rank, alt in enumerate(token.top_logprobs, start=1)
-    ]
-    st.dataframe(
-        rows,
-        hide_index=True,
-        column_config={
-            "rank": st.column_config.NumberColumn("rank", width="small"),
-            "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0,
-                                                           format="percent"),
-            "logprob": st.column_config.NumberColumn("logprob", format="%.3f"),
-            "chosen": st.column_config.CheckboxColumn("chosen", width="small"),
-        },
-    )
+    return chosen

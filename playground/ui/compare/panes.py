@@ -15,7 +15,7 @@ from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import live_view, message_editor, run_view, widget_sync
+from playground.ui.common import live_view, message_editor, run_view, token_heatmap, widget_sync
 from playground.ui.common.request_fields import BY_NAME
 from playground.ui.compare import conversation, sources, state
 
@@ -132,7 +132,8 @@ def pane_result(i: int, run: Run) -> None:
     run_view.show_status(run)
     choice = run.choices[0] if run.choices else None
     if choice is not None and choice.logprobs:
-        st.html(run_view.token_heatmap_html(choice.logprobs))
+        token_heatmap.token_heatmap(choice.logprobs, f"cmp{i}_{run.id[:8]}_glance", ident=f"{run.id}.0",
+                                    top_p=run.request.top_p)
     elif choice is not None and (choice.text or not choice.tool_calls):
         st.html(run_view.answer_html(choice.text))
     st.caption(escape_markdown(compare_tables.stats_line(run)))

@@ -37,6 +37,7 @@ from playground.ui.common.run_slot import RunSlot
 RESULTS, BATCH, SLOTS = "cmp.results", "cmp.batch", "cmp.batch_slots"
 REPEAT, REPEAT_RUNS, REPEAT_SEEDED = "cmp.repeat", "cmp.repeat_runs", "cmp.repeat_seeded"
 INCOMING = "cmp.incoming"
+BRANCH = "cmp.branch"  # the branch opened last: {"a": its original run, "b": the branch, "position"}
 NOTICES = "compare"  # the page's queue of notices (playground.ui.common.notices)
 TRIED = "cmp.tried"  # Run all or Repeat was pressed and refused: the panes' problems show in red
 PANES, MIN_PANES, MAX_PANES = "cmp.n", 2, 4
@@ -54,8 +55,10 @@ def pane_key(i: int, name: str) -> str:
 
 
 def pane_editor(i: int) -> RequestEditor:
-    """Pane i's request editor: every field, its groups folded, a Model box (the pane's own)."""
-    return RequestEditor(prefix=pane_key(i, ""), open_groups=False, show_model=True)
+    """Pane i's request editor: every field, its groups folded, a Model box (the pane's own), its
+    token limit in the field the pane's endpoint reads (issue 22)."""
+    return RequestEditor(prefix=pane_key(i, ""), open_groups=False, show_model=True,
+                         endpoint=lambda: endpoints().get(pane_value(i, "endpoint") or ""))
 
 
 def pane_value(i: int, name: str, default=None):
@@ -120,6 +123,23 @@ def send_to_compare(run_ids: list[str]) -> None:
 
 def take_incoming() -> list[str] | None:
     return st.session_state.pop(INCOMING, None)
+
+
+def open_branch(original_id: str, branch_id: str, position: int) -> None:
+    """Show a branched run beside the run it branched from (the token inspector's "Continue with
+    this token" calls this, then switches page): the two stored runs go into the first two panes
+    (the panes' earlier results are cleared), and the token diff starts at the branch point."""
+    st.session_state[RESULTS] = {}
+    st.session_state[INCOMING] = [original_id, branch_id]
+    st.session_state[BRANCH] = {"a": original_id, "b": branch_id, "position": position}
+
+
+def branch_point(a: Run, b: Run) -> int | None:
+    """The token where `b` branched from `a` (or `a` from `b`), when they are the branch opened last."""
+    branch = st.session_state.get(BRANCH)
+    if branch and {branch["a"], branch["b"]} == {a.id, b.id}:
+        return branch["position"]
+    return None
 
 
 runs_store = default_store

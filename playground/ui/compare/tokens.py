@@ -11,8 +11,8 @@ import streamlit as st
 from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.client.run import Run
-from playground.textsafe import escape_markdown
-from playground.ui.common import widget_sync
+from playground.textsafe import escape_html, escape_markdown
+from playground.ui.common import run_view, widget_sync
 from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label
 
@@ -49,7 +49,8 @@ def logprob_section(results: dict[int, Run]) -> None:
             st.caption(escape_markdown(pane_label(i, run))
                        + (f" · perplexity {perplexity:.3g}" if perplexity is not None else ""))
             table = lp.token_table(tokens)
-            table["token"] = table["token"].map(lp.visible_token)
+            table["token"] = [lp.visible_token(text) for text in lp.shown_tokens(tokens)]
+            table.insert(2, "bytes", [lp.bytes_hex(token) for token in tokens])
             st.dataframe(table, hide_index=True, height=320, key=f"cmp.lp.{i}", column_config=TOKEN_COLUMNS)
 
 
@@ -78,6 +79,9 @@ def diff_section(results: dict[int, Run]) -> None:
     diff = compare_tables.token_diff(run_a, run_b)
     for line in compare_tables.diff_headlines(diff, labels[a], labels[b]):
         st.markdown(line)
+    start = state.branch_point(run_a, run_b) or 0  # a branch: the text before it is the same
+    side_by_side(compare_tables.text_diff(_tokens(run_a), _tokens(run_b), start), labels[a], labels[b],
+                 note=f"(from the branch point, token {start})" if start else "")
     shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key=state.DIFF_ONLY) else diff
     shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
     st.dataframe(shown, hide_index=True, key="cmp.diff_table", column_config=DIFF_COLUMNS)
@@ -85,3 +89,25 @@ def diff_section(results: dict[int, Run]) -> None:
 
 def _visible(token: Any) -> Any:
     return lp.visible_token(token) if isinstance(token, str) else token
+
+
+# Marks for the side-by-side view: what only A has there, what only B has (fixed, never from data).
+MARK_A = "background:#ffd7d5;text-decoration:line-through;text-decoration-color:rgba(130,7,30,0.5);"
+MARK_B = "background:#ccffd8;"
+
+
+def side_by_side(segments: list[compare_tables.TextSegment], label_a: str, label_b: str, note: str = "") -> None:
+    """The two answers as text in two columns, aligned, each difference marked on its side
+    (model text escaped: it never becomes markup)."""
+    st.markdown("###### The answers side by side" + (f" {escape_markdown(note)}" if note else ""))
+    for column, side, label, mark in zip(st.columns(2), ("a", "b"), (label_a, label_b), (MARK_A, MARK_B)):
+        parts = []
+        for segment in segments:
+            text = escape_html(getattr(segment, side))
+            if not text:
+                continue
+            marked = f'<span class="pg-diff-{side}" style="{mark}">{text}</span>'
+            parts.append(text if segment.op == "equal" else marked)
+        column.caption(escape_markdown(label))
+        column.html(f'<div class="pg-text-diff pg-text-diff-{side}" style="{run_view.ANSWER_STYLE}font-size:0.9rem;">'
+                    f'{"".join(parts)}</div>')
