@@ -91,7 +91,7 @@ def fill_every_field(at: AppTest) -> None:
     at.button(key="msg_add").click().run()
     widget(at.text_area, message_keys(at)[-1]).set_value("Hello! How can I help?").run()
     numbers = {"p_temperature": 0.8, "p_top_p": 0.9, "p_top_k": 40, "p_seed": 7, "p_n": 2,
-               "p_max_completion_tokens": 100, "p_max_tokens": 120, "p_frequency_penalty": 0.5,
+               "p_max_tokens": 120, "p_frequency_penalty": 0.5,
                "p_presence_penalty": -0.5}
     for key, value in numbers.items():
         widget(at.number_input, key).set_value(value).run()
@@ -130,7 +130,7 @@ EXPECTED = {
     ],
     "model": MODEL,
     "temperature": 0.8, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2,
-    "max_completion_tokens": 100, "max_tokens": 120, "stop": ["END", "\n\n"],
+    "max_tokens": 120, "stop": ["END", "\n\n"],  # (the sandbox's token limit field: test_token_limit)
     "frequency_penalty": 0.5, "presence_penalty": -0.5, "logit_bias": {"42": -100},
     "logprobs": True, "top_logprobs": 5,
     "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": {"type": "object"},
@@ -180,11 +180,11 @@ def test_form_to_json_to_form_keeps_every_field(server):
 def test_a_new_request_starts_at_temperature_0_7(server):
     at = open_app()
     assert widget(at.number_input, "p_temperature").value == pytest.approx(0.7)
-    assert widget(at.number_input, "p_max_completion_tokens").value == 256
+    assert widget(at.number_input, "p_max_tokens").value == 256  # the sandbox reads max_tokens (issue 22)
     type_user_message(at, "Hi")
     at.button(key="run").click().run()
     sent = chat_requests(server)[-1].json
-    assert sent["temperature"] == 0.7 and sent["max_completion_tokens"] == 256
+    assert sent["temperature"] == 0.7 and sent["max_tokens"] == 256
 
 
 def test_unset_fields_are_not_sent(server):
@@ -199,7 +199,7 @@ def test_unset_fields_are_not_sent(server):
     at.button(key="run").click().run()
     sent = chat_requests(server)[-1].json
     # (logprobs: the default request on the local sandbox asks for them)
-    assert set(sent) == {"messages", "model", "max_completion_tokens", "stream", "stream_options", "logprobs",
+    assert set(sent) == {"messages", "model", "max_tokens", "stream", "stream_options", "logprobs",
                          "top_logprobs"}
 
 
@@ -244,7 +244,8 @@ OUT_OF_RANGE = [
     ("top_k", -2, "top_k must be at least -1, got -2"),
     ("n", 0, "n must be between 1 and 128, got 0"),
     ("n", 129, "n must be between 1 and 128, got 129"),
-    ("max_completion_tokens", 0, "max_completion_tokens must be at least 1, got 0"),
+    # (no max_completion_tokens box on the sandbox, whose token limit field is max_tokens: the
+    # SGP test in test_token_limit.py has that box)
     ("max_tokens", -5, "max_tokens must be at least 1, got -5"),
     ("frequency_penalty", 2.5, "frequency_penalty must be between -2 and 2, got 2.5"),
     ("presence_penalty", -3.0, "presence_penalty must be between -2 and 2, got -3"),
@@ -849,7 +850,7 @@ def test_run_against_the_real_sandbox(sandbox, monkeypatch, tmp_path):
     at = open_app()
     assert at.session_state["model"] == "local/smollm2-135m-instruct"
     type_user_message(at, "Name a colour.")
-    widget(at.number_input, "p_max_completion_tokens").set_value(8).run()
+    widget(at.number_input, "p_max_tokens").set_value(8).run()
     widget(at.number_input, "p_seed").set_value(1).run()
     widget(at.selectbox, "p_logprobs").set_value(True).run()
     widget(at.number_input, "p_top_logprobs").set_value(3).run()

@@ -371,7 +371,8 @@ def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_pat
     at.button(key="cmp.0.load_preset").click().run()
     assert not at.exception, at.exception
     assert widget_value(at, "cmp.0.p_model") == "preset/model" and widget_value(at, "cmp.0.p_seed") == 42
-    assert widget_value(at, "cmp.0.p_max_tokens") == 9 and widget_value(at, "cmp.0.p_logprobs") is True
+    # the preset's max_tokens, in the field endpoint A (SGP-style) reads (issue 22)
+    assert widget_value(at, "cmp.0.p_max_completion_tokens") == 9 and widget_value(at, "cmp.0.p_logprobs") is True
     assert widget_value(at, "cmp.0.linked") is False
     widget(at.selectbox, "cmp.1.run_pick").select(past.id)
     at.button(key="cmp.1.load_run").click().run()
@@ -382,7 +383,8 @@ def test_a_preset_and_a_past_run_load_into_panes(server: ScriptedServer, tmp_pat
     bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)]
     assert len(bodies) == 1  # the past run is kept, not rerun
     body = bodies[0]
-    assert body["model"] == "preset/model" and body["seed"] == 42 and body["max_tokens"] == 9
+    assert body["model"] == "preset/model" and body["seed"] == 42 and body["max_completion_tokens"] == 9
+    assert "max_tokens" not in body
     assert body["stop"] == ["\n"] and body["top_logprobs"] == 3
     assert body["messages"][1]["content"] == "Capital of France?"  # the variable's default filled in
     saved = [RunStore(runs_db_path()).get(s.id) for s in RunStore(runs_db_path()).list()]

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 import playground.presets.model  # noqa: F401  (the package, before pages/ is on sys.path: pages/playground.py shadows it)
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
+from playground.client.token_limit import with_token_limit_field
 from playground.presets import Preset, PresetStore, from_share_token, preset_to_json, to_share_token
 from playground.presets.sharelink import ShareLinkTooLarge
 from tests.apptest_support import app_test, capture_downloads, sandbox_stand_in, texts, widget
@@ -186,13 +187,13 @@ def test_open_in_playground_switches_to_the_playground_with_the_request(folder: 
     assert not at.exception, at.exception
     preset = PresetStore(folder).load("Few-shot: country to capital")
     assert [t.value for t in at.title] == ["Playground"]
-    assert at.session_state["request"] == preset.request
+    assert at.session_state["request"] == on_sandbox(preset.request)
     assert at.session_state["model"] == preset.request.model  # the sidebar follows the preset
     assert any("Loaded “Few-shot: country to capital” from the Presets page" in s for s in texts(at.success))
     # The Playground's editors show the preset: its messages and its parameters.
     shown = [t.value for t in at.text_area if t.key and t.key.startswith(("msg_text_", "msg_system"))]
     assert shown == [m["content"] for m in preset.request.to_wire()["messages"]]
-    assert json.loads(widget(at.text_area, "request_json").value) == preset.request.to_wire()
+    assert json.loads(widget(at.text_area, "request_json").value) == on_sandbox(preset.request).to_wire()
     assert widget(at.number_input, "p_temperature").value == preset.request.temperature
 
 
@@ -220,6 +221,12 @@ def playground(share_token: str | None = None) -> AppTest:
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Playground"]
     return at
+
+
+def on_sandbox(request: ChatRequest) -> ChatRequest:
+    """`request` as the Playground holds it on the sandbox: its token limit in max_tokens, the field
+    the sandbox reads (issue 22: the form, the JSON view and Get code show the field sent)."""
+    return with_token_limit_field(request, "max_tokens")
 
 
 def shown_request(at: AppTest) -> dict:
@@ -308,13 +315,13 @@ def test_resaving_a_loaded_template_keeps_its_variable_defaults(folder: Path) ->
     at.button(key="preset_save").click().run()
     saved = PresetStore(folder).load("Explain, my copy")
     original = PresetStore(folder).load("Explain a topic (variables)")
-    assert saved.variables == original.variables and saved.request == original.request
+    assert saved.variables == original.variables and saved.request == on_sandbox(original.request)
 
 
 def test_a_share_link_loads_into_the_playground(folder: Path) -> None:
     preset = PresetStore(folder).load("Creative: seeded poem")
     at = playground(to_share_token(preset))
-    assert shown_request(at) == preset.request.to_wire()
+    assert shown_request(at) == on_sandbox(preset.request).to_wire()
     assert any("from the share link" in s for s in texts(at.success))
 
 

@@ -172,3 +172,90 @@ def test_the_playground_reports_a_server_that_ignored_the_limit(stand_in: Script
                         "the Custom endpoint's form)."]
     _playground_run(at, 12)  # a server that kept to the limit: no warning
     assert not [w for w in at.warning if "ignored the token limit" in str(w.value)]
+
+
+def _run(at, text: str = "Count to three.") -> None:
+    from tests.apptest_support import widget
+
+    keys = [w.key for w in at.text_area if w.key and w.key.startswith("msg_text_")]
+    widget(at.text_area, keys[-1]).set_value(text).run()
+    at.button(key="run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _limit_boxes(at) -> dict[str, int | None]:
+    return {w.key.split("@")[0]: w.value for w in at.number_input
+            if w.key and w.key.split("@")[0] in ("p_max_tokens", "p_max_completion_tokens")}
+
+
+def _snippets(at) -> list[str]:
+    """Get code's three snippets (built while their tab is open)."""
+    at.session_state["playground_tabs"] = "Get code"
+    at.run()
+    snippets = [c.value for c in at.code if "http://127.0.0.1" in c.value]
+    assert len(snippets) == 3, snippets
+    return snippets
+
+
+def test_the_form_json_view_and_get_code_show_the_field_sent(stand_in: ScriptedServer, monkeypatch):
+    """SGP (here the scripted server, reached through SGP_BASE_URL) receives max_completion_tokens;
+    the sandbox, after a switch in the sidebar, max_tokens: the form's one limit box, its note,
+    the JSON view and Get code follow the endpoint."""
+    from tests.apptest_support import open_groups, whole_app, widget
+
+    monkeypatch.setenv("SGP_API_KEY", "sgp-test-key")
+    monkeypatch.setenv("SGP_BASE_URL", stand_in.base_url)
+    stand_in.default = Reply.stream_text(["One", " two", " three"])
+    at = whole_app()
+    open_groups(at)
+    at.run()
+    assert at.session_state["endpoint_name"] == "SGP"
+    assert _limit_boxes(at) == {"p_max_completion_tokens": 256}
+    notes = [c.value for c in at.caption if "token limit is sent as" in c.value]
+    assert notes == ["The token limit is sent as `max_completion_tokens`: the field SGP reads (its "
+                     "token_limit_field)."]
+    assert json.loads(widget(at.text_area, "request_json").value)["max_completion_tokens"] == 256
+    for snippet in _snippets(at):
+        assert ('"max_completion_tokens": 256' in snippet or "max_completion_tokens=256" in snippet), snippet
+        assert "max_tokens" not in snippet
+    _run(at)
+    sent = [r for r in stand_in.requests if r.path == "/v4/beta/chat/completions"][-1].json
+    assert sent["max_completion_tokens"] == 256 and "max_tokens" not in sent
+    assert sent == json.loads(widget(at.text_area, "request_json").value)  # the JSON view is the body sent
+
+    widget(at.selectbox, "_sb_endpoint").set_value("Local sandbox").run()
+    assert _limit_boxes(at) == {"p_max_tokens": 256}
+    assert [c.value for c in at.caption if "token limit is sent as" in c.value] == [
+        "The token limit is sent as `max_tokens`: the field Local sandbox reads (its token_limit_field)."]
+    body = json.loads(widget(at.text_area, "request_json").value)
+    assert body["max_tokens"] == 256 and "max_completion_tokens" not in body
+    for snippet in _snippets(at):
+        assert ('"max_tokens": 256' in snippet or "max_tokens=256" in snippet), snippet
+        assert "max_completion_tokens" not in snippet
+    # a request that sets both (typed in the JSON view) shows and sends both, as typed
+    widget(at.text_area, "request_json").set_value(json.dumps(dict(body, max_completion_tokens=50))).run()
+    assert _limit_boxes(at) == {"p_max_tokens": 256, "p_max_completion_tokens": 50}
+
+
+def test_a_custom_server_gets_max_tokens_unless_told_otherwise(stand_in: ScriptedServer):
+    """The Custom endpoint's form: the usual field for its URL (max_tokens for anything but
+    api.openai.com), or the one chosen; the scripted server receives the field shown."""
+    from tests.apptest_support import whole_app, widget
+
+    stand_in.default = Reply.stream_text(["One"])
+    at = whole_app()
+    at.run()
+    widget(at.selectbox, "_sb_endpoint").set_value("Custom (OpenAI-compatible)").run()
+    widget(at.text_input, "custom_base_url").set_value(f"{stand_in.base_url}/v1").run()
+    choice = at.selectbox(key="custom_token_limit_field")
+    assert choice.value is None and choice.format_func(None) == "max_tokens (usual for this URL)"
+    assert [c.value for c in at.sidebar.caption if "token limit is sent as" in c.value] == [
+        "The token limit is sent as `max_tokens`."]
+    _run(at)
+    sent = [r for r in stand_in.requests if r.path == "/v1/chat/completions"][-1].json
+    assert sent["max_tokens"] == 256 and "max_completion_tokens" not in sent
+
+    at.selectbox(key="custom_token_limit_field").set_value("max_completion_tokens").run()
+    _run(at, "Again.")
+    sent = [r for r in stand_in.requests if r.path == "/v1/chat/completions"][-1].json
+    assert sent["max_completion_tokens"] == 256 and "max_tokens" not in sent

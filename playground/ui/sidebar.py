@@ -19,6 +19,7 @@ import httpx
 import streamlit as st
 
 from playground import settings
+from playground.client import token_limit
 from playground.client.client import ChatClient
 from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.errors import APIError
@@ -32,6 +33,7 @@ CUSTOM = "Custom (OpenAI-compatible)"
 LOCAL = "Local sandbox"
 CUSTOM_URL_KEY = "custom_base_url"
 CUSTOM_KEY_KEY = "custom_api_key"
+CUSTOM_LIMIT_KEY = "custom_token_limit_field"  # None: the usual field for the URL (token_limit.default_field)
 _ENDPOINTS = "_sb_endpoints"
 _PROBLEMS = "_sb_endpoint_problems"
 _PICK_MODEL = "_sb_pick_model"
@@ -139,7 +141,8 @@ def _local_port(check: bool = False, wait: bool = False) -> int | None:
 
 def _custom_endpoint() -> Endpoint:
     url = (st.session_state.get(CUSTOM_URL_KEY) or "").strip() or "http://127.0.0.1:8000/v1"
-    return Endpoint.openai_compatible(url, st.session_state.get(CUSTOM_KEY_KEY) or None, name=CUSTOM)
+    return Endpoint.openai_compatible(url, st.session_state.get(CUSTOM_KEY_KEY) or None, name=CUSTOM,
+                                      token_limit_field=st.session_state.get(CUSTOM_LIMIT_KEY) or None)
 
 
 def _names(endpoints: list[Endpoint]) -> list[str]:
@@ -283,6 +286,7 @@ def render() -> Endpoint:
             st.text_input("API key", key=CUSTOM_KEY_KEY, type="password", persist_state="session",
                           on_change=_on_new_server,
                           help="Sent as a Bearer token. Kept in this browser session only, never saved.")
+            _token_limit_choice()
         endpoint = current_endpoint()
         if endpoint.kind == "local":
             _sandbox_status()
@@ -290,6 +294,18 @@ def render() -> Endpoint:
             st.caption(escape_markdown(redact_url_secrets(endpoint.chat_url)))  # no ?api_key=... on screen
         _model_picker(endpoint)
     return endpoint
+
+
+def _token_limit_choice() -> None:
+    """Issue 22: which field carries the token limit to the custom server (servers ignore the
+    one they do not read, without a word)."""
+    usual = token_limit.default_field("openai", _custom_endpoint().base_url)
+    st.selectbox("Token limit field", [None, *token_limit.TOKEN_LIMIT_FIELDS], key=CUSTOM_LIMIT_KEY,
+                 format_func=lambda field: f"{usual} (usual for this URL)" if field is None else field,
+                 persist_state="session",
+                 help="The field the server reads the token limit from: llama-cpp-python's server, Ollama and "
+                      "LM Studio read max_tokens, OpenAI reads max_completion_tokens. The limit is sent in it.")
+    st.caption(f"The token limit is sent as `{_custom_endpoint().token_limit_field}`.")
 
 
 def _sandbox_status() -> None:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import streamlit as st
 from pydantic import ValidationError
 
+from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
 from playground.ui.common import message_editor, request_form, request_json
@@ -43,12 +44,16 @@ class RequestEditor:
     """prefix: the start of every key (one editor per prefix on a page); open_groups: parameter
     groups open when they hold something (False: all start folded, as in a Compare pane);
     on_json_commit: told of each request the JSON view commits (the Playground's sidebar follows
-    its model); show_model: the form has a Model box (a Compare pane's)."""
+    its model); show_model: the form has a Model box (a Compare pane's); endpoint: gives the
+    endpoint the request is sent to (its token limit field)."""
 
     prefix: str = ""
     open_groups: bool = True
     on_json_commit: Callable[[ChatRequest], None] | None = None
     show_model: bool = False  # a Model box above the parameters (the Playground's model is the sidebar's)
+    # Where the request goes (issue 22): its token limit is kept in the field that endpoint reads
+    # (Endpoint.token_limit_field), so the form, the JSON view and Get code show what is sent.
+    endpoint: Callable[[], Endpoint | None] | None = None
     rerun: Callable[[], None] | None = None  # runs the request (Regenerate, Edit and rerun from here)
 
     def key(self, base: str) -> str:

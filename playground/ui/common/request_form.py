@@ -13,11 +13,14 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from playground.client.token_limit import TOKEN_LIMIT_FIELDS
+from playground.textsafe import escape_markdown
 from playground.ui.common import widget_sync
 from playground.ui.common.request_fields import AUDIO_FORMATS, GROUPS, TRI, UNSET_LABEL, Field
 from playground.ui.common.request_sync import (
     FORM_VIEW,
     RequestEditor,
+    follow_token_limit_field,
     on_audio,
     on_extra,
     on_field,
@@ -48,9 +51,24 @@ def _fmt_unset(value: Any) -> str:
 class _Form:
     """The widgets of one editor's form (its keys, its callbacks, whether it is disabled)."""
 
-    def __init__(self, editor: RequestEditor, disabled: bool) -> None:
+    def __init__(self, editor: RequestEditor, disabled: bool, limit_field: str | None = None,
+                 endpoint_name: str = "") -> None:
         self.editor = editor
         self.disabled = disabled
+        self.limit_field = limit_field  # the token limit field the endpoint reads (None: not known)
+        self.endpoint_name = endpoint_name
+
+    def shown(self, f: Field) -> bool:
+        """Every field, except the token limit field the endpoint does not read while it is unset
+        (issue 22: one limit box, named for the field that is sent)."""
+        if self.limit_field is None or f.name not in TOKEN_LIMIT_FIELDS or f.name == self.limit_field:
+            return True
+        return getattr(self.editor.get(), f.name) is not None
+
+    def limit_note(self) -> None:
+        if self.limit_field is not None:
+            st.caption(f"The token limit is sent as `{self.limit_field}`: the field "
+                       f"{escape_markdown(self.endpoint_name)} reads (its token_limit_field).")
 
     def key(self, base: str) -> str:
         return widget_sync.key(self.editor.key(base))
@@ -89,14 +107,17 @@ class _Form:
                 return
             if extra is not None and not after:
                 extra()
-            small = [f for f in GROUPS[title] if f.kind in _SHORT_KINDS and len(f.name) <= 17]
+            fields = [f for f in GROUPS[title] if self.shown(f)]
+            small = [f for f in fields if f.kind in _SHORT_KINDS and len(f.name) <= 17]
             for i in range(0, len(small), 2):
                 for column, f in zip(st.columns(2), small[i:i + 2]):
                     with column:
                         self.field(f)
-            for f in GROUPS[title]:
+            for f in fields:
                 if f not in small:
                     self.field(f)
+            if any(f.name in TOKEN_LIMIT_FIELDS for f in fields):
+                self.limit_note()
             if extra is not None and after:
                 extra()
 
@@ -162,9 +183,11 @@ class _Form:
 
 def render(editor: RequestEditor, disabled: bool = False) -> None:
     """The grouped parameter form of `editor`'s request."""
+    endpoint = follow_token_limit_field(editor)
     request = editor.get()
     sync_from_request(editor, request, only_missing=not editor.needs_sync(FORM_VIEW))
-    form = _Form(editor, disabled)
+    form = _Form(editor, disabled, endpoint.token_limit_field if endpoint is not None else None,
+                 endpoint.name if endpoint is not None else "")
     if editor.show_model:
         form.text(st.text_input, "Model", "p_model", on_model, help="The model this request asks for.")
         editor.show_error("p_model")

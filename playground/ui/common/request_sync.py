@@ -10,7 +10,9 @@ from typing import Any, Callable, Protocol
 
 from pydantic import ValidationError
 
+from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error
+from playground.client.token_limit import with_token_limit_field
 from playground.ui.common import widget_sync
 from playground.ui.common.request_fields import BY_NAME, decode_line, parse_json, widget_values
 
@@ -24,15 +26,34 @@ class RequestEditor(Protocol):
     open_groups: bool
     on_json_commit: Callable[[ChatRequest], None] | None
     show_model: bool
+    endpoint: Callable[[], Endpoint | None] | None
 
     def key(self, base: str) -> str: ...
     def get(self) -> ChatRequest: ...
+    def load(self, request: ChatRequest) -> None: ...
     def commit(self, request: ChatRequest, source: str) -> None: ...
     def needs_sync(self, view: str) -> bool: ...
     def errors(self) -> dict[str, str]: ...
     def set_error(self, source: str, message: str | None) -> None: ...
     def show_error(self, source: str) -> None: ...
     def group_key(self, title: str) -> str: ...
+
+
+def endpoint_of(editor: RequestEditor) -> Endpoint | None:
+    return editor.endpoint() if editor.endpoint is not None else None
+
+
+def follow_token_limit_field(editor: RequestEditor) -> Endpoint | None:
+    """Before a view draws (issue 22): a token limit set in the field the editor's endpoint does
+    not read moves to the one it reads (a preset made for SGP, opened on the sandbox; an endpoint
+    changed), so every view shows the body that is sent. Returns the endpoint."""
+    endpoint = endpoint_of(editor)
+    if endpoint is not None and endpoint.token_limit_field is not None:
+        request = editor.get()
+        moved = with_token_limit_field(request, endpoint.token_limit_field)
+        if moved is not request:
+            editor.load(moved)
+    return endpoint
 
 
 def sync_from_request(editor: RequestEditor, request: ChatRequest, only_missing: bool = False) -> None:

@@ -46,7 +46,8 @@ from playground.ui.common.run_slot import RunSlot
 
 # The JSON view's model goes to the sidebar at once (no extra rerun for _follow_model).
 EDITOR = RequestEditor(prefix="", on_json_commit=lambda request: sidebar.choose(model=request.model),
-                       rerun=lambda: request_run())
+                       rerun=lambda: request_run(),
+                       endpoint=sidebar.current_endpoint)  # its token limit field (issue 22)
 REQUEST = EDITOR.key("request")
 TABS = "playground_tabs"  # which of Messages / JSON / Get code is open
 group_key = EDITOR.group_key
