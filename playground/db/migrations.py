@@ -153,8 +153,12 @@ def _sqlite_search_index(conn: Connection) -> None:
         + _UNINDEX_OLD + "; " + _INDEX_NEW + "; END",
         "INSERT INTO runs_search (runs_search) VALUES ('rebuild')",
     ]
-    for statement in statements:
-        conn.exec_driver_sql(statement)
+    try:
+        with conn.begin_nested():
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    except Exception as error:  # noqa: BLE001 - an SQLite built without FTS5: search scans instead
+        log.warning("runs: no full-text index (%s); History's search will scan", error)
 
 
 _INDEX_NEW = ("INSERT INTO runs_search (rowid, text, prompt, comment, tags) "
@@ -184,7 +188,11 @@ SCHEMA_VERSION = len(STEPS)
 def current_version(conn: Connection) -> int:
     if conn.dialect.name == "sqlite":
         return conn.exec_driver_sql("PRAGMA user_version").scalar_one()
-    if conn.exec_driver_sql("SELECT to_regclass('playground_schema')").scalar() is None:
+    # The catalog read as a table (a snapshot of its own), not through to_regclass: that one
+    # looks in this backend's cache, which may not yet know of a table another process's
+    # migration just committed while we waited for the lock.
+    if not conn.exec_driver_sql("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                                "AND tablename = 'playground_schema'").scalar():
         return 0
     return conn.exec_driver_sql("SELECT max(version) FROM playground_schema").scalar() or 0
 

@@ -84,6 +84,7 @@ class RunStore:
         # writes take SQLite's write lock when they begin (see playground.db.engine)
         self.writer: Engine = self.engine.execution_options(write=True)
         migrate(self.engine)
+        self._indexed_search = _indexed_search(self.engine)
 
     def __repr__(self) -> str:
         return f"RunStore({self.where!r})"
@@ -190,7 +191,7 @@ class RunStore:
         if until is not None:
             where.append(_runs.c.started_at < _epoch(until, end_of_day=True))
         if search:
-            where.append(_search(self.engine.dialect.name, search))
+            where.append(_search(self.engine.dialect.name, search, self._indexed_search))
         return where
 
 
@@ -199,11 +200,28 @@ class RunStore:
 _SEARCHED = ("text", "prompt", "comment", "tags")
 
 
-def _search(dialect: str, needle: str):
+_FTS_TABLES: dict[str, bool] = {}
+
+
+def _indexed_search(engine: Engine) -> bool:
+    """Whether this SQLite database has its full-text table (asked once per process: an SQLite
+    built without FTS5 migrates without it, and search then scans). PostgreSQL: always ILIKE,
+    which pg_trgm's indexes serve when the extension was there to make them."""
+    if engine.dialect.name != "sqlite":
+        return True
+    key = str(engine.url)
+    if key not in _FTS_TABLES:
+        with engine.connect() as conn:
+            _FTS_TABLES[key] = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'runs_search'").scalar_one() > 0
+    return _FTS_TABLES[key]
+
+
+def _search(dialect: str, needle: str, indexed: bool = True):
     """A substring of any searched column, any case, through the engine's index: SQLite's FTS5
     trigram table (a quoted phrase is a substring there; it needs 3 characters, shorter needles
     scan), PostgreSQL's pg_trgm indexes, which serve ILIKE."""
-    if dialect == "sqlite" and len(needle) >= 3:
+    if dialect == "sqlite" and indexed and len(needle) >= 3:
         phrase = '"' + needle.replace('"', '""') + '"'
         return text("runs.rowid IN (SELECT rowid FROM runs_search WHERE runs_search MATCH :phrase)").bindparams(
             phrase=phrase)
