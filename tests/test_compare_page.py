@@ -488,3 +488,44 @@ def test_a_panes_model_follows_its_endpoint(server: ScriptedServer) -> None:
     assert body["model"] == "c-second"
     saved = RunStore(runs_db_path()).list()
     assert [(r.endpoint, r.model) for r in saved] == [("C", "c-second")]
+
+
+def test_the_shared_conversation_keeps_going(server: ScriptedServer) -> None:
+    """Add to conversation under a pane's answer; Regenerate in the shared conversation runs all
+    panes on the messages above it, and the pane's answer added then is one click from the old one."""
+    server.route(PATH_A, Reply.stream_text(["Red", "."]))
+    server.route(PATH_B, Reply.stream_text(["Blue", "."]))
+    at = app(server)
+    setup_panes(at)
+    run_all(at)
+    at.button(key="cmp.0.add_to_conversation").click().run()
+    assert not at.exception, at.exception
+    shared = lambda: [(m["role"], m["content"]) for m in at.session_state["cmp.shared"]]  # noqa: E731
+    assert shared() == [("user", "Name a colour."), ("assistant", "Red."), ("user", "")]
+    assert not [b for b in at.button if b.key == "cmp.0.add_to_conversation"]
+    regenerate = [b for b in at.button if b.key and b.key.startswith("cmp.m.shared_regen_")]
+    regenerate[0].click().run()
+    assert at.session_state["cmp.batch"] is None
+    bodies = [r.json for r in server.requests if r.path in (PATH_A, PATH_B)][-2:]
+    assert [b["messages"] for b in bodies] == [[{"role": "user", "content": "Name a colour."}]] * 2
+    assert shared() == [("user", "Name a colour.")]
+    at.button(key="cmp.1.add_to_conversation").click().run()
+    assert shared() == [("user", "Name a colour."), ("assistant", "Blue."), ("user", "")]
+    assert "2 of 2" in [c.value for c in at.caption]
+    [b for b in at.button if b.key and b.key.startswith("cmp.m.shared_prev_")][0].click().run()
+    assert shared() == [("user", "Name a colour."), ("assistant", "Red."), ("user", "")]
+
+
+def test_a_refused_regenerate_gives_the_shared_conversation_back(server: ScriptedServer) -> None:
+    server.route(PATH_A, Reply.stream_text(["Red", "."]))
+    at = app(server)
+    widget(at.selectbox, "cmp.0.endpoint").select("A")
+    widget(at.checkbox, "cmp.1.include").uncheck().run()
+    run_all(at)
+    at.button(key="cmp.0.add_to_conversation").click().run()
+    widget(at.checkbox, "cmp.0.include").uncheck().run()
+    assert (widget_value(at, "cmp.0.include"), widget_value(at, "cmp.1.include")) == (False, False)
+    [b for b in at.button if b.key and b.key.startswith("cmp.m.shared_regen_")][0].click().run()
+    assert [(m["role"], m["content"]) for m in at.session_state["cmp.shared"]] == [
+        ("user", "Name a colour."), ("assistant", "Red."), ("user", "")]
+    assert "Include in Run all" in " ".join(e.value for e in at.error)

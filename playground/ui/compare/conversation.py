@@ -12,7 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from playground.ui.common import message_editor
+from playground.client.run import Run
+from playground.ui.common import branches, message_editor
 from playground.ui.compare import state
 from playground.ui.playground import state as playground_state
 
@@ -24,7 +25,22 @@ def _commit(messages: list[dict[str, Any]], _source: str) -> bool:
     return True
 
 
-EDITOR = message_editor.Conversation("cmp.m.shared", lambda: state.shared_messages() or [], _commit)
+# Regenerate and Edit and rerun from here (common branches) run the shared conversation with Run all.
+EDITOR = message_editor.Conversation("cmp.m.shared", lambda: state.shared_messages() or [], _commit,
+                                     rerun=state.request_run_all)
+
+
+def pane_conversation(i: int) -> message_editor.Conversation:
+    """The conversation pane i sends: the shared one while linked, else its own."""
+    return EDITOR if state.pane_value(i, "linked", True) else state.pane_editor(i).conversation()
+
+
+def add_answer(i: int, run: Run) -> None:
+    """A pane's Add to conversation: its answer joins the conversation it sent, a new user message below."""
+    message = branches.answer_message(run.choices[0]) if run.choices else None
+    if message is not None and not state.added(run.id):
+        branches.add_answer(pane_conversation(i), message)
+        state.mark_added(run.id)
 
 
 def current() -> list[dict[str, Any]]:

@@ -14,29 +14,33 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.ui.common import live_view, notices
+from playground.ui.common import branches, live_view, notices
 from playground.ui.compare import conversation, panes, sources, state
 from playground.ui.compare.repeat import repeat_section
 from playground.ui.compare.summary import summary
 from playground.ui.compare.tokens import diff_section, logprob_section
 
 
-def run_all() -> None:
+def run_all() -> bool:
+    """Run all's on_click (and a rerun from the shared conversation): False when refused."""
     chosen = panes.included()
     if not chosen:
         state.refused("Tick 'Include in Run all' in at least one pane.")
-        return
+        return False
     items, presets, problems = panes.prepare(chosen)
     if problems:
         state.refused(*problems)
-        return
+        return False
     state.start_run_all({i: slot for slot, i in enumerate(chosen)}, items, presets)
+    return True
 
 
 def render() -> None:
     state.init_state()
     conversation.init_shared()
     state.harvest()
+    if state.take_run_all_request() and not run_all():  # Regenerate... refused: the cut messages come back
+        branches.give_up(conversation.EDITOR)
     sources.take_incoming()
     current = state.batch()
     if current is not None:  # Run all's rerun: the panes' first text before the page is redrawn

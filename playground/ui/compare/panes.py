@@ -15,7 +15,7 @@ from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import live_view, message_editor, run_view, token_heatmap, widget_sync
+from playground.ui.common import branches, live_view, message_editor, run_view, token_heatmap, widget_sync
 from playground.ui.common.request_fields import BY_NAME
 from playground.ui.compare import conversation, sources, state
 
@@ -137,6 +137,10 @@ def pane_result(i: int, run: Run) -> None:
     elif choice is not None and (choice.text or not choice.tool_calls):
         st.html(run_view.answer_html(choice.text))
     st.caption(escape_markdown(compare_tables.stats_line(run)))
+    if run.choices and run.choices[0].text and not state.added(run.id) and not state.running():
+        st.button(branches.ADD, key=f"cmp.{i}.add_to_conversation", icon=":material/add_comment:",
+                  on_click=conversation.add_answer, args=(i, run),
+                  help="Append this pane's answer to the conversation it sent, with a new user message below.")
     with st.expander("Details"):
         run_view.show_run(run, key=f"cmp{i}_{run.id[:8]}")
 

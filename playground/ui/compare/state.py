@@ -212,6 +212,27 @@ def start_repeat(endpoint: Endpoint, request: ChatRequest, k: int, preset: str |
     REPEAT_RUN.start([(endpoint, request)] * k, concurrency=min(k, 4), preset=preset)
 
 
+RUN_ALL_ASKED = "cmp.run_all_asked"  # a rerun from the shared conversation (Regenerate...) waits for Run all
+ADDED = "cmp.added"  # ids of the runs whose answer was added to a conversation
+
+
+def request_run_all() -> None:
+    """The shared conversation's rerun: the next page run presses Run all."""
+    st.session_state[RUN_ALL_ASKED] = True
+
+
+def take_run_all_request() -> bool:
+    return st.session_state.pop(RUN_ALL_ASKED, False)
+
+
+def added(run_id: str) -> bool:
+    return run_id in st.session_state.get(ADDED, ())
+
+
+def mark_added(run_id: str) -> None:
+    st.session_state[ADDED] = {*st.session_state.get(ADDED, ()), run_id}
+
+
 def stop_all() -> None:
     """`Stop generating`: Run all's and Repeat's streams."""
     RUN_ALL.stop()
