@@ -45,7 +45,7 @@ def _number_field(page, name: str):
 BOUNDS = [  # (field, typed value, the message under it, the collapsed group it is in)
     ("top_p", "1.5", "top_p must be between 0 and 1, got 1.5", None),
     ("n", "0", "n must be between 1 and 128, got 0", None),
-    ("max_completion_tokens", "0", "max_completion_tokens must be at least 1, got 0", None),
+    ("max_tokens", "0", "max_tokens must be at least 1, got 0", None),  # the sandbox's limit field (issue 22)
     ("presence_penalty", "-2.5", "presence_penalty must be between -2 and 2, got -2.5", "Penalties"),
     ("top_logprobs", "25", "top_logprobs must be between 0 and 20, got 25", None),  # open: sandbox asks for logprobs
 ]

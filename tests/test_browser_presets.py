@@ -19,6 +19,7 @@ import pytest
 
 from playground.client.endpoint import LOCAL_MODEL
 from playground.client.schema import ChatRequest
+from playground.client.token_limit import with_token_limit_field
 from playground.presets import Preset, PresetStore, Variable, to_share_token
 from playground.ui.presets.diff_view import word_diff_html
 from tests.browser_support import (
@@ -91,7 +92,8 @@ def test_opening_a_share_link_loads_the_preset_into_the_playground(app, browser)
         timeout=30_000)
     expect(page.get_by_text("could not be loaded")).to_have_count(0)
     # The whole request, model included (the preset's, not the sidebar's), in the JSON view.
-    assert json.loads(page.locator(".st-key-request_json textarea").input_value()) == preset.request.to_wire()
+    shown = json.loads(page.locator(".st-key-request_json textarea").input_value())
+    assert shown == with_token_limit_field(preset.request, "max_tokens").to_wire()  # the sandbox's field
     page.close()
 
     page = browser.new_page()
@@ -175,10 +177,11 @@ def test_open_in_playground_loads_the_presets_messages_and_parameters(app, page)
         # The parameters: the form's fields, the JSON view (the whole request, model included: the
         # preset's, not the sidebar's), and the sidebar's model picker, which follows the request.
         expect(page.locator(".st-key-p_temperature input")).to_have_value("0.35")
-        expect(page.locator(".st-key-p_max_completion_tokens input")).to_have_value("23")
+        # (the limit in max_tokens, the field the sandbox reads: issue 22)
+        expect(page.locator(".st-key-p_max_tokens input")).to_have_value("23")
         expect(page.locator(".st-key-p_seed input")).to_have_value("11")
         shown = json.loads(page.locator(".st-key-request_json textarea").input_value())
-        assert shown == preset.request.to_wire()
+        assert shown == with_token_limit_field(preset.request, "max_tokens").to_wire()
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar.get_by_role("combobox", name="Model")).to_have_value("scripted/lighthouse-model")
     except Exception:
