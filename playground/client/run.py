@@ -61,6 +61,16 @@ class ChunkRecord:
     data: str
 
 
+class BranchOrigin(BaseModel):
+    """Where a branched run came from (playground.runs.continuation): its run, the choice, the
+    token position it replaced and the token it took there instead."""
+
+    run_id: str
+    choice: int = 0
+    position: int
+    token: str
+
+
 class Run(BaseModel):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     started_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -79,6 +89,7 @@ class Run(BaseModel):
     cancelled: bool = False
     content_deltas: int = 0  # streamed deltas with text: a token count when usage is missing
     chunks: list[ChunkRecord] = Field(default_factory=list)
+    branched_from: BranchOrigin | None = None  # kept in the run's own record, as every field here
 
     @property
     def text(self) -> str:

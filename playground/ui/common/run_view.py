@@ -19,7 +19,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import TokenLogprob
 from playground.client.token_limit import ignored_limit, other_field
 from playground.textsafe import escape_html, escape_markdown
-from playground.ui.common import token_heatmap, tool_calls_view
+from playground.ui.common import branching, token_heatmap, tool_calls_view
 
 ANSWER_STYLE = (
     "white-space:pre-wrap;word-break:break-word;font-size:1rem;line-height:1.6;"
@@ -141,8 +141,14 @@ def show_choice(choice: ChoiceResult, key: str, run: Run | None = None,
     if choice.tool_calls:
         tool_calls_view.show(choice, run.request.tools if run is not None else None, key, answers)
     if choice.logprobs:
-        show_logprobs(choice.logprobs, key, ident=f"{run.id}.{choice.index}" if run is not None else None,
-                      top_p=run.request.top_p if run is not None else None)
+        if run is None:
+            show_logprobs(choice.logprobs, key)
+            return
+        branching.show_refusal()
+        chosen = show_logprobs(choice.logprobs, key, ident=f"{run.id}.{choice.index}", top_p=run.request.top_p,
+                               branch=branching.offer(run))
+        if chosen is not None:
+            branching.start(run, choice.index, chosen)
 
 
 # --- logprobs -------------------------------------------------------------------------------

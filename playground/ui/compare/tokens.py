@@ -11,6 +11,7 @@ import streamlit as st
 from playground.analysis import compare_tables
 from playground.analysis import logprobs as lp
 from playground.client.run import Run
+from playground.client.schema import TokenLogprob
 from playground.textsafe import escape_html, escape_markdown
 from playground.ui.common import run_view, widget_sync
 from playground.ui.compare import state
@@ -79,9 +80,7 @@ def diff_section(results: dict[int, Run]) -> None:
     diff = compare_tables.token_diff(run_a, run_b)
     for line in compare_tables.diff_headlines(diff, labels[a], labels[b]):
         st.markdown(line)
-    start = state.branch_point(run_a, run_b) or 0  # a branch: the text before it is the same
-    side_by_side(compare_tables.text_diff(_tokens(run_a), _tokens(run_b), start), labels[a], labels[b],
-                 note=f"(from the branch point, token {start})" if start else "")
+    side_by_side(*_aligned_texts(run_a, run_b), labels[a], labels[b])
     shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key=state.DIFF_ONLY) else diff
     shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
     st.dataframe(shown, hide_index=True, key="cmp.diff_table", column_config=DIFF_COLUMNS)
@@ -96,7 +95,21 @@ MARK_A = "background:#ffd7d5;text-decoration:line-through;text-decoration-color:
 MARK_B = "background:#ccffd8;"
 
 
-def side_by_side(segments: list[compare_tables.TextSegment], label_a: str, label_b: str, note: str = "") -> None:
+def _aligned_texts(run_a: Run, run_b: Run) -> tuple[list[compare_tables.TextSegment], str]:
+    """The two answers' aligned text; a branch and its original from the branch point on (the
+    branch's answer is what followed the token it took there, which leads its side)."""
+    start = state.branch_point(run_a, run_b)
+    if start is None:
+        return compare_tables.text_diff(_tokens(run_a), _tokens(run_b)), ""
+    original, branch, flipped = (run_a, run_b, False) if run_b.branched_from else (run_b, run_a, True)
+    lead = TokenLogprob(token=branch.branched_from.token, logprob=0.0)
+    segments = compare_tables.text_diff(_tokens(original)[start:], [lead, *_tokens(branch)])
+    if flipped:
+        segments = [compare_tables.TextSegment(s.op, s.b, s.a) for s in segments]
+    return segments, f"(from the branch point, token {start})"
+
+
+def side_by_side(segments: list[compare_tables.TextSegment], note: str, label_a: str, label_b: str) -> None:
     """The two answers as text in two columns, aligned, each difference marked on its side
     (model text escaped: it never becomes markup)."""
     st.markdown("###### The answers side by side" + (f" {escape_markdown(note)}" if note else ""))

@@ -12,7 +12,7 @@ from playground.client.run import Run
 from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import live_view, notices, run_view, widget_sync
+from playground.ui.common import branching, live_view, notices, run_view, widget_sync
 from playground.ui.compare import state as compare_state
 from playground.ui.history import state
 from playground.ui.playground import state as playground_state
@@ -191,6 +191,9 @@ def show_opened(run: Run) -> None:
     if to_playground:
         load_into_playground(run)
         st.switch_page(PLAYGROUND_PAGE)
+    family = branching.family_line(run)
+    if family:  # a branch: where it came from (the original is a run in this history)
+        st.caption(family)
     run_view.show_run(run, key=f"hist_{run.id[:8]}")
     with st.expander("Request"):
         st.json(run.request.to_wire())
