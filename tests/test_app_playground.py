@@ -107,8 +107,9 @@ def fill_every_field(at: AppTest) -> None:
     widget(at.text_input, "p_audio_voice").set_value("alloy").run()
     widget(at.selectbox, "p_audio_format").set_value("wav").run()
     widget(at.text_area, "p_prediction").set_value("predicted text").run()
-    widget(at.text_area, "p_tools").set_value(
+    widget(at.text_area, "p_tools_import").set_value(  # the tools editor's import box
         '[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]').run()
+    at.button(key="p_tools_import_go").click().run()
     widget(at.selectbox, "p_tool_choice").set_value("function").run()
     widget(at.text_input, "p_tool_choice_name").set_value("lookup").run()
     widget(at.selectbox, "p_parallel_tool_calls").set_value(False).run()

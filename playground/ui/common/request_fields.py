@@ -35,7 +35,8 @@ class Field:
 
 
 # The groups, exactly as issue 4 lists them. Compound fields (response_format, tool_choice,
-# function_call, audio, prediction, stream_options, extra fields) have their own widgets in request_form.py.
+# function_call, audio, prediction, stream_options, extra fields) have their own widgets in request_form.py;
+# tools have the tools editor (playground.ui.common.tools_editor: a card per function).
 GROUPS: dict[str, list[Field]] = {
     "Sampling": [
         Field("temperature", "float", "Randomness: 0 is nearly greedy, higher is more varied.", step=0.05),
@@ -68,7 +69,6 @@ GROUPS: dict[str, list[Field]] = {
               options=("text", "audio")),
     ],
     "Tools": [
-        Field("tools", "json", "Function tools the model may call (at most 128), as a JSON list.", json_type=list),
         Field("parallel_tool_calls", "tri", "Allow several tool calls in one answer."),
         Field("functions", "json", "Deprecated function definitions, as a JSON list.", json_type=list),
     ],
@@ -165,4 +165,9 @@ def widget_values(request: ChatRequest) -> dict[str, Any]:
     values["p_function_call_name"] = call.get("name", "") if isinstance(call, dict) else ""
     values["p_stream_include_usage"] = (body.get("stream_options") or {}).get("include_usage")
     values["p_extra"] = json_text(request.extra_fields) if request.extra_fields else ""
+    for i, tool in enumerate(body.get("tools") or []):  # the tools editor's cards
+        function = tool.get("function") or {}
+        values[f"p_tool{i}_name"] = function.get("name", "")
+        values[f"p_tool{i}_description"] = function.get("description") or ""
+        values[f"p_tool{i}_parameters"] = json_text(function.get("parameters"))
     return values

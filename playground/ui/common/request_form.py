@@ -15,7 +15,7 @@ import streamlit as st
 
 from playground.client.token_limit import TOKEN_LIMIT_FIELDS
 from playground.textsafe import escape_markdown
-from playground.ui.common import widget_sync
+from playground.ui.common import tools_editor, widget_sync
 from playground.ui.common.request_fields import AUDIO_FORMATS, GROUPS, TRI, UNSET_LABEL, Field
 from playground.ui.common.request_sync import (
     FORM_VIEW,
@@ -157,6 +157,7 @@ class _Form:
         self.editor.show_error("p_prediction")
 
     def tools_extras(self) -> None:
+        tools_editor.render(self.editor, disabled=self.disabled)
         self.named_choice("tool_choice", ["none", "auto", "required"], on_tool_choice, "tool_choice function",
                           "Whether the model may, must, or must not call a tool; or which one.")
         self.named_choice("function_call", ["none", "auto"], on_function_call, "function_call name",
@@ -200,6 +201,6 @@ def render(editor: RequestEditor, disabled: bool = False) -> None:
     form.group("Output", opened and bool(request.response_format or request.modalities or request.audio
                                          or request.prediction), extra=form.output_extras, after=False)
     form.group("Tools", opened and bool(request.tools or request.functions or request.tool_choice),
-               extra=form.tools_extras)
+               extra=form.tools_extras, after=False)
     form.group("Advanced", opened and bool(request.extra_fields or request.reasoning_effort or request.metadata),
                extra=form.advanced_extras)
