@@ -31,7 +31,7 @@ from tests.support import wait_for
 USER = "playground"  # the server's superuser (trust auth on loopback: a test server only)
 
 
-def _bin_dir() -> Path | None:
+def bin_dir() -> Path | None:
     found = shutil.which("initdb")
     if found:
         return Path(os.path.realpath(found)).parent
@@ -118,10 +118,10 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def postgres():
-    bin_dir = _bin_dir()
-    if bin_dir is None:
+    found = bin_dir()
+    if found is None:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql; make test installs it)")
-    server = PostgresServer(bin_dir)
+    server = PostgresServer(found)
     try:
         server.start()
         yield server
