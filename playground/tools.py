@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from playground import json_errors
 from playground.client.schema import Tool, ToolCall
 from playground.json_schema import schema_problem
 
@@ -69,10 +70,8 @@ def parse_arguments(text: str) -> tuple[Any, str | None]:
     """A call's arguments string as JSON ("" reads as {}), or None and why not."""
     if not text.strip():
         return {}, None
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as error:
-        return None, f"the arguments are not JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+    value, broken = json_errors.parse(text)
+    return (value, None) if broken is None else (None, f"the arguments are not JSON: {broken.headline}")
 
 
 def check_call(call: ToolCall, tools: Iterable[Tool] | None) -> CallCheck:

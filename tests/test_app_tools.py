@@ -109,7 +109,8 @@ def test_an_assistant_turns_tool_calls_are_edited_as_json(server):
     assert json.loads(box.value) == [call]
     box.set_value('[{"id": "call_a", "type": "function",\n "function": {"name": "get_weather" "arguments": "{}"}}]')
     at.run()
-    assert "Tool calls: invalid JSON at line 2, column 37: Expecting ',' delimiter" in shown(at.error)
+    assert "Tool calls: Invalid JSON at line 2, column 37: Expecting ',' delimiter" in shown(at.error)
+    assert ' |  "function": {"name": "get_weather" "arguments": "{}"}}]\n  |' in "\n".join(c.value for c in at.code)
     assert at.session_state["request"].to_wire()["messages"][1]["tool_calls"] == [call]  # the last valid kept
     edited = {**call, "function": {"name": "get_weather", "arguments": '{"city": "Bergen"}'}}
     box = next(w for w in at.text_area if (w.key or "").startswith("msg_calls_"))

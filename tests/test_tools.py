@@ -41,7 +41,8 @@ def test_a_call_that_fits_its_schema():
     ('{"city": "Oslo", "unit": "kelvin"}', "schema", "$.unit: 'kelvin' is not one of ['celsius', 'fahrenheit']"),
     ('{"city": 3}', "schema", "$.city: 3 is not of type 'string'"),
     ('{"city": "Oslo", "when": "now"}', "schema", "Additional properties are not allowed"),
-    ('{"city": "Os', "json", "the arguments are not JSON (Unterminated string starting at at line 1, column 10)"),
+    ('{"city": "Os', "json",
+     "the arguments are not JSON: Invalid JSON at line 1, column 10: Unterminated string starting at"),
 ])
 def test_a_call_that_does_not_fit_says_why(arguments, fault, problem):
     checked = check_call(call("get_weather", arguments), [WEATHER])

@@ -23,6 +23,7 @@ from typing import Any
 
 import streamlit as st
 
+from playground import json_errors
 from playground.client.schema import ChatRequest
 from playground.ui.common import branches, widget_sync
 
@@ -196,11 +197,9 @@ def _on_edit(c: Conversation, mid: str, field: str) -> None:
     ids, messages, i = found
     value = widget_sync.value(field_key(c, field, mid))
     if field == "calls":
-        try:
-            calls = json.loads(value or "[]")
-        except json.JSONDecodeError as error:  # kept out of the request, said under the box
-            st.session_state[_calls_error_key(c, mid)] = (
-                f"Tool calls: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}")
+        calls, broken = json_errors.parse(value or "[]")
+        if broken is not None:  # kept out of the request, said under the box (the line, a caret)
+            st.session_state[_calls_error_key(c, mid)] = broken
             return
         st.session_state.pop(_calls_error_key(c, mid), None)
         messages[i] = {k: v for k, v in messages[i].items() if k != "tool_calls"} | (
@@ -336,8 +335,9 @@ def _draw_message(c: Conversation, messages: list[dict[str, Any]], i: int, mid: 
                          args=(c, mid, "calls"), height=120, disabled=disabled,
                          help="The calls this answer made, as JSON: id, type and function (name, and the "
                               "arguments as a JSON string). A tool message answers a call by its id.")
-            if error := st.session_state.get(_calls_error_key(c, mid)):
-                st.error(error, icon=":material/data_object:")
+            if broken := st.session_state.get(_calls_error_key(c, mid)):
+                st.error(f"Tool calls: {broken.headline}", icon=":material/data_object:")
+                st.code(broken.excerpt, language=None)
         c.show_error(f"{c.scope}_{mid}")
 
 
