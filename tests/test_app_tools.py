@@ -237,3 +237,24 @@ def test_auto_continue_stops_at_a_call_the_preset_cannot_answer(server, tmp_path
     assert notes(at) == ["Auto-continue stopped after 1 round(s): the preset's tool_results has no answer for "
                          "get_time. Write its result below and press Send results and continue."]
     assert [box.value for box in result_boxes(at)] == [""]
+
+
+def test_history_shows_a_runs_calls_as_the_playground_does_without_result_boxes(server):
+    """History draws runs with the common run view: the same call cards (arguments, whether they
+    fit), and no result boxes: only the Playground carries a conversation on."""
+    from playground.client.run import ChoiceResult, Run
+    from playground.runs.store import RunStore
+    from playground.settings import runs_db_path
+
+    run = Run(request=ChatRequest.from_wire(weather_request()), endpoint="Local sandbox", choices=[ChoiceResult(
+        finish_reason="tool_calls", tool_calls=[{"id": "call_a", "function": {"name": "get_weather",
+                                                                                "arguments": '{"city": 7}'}}])])
+    RunStore(runs_db_path()).save(run)
+    at = whole_app().switch_page("pages/history.py")
+    at.run()
+    widget(at.selectbox, "hist.pick").set_value(run.id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "**Tool calls** (1)" in [m.value for m in at.markdown]
+    assert '{\n  "city": 7\n}' in [c.value for c in at.code]
+    assert "Arguments do not fit the tool's schema: $.city: 7 is not of type 'string'" in shown(at.error)
+    assert not result_boxes(at) and not [b for b in at.button if b.label == "Send results and continue"]
