@@ -558,6 +558,7 @@ def test_regenerate_keeps_the_old_answer_one_click_away(server):
     assert not at.exception
     assert chat_requests(server)[-1].json["messages"] == [{"role": "user", "content": "Say hello"}]
     assert conversation(at) == [("user", "Say hello"), ("assistant", "Hi there"), ("user", "")]
+    assert [widget(at.text_area, k).value for k in message_keys(at)] == ["Say hello", "Hi there", ""]
     assert "2 of 2" in [c.value for c in at.caption]
     buttons(at, "msg_prev_")[0].click().run()
     assert conversation(at) == [("user", "Say hello"), ("assistant", "Hello, world"), ("user", "")]

@@ -6,9 +6,10 @@ message, "Edit and rerun from here" on an earlier one, and the old answers one c
 A rerun from position k cuts the conversation to its first k messages and asks the page to run
 it (the Conversation's `rerun`: the page's Run button, so the run streams, stops and is saved
 as any other). What was cut is kept as a branch: the tail from k on, filed under the id of the
-message that stood at k. The answer, when it comes, starts the new tail under that same id, so
-the switcher on it pages between the tails. Switching saves the tail shown (edits included) and
-puts the other one back. Branches live per editor scope and are forgotten when the messages are
+message that stood at k. The answer, when it comes, starts the new tail, and the branch is filed
+under its id, so the switcher on it pages between the tails (each shown tail gets new ids: new
+widgets, as a kept id would keep the browser's old text). Switching saves the tail shown (edits
+included) and puts the other one back. Branches live per editor scope and are forgotten when the messages are
 replaced from outside (a preset: the ids change).
 """
 
@@ -74,12 +75,21 @@ def add_answer(c: message_editor.Conversation, message: dict[str, Any]) -> None:
     ids, messages = message_editor.shown_ids(c), [dict(m) for m in c.read()]
     if len(ids) != len(messages):
         ids = [message_editor.new_id() for _ in messages]
-    mid = st.session_state.pop(_pending_key(c), None) or message_editor.new_id()
     tail = [message, {"role": "user", "content": ""}]
+    mid = _rekey(c, st.session_state.pop(_pending_key(c), None))
     branch = _branches(c).get(mid)
     if branch is not None:
         branch["tails"][branch["shown"]] = tail
     message_editor.commit(c, [*messages, *tail], [*ids, mid, message_editor.new_id()], f"{c.scope}_add")
+
+
+def _rekey(c: message_editor.Conversation, mid: str | None) -> str:
+    """A new id for the message that starts a branch's tail, the branch filed under it: new
+    widgets, so the browser shows the new text (a kept id would keep the old box's value)."""
+    new = message_editor.new_id()
+    if mid in _branches(c):
+        _branches(c)[new] = _branches(c).pop(mid)
+    return new
 
 
 def give_up(c: message_editor.Conversation) -> None:
@@ -113,7 +123,7 @@ def _show_tail(c: message_editor.Conversation, mid: str, branch: dict[str, Any])
     ids, messages = message_editor.shown_ids(c), [dict(m) for m in c.read()]
     k = ids.index(mid) if mid in ids else len(messages)
     tail = branch["tails"][branch["shown"]]
-    new_ids = [mid, *(message_editor.new_id() for _ in tail[1:])]
+    new_ids = [_rekey(c, mid), *(message_editor.new_id() for _ in tail[1:])]
     message_editor.commit(c, [*messages[:k], *tail], [*ids[:k], *new_ids], f"{c.scope}_branch")
 
 
