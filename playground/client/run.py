@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 from pydantic_core import from_json
@@ -90,6 +90,9 @@ class Run(BaseModel):
     content_deltas: int = 0  # streamed deltas with text: a token count when usage is missing
     chunks: list[ChunkRecord] = Field(default_factory=list)
     branched_from: BranchOrigin | None = None  # kept in the run's own record, as every field here
+    # vLLM's prompt_logprobs as the server sent it: one entry per prompt token (the first null),
+    # each {token id: {logprob, rank, decoded_token}} (playground.analysis.surprisal reads it)
+    prompt_logprobs: list[dict[str, Any] | None] | None = None
 
     @property
     def text(self) -> str:
@@ -227,7 +230,8 @@ class RunRecorder:
         Checks what pydantic would check for the fields it reads, so bad data still fails
         (through the model path, with pydantic's words)."""
         choices = obj.get("choices")
-        if choices.__class__ is not list or len(choices) != 1 or obj.get("usage") is not None:
+        if (choices.__class__ is not list or len(choices) != 1 or obj.get("usage") is not None
+                or "prompt_logprobs" in obj):
             return False
         if obj.get("error") is not None:
             raise StreamError(None, error_message({"error": obj["error"]}), data)
@@ -327,6 +331,9 @@ class RunRecorder:
             self._prefix = None  # as in _add_plain
         if chunk.usage is not None:
             run.usage = chunk.usage
+        prompt = _prompt_logprobs(chunk)
+        if prompt is not None:
+            run.prompt_logprobs = prompt
         for choice_delta in chunk.choices:
             choice = self._choice(choice_delta.index)
             delta = choice_delta.delta
@@ -363,6 +370,7 @@ class RunRecorder:
         run.response_id, run.response_model = completion.id or None, completion.model or None
         run.system_fingerprint = completion.system_fingerprint
         run.usage = completion.usage
+        run.prompt_logprobs = _prompt_logprobs(completion)
         for item in completion.choices:
             choice = self._choice(item.index)
             self._texts[item.index] = [item.message.content or ""]
@@ -426,6 +434,15 @@ class RunRecorder:
 
 PROMPT_CHARS = 60  # the first words of a prompt, as a list shows them
 STATUSES = ("ok", "failed", "partial", "stopped")
+
+
+def _prompt_logprobs(obj: Any) -> list[dict[str, Any] | None] | None:
+    """vLLM's prompt_logprobs of a reply or chunk as plain JSON (a typed field or an extra one)."""
+    value = getattr(obj, "prompt_logprobs", None)
+    if not isinstance(value, list):
+        return None
+    return [{str(k): (v.model_dump() if isinstance(v, BaseModel) else v) for k, v in entry.items()}
+            if isinstance(entry, dict) else None for entry in value]
 
 
 def status_word(*, failed: bool, stopped: bool, partial: bool) -> str:

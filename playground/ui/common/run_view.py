@@ -19,7 +19,7 @@ from playground.client.run import ChoiceResult, Run
 from playground.client.schema import TokenLogprob
 from playground.client.token_limit import ignored_limit, other_field
 from playground.textsafe import escape_html, escape_markdown
-from playground.ui.common import branching, token_heatmap, tool_calls_view
+from playground.ui.common import branching, prompt_surprisal, token_heatmap, tool_calls_view
 
 ANSWER_STYLE = (
     "white-space:pre-wrap;word-break:break-word;font-size:1rem;line-height:1.6;"
@@ -128,6 +128,7 @@ def show_run(run: Run, key: str, answers: tool_calls_view.ToolAnswers | None = N
                 show_choice(choice, f"{key}_c{choice.index}", run, answers)
     elif choices:
         show_choice(choices[0], f"{key}_c0", run, answers)
+    prompt_surprisal.show(run)  # when the reply carried vLLM's prompt_logprobs
 
 
 def show_choice(choice: ChoiceResult, key: str, run: Run | None = None,
