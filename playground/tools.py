@@ -206,9 +206,11 @@ def forces_a_call(tool_choice: Any) -> bool:
 
 def continued(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """A request's wire body carried on with `messages` (continuation's). A tool_choice that forces
-    a call becomes "auto": kept as it was, it would force another call after every answer and the
-    model could never reply with text (OpenAI's own advice: force the first call only)."""
+    a call becomes "none": the forced call is made and answered, and kept as it was it would force
+    another after every answer, so the model could never reply in text (a small model given "auto"
+    calls again too: the sandbox's does). "auto" stays "auto": the model may call more tools,
+    round after round (Auto-continue's loop)."""
     body = {**body, "messages": [*body.get("messages", []), *messages]}
     if forces_a_call(body.get("tool_choice")):
-        body["tool_choice"] = "auto"
+        body["tool_choice"] = "none"
     return body

@@ -165,7 +165,7 @@ def test_a_preset_with_tool_results_that_cannot_work_is_refused(results, reason)
 
 
 @pytest.mark.parametrize("choice, after", [
-    ("required", "auto"), ({"type": "function", "function": {"name": "get_weather"}}, "auto"),
+    ("required", "none"), ({"type": "function", "function": {"name": "get_weather"}}, "none"),
     ("auto", "auto"), ("none", "none"), (None, None)])
 def test_a_continuation_no_longer_forces_a_call(choice, after):
     from playground.tools import continued

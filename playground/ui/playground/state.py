@@ -419,15 +419,15 @@ def tool_results() -> dict[str, Any]:
 
 def continue_conversation(messages: list[dict[str, Any]]) -> None:
     """Add turns at the end of the working request's conversation (playground.tools.continued: a
-    tool_choice that forces a call becomes "auto", and the page says so): every view (the messages
+    tool_choice that forces a call becomes "none", and the page says so): every view (the messages
     editor, the JSON) redraws with them, and they can be edited and rerun like any turn."""
     before = get_request().to_wire()
     body = continued(before, messages)
     EDITOR.load(ChatRequest.from_wire(body))
     if body.get("tool_choice") != before.get("tool_choice"):
         say("info", "tool_choice forced a tool call, and would force another after every answer: the "
-            "conversation goes on with tool_choice **auto**, so the model can answer in text (change it under "
-            "Parameters, Tools).")
+            "conversation goes on with tool_choice **none**, so the model answers with the results (set it to "
+            "auto under Parameters, Tools, to let it call tools again).")
 
 
 def auto_continue() -> dict[str, Any] | None:
