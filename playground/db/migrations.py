@@ -109,7 +109,8 @@ def _v3_team(conn: Connection) -> None:
         hash       TEXT NOT NULL,
         updated_at REAL NOT NULL,
         user_name  TEXT,
-        user_email TEXT
+        user_email TEXT,
+        synced_hash TEXT
     )
     """)
     _backfill_runs(conn)

@@ -73,4 +73,7 @@ presets = Table(
     Column("updated_at", Float, nullable=False),
     Column("user_name", Text),
     Column("user_email", Text),
+    # the hash of the presets/ file this row was last synced from (None: made in the browser);
+    # `python -m playground.presets sync` removes only rows that came from a file now gone
+    Column("synced_hash", Text),
 )
