@@ -133,10 +133,12 @@ _DEFAULT = object()
 
 
 class PresetStore:
-    def __init__(self, folder: Path | str | None = None, database: str | Path | None | object = _DEFAULT):
+    def __init__(self, folder: Path | str | None = None, database: str | Path | None | object = _DEFAULT,
+                 user: User | None = None):
         """`database`: a database URL (or SQLite path) to save to; by default the app's store
         (no folder given) uses PLAYGROUND_DATABASE_URL when set, and a store of a given folder
-        uses none."""
+        uses none. `user`: who saves through this store (recorded in the database)."""
+        self.user = user
         self.folder = Path(folder) if folder is not None else default_presets_dir()
         key = str(self.folder.resolve())
         with _LOCKS_GUARD:
@@ -271,7 +273,7 @@ class PresetStore:
         path = self.path_for(preset.name)
         data = preset_to_json(preset).encode("utf-8")
         if self.database is not None:
-            return self._save_to_database(preset, data, overwrite, expected_hash, user)
+            return self._save_to_database(preset, data, overwrite, expected_hash, user or self.user)
         with self._locked():
             current = self.current_hash(preset.name)
             _check_replace(preset.name, path.name, current, overwrite, expected_hash, "on disk")

@@ -25,7 +25,7 @@ from playground.client.endpoint import LOCAL_MODEL, Endpoint
 from playground.client.errors import APIError
 from playground.secrets_check import redact_url_secrets
 from playground.textsafe import escape_markdown
-from playground.ui.common import widget_sync
+from playground.ui.common import user, widget_sync
 
 ENDPOINT_KEY = "endpoint_name"
 MODEL_KEY = "model"
@@ -293,6 +293,7 @@ def render() -> Endpoint:
         else:
             st.caption(escape_markdown(redact_url_secrets(endpoint.chat_url)))  # no ?api_key=... on screen
         _model_picker(endpoint)
+        user.account_box()
     return endpoint
 
 

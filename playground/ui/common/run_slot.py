@@ -26,6 +26,7 @@ from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest
 from playground.runs.batch import Batch
 from playground.runs.store import history_saver
+from playground.ui.common.user import current_user
 
 STOP_WAIT_S = 2.0  # a bound, not a delay: a cancelled worker is done in tens of ms (then saves)
 
@@ -42,12 +43,14 @@ class Job(Protocol):
 @dataclass(frozen=True)
 class RunSlot:
     key: str  # the session key the batch lives under (None when nothing runs or waits to be taken)
+    source: str | None = None  # where its runs come from, in the history (runs.store.SOURCES)
 
     def start(self, items: Sequence[tuple[Endpoint, ChatRequest]], *, preset: str | Sequence[str | None] | None = None,
               concurrency: int | None = None) -> Batch:
-        """Send `items` in worker threads; each finished Run is saved to the history."""
-        batch = Batch(items, concurrency=concurrency, preset=preset,
-                      on_finish=history_saver(endpoint for endpoint, _ in items)).start()
+        """Send `items` in worker threads; each finished Run is saved to the history (with its
+        source, and the signed-in user when there is one)."""
+        saver = history_saver((endpoint for endpoint, _ in items), source=self.source, user=current_user())
+        batch = Batch(items, concurrency=concurrency, preset=preset, on_finish=saver).start()
         return self.hold(batch)
 
     def hold(self, job: Job) -> Job:

@@ -174,7 +174,7 @@ def results() -> dict[int, Run]:
     return st.session_state[RESULTS]
 
 
-RUN_ALL, REPEAT_RUN = RunSlot(BATCH), RunSlot(REPEAT)
+RUN_ALL, REPEAT_RUN = RunSlot(BATCH, "compare"), RunSlot(REPEAT, "repeat")
 
 
 def batch() -> Batch | None:

@@ -47,6 +47,7 @@ from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
 from playground.ui.common.run_slot import RunSlot
+from playground.ui.common.user import current_user
 from playground.ui.playground import state as playground_state
 
 PRESET = "exp.preset"
@@ -227,7 +228,7 @@ def _checks_editor(preset: Preset) -> str:
 
 def save_checks(preset: Preset, checks: list[Check]) -> None:
     """Write `checks` into the preset's file (refused when the file changed since it was read)."""
-    store = PresetStore()
+    store = PresetStore(user=current_user())
     try:
         current, digest = store.load_with_hash(preset.name)
         store.save(current.model_copy(update={"checks": list(checks)}), overwrite=True, expected_hash=digest)
@@ -359,6 +360,7 @@ def start(experiment: Experiment, named: dict[str, Endpoint]) -> None:
     st.session_state[_RESULT] = None
     st.session_state[_COMPARISON] = None
     runner = ExperimentRunner(experiment, named, default_endpoint=default_endpoint_name(), prices=prices())
+    runner.result.user = current_user()  # recorded with the run and its Runs (before start() saves it)
     RUN.hold(Running(runner.start()))
 
 

@@ -13,6 +13,7 @@ from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import branching, live_view, notices, run_view, widget_sync
+from playground.ui.common.user import current_user
 from playground.ui.compare import state as compare_state
 from playground.ui.history import state
 from playground.ui.playground import state as playground_state
@@ -156,11 +157,14 @@ def filter_bar(runs: RunStore) -> None:
             else:
                 st.text_input(label, key=state.filter_key(name), on_change=state.first_page, placeholder="any",
                               persist_state=KEEP)
+    if current_user() is not None:  # signed in: whose runs (everyone's, as without login, by default)
+        st.segmented_control("Runs of", [state.EVERYONE, state.MINE], default=state.EVERYONE, key=state.WHOSE,
+                             on_change=state.first_page, persist_state=KEEP)
     d, e, f = st.columns([1, 1, 2])
     d.date_input("From (UTC)", value=None, key=state.SINCE, on_change=state.first_page, persist_state=KEEP)
     e.date_input("To (UTC)", value=None, key=state.UNTIL, on_change=state.first_page, persist_state=KEEP)
     f.text_input("Search", key=state.SEARCH, on_change=state.first_page,
-                 placeholder="words in the prompt or the answer", persist_state=KEEP)
+                 placeholder="words in the prompt, the answer or the feedback", persist_state=KEEP)
 
 
 def show_opened(run: Run) -> None:

@@ -14,10 +14,13 @@ from playground.runs.store import default_store
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.run_slot import RunSlot
+from playground.ui.common.user import current_user
 
 ANY = "(any)"
 FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
 SINCE, UNTIL, SEARCH = "hist.since", "hist.until", "hist.search"
+WHOSE = "hist.whose"  # EVERYONE or MINE: offered when someone is signed in (ui.common.user)
+EVERYONE, MINE = "Everyone", "Mine"
 PAGE = "hist.page"
 PAGE_IDS = "hist.page_ids"  # the ids of the rows on screen, for the table's selection
 TABLE = "hist.table"
@@ -46,11 +49,14 @@ def filters() -> dict[str, Any]:
     state = st.session_state
     since, until = day_bounds(state.get(SINCE), state.get(UNTIL))
     chosen = {name: state.get(filter_key(name)) for name in FILTERS}
+    me = current_user()
+    mine = me is not None and me.email and state.get(WHOSE) == MINE
     return {
         **{name: value for name, value in chosen.items() if value and value != ANY},
         "since": since,
         "until": until,
         "search": (state.get(SEARCH) or "").strip() or None,
+        **({"user_email": me.email} if mine else {}),
     }
 
 

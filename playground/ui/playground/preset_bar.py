@@ -26,6 +26,7 @@ from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
+from playground.ui.common.user import current_user
 from playground.ui.playground import state
 
 LOAD_NAME = "preset_load_name"  # the Load preset picker (widget_sync: a preset gone since is unpicked)
@@ -51,7 +52,7 @@ def _on_save() -> None:
         preset = Preset.new(name, request, widget_sync.value("preset_save_description") or "", tags,
                             endpoint_kind=_endpoint_kind(), variables=declared,
                             tool_results={k: v for k, v in state.tool_results().items() if k in offered})
-        store = PresetStore()
+        store = PresetStore(user=current_user())
         same = loaded.get("name") and loaded.get("hash") and store.path_for(loaded["name"]) == store.path_for(name)
         if same and overwrite:
             digest = store.save(preset, expected_hash=loaded["hash"])

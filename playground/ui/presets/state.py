@@ -10,6 +10,7 @@ from playground.presets import PresetStore
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
 from playground.ui.common import notices
+from playground.ui.common.user import current_user
 from playground.ui.playground import state as playground_state
 
 NOTICES = "presets"  # the page's queue of notices (playground.ui.common.notices)
@@ -20,6 +21,11 @@ RENAME_TO = "presets_rename_to"
 OPEN_REQUESTED = "presets_open_requested"
 UPLOAD = "presets_upload"
 OVERWRITE = "presets_import_overwrite"
+
+
+def _store() -> PresetStore:
+    """The app's presets (the team database when one is configured), saving as the signed-in user."""
+    return PresetStore(user=current_user())
 
 
 def note(level: str, text: str) -> None:
@@ -62,7 +68,7 @@ def take_open_request() -> bool:
 
 def on_duplicate(name: str) -> None:
     try:
-        copy = PresetStore().duplicate(name)
+        copy = _store().duplicate(name)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state[SELECTED] = copy.name
@@ -74,7 +80,7 @@ def on_rename(name: str) -> None:
     if not new:
         return note("error", "Type the new name first.")
     try:
-        renamed = PresetStore().rename(name, new)
+        renamed = _store().rename(name, new)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state[SELECTED] = renamed.name
@@ -85,7 +91,7 @@ def on_rename(name: str) -> None:
 def delete(name: str) -> None:
     st.session_state.pop(CONFIRM, None)
     try:
-        PresetStore().delete(name)
+        _store().delete(name)
     except (PresetStoreError, ValueError) as exc:
         return note("error", escape_markdown(str(exc)))
     st.session_state.pop(SELECTED, None)
@@ -103,7 +109,7 @@ def on_import() -> None:
     files = st.session_state.get(UPLOAD) or []
     if not files:
         return note("error", "Choose one or more preset files first.")
-    report = PresetStore().import_files([(f.name, f.getvalue()) for f in files],
+    report = _store().import_files([(f.name, f.getvalue()) for f in files],
                                              overwrite=bool(st.session_state.get(OVERWRITE)))
     if report.imported:
         note("success", "Imported " + ", ".join(quoted(n) for n in report.imported) + ".")
