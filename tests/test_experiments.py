@@ -7,6 +7,7 @@ import json
 import math
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -337,6 +338,19 @@ def test_the_concurrency_bound_is_what_the_server_sees(model_server, tmp_path: P
     assert all(t.passed for t in result.trials)
 
 
+def test_latency_counts_from_the_send_and_the_wait_for_a_slot_is_apart(model_server, tmp_path: Path) -> None:
+    # One at a time: each cell is sent when the one before has ended, so its wait is at least the
+    # wait and the latency of the one before; a latency that counted the wait would break that.
+    server = model_server(lambda body: {**label_answer(body), "delay": 0.1})
+    result = run_experiment(sized_experiment(4), [server.endpoint()], concurrency=1,
+                            store=ExperimentStore(tmp_path / "runs.sqlite3"))
+    sent = sorted(result.trials, key=lambda t: t.queued_s)
+    assert [t.queued_s is not None and t.latency_s is not None for t in sent] == [True] * 4
+    for before, after in zip(sent, sent[1:]):
+        assert after.queued_s >= before.queued_s + before.latency_s - 0.005, (before, after)
+    assert summarize(result)[0].mean_queued_s == pytest.approx(sum(t.queued_s for t in sent) / 4)
+
+
 def test_on_the_local_sandbox_as_many_run_at_once_as_it_generates_at_once(model_server) -> None:
     server = model_server(lambda body: {**label_answer(body), "delay": 0.05})
     server.route("/healthz", Reply.json(200, {"status": "ok", "parallel": 2}))  # a sandbox started with --parallel 2
@@ -448,7 +462,7 @@ def test_figures_recomputed_from_the_stored_runs(model_server, tmp_path: Path) -
         assert run is not None and store.experiment_of(run.id) == result.id and run.preset == "Tiny classifier"
         again.append(grade(run, experiment.cases[trial.case], experiment.checks, case_index=trial.case,
                            variant=trial.variant, repeat=trial.repeat, prices={"scripted/model": (1.0, 1.0)}))
-    assert again == stored.trials
+    assert again == [replace(t, queued_s=None) for t in stored.trials]  # the wait is the run's, not the grade's
     # Pass rates by hand: a trial passes when its label is right and its confidence >= 0.7.
     expected_pass = sum(1 for n in range(27) if n % 3 and 0.55 + (n % 9) * 0.05 >= 0.7 - 1e-9)
     rows = summarize(stored)
@@ -470,6 +484,11 @@ def test_figures_recomputed_from_the_stored_runs(model_server, tmp_path: Path) -
     assert [t.case for t in figures.confident_mistakes] == [n for n in sorted(range(27), key=lambda n: -confs[n])
                                                             if not right[n] and confs[n] > 0.8]
     assert figures.sentence.startswith("When this model says ") and "% of the time" in figures.sentence
+    # right (18 of 27) is the label check alone; a pass also needs confidence >= 0.7
+    assert figures.accuracy == pytest.approx(18 / 27) and figures.pass_rate == pytest.approx(expected_pass / 27)
+    assert figures.sentence.endswith(f"Right means the label check (equals {{{{expected}}}}) passed; the pass rate "
+                                     f"of these answers is {expected_pass / 27:.0%}, as a pass also needs the other "
+                                     "checks (a confidence floor, a format...).")
 
 
 def test_comparison_with_an_earlier_run(model_server, tmp_path: Path) -> None:

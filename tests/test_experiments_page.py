@@ -145,6 +145,20 @@ def test_run_fills_the_matrix_and_the_summary(server: ScriptedServer) -> None:
     stored = ExperimentStore(runs_db_path()).list("colour-of-a-thing")
     assert len(stored) == 2 and all(s.done == 4 for s in stored)
 
+    # a third run: compared with the newest earlier one first, and any earlier one can be picked
+    server.route(PATH_B, Reply.stream_text(["Red", "."], delay_s=0.01))  # B now right on case 1, wrong on 2
+    run_experiment(at)
+    first, second = reversed(ExperimentStore(runs_db_path()).list("colour-of-a-thing")[1:])
+    picker = widget(at.selectbox, exp_state.BASELINE_PICK)
+    assert picker.value == second.id and picker.options[1].startswith(f"{first.started_at:%Y-%m-%d %H:%M} UTC · "
+                                                                      "finished · 2 case(s), 4 of 4 cell(s) done, ")
+    compared = [t for t in texts(at.caption) if t.startswith("Run ") and " regression(s), " in t]
+    assert len(compared) == 1 and compared[0].startswith(f"Run {second.id[:8]} of ")
+    assert "1 regression(s), 1 fix(es)" in compared[0]
+    picker.select(first.id).run()
+    assert not at.exception, at.exception
+    assert any(t.startswith(f"Run {first.id[:8]} of ") and "1 regression(s), 1 fix(es)" in t for t in texts(at.caption))
+
 
 def test_stop_keeps_the_finished_cells(server: ScriptedServer) -> None:
     server.route(PATH_A, Reply.stream_text(["Red"]))

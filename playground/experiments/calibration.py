@@ -39,6 +39,7 @@ class Calibration:
     accuracy: float
     mean_confidence: float
     confident_mistakes: list[Trial] = field(default_factory=list)  # wrong with confidence > SURE, surest first
+    pass_rate: float = 0.0  # of the same answers: every check passed, not only the label check
 
     @property
     def never_right(self) -> bool:
@@ -57,7 +58,16 @@ class Calibration:
         return (f"When this model says {said}%, it is right {right}% of the time "
                 f"({fullest.count} of {self.count} answers are in that bin). Overall it is {lean}: "
                 f"mean confidence {self.mean_confidence:.0%}, right {self.accuracy:.0%}; "
-                f"expected calibration error {self.ece:.2f} (0 is perfect).")
+                f"expected calibration error {self.ece:.2f} (0 is perfect). {self.right_means}")
+
+    @property
+    def right_means(self) -> str:
+        """How "right" here relates to the pass rate the matrix shows."""
+        if abs(self.pass_rate - self.accuracy) < 0.005:
+            return (f"Right means the label check (equals {{{{expected}}}}) passed; every right answer also passed "
+                    f"its other checks, so the pass rate of these answers is the same {self.pass_rate:.0%}.")
+        return (f"Right means the label check (equals {{{{expected}}}}) passed; the pass rate of these answers is "
+                f"{self.pass_rate:.0%}, as a pass also needs the other checks (a confidence floor, a format...).")
 
 
 def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None = None,
@@ -71,6 +81,7 @@ def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None 
     sums = [0.0] * bins
     rights = [0] * bins
     mistakes = []
+    passed = 0
     for trial in trials:
         conf, correct = trial.confidence, trial.correct
         if conf is None or correct is None or trial.status not in ("pass", "fail"):
@@ -81,6 +92,7 @@ def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None 
         counts[n] += 1
         sums[n] += conf
         rights[n] += correct
+        passed += trial.status == "pass"
         if not correct and conf > SURE:
             mistakes.append(trial)
     total = sum(counts)
@@ -92,4 +104,4 @@ def calibration(source: ExperimentResult | Sequence[Trial], variant: int | None 
     ece = sum(abs(rights[n] - sums[n]) for n in range(bins)) / total  # sum of count/N * |acc - conf|
     mistakes.sort(key=lambda t: (-(t.confidence or 0.0), t.case, t.variant, t.repeat))
     return Calibration(bins=table, count=total, ece=ece, accuracy=sum(rights) / total,
-                       mean_confidence=sum(sums) / total, confident_mistakes=mistakes)
+                       mean_confidence=sum(sums) / total, confident_mistakes=mistakes, pass_rate=passed / total)

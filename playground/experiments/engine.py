@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 from playground.client.client import ChatClient
@@ -132,6 +132,7 @@ class ExperimentRunner:
         self._done = threading.Event()
         self._left = 0  # cells whose trial is not recorded yet
         self._t0 = 0.0
+        self._t0_wall = 0.0
         self._counts = {"pass": 0, "fail": 0, "error": 0, "stopped": 0, "unchecked": 0}
         self._tokens = 0
         self._cost: float | None = None
@@ -173,6 +174,7 @@ class ExperimentRunner:
                                 client_factory=self._client_factory)
             if self._stop.is_set():
                 self._batch.cancel()
+            self._t0_wall = time.time()  # cells wait from here; a Run's started_at (its send) is wall-clock
             self._batch.start()
         elif not unsent:
             self._finish()
@@ -243,6 +245,8 @@ class ExperimentRunner:
                                    embed=lambda model, texts: embed(endpoint, model, texts))
             trial = grade(run, variant.case_for(case), self.experiment.checks_for(case), labels=self._labels,
                           pass_threshold=self.experiment.pass_threshold, context=context, **where)
+            # Latency is the run's own (from its send); the wait for a free slot is told apart.
+            trial = replace(trial, queued_s=round(max(0.0, run.started_at.timestamp() - self._t0_wall), 3))
         except Exception as error:  # a check that breaks on odd data marks the cell, not the run
             log.exception("grading cell %s failed", where)
             trial = Trial(case=case_index, variant=variant_index, repeat=repeat, status="error", run_id=run.id,

@@ -212,7 +212,8 @@ class Trial:
     checks: tuple[CheckResult, ...] = ()
     run_id: str | None = None  # the Run in the run store
     error: str | None = None
-    latency_s: float | None = None
+    latency_s: float | None = None  # from the request's send to the answer's end
+    queued_s: float | None = None  # from the run's start to the send: waiting for a free slot
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None

@@ -120,13 +120,14 @@ class VariantSummary:
     failed: int
     errors: int
     pass_rate: float | None  # passed / trials: unchecked trials are not passes
-    mean_latency_s: float | None
+    mean_latency_s: float | None  # from each request's send (Trial.latency_s)
     p95_latency_s: float | None
     prompt_tokens: int
     completion_tokens: int
     cost: float | None
     best: bool = False
     unchecked: int = 0  # answers no check applied to (a blank expected, no price for max_cost)
+    mean_queued_s: float | None = None  # waiting for a free slot before the send (Trial.queued_s)
 
     @property
     def tokens(self) -> int:
@@ -154,6 +155,7 @@ def summarize(result: ExperimentResult) -> list[VariantSummary]:
     for index, (variant, trials) in enumerate(zip(result.experiment.variants, by_variant)):
         latencies = [t.latency_s for t in trials if t.latency_s is not None and t.status != "error"]
         costs = [t.cost for t in trials if t.cost is not None]
+        queued = [t.queued_s for t in trials if t.queued_s is not None]
         passed = sum(t.status == "pass" for t in trials)
         rows.append(VariantSummary(
             variant=index, label=variant.label, model=variant.request.model, endpoint=variant.endpoint,
@@ -162,7 +164,8 @@ def summarize(result: ExperimentResult) -> list[VariantSummary]:
             pass_rate=passed / len(trials) if trials else None,
             mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
             p95_latency_s=percentile(latencies, 95), prompt_tokens=sum(t.prompt_tokens for t in trials),
-            completion_tokens=sum(t.completion_tokens for t in trials), cost=sum(costs) if costs else None))
+            completion_tokens=sum(t.completion_tokens for t in trials), cost=sum(costs) if costs else None,
+            mean_queued_s=sum(queued) / len(queued) if queued else None))
     ranked = [r for r in rows if r.pass_rate]
     if ranked:
         best = min(ranked, key=lambda r: (-(r.pass_rate or 0.0), r.cost if r.cost is not None else math.inf,

@@ -24,6 +24,7 @@ from playground.experiments import (
     Calibration,
     Experiment,
     ExperimentResult,
+    ExperimentRunSummary,
     Progress,
     Variant,
     calibration,
@@ -232,7 +233,12 @@ def show_result(result: ExperimentResult) -> None:
     st.dataframe(tables.summary_frame(result), hide_index=True, key=state.W_SUMMARY,
                  column_config={"pass rate": st.column_config.NumberColumn(format="percent"),
                                 "best": st.column_config.TextColumn(help="Highest pass rate, then lowest cost, "
-                                                                    "then lowest mean latency.")})
+                                                                    "then lowest mean latency."),
+                                "mean latency (s)": st.column_config.NumberColumn(
+                                    help="From each request's send to its answer's end."),
+                                "mean queued (s)": st.column_config.NumberColumn(
+                                    help="From the run's start to each request's send: cells wait for a free "
+                                         "slot (the endpoint's concurrency). Not part of the latency.")})
     if compared:
         comparison_section(*compared)
     calibration_section(result)
@@ -245,13 +251,28 @@ def matrix(result: ExperimentResult, comparison) -> None:
     st.caption("✅ pass · ❌ fail · ⚠️ error · ❔ unchecked (no check applied) · with repeats, passes/repeats · "
                "then the most frequent answer, its score and the grader's confidence (scored checks), mean latency "
                "and completion tokens"
-               + (" · 🔴 regressed, 🟢 fixed, 🆕 new since the run before" if comparison is not None else ""))
+               + (" · 🔴 regressed, 🟢 fixed, 🆕 new since the run compared against" if comparison is not None else ""))
     st.dataframe(tables.matrix_frame(result, only_failures=bool(only), comparison=comparison), hide_index=True,
                  key=state.W_MATRIX, placeholder="")
 
 
+def baseline_label(run: ExperimentRunSummary) -> str:
+    cases = state.case_count(run.id)
+    return (f"{run.started_at:%Y-%m-%d %H:%M} UTC · {run.status} · "
+            + (f"{cases} case(s), " if cases is not None else "") + f"{run.done} of {run.total} cell(s) done, "
+            f"{run.passed} passed · {run.id[:8]}")
+
+
 def comparison_section(baseline: ExperimentResult, comparison) -> None:
-    st.markdown("**Against the run before**")
+    st.markdown("**Against an earlier run**")
+    result = state.result()
+    earlier = state.baseline_choices(result) if result is not None else []
+    labels = {run.id: baseline_label(run) for run in earlier}
+    if len(labels) > 1:
+        st.selectbox("Compare against", list(labels), key=state.BASELINE_PICK, format_func=labels.get,
+                     on_change=state.choose_baseline,
+                     help="Any earlier run of this experiment: the newest finished one is chosen first (a stopped "
+                          "run, or one on another case set, compares fewer cells).")
     st.caption(f"Run {baseline.id[:8]} of {baseline.started:%Y-%m-%d %H:%M} UTC: "
                f"{len(comparison.regressions)} regression(s), {len(comparison.fixes)} fix(es), "
                f"{len(comparison.changed_answers)} changed answer(s) over {comparison.matched_cells} matched cell(s)"

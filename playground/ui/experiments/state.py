@@ -32,6 +32,7 @@ from playground.experiments import (
     Experiment,
     ExperimentResult,
     ExperimentRunner,
+    ExperimentRunSummary,
     ExperimentStore,
     cases_path,
     compare,
@@ -376,12 +377,45 @@ def harvest() -> None:
     st.session_state[_RESULT] = result
     for problem in current.runner.errors:
         note(problem)
+    st.session_state.pop(BASELINE_PICK, None)
     try:
-        baseline = store().latest(result.experiment.id, before=result.id)
+        earlier = baseline_choices(result)
+        default = next((run for run in earlier if run.status == "finished"), earlier[0] if earlier else None)
+        baseline = store().get(default.id) if default is not None else None
     except Exception as error:  # an unreadable store must not hide the result on screen
         note(f"Could not read the earlier runs of this experiment: {error}")
         baseline = None
+    _set_baseline(result, baseline)
+
+
+BASELINE_PICK = "exp.baseline_pick"  # the earlier run the result is compared with (its id)
+_CASE_COUNTS = "exp.case_counts"  # experiment run id -> its number of cases (read once)
+
+
+def baseline_choices(result: ExperimentResult) -> list[ExperimentRunSummary]:
+    """The earlier runs of the same experiment, newest first (the result itself left out)."""
+    return [run for run in store().list(result.experiment.id, limit=20) if run.id != result.id]
+
+
+def case_count(run_id: str) -> int | None:
+    counts = st.session_state.setdefault(_CASE_COUNTS, {})
+    if run_id not in counts:
+        stored = store().get(run_id)
+        counts[run_id] = len(stored.experiment.cases) if stored is not None else None
+    return counts[run_id]
+
+
+def _set_baseline(result: ExperimentResult, baseline: ExperimentResult | None) -> None:
     st.session_state[_COMPARISON] = (baseline, compare(baseline, result)) if baseline is not None else None
+    if baseline is not None:
+        st.session_state[BASELINE_PICK] = baseline.id
+
+
+def choose_baseline() -> None:
+    """The Compare against picker's on_change: the comparison is made again with that run."""
+    current, picked = result(), st.session_state.get(BASELINE_PICK)
+    if current is not None and picked:
+        _set_baseline(current, store().get(picked))
 
 
 def result() -> ExperimentResult | None:

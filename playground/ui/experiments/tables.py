@@ -147,7 +147,7 @@ def summary_frame(result: ExperimentResult) -> pd.DataFrame:
                      "model": row.model, "endpoint": row.endpoint or "", "pass rate": row.pass_rate,
                      "passed": row.passed, "failed": row.failed, "errors": row.errors, "unchecked": row.unchecked,
                      "mean latency (s)": _seconds(row.mean_latency_s), "p95 latency (s)": _seconds(row.p95_latency_s),
-                     "tokens": row.tokens, "cost ($)": row.cost})
+                     "mean queued (s)": _seconds(row.mean_queued_s), "tokens": row.tokens, "cost ($)": row.cost})
     return pd.DataFrame(rows)
 
 
