@@ -75,6 +75,22 @@ def test_export_downloads_the_canonical_file(folder: Path, monkeypatch: pytest.M
     assert at.get("download_button")[0].proto.label == "Export (download)"
 
 
+def test_export_of_a_preset_with_cases_is_a_zip_of_both_files(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import zipfile
+
+    shutil.copy(REPO / "presets" / "sentiment-classifier-via-logprobs.cases.csv", folder)
+    served = capture_downloads(monkeypatch)
+    at = page()
+    widget(at.selectbox, "presets_selected").select("Sentiment classifier via logprobs").run()
+    data, mimetype, _ = [s for s in served if s[2] == "sentiment-classifier-via-logprobs.zip"][-1]
+    assert mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        assert {name: bundle.read(name) for name in bundle.namelist()} == {
+            name: (folder / name).read_bytes() for name in ("sentiment-classifier-via-logprobs.json",
+                                                            "sentiment-classifier-via-logprobs.cases.csv")}
+
+
 def test_import_good_files_and_report_bad_ones_by_name(folder: Path) -> None:
     at = page()
     good = json.loads((folder / "creative-seeded-poem.json").read_text())

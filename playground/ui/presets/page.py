@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from playground.client.schema import message_text
-from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkError, preset_to_json, to_share_token
+from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkError, to_share_token
 from playground.presets.diff import message_rows, param_rows
+from playground.presets.export import export_download
 from playground.presets.store import slugify
 from playground.textsafe import code_span, escape_markdown
 from playground.ui.common import notices
@@ -90,8 +91,10 @@ def actions(preset: Preset) -> None:
     name = preset.name
     cols = st.columns(4)
     cols[0].button("Open in Playground", key="presets_open", on_click=state.on_open, args=(name,), type="primary")
-    cols[1].download_button("Export (download)", data=preset_to_json(preset), file_name=f"{slugify(name)}.json",
-                            mime="application/json", on_click="ignore", key="presets_export")
+    download = export_download(preset, state.cases_file(name))
+    cols[1].download_button("Export (download)", data=download.data, file_name=download.file_name,
+                            mime=download.mime, on_click="ignore", key="presets_export",
+                            help="The preset's file, and its cases file when it has one (both in a zip).")
     cols[2].button("Show share link", key="presets_share",
                    on_click=state.show_share_link, args=(name,))
     cols[3].button("Duplicate", key="presets_duplicate", on_click=state.on_duplicate, args=(name,))

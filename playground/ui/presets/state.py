@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from playground.experiments.cases import cases_path
 from playground.presets import PresetStore
 from playground.presets.store import PresetStoreError
 from playground.textsafe import escape_markdown
@@ -26,6 +27,15 @@ OVERWRITE = "presets_import_overwrite"
 def _store() -> PresetStore:
     """The app's presets (the team database when one is configured), saving as the signed-in user."""
     return PresetStore(user=current_user())
+
+
+def cases_file(name: str) -> bytes | None:
+    """The preset's cases file from the presets folder (NAME.cases.csv), if it has one."""
+    try:
+        path = cases_path(_store().path_for(name))
+        return path.read_bytes() if path.is_file() else None
+    except (OSError, ValueError):  # a name that leaves the folder, an unreadable file: the JSON alone
+        return None
 
 
 def note(level: str, text: str) -> None:
