@@ -197,6 +197,13 @@ class PresetStore:
                 problems.append((f"{row.slug}.json (database)", exc.reason))
         return list(by_slug.values()), problems
 
+    def origins(self) -> dict[str, str]:
+        """origin() of every preset with a database row, by slug (one read); the rest are LIBRARY."""
+        if self.database is None:
+            return {}
+        return {row.slug: (DATABASE if (file_hash := self._file_hash(row.name)) is None
+                           else LIBRARY if file_hash == row.hash else EDITED) for row in self.database.rows()}
+
     def origin(self, name: str) -> str:
         """LIBRARY, DATABASE or EDITED (see above); LIBRARY for every preset without a database."""
         row = self.database.get(slugify(name)) if self.database is not None else None

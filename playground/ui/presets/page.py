@@ -13,7 +13,7 @@ from playground.client.schema import message_text
 from playground.presets import Preset, PresetStore, SecretFoundError, ShareLinkError, to_share_token
 from playground.presets.diff import message_rows, param_rows
 from playground.presets.export import export_download
-from playground.presets.store import slugify
+from playground.presets.store import DATABASE, EDITED, LIBRARY, slugify
 from playground.textsafe import code_span, escape_markdown
 from playground.ui.common import notices
 from playground.ui.presets import state
@@ -87,8 +87,19 @@ def share_box(preset: Preset) -> None:
     st.caption("Copy it with the icon at the right of the box. Opening it loads the preset into the Playground.")
 
 
-def actions(preset: Preset) -> None:
+ORIGIN_LABELS = {LIBRARY: "library", DATABASE: "team database", EDITED: "team database (edited library preset)"}
+
+
+def actions(preset: Preset, store: PresetStore) -> None:
     name = preset.name
+    if store.database is not None:
+        origin = store.origin(name)
+        st.caption(f"Stored in the {ORIGIN_LABELS[origin]}." + (
+            " Export it to the folder to propose it for the library." if origin != LIBRARY else ""))
+        if origin != LIBRARY:
+            st.button("Export to folder", key="presets_export_folder", on_click=state.on_export_to_folder,
+                      args=(name,), icon=":material/drive_folder_upload:",
+                      help=f"Writes it as {slugify(name)}.json into {store.folder}, for a pull request.")
     cols = st.columns(4)
     cols[0].button("Open in Playground", key="presets_open", on_click=state.on_open, args=(name,), type="primary")
     download = export_download(preset, state.cases_file(name))
@@ -104,7 +115,9 @@ def actions(preset: Preset) -> None:
     left.text_input("New name", key=state.RENAME_TO, placeholder=name)
     right.button("Rename", key="presets_rename", on_click=state.on_rename, args=(name,))
     if state.confirming(name):
-        st.warning(f"Delete {state.quoted(name)}? Its file is removed from the presets folder.")
+        where = "It is removed from the team database" if store.database is not None else \
+            "Its file is removed from the presets folder"
+        st.warning(f"Delete {state.quoted(name)}? {where}.")
         yes, no = st.columns(2)
         yes.button("Yes, delete", key="presets_delete_yes", on_click=state.delete, args=(name,), type="primary")
         no.button("Cancel", key="presets_delete_no", on_click=state.ask_delete, args=(None,))
@@ -113,7 +126,7 @@ def actions(preset: Preset) -> None:
                   on_click=state.ask_delete, args=(name,))
 
 
-def browse(presets: list[Preset]) -> None:
+def browse(presets: list[Preset], store: PresetStore) -> None:
     all_tags = sorted({t for p in presets for t in p.tags})
     search_col, tag_col = st.columns(2)
     search = search_col.text_input("Search", key="presets_search", placeholder="name, description or tag")
@@ -122,14 +135,18 @@ def browse(presets: list[Preset]) -> None:
     if not shown:
         st.info("No preset matches." if presets else "No presets yet: save one from the Playground, or import files.")
         return
-    st.dataframe(pd.DataFrame([{"name": p.name, "tags": ", ".join(p.tags), "model": p.request.model,
-                                "variables": ", ".join(v.name for v in p.variables), "description": p.description}
-                               for p in shown]), hide_index=True, width="stretch")
+    origins = store.origins()  # one read: where each preset is stored (with a team database)
+    rows = [{"name": p.name, "tags": ", ".join(p.tags), "model": p.request.model,
+             "variables": ", ".join(v.name for v in p.variables), "description": p.description} for p in shown]
+    if store.database is not None:
+        for row, p in zip(rows, shown):
+            row["stored in"] = ORIGIN_LABELS[origins.get(slugify(p.name), LIBRARY)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     names = [p.name for p in shown]
     state.select(names)
     selected = st.selectbox("Preset", names, key=state.SELECTED)
     preset = next(p for p in shown if p.name == selected)
-    actions(preset)
+    actions(preset, store)
     preview(preset)
 
 
@@ -172,7 +189,11 @@ def importer() -> None:
 def render() -> None:
     store = PresetStore()
     st.title("Presets")
-    st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
+    if store.database is not None:
+        st.caption(f"Presets saved here go to the team database ({escape_markdown(store.database.where)}), "
+                   f"shown beside the reviewed library: the files in {escape_markdown(str(store.folder))}.")
+    else:
+        st.caption(f"The team library: the files in {escape_markdown(str(store.folder))}")
     notices.show(state.NOTICES)
     if state.take_open_request():
         st.switch_page("pages/playground.py")
@@ -181,7 +202,7 @@ def render() -> None:
         st.warning(f"**{escape_markdown(filename)}** in the presets folder cannot be read: {escape_markdown(reason)}")
     tab_browse, tab_diff, tab_import = st.tabs(["Browse", "Diff", "Import"])
     with tab_browse:
-        browse(presets)
+        browse(presets, store)
     with tab_diff:
         diff(presets)
     with tab_import:

@@ -9,7 +9,7 @@ import streamlit as st
 from playground.experiments.cases import cases_path
 from playground.presets import PresetStore
 from playground.presets.store import PresetStoreError
-from playground.textsafe import escape_markdown
+from playground.textsafe import code_span, escape_markdown
 from playground.ui.common import notices
 from playground.ui.common.user import current_user
 from playground.ui.playground import state as playground_state
@@ -106,6 +106,15 @@ def delete(name: str) -> None:
         return note("error", escape_markdown(str(exc)))
     st.session_state.pop(SELECTED, None)
     note("success", f"Deleted {quoted(name)}.")
+
+
+def on_export_to_folder(name: str) -> None:
+    try:
+        path = _store().export_to_folder(name)
+    except (PresetStoreError, OSError, ValueError) as exc:
+        return note("error", escape_markdown(str(exc)))
+    note("success", f"Wrote {quoted(name)} to {code_span(str(path))}: propose it in a pull request to make it part "
+                    "of the reviewed library.")
 
 
 def on_open(name: str) -> None:
