@@ -199,7 +199,7 @@ def test_tool_results_fill_the_boxes_and_auto_continue_runs_to_the_answer(server
     assert json.loads(final[-1]["content"]) == {"city": "Tromsø", "temperature_c": 21, "unit": "celsius"}
     assert at.session_state["last_run"].text == "Oslo and Bergen are mild, Tromsø too."
     assert at.session_state["request"].to_wire()["messages"] == final  # the whole exchange, in the editor
-    assert notes(at) == ["Auto-continue: the model answered after 2 round(s) of tool calls."]
+    assert notes(at) == ["Auto-continue: the model answered after 2 rounds of tool calls."]
     assert {r.json["tool_choice"] for r in requests} == {"auto"}
     assert not at.button(key="run").disabled
 
@@ -215,7 +215,7 @@ def test_auto_continue_stops_at_its_limit_and_says_so(server, tmp_path):
     button(at, "Auto-continue").click().run()
     assert not at.exception
     assert len(chat_requests(server)) == 3  # the first run, then two rounds
-    assert notes(at) == ["Auto-continue stopped at its limit of 2 round(s): the model called tools again. Answer "
+    assert notes(at) == ["Auto-continue stopped at its limit of 2 rounds: the model called tools again. Answer "
                          "these calls and press Send results and continue, or press Auto-continue for more rounds."]
     # the calls of the last run wait for an answer, pre-filled: the user can carry on by hand
     assert [json.loads(box.value)["city"] for box in result_boxes(at)] == ["Oslo"]
@@ -235,7 +235,7 @@ def test_auto_continue_stops_at_a_call_the_preset_cannot_answer(server, tmp_path
     at.button(key="run").click().run()
     button(at, "Auto-continue").click().run()
     assert len(chat_requests(server)) == 2
-    assert notes(at) == ["Auto-continue stopped after 1 round(s): the preset's tool_results has no answer for "
+    assert notes(at) == ["Auto-continue stopped after 1 round: the preset's tool_results has no answer for "
                          "get_time. Write its result below and press Send results and continue."]
     assert [box.value for box in result_boxes(at)] == [""]
 

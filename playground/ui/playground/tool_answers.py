@@ -61,23 +61,27 @@ def step() -> None:
     choice = last.choices[0] if last.choices else None
     if last.error is not None or last.cancelled or last.partial:
         why = "you stopped the run" if last.cancelled else "the run failed" if last.error else "the stream broke off"
-        state.stop_auto(last.id, "warning", f"Auto-continue stopped after {rounds} round(s): {why}.")
+        state.stop_auto(last.id, "warning", f"Auto-continue stopped after {_rounds(rounds)}: {why}.")
         return
     if choice is None or not choice.tool_calls:
-        state.stop_auto(last.id, "success", f"Auto-continue: the model answered after {rounds} round(s) of tool calls.")
+        state.stop_auto(last.id, "success", f"Auto-continue: the model answered after {_rounds(rounds)} of tool calls.")
         return
     if rounds >= limit:
-        state.stop_auto(last.id, "warning", f"Auto-continue stopped at its limit of {limit} round(s): the model "
+        state.stop_auto(last.id, "warning", f"Auto-continue stopped at its limit of {_rounds(limit)}: the model "
                         "called tools again. Answer these calls and press Send results and continue, or press "
                         "Auto-continue for more rounds.")
         return
     found = _results(choice.tool_calls)
     if isinstance(found, str):
-        state.stop_auto(last.id, "warning", f"Auto-continue stopped after {rounds} round(s): {found}")
+        state.stop_auto(last.id, "warning", f"Auto-continue stopped after {_rounds(rounds)}: {found}")
         return
     auto["rounds"] = rounds + 1
     state.continue_conversation(continuation(choice.tool_calls, found, choice.text))
     state.request_run()
+
+
+def _rounds(n: int) -> str:
+    return f"{n} round" if n == 1 else f"{n} rounds"
 
 
 def _results(calls: list[ToolCall]) -> list[str] | str:
