@@ -298,3 +298,25 @@ def test_search_takes_quotes_short_needles_and_any_case(store):
     assert [s.id for s in store.list(search="ab")] == ["run-00003"]  # under 3 characters: still found
     assert [s.id for s in store.list(search="ÉCOLE")] == ["run-00002"]
     assert [s.id for s in store.list(search="ça va")] == ["run-00002"]  # beyond ASCII, any case
+
+
+def test_experiment_cells_can_be_hidden_or_listed_by_their_experiment_run(store) -> None:
+    """History hides experiment cells by default, and lists one experiment run's cells on demand."""
+    from playground.experiments import Case, Experiment, ExperimentResult, ExperimentStore, Variant
+    from playground.experiments.model import Trial
+    from playground.presets import Preset
+
+    mine, cell_a, cell_b = (Run(request=ChatRequest(model="m", messages=[{"role": "user", "content": text}]),
+                                endpoint="E") for text in ("by hand", "cell a", "cell b"))
+    store.save(mine, source="playground")
+    store.save_many([cell_a, cell_b], source="experiment")
+    experiments = ExperimentStore(store)
+    preset = Preset.new("x", ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
+    experiment = Experiment.from_preset(preset, [Case(values={})], [Variant.from_preset(preset)])
+    result = ExperimentResult(experiment=experiment)
+    result.trials = [Trial(case=0, variant=0, repeat=0, status="pass", run_id=cell_a.id)]
+    experiments.save(result)
+    assert [r.id for r in store.list(hide_source="experiment")] == [mine.id]
+    assert store.count(hide_source="experiment") == 1
+    assert [r.id for r in store.list(experiment_run=result.id)] == [cell_a.id]
+    assert store.count(experiment_run=result.id) == 1

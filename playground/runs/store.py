@@ -22,6 +22,7 @@ from playground.client.endpoint import Endpoint
 from playground.client.run import Run, one_line, status_word
 from playground.db import describe, engine_for, is_url, migrate
 from playground.db.rows import PREVIEW_CHARS, run_columns
+from playground.db.schema import experiment_trials as _cells
 from playground.db.schema import runs as _runs
 from playground.db.user import User
 from playground.secrets_check import find_secrets
@@ -148,12 +149,15 @@ class RunStore:
     def list(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
              since: TimeBound = None, until: TimeBound = None, search: str | None = None,
              limit: int = 50, offset: int = 0, *, source: str | None = None,
-             user_email: str | None = None) -> list[RunSummary]:
+             user_email: str | None = None, hide_source: str | None = None,
+             experiment_run: str | None = None) -> list[RunSummary]:
         """Newest first, one page. since is inclusive; until is exclusive for a datetime and
         takes in the whole day for a date (dates are local days; naive datetimes local time).
         search: a case-insensitive substring of the answer, the messages, the comment or the tags.
-        user_email: only that person's runs ("mine")."""
-        where = self._filters(endpoint, model, preset, since, until, search, source, user_email)
+        user_email: only that person's runs ("mine"). hide_source: leave out the runs from there
+        (History hides experiment cells). experiment_run: only that experiment run's cells."""
+        where = self._filters(endpoint, model, preset, since, until, search, source, user_email, hide_source,
+                              experiment_run)
         query = (select(*_LISTED).where(*where).order_by(*_NEWEST_FIRST)
                  .limit(max(0, int(limit))).offset(max(0, int(offset))))
         with self.engine.connect() as conn:
@@ -162,8 +166,10 @@ class RunStore:
 
     def count(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
               since: TimeBound = None, until: TimeBound = None, search: str | None = None, *,
-              source: str | None = None, user_email: str | None = None) -> int:
-        where = self._filters(endpoint, model, preset, since, until, search, source, user_email)
+              source: str | None = None, user_email: str | None = None, hide_source: str | None = None,
+              experiment_run: str | None = None) -> int:
+        where = self._filters(endpoint, model, preset, since, until, search, source, user_email, hide_source,
+                              experiment_run)
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(_runs).where(*where)).scalar_one()
 
@@ -182,10 +188,15 @@ class RunStore:
             yield from page
             offset += len(page)
 
-    def _filters(self, endpoint, model, preset, since, until, search, source, user_email) -> list:
+    def _filters(self, endpoint, model, preset, since, until, search, source, user_email, hide_source=None,
+                 experiment_run=None) -> list:
         where = [_runs.c[column] == value for column, value in (
             ("endpoint", endpoint), ("model", model), ("preset", preset), ("source", source),
             ("user_email", user_email)) if value is not None]
+        if hide_source is not None:
+            where.append(or_(_runs.c.source.is_(None), _runs.c.source != hide_source))
+        if experiment_run is not None:
+            where.append(_runs.c.id.in_(select(_cells.c.run_id).where(_cells.c.experiment_run == experiment_run)))
         if since is not None:
             where.append(_runs.c.started_at >= _epoch(since))
         if until is not None:
