@@ -4,13 +4,15 @@ fixed seed it is a determinism check. (The grouping itself is playground.analysi
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
-from playground.analysis import compare_tables
+from playground.analysis import compare_tables, prefix_tree
 from playground.analysis import logprobs as lp
-from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize
+from playground.analysis.repeat import MAX_REPEAT, RepeatSummary, summarize, words
 from playground.textsafe import code_span, escape_markdown
-from playground.ui.common import live_view, run_view, widget_sync
+from playground.ui.common import live_view, run_view, token_heatmap, widget_sync
 from playground.ui.compare import state
 from playground.ui.compare.panes import pane_label, prepare
 
@@ -70,6 +72,7 @@ def show_repeat(result: RepeatSummary, seeded: bool) -> None:
     if not seeded:
         st.caption("No seed was set, so different samples are expected: set a seed for a determinism check.")
     fork_line(result)
+    prefix_tree_view(result)
     st.dataframe(compare_tables.groups_frame(result), hide_index=True, key="cmp.repeat_groups", placeholder="",
                  column_config={"share": st.column_config.NumberColumn(format="percent")})
     st.dataframe(compare_tables.samples_frame(result), hide_index=True, key="cmp.repeat_samples", placeholder="",
@@ -97,3 +100,46 @@ def fork_line(result: RepeatSummary) -> None:
                 f"  \nthen go: {branches}")
     if not result.server_tokens:
         st.caption("Without logprobs the answers are split into words and punctuation, not the model's tokens.")
+
+
+def prefix_tree_view(result: RepeatSummary) -> None:
+    """The samples merged into a prefix tree (a fork's branches with their counts and mean
+    logprob per token), drawn by Graphviz from DOT we write (labels escaped); picking a leaf
+    shows the sample(s) that ended there."""
+    if result.k < 2:
+        return
+    sequences, logprobs = [], []
+    for sample in result.samples:
+        tokens = sample.run.choices[0].logprobs if sample.run.choices and result.server_tokens else []
+        if tokens:  # the server's tokens, a character split across byte tokens joined
+            pieces = lp.pieces(tokens)
+            sequences.append([piece.text for piece in pieces])
+            logprobs.append([math.fsum(t.logprob for t in tokens[p.start:p.end]) if all(
+                lp.known(t.logprob) for t in tokens[p.start:p.end]) else None for p in pieces])
+        else:
+            sequences.append(words(sample.run.text))
+            logprobs.append([])
+    root = prefix_tree.build(sequences, logprobs if result.server_tokens else None,
+                             [sample.number for sample in result.samples])
+    leaves = root.leaves()
+    names = {leaf.number: f"Leaf {n}" for n, leaf in enumerate(leaves, 1)}
+    st.markdown("###### Where the samples go their own way")
+    st.graphviz_chart(prefix_tree.to_dot(root, names), width="stretch")
+    runs = {sample.number: sample.run for sample in result.samples}
+    def leaf_label(n: int) -> str:
+        leaf = leaves[n]
+        tail = "stops there" if leaf.end else f"ends with {leaf.text[-30:]!r}"
+        return f"Leaf {n + 1}: sample {', '.join(map(str, leaf.samples))}, {tail}"
+
+    pick = st.selectbox("Leaf", range(len(leaves)), key="cmp.repeat_leaf", format_func=leaf_label)
+    if pick is None or pick >= len(leaves):
+        return
+    number = leaves[pick].samples[0]
+    run = runs[number]
+    st.caption(f"Sample {number}" + (f" (and {len(leaves[pick].samples) - 1} more the same way)"
+                                     if len(leaves[pick].samples) > 1 else ""))
+    tokens = run.choices[0].logprobs if run.choices else []
+    if tokens:
+        token_heatmap.token_heatmap(tokens, f"cmp.repeat_leaf_{number}", ident=f"{run.id}.0", top_p=run.request.top_p)
+    else:
+        st.html(run_view.answer_html(run.text))
