@@ -45,6 +45,7 @@ def start(root: Path) -> streamlit_internals.Page:
     """Page config, navigation over root/pages, the sidebar. Returns the page to run."""
     settings.configure_logging()
     st.set_page_config(page_title="Playground", page_icon=str(ICON), layout="wide")
+    st.html(streamlit_internals.LAYOUT_CSS)  # issue 22, any window width; a <style> alone takes no room
     pages = [
         st.Page(str(root / "pages" / name), title=title, icon=icon, default=name == DEFAULT_PAGE)
         for name, title, icon in PAGES

@@ -19,6 +19,37 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
+# The app's one stylesheet (issue 22, any window width: from 1,600 px down to 800 px nothing is cut
+# or broken mid-word; tests/test_browser_widths.py measures labels and inputs at 800, 1,000 and
+# 1,400 px and fails on the first change that breaks it). It addresses Streamlit's data-testid
+# attributes, which Streamlit uses in its own tests but does not document as an API. Waits for:
+# a sidebar width in st.set_page_config, column options for a minimum width (st.columns has
+# none), and labels that wrap at word boundaries in Streamlit's own CSS.
+LAYOUT_CSS = """<style>
+/* Below 1,280 px the sidebar (300 px by default, kept when the window shrinks) and the wide
+   layout's 5rem margins left the page half the window at 900 px. */
+@media (max-width: 1280px) {
+  [data-testid="stSidebar"] { width: 16rem !important; min-width: 16rem !important; }
+  [data-testid="stSidebarContent"] { padding-left: 0.5rem; padding-right: 0.5rem; }
+  [data-testid="stSidebarUserContent"] { padding-left: 0.75rem; padding-right: 0.75rem; }
+  [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
+}
+/* Columns stack below a width: a column narrower than a labelled number box wraps under the one
+   before instead of squeezing it (Streamlit's rows already wrap; they lacked a floor). */
+[data-testid="stColumn"] { min-width: min(100%, 10rem); }
+/* A number box narrower than 12rem drops its -/+ buttons (the arrow keys still step), so its
+   value keeps the room: Streamlit itself drops them only below 120 px. */
+[data-testid="stNumberInput"] { container-type: inline-size; }
+@container (max-width: 12rem) {
+  [data-testid="stNumberInputStepDown"], [data-testid="stNumberInputStepUp"] { display: none; }
+}
+/* Labels wrap at word boundaries only: Streamlit's break-word cut "temperature" into
+   "temp / eratu / re" in a narrow column. */
+[data-testid="stWidgetLabel"] p, [data-testid="stExpander"] summary p, button[role="tab"] p {
+  overflow-wrap: normal; word-break: normal;
+}
+</style>"""
+
 # The type st.Page returns (st.navigation takes and returns it), for annotations. Streamlit's
 # API reference names it StreamlitPage but exports it only from this module.
 # Waits for: the type under `st` (or streamlit.navigation).
