@@ -268,3 +268,82 @@ def test_ten_thousand_runs_read_a_page_at_a_time(server: ScriptedServer, store: 
     expected = [n for n in range(10_000) if n % 7 == 3 and "number 99" in f"answer number {n}"]
     assert any(f"of {len(expected)} " in c for c in texts(at.caption))
     assert listed(at)["answer"].tolist() == [f"answer number {n}" for n in expected[:25]]  # newest first
+
+
+# --- the second hour: where runs came from, experiment cells, feedback, cases from runs --------
+
+
+def test_came_from_filter_and_experiment_cells_hidden_until_their_run_is_chosen(server: ScriptedServer,
+                                                                                 store: RunStore) -> None:
+    from playground.experiments import Case, Experiment, ExperimentResult, ExperimentStore, Variant
+    from playground.experiments.model import Trial
+    from playground.presets import Preset
+
+    store.save(history_run(1, text="typed by hand"), source="playground")
+    store.save(history_run(2, text="side by side"), source="compare")
+    cells = [history_run(n, text=f"cell {n}") for n in (3, 4)]
+    store.save_many(cells, source="experiment")
+    preset = Preset.new("Colours", ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
+    experiment = Experiment.from_preset(preset, [Case(), Case()], [Variant.from_preset(preset)])
+    result = ExperimentResult(experiment=experiment)
+    result.trials = [Trial(case=n, variant=0, repeat=0, status="pass", run_id=run.id) for n, run in enumerate(cells)]
+    ExperimentStore(store).save(result)
+
+    at = page(server)
+    assert sorted(listed(at)["answer"]) == ["side by side", "typed by hand"]  # the cells are not in the way
+    assert widget(at.selectbox, "hist.source").options == ["(any)", "compare", "experiment", "playground"]
+    widget(at.selectbox, "hist.source").select("compare").run()
+    assert listed(at)["answer"].tolist() == ["side by side"]
+    widget(at.selectbox, "hist.source").select("(any)").run()
+    at.selectbox(key="hist.cells").select(result.id).run()
+    assert not at.exception, at.exception
+    assert sorted(listed(at)["answer"]) == ["cell 3", "cell 4"]
+
+
+def test_feedback_is_saved_shown_again_and_searchable(server: ScriptedServer, store: RunStore) -> None:
+    store.save_many([history_run(1, text="a fine answer"), history_run(2, text="another one")])
+    run_id = store.list()[0].id
+    at = page(server)
+    open_run(at, run_id)
+    st_key = lambda name: f"hist.feedback.{name}"  # noqa: E731
+    widget(at.feedback, st_key("score")).set_value(3).run()  # the fourth star
+    widget(at.text_area, st_key("comment")).input("Too formal for the help desk").run()
+    widget(at.text_input, st_key("tags")).input("tone, help desk, tone").run()
+    at.button(key="hist.save_feedback").click().run()
+    assert not at.exception, at.exception
+    saved = store.summary(run_id)
+    assert (saved.score, saved.comment, saved.tags) == (4, "Too formal for the help desk", "tone, help desk")
+    widget(at.text_input, "hist.search").input("help desk").run()
+    assert listed(at)["answer"].tolist() == ["a fine answer"]
+    fresh = page(server)  # another session opens it: the feedback is in its boxes
+    open_run(fresh, run_id)
+    assert widget_value(fresh, st_key("comment")) == "Too formal for the help desk"
+    assert widget_value(fresh, st_key("score")) == 3
+
+
+def test_selected_runs_of_a_preset_become_a_cases_file(server: ScriptedServer, store: RunStore, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from playground.experiments.cases import parse_cases
+    from playground.presets import Preset, PresetStore, fill_variables
+
+    template = ChatRequest.from_wire({"model": "m",
+                                      "messages": [{"role": "user", "content": "Capital of {{country}}?"}]})
+    PresetStore().save(Preset.new("Capitals", template))
+    runs = []
+    for country, answer in (("France", "Paris"), ("Peru", "Lima")):
+        run = run_of(answer, prompt="x", preset="Capitals")
+        run.request = fill_variables(template, {"country": country})
+        runs.append(run)
+    store.save_many([*runs, history_run(9)])
+    served = capture_downloads(monkeypatch)
+    at = page(server)
+    assert any("Tick rows to make a cases file" in c for c in texts(at.caption))
+    at.session_state["hist.selected"] = [run.id for run in runs]  # the rows ticked in the table
+    at.run()
+    assert not at.exception, at.exception
+    data, mimetype, name = [s for s in served if s[2] == "capitals.cases.csv"][-1]
+    cases = parse_cases(data, name, ["country"]).cases
+    assert sorted((c.values["country"], c.expected) for c in cases) == [("France", "Paris"), ("Peru", "Lima")]
+    at.session_state["hist.selected"] = [runs[0].id, store.list()[-1].id]  # a run of no preset among them
+    at.run()
+    assert any("select runs of the same preset" in c for c in texts(at.caption))

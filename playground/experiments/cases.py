@@ -398,6 +398,20 @@ def cases_to_jsonl(cases: Sequence[Case]) -> str:
 # --- a case from a past run -------------------------------------------------------------------
 
 
+def cases_from_runs(template: ChatRequest, runs: Sequence[tuple[ChatRequest, str]]) -> tuple[list[Case], int]:
+    """Past runs as cases (History's selected runs, as Langfuse builds a dataset from traces):
+    each run's variable values, and its answer as `expected`. `runs`: (request sent, answer).
+    Also how many runs did not fit the template (their messages are not the preset's)."""
+    cases, misfits = [], 0
+    for request, answer in runs:
+        case = case_from_run(template, request)
+        if case is None:
+            misfits += 1
+        else:
+            cases.append(Case(values=case.values, expected=answer))
+    return cases, misfits
+
+
 def case_from_run(template: ChatRequest, run_request: ChatRequest) -> Case | None:
     """The variable values that turn `template` (a preset's request) into `run_request` (what a
     past run sent): "Add from History". None when the messages do not line up with the template."""

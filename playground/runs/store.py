@@ -146,6 +146,12 @@ class RunStore:
             data = conn.execute(select(_runs.c.data).where(_runs.c.id == run_id)).scalar()
         return Run.model_validate_json(data) if data is not None else None
 
+    def summary(self, run_id: str) -> RunSummary | None:
+        """One run's listing row (its feedback included), without reading the whole run."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_LISTED).where(_runs.c.id == run_id)).first()
+        return _summary(row) if row is not None else None
+
     def list(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
              since: TimeBound = None, until: TimeBound = None, search: str | None = None,
              limit: int = 50, offset: int = 0, *, source: str | None = None,

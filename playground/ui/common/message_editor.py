@@ -25,7 +25,7 @@ import streamlit as st
 
 from playground import json_errors
 from playground.client.schema import ChatRequest
-from playground.ui.common import branches, widget_sync
+from playground.ui.common import widget_sync
 
 ROLES = ["user", "assistant", "system", "developer", "tool"]
 PLACEHOLDERS = {"user": "Type a user message…", "assistant": "An example answer (few-shot), or leave for the model…"}
@@ -43,6 +43,9 @@ class Conversation:
     commit: Callable[[list[dict[str, Any]], str], bool]
     show_error: Callable[[str], None] = lambda source: None
     rerun: Callable[[], None] | None = None  # the page runs the conversation (branches: Regenerate...)
+    # Drawn in each message's header row (branches.controls: Regenerate, ‹ 1 of 2 ›), given
+    # (conversation, row, messages, index, id, disabled); a hook, as branches builds on this module.
+    header: Callable[..., None] | None = None
 
 
 def _ids_key(c: Conversation) -> str:
@@ -303,7 +306,8 @@ def _draw_message(c: Conversation, messages: list[dict[str, Any]], i: int, mid: 
         row.selectbox("Role", roles, key=widget_sync.key(field_key(c, "role", mid)), on_change=_on_edit,
                       args=(c, mid, "role"), label_visibility="collapsed", width=150, format_func=str.capitalize,
                       disabled=disabled)
-        branches.controls(c, row, messages, i, mid, disabled)
+        if c.header is not None:
+            c.header(c, row, messages, i, mid, disabled)
         row.space("stretch")
         row.button("", key=f"{c.scope}_up_{mid}", icon=":material/arrow_upward:", help="Move up", type="tertiary",
                    on_click=_on_move, args=(c, mid, -1), disabled=disabled or first)

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
-from playground.ui.common import message_editor, request_form, request_json
+from playground.ui.common import branches, message_editor, request_form, request_json
 from playground.ui.common.request_sync import FORM_VIEW, JSON_VIEW
 
 NO_USER_TEXT = "Write a user message first."
@@ -158,7 +158,7 @@ class RequestEditor:
 
     def conversation(self) -> message_editor.Conversation:
         return message_editor.Conversation(self.key("msg"), self._read_messages, self._commit_messages,
-                                           self.show_error, self.rerun)
+                                           self.show_error, self.rerun, branches.controls if self.rerun else None)
 
     def messages(self, disabled: bool = False) -> None:
         """The system prompt and the conversation."""

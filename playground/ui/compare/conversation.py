@@ -27,7 +27,7 @@ def _commit(messages: list[dict[str, Any]], _source: str) -> bool:
 
 # Regenerate and Edit and rerun from here (common branches) run the shared conversation with Run all.
 EDITOR = message_editor.Conversation("cmp.m.shared", lambda: state.shared_messages() or [], _commit,
-                                     rerun=state.request_run_all)
+                                     rerun=state.request_run_all, header=branches.controls)
 
 
 def pane_conversation(i: int) -> message_editor.Conversation:

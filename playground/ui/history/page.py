@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from playground.client.run import Run
+from playground.experiments import ExperimentStore
 from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
@@ -110,7 +111,8 @@ def render() -> None:
                      icon=":material/chevron_right:")
         state.show_ids([row.id for row in rows])
         st.dataframe(list_frame(rows), hide_index=True, key=state.TABLE, on_select=state.on_table_select,
-                     selection_mode="single-row", placeholder="", column_config=LIST_CONFIG, column_order=LIST_SHOWN)
+                     selection_mode="multi-row", placeholder="", column_config=LIST_CONFIG, column_order=LIST_SHOWN)
+        selection_bar()
         labels = {row.id: f"{row.started_at:%Y-%m-%d %H:%M:%S} · {row.model} · {(row.text_preview or '')[:50]}"
                   for row in rows}
         opened = state.opened()
@@ -145,8 +147,9 @@ def render() -> None:
 
 
 def filter_bar(runs: RunStore) -> None:
-    a, b, c = st.columns(3)
-    for column, name, label in ((a, "endpoint", "Endpoint"), (b, "model", "Model"), (c, "preset", "Preset")):
+    a, b, c, d = st.columns(4)
+    for column, name, label in ((a, "endpoint", "Endpoint"), (b, "model", "Model"), (c, "preset", "Preset"),
+                                (d, "source", "Came from")):
         choices = runs.distinct(name)  # the values in use, from one SELECT DISTINCT
         with column:
             if choices:
@@ -160,11 +163,53 @@ def filter_bar(runs: RunStore) -> None:
     if current_user() is not None:  # signed in: whose runs (everyone's, as without login, by default)
         st.segmented_control("Runs of", [state.EVERYONE, state.MINE], default=state.EVERYONE, key=state.WHOSE,
                              on_change=state.first_page, persist_state=KEEP)
+    experiment_cells(runs)
     d, e, f = st.columns([1, 1, 2])
     d.date_input("From (UTC)", value=None, key=state.SINCE, on_change=state.first_page, persist_state=KEEP)
     e.date_input("To (UTC)", value=None, key=state.UNTIL, on_change=state.first_page, persist_state=KEEP)
     f.text_input("Search", key=state.SEARCH, on_change=state.first_page,
                  placeholder="words in the prompt, the answer or the feedback", persist_state=KEEP)
+
+
+def experiment_cells(runs: RunStore) -> None:
+    """Experiment cells are many and alike: hidden from the list unless one experiment run's are asked for."""
+    experiment_runs = ExperimentStore(runs).list(limit=30)
+    if not experiment_runs:
+        return
+    labels = {run.id: f"{run.name} · {run.started_at:%Y-%m-%d %H:%M} · {run.done} cell(s)" for run in experiment_runs}
+    state.keep_cells_valid(list(labels))
+    st.selectbox("Experiment cells", [None, *labels], key=state.CELLS, on_change=state.first_page,
+                 format_func=lambda i: "Hidden (choose an experiment run to list its cells)" if i is None
+                 else labels[i], help="The runs an experiment made, one per cell, listed under their experiment run.")
+
+
+def selection_bar() -> None:
+    """What can be done with the ticked rows: a cases file for Experiments."""
+    chosen = state.selected()
+    if not chosen:
+        st.caption("Tick rows to make a cases file of them (their variables, the answer as expected).")
+        return
+    made = state.cases_file(chosen)
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    if isinstance(made, str):
+        left.button("Make a cases file", key="hist.cases_disabled", disabled=True)
+        right.caption(escape_markdown(made))
+        return
+    name, data, note = made
+    left.download_button("Make a cases file", data=data, file_name=name, mime="text/csv", on_click="ignore",
+                         key="hist.cases", icon=":material/table_view:",
+                         help="Their variable values, and each answer as expected: Experiments imports it.")
+    right.caption(escape_markdown(f"{len(chosen)} run(s) selected → {name}. {note}"))
+
+
+def feedback(run: Run) -> None:
+    """The reader's score, comment and tags: saved with the run, searchable."""
+    state.show_feedback(run.id)
+    with st.expander("Feedback", icon=":material/rate_review:"):
+        st.feedback("stars", key=widget_sync.key(state.feedback_key("score")))
+        st.text_area("Comment", key=widget_sync.key(state.feedback_key("comment")), height=68)
+        st.text_input("Tags (comma separated)", key=widget_sync.key(state.feedback_key("tags")))
+        st.button("Save feedback", key="hist.save_feedback", on_click=state.save_feedback, args=(run.id,))
 
 
 def show_opened(run: Run) -> None:
@@ -198,6 +243,7 @@ def show_opened(run: Run) -> None:
     family = branching.family_line(run)
     if family:  # a branch: where it came from (the original is a run in this history)
         st.caption(family)
+    feedback(run)
     run_view.show_run(run, key=f"hist_{run.id[:8]}")
     with st.expander("Request"):
         st.json(run.request.to_wire())

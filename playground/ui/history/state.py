@@ -9,6 +9,8 @@ from typing import Any
 
 import streamlit as st
 
+from playground.experiments.cases import cases_from_runs, cases_to_csv
+from playground.presets import PresetStore, slugify, variables_in
 from playground.runs.batch import Batch
 from playground.runs.store import default_store
 from playground.ui import sidebar
@@ -17,7 +19,10 @@ from playground.ui.common.run_slot import RunSlot
 from playground.ui.common.user import current_user
 
 ANY = "(any)"
-FILTERS = ("endpoint", "model", "preset")  # the select/text filters; their keys are filter_key(name)
+FILTERS = ("endpoint", "model", "preset", "source")  # the select/text filters; their keys are filter_key(name)
+CELLS = "hist.cells"  # None: experiment cells hidden; an experiment run's id: only its cells listed
+SELECTED = "hist.selected"  # the ids of the rows ticked in the table (a cases file is made of them)
+FEEDBACK = "hist.feedback"  # prefix of the opened run's feedback widgets (score, comment, tags)
 SINCE, UNTIL, SEARCH = "hist.since", "hist.until", "hist.search"
 WHOSE = "hist.whose"  # EVERYONE or MINE: offered when someone is signed in (ui.common.user)
 EVERYONE, MINE = "Everyone", "Mine"
@@ -51,7 +56,11 @@ def filters() -> dict[str, Any]:
     chosen = {name: state.get(filter_key(name)) for name in FILTERS}
     me = current_user()
     mine = me is not None and me.email and state.get(WHOSE) == MINE
+    cells = state.get(CELLS)
+    listed = {"experiment_run": cells} if cells else (
+        {} if chosen.get("source") == "experiment" else {"hide_source": "experiment"})
     return {
+        **listed,
         **{name: value for name, value in chosen.items() if value and value != ANY},
         "since": since,
         "until": until,
@@ -138,10 +147,70 @@ def opened() -> str | None:
 
 
 def on_table_select() -> None:
+    """Ticking rows selects them (for a cases file); the row ticked last is opened."""
     rows = st.session_state[TABLE]["selection"]["rows"]
     ids = st.session_state.get(PAGE_IDS, [])
-    if rows and rows[0] < len(ids):
-        open_run(ids[rows[0]])
+    chosen = [ids[row] for row in rows if row < len(ids)]
+    added = [run_id for run_id in chosen if run_id not in selected()]
+    st.session_state[SELECTED] = chosen
+    if added:
+        open_run(added[-1])
+
+
+def keep_cells_valid(experiment_runs: list[str]) -> None:
+    """An experiment run no longer listed (deleted): its cells are hidden again."""
+    if st.session_state.get(CELLS) not in (None, *experiment_runs):
+        st.session_state[CELLS] = None
+
+
+def selected() -> list[str]:
+    return list(st.session_state.get(SELECTED) or [])
+
+
+def feedback_key(name: str) -> str:
+    return f"{FEEDBACK}.{name}"
+
+
+def show_feedback(run_id: str) -> None:
+    """Put the opened run's stored feedback into its widgets (once per run opened)."""
+    if st.session_state.get(feedback_key("for")) == run_id:
+        return
+    row = store().summary(run_id)
+    st.session_state[feedback_key("for")] = run_id
+    widget_sync.write(feedback_key("score"), row.score - 1 if row is not None and row.score else None)
+    widget_sync.write(feedback_key("comment"), row.comment if row is not None else "")
+    widget_sync.write(feedback_key("tags"), row.tags if row is not None else "")
+
+
+def save_feedback(run_id: str) -> None:
+    """Save feedback's on_click: the score (1-5 stars), comment and tags, searchable from then on."""
+    stars = widget_sync.value(feedback_key("score"))
+    saved = store().set_feedback(run_id, score=None if stars is None else int(stars) + 1,
+                                 comment=(widget_sync.value(feedback_key("comment")) or "").strip(),
+                                 tags=widget_sync.value(feedback_key("tags")) or "")
+    notices.say(NOTICES, "success" if saved else "warning",
+                "Feedback saved." if saved else "That run is no longer in the history.")
+
+
+def cases_file(run_ids: list[str]) -> tuple[str, bytes, str] | str:
+    """The selected runs as a cases file for their preset's experiment: (file name, CSV, a note
+    on runs left out), or why not (plain text)."""
+    runs = [run for run in (store().get(run_id) for run_id in run_ids) if run is not None]
+    presets = {run.preset for run in runs}
+    if not runs or len(presets) != 1 or None in presets:
+        return "Cases are made for one preset: select runs of the same preset (the preset column)."
+    name = presets.pop()
+    try:
+        preset = PresetStore().load(name)
+    except ValueError as error:
+        return f"The preset {name!r} cannot be read: {error}"
+    if not preset.variables and not variables_in(preset.request):
+        return f"The preset {name!r} has no {{{{variables}}}}: its runs all ask the same thing."
+    cases, misfits = cases_from_runs(preset.request, [(run.request, run.text) for run in runs])
+    if not cases:
+        return f"None of these runs sent the preset {name!r} as it is now (its messages changed since)."
+    note = f"{misfits} run(s) left out: their messages are not the preset's." if misfits else ""
+    return f"{slugify(name)}.cases.csv", cases_to_csv(cases).encode(), note
 
 
 def on_pick() -> None:
