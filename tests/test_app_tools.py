@@ -259,3 +259,13 @@ def test_history_shows_a_runs_calls_as_the_playground_does_without_result_boxes(
     assert '{\n  "city": 7\n}' in [c.value for c in at.code]
     assert "Arguments do not fit the tool's schema: $.city: 7 is not of type 'string'" in shown(at.error)
     assert not result_boxes(at) and not [b for b in at.button if b.label == "Send results and continue"]
+
+
+def test_saving_a_loaded_preset_keeps_its_tool_results(server, tmp_path):
+    at = open_app()
+    load_preset(at, tmp_path)
+    widget(at.text_input, "preset_save_name").input("Weather loop, my copy")
+    at.button(key="preset_save").click().run()
+    assert not at.exception
+    saved = PresetStore(tmp_path / "presets").load("Weather loop, my copy")
+    assert saved.tool_results == PRESET_RESULTS
