@@ -77,9 +77,13 @@ def test_a_split_character_and_a_branch_from_an_alternative(page, server, app_di
         # Compare: the original and the branch side by side, the text view from the branch point
         expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         expect(page.get_by_text("Token diff", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-        expect(page.get_by_text(re.compile(r"from the branch point, token 4"))).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        expect(page.get_by_text(re.compile(r"side by side \(from the branch point, token 4\)"))).to_be_visible(
+            timeout=PAGE_TIMEOUT_MS)
         assert page.locator(".pg-text-diff-a").inner_text() == " pink"
         assert page.locator(".pg-text-diff-b").inner_text() == " red and white"
+        headline = page.get_by_test_id("stMarkdownContainer").filter(has_text="First divergence")
+        assert "First divergence at token 0: A has ␣pink (p=22.3%), B has ␣red (p=40.7%)" in headline.inner_text()
+        page.locator(".pg-text-diff-a").scroll_into_view_if_needed()
         screenshot(page, "branch-compare.png", full_page=True)
 
         # the branch's record says where it came from

@@ -180,3 +180,29 @@ def test_the_legend_wraps_in_a_narrow_column(browser):
         assert legend["tallest"] < 2 * 16, legend  # and no key was broken across lines
     finally:
         page.close()
+
+
+def test_sampled_logprob_beside_the_models_and_drawn_from_the_tail(browser):
+    sure = tok(" yes", 0.8, {" yes": 0.8, " no": 0.15})
+    tail = tok(" maybe", 0.02, {" yes": 0.8, " no": 0.15, " maybe": 0.02})
+    sampled = [TokenLogprob.model_validate({**sure.model_dump(), "sampled_logprob": 0.0}),
+               TokenLogprob.model_validate({**tail.model_dump(), "sampled_logprob": math.log(0.5)})]
+    page = browser.new_page()
+    try:
+        mount(page, token_heatmap.heatmap_data(sampled, "sampled"))
+        cells = page.locator(".pg-heatmap .pg-token")
+        cells.nth(0).click()
+        facts = page.locator(".pg-inspector-facts").inner_text()
+        assert "model's probability 80.0%" in facts and "after the sampler 100.0%" in facts
+        assert page.locator(".pg-tail").count() == 0  # the greedy pick
+        cells.nth(1).click()
+        assert "after the sampler 50.0%" in page.locator(".pg-inspector-facts").inner_text()
+        flag = page.locator(".pg-tail").inner_text()
+        assert flag.startswith("Drawn from the tail: greedy decoding would have taken ' yes'") and "95%" in flag
+        # a server without the field: the model's probability only
+        mount(page, token_heatmap.heatmap_data([sure, tail], "plain"))
+        page.locator(".pg-heatmap .pg-token").nth(0).click()
+        facts = page.locator(".pg-inspector-facts").inner_text()
+        assert "probability 80.0%" in facts and "sampler" not in facts and "model's" not in facts
+    finally:
+        page.close()

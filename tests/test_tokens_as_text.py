@@ -42,7 +42,7 @@ def test_bytes_that_never_make_a_character_show_as_replacement():
 
 def test_each_token_alone_its_table_text_and_bytes():
     assert [lp.token_text(t) for t in SPLIT] == ["Hi ", r"\xe9\x9b", r"\x9b", "!"]
-    assert lp.shown_tokens(SPLIT) == ["Hi ", "雛 (1 of 2)", "雛 (2 of 2)", "!"]
+    assert lp.shown_tokens(SPLIT) == ["Hi ", "雛‹1/2›", "雛‹2/2›", "!"]
     assert lp.bytes_hex(SPLIT[1]) == "e9 9b" and lp.bytes_hex(tok("ok")) == "6f 6b"  # from the text without bytes
 
 
@@ -55,8 +55,8 @@ def test_the_token_diff_shows_characters_not_byte_escapes():
     other = [tok("Hi "), tok(r"\xe6\xa1", -1.2, SAKURA[:2]), tok(r"\x9c", -0.4, SAKURA[2:]), tok("!")]
     frame = compare_tables.token_diff(diff_run(SPLIT), diff_run(other))
     assert frame.attrs["mode"] == "token"
-    assert frame["token_a"].tolist() == ["Hi ", "雛 (1 of 2)", "雛 (2 of 2)", "!"]
-    assert frame["token_b"].tolist() == ["Hi ", "桜 (1 of 2)", "桜 (2 of 2)", "!"]
+    assert frame["token_a"].tolist() == ["Hi ", "雛‹1/2›", "雛‹2/2›", "!"]
+    assert frame["token_b"].tolist() == ["Hi ", "桜‹1/2›", "桜‹2/2›", "!"]
     # byte mode (different tokenizers): cut only where characters end, so no half characters
     rows = lp.diff_table(SPLIT, [tok("Hi 雛!")], mode="byte")
     assert "\ufffd" not in "".join(rows["token_a"].tolist() + rows["token_b"].tolist())

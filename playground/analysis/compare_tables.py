@@ -162,9 +162,12 @@ def delta_frame(baseline: Run, others: list[tuple[str, Run]], prices: Prices) ->
     return pd.DataFrame(rows)
 
 
-def token_diff(a: Run, b: Run) -> pd.DataFrame:
-    """logprobs.diff_table, per token when both runs share a tokenizer, else per byte."""
-    tokens_a, tokens_b = a.choices[0].logprobs, b.choices[0].logprobs
+def token_diff(a: Run, b: Run, tokens_a: Sequence[TokenLogprob] | None = None,
+               tokens_b: Sequence[TokenLogprob] | None = None) -> pd.DataFrame:
+    """logprobs.diff_table, per token when both runs share a tokenizer, else per byte. `tokens_a`
+    and `tokens_b`: the stretches to compare, when not the whole answers (a branch's)."""
+    tokens_a = a.choices[0].logprobs if tokens_a is None else tokens_a
+    tokens_b = b.choices[0].logprobs if tokens_b is None else tokens_b
     models = (a.response_model or a.request.model, b.response_model or b.request.model)
     same = lp.same_tokenizer(tokens_a, tokens_b, *models)
     frame = lp.diff_table(tokens_a, tokens_b, mode="token" if same else "byte")

@@ -88,14 +88,14 @@ def token_text(token: TokenLogprob | TopLogprob) -> str:
 
 def shown_tokens(tokens: Sequence[TokenLogprob]) -> list[str]:
     """Each token's text for a table row: a token that is part of a split character shows that
-    character and which part it is ("雛 (1 of 2)")."""
+    character and which part it is ("雛‹1/2›": no space added, so visible_token leaves it)."""
     shown: list[str] = []
     for piece in pieces(tokens):
         size = piece.end - piece.start
         if size == 1:
             shown.append(token_text(tokens[piece.start]))
         else:
-            shown += [f"{piece.text} ({k} of {size})" for k in range(1, size + 1)]
+            shown += [f"{piece.text}\u2039{k}/{size}\u203a" for k in range(1, size + 1)]
     return shown
 
 

@@ -253,12 +253,12 @@ function tokenPart(view, box, position, split) {
     facts.append(item);
   };
   if (split) fact("token", `#${position} ${token.t}`);
-  fact("probability", percent(token.p));
+  const sampled = token.s !== undefined && token.s !== null;
+  fact(sampled ? "model's probability" : "probability", percent(token.p));
   fact("logprob", token.lp === null ? "unknown" : token.lp.toFixed(3));
   if (token.e !== undefined) fact("entropy of the top-k", token.e.toFixed(2) + " bits");
-  if (token.s !== undefined && token.s !== null) {
-    fact("after the sampler", percent(Math.exp(Math.min(token.s, 0))));
-  }
+  // the server's probability after its sampler chain (temperature, top_k, top_p, min_p)
+  if (sampled) fact("after the sampler", percent(Math.exp(Math.min(token.s, 0))));
   const bytes = el("details", "display:inline;");
   bytes.append(el("summary", "cursor:pointer;opacity:0.8;", "bytes"),
     el("code", "word-break:break-all;", " " + (token.b || "(none)")));

@@ -77,10 +77,14 @@ def diff_section(results: dict[int, Run]) -> None:
         st.info("The token diff needs logprobs on both runs: set logprobs in both panes' setup and run again. "
                 + ("Their texts are identical." if where == "identical" else f"Their texts first differ at {where}."))
         return
-    diff = compare_tables.token_diff(run_a, run_b)
+    tokens_a, tokens_b, note = _from_branch_point(run_a, run_b)
+    diff = compare_tables.token_diff(run_a, run_b, tokens_a, tokens_b)
+    if note:
+        st.caption(f"A branch and the run it came from: both are compared {escape_markdown(note)}, the branch's "
+                   "token first (the text before it is the same). Positions count from there.")
     for line in compare_tables.diff_headlines(diff, labels[a], labels[b]):
         st.markdown(line)
-    side_by_side(*_aligned_texts(run_a, run_b), labels[a], labels[b])
+    side_by_side(compare_tables.text_diff(tokens_a, tokens_b), note, labels[a], labels[b])
     shown = diff[diff["op"] != "equal"] if st.checkbox("Only rows that differ", key=state.DIFF_ONLY) else diff
     shown = shown.assign(token_a=shown["token_a"].map(_visible), token_b=shown["token_b"].map(_visible))
     st.dataframe(shown, hide_index=True, key="cmp.diff_table", column_config=DIFF_COLUMNS)
@@ -95,24 +99,32 @@ MARK_A = "background:#ffd7d5;text-decoration:line-through;text-decoration-color:
 MARK_B = "background:#ccffd8;"
 
 
-def _aligned_texts(run_a: Run, run_b: Run) -> tuple[list[compare_tables.TextSegment], str]:
-    """The two answers' aligned text; a branch and its original from the branch point on (the
-    branch's answer is what followed the token it took there, which leads its side)."""
+def _from_branch_point(run_a: Run, run_b: Run) -> tuple[list[TokenLogprob], list[TokenLogprob], str]:
+    """The two answers' tokens to compare; a branch and its original from the branch point on
+    (the branch's answer is what followed the token it took there, which leads its side)."""
     start = state.branch_point(run_a, run_b)
     if start is None:
-        return compare_tables.text_diff(_tokens(run_a), _tokens(run_b)), ""
-    original, branch, flipped = (run_a, run_b, False) if run_b.branched_from else (run_b, run_a, True)
-    lead = TokenLogprob(token=branch.branched_from.token, logprob=0.0)
-    segments = compare_tables.text_diff(_tokens(original)[start:], [lead, *_tokens(branch)])
-    if flipped:
-        segments = [compare_tables.TextSegment(s.op, s.b, s.a) for s in segments]
-    return segments, f"(from the branch point, token {start})"
+        return _tokens(run_a), _tokens(run_b), ""
+    note = f"from the branch point, token {start}"
+    if run_b.branched_from is not None:
+        return _tokens(run_a)[start:], [_taken(run_a, run_b, start), *_tokens(run_b)], note
+    return [_taken(run_b, run_a, start), *_tokens(run_a)], _tokens(run_b)[start:], note
+
+
+def _taken(original: Run, branch: Run, start: int) -> TokenLogprob:
+    """The alternative the branch took at `start`, with the original's logprob for it there."""
+    token = branch.branched_from.token
+    alternatives = _tokens(original)[start].top_logprobs if start < len(_tokens(original)) else []
+    for alt in alternatives:
+        if lp.token_text(alt) == token:
+            return TokenLogprob(token=alt.token, logprob=alt.logprob, bytes=alt.bytes)
+    return TokenLogprob(token=token, logprob=lp.SENTINEL)
 
 
 def side_by_side(segments: list[compare_tables.TextSegment], note: str, label_a: str, label_b: str) -> None:
     """The two answers as text in two columns, aligned, each difference marked on its side
     (model text escaped: it never becomes markup)."""
-    st.markdown("###### The answers side by side" + (f" {escape_markdown(note)}" if note else ""))
+    st.markdown("###### The answers side by side" + (f" ({escape_markdown(note)})" if note else ""))
     for column, side, label, mark in zip(st.columns(2), ("a", "b"), (label_a, label_b), (MARK_A, MARK_B)):
         parts = []
         for segment in segments:
