@@ -329,3 +329,24 @@ def test_an_imported_file_without_a_column_the_checks_read_is_refused(server: Sc
     assert list(frame(at, "thing")["thing"]) == ["an apple", "the sea"]  # the table as it was
     assert [t for t in texts(at.markdown) if "more.csv" in t] == [
         "- more.csv: no column 'expected', which a check reads as {{expected}} (the header has thing, note)"]
+
+
+def test_a_variant_on_the_pages_preset_follows_it_when_the_preset_changes(server: ScriptedServer,
+                                                                           tmp_path: Path) -> None:
+    """Pick another preset in the Preset box and run: the server gets that preset's prompt, not the
+    one picked before (issue 22's first bug: every case was sent the old prompt)."""
+    other = {**PRESET, "name": "Shape of a thing", "request": {
+        **PRESET["request"], "messages": [{"role": "system", "content": "Answer with one shape."},
+                                          {"role": "user", "content": "Shape of {{thing}}?"}]}}
+    (tmp_path / "presets" / "shape-of-a-thing.json").write_text(json.dumps(other), encoding="utf-8")
+    (tmp_path / "presets" / "shape-of-a-thing.cases.csv").write_text("thing,expected\na wheel,round\n")
+    server.route(PATH_A, Reply.stream_text(["Round", "."]))
+    at = app(server)
+    at.selectbox(key=exp_state.PRESET).select("Colour of a thing").run()
+    at.selectbox(key=exp_state.PRESET).select("Shape of a thing").run()
+    assert not at.exception, at.exception
+    assert widget_value(at, "exp.v0.source") == "Shape of a thing"
+    run_experiment(at)
+    bodies = [r.json for r in server.requests if r.path == PATH_A]
+    assert [b["messages"] for b in bodies] == [[{"role": "system", "content": "Answer with one shape."},
+                                                {"role": "user", "content": "Shape of a wheel?"}]]

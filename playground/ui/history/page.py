@@ -89,7 +89,8 @@ def answer_cell(row: RunSummary) -> str:
 def render() -> None:
     state.harvest()
     st.title("History")
-    st.caption("Every run from the Playground and Compare, newest first.")
+    st.caption("Every run, newest first: the Playground's, Compare's, reruns; an experiment's cells under their "
+               "experiment run.")
     notices.show(state.NOTICES)
     runs = state.store()
     filter_bar(runs)
