@@ -248,7 +248,7 @@ def test_a_custom_server_gets_max_tokens_unless_told_otherwise(stand_in: Scripte
     widget(at.selectbox, "_sb_endpoint").set_value("Custom (OpenAI-compatible)").run()
     widget(at.text_input, "custom_base_url").set_value(f"{stand_in.base_url}/v1").run()
     choice = at.selectbox(key="custom_token_limit_field")
-    assert choice.value is None and choice.format_func(None) == "max_tokens (usual for this URL)"
+    assert choice.value is None and choice.format_func(None) == "max_tokens (default)"
     assert [c.value for c in at.sidebar.caption if "token limit is sent as" in c.value] == [
         "The token limit is sent as `max_tokens`."]
     _run(at)

@@ -302,10 +302,11 @@ def _token_limit_choice() -> None:
     one they do not read, without a word)."""
     usual = token_limit.default_field("openai", _custom_endpoint().base_url)
     st.selectbox("Token limit field", [None, *token_limit.TOKEN_LIMIT_FIELDS], key=CUSTOM_LIMIT_KEY,
-                 format_func=lambda field: f"{usual} (usual for this URL)" if field is None else field,
+                 format_func=lambda field: f"{usual} (default)" if field is None else field,
                  persist_state="session",
                  help="The field the server reads the token limit from: llama-cpp-python's server, Ollama and "
-                      "LM Studio read max_tokens, OpenAI reads max_completion_tokens. The limit is sent in it.")
+                      "LM Studio read max_tokens, OpenAI reads max_completion_tokens. The limit is sent in it. "
+                      "Default: max_completion_tokens for api.openai.com, max_tokens for any other server.")
     st.caption(f"The token limit is sent as `{_custom_endpoint().token_limit_field}`.")
 
 

@@ -29,7 +29,7 @@ LAYOUT_CSS = """<style>
 /* Below 1,280 px the sidebar (300 px by default, kept when the window shrinks) and the wide
    layout's 5rem margins left the page half the window at 900 px. */
 @media (max-width: 1280px) {
-  [data-testid="stSidebar"] { width: 16rem !important; min-width: 16rem !important; }
+  [data-testid="stSidebar"] { width: 17.5rem !important; min-width: 17.5rem !important; }
   [data-testid="stSidebarContent"] { padding-left: 0.5rem; padding-right: 0.5rem; }
   [data-testid="stSidebarUserContent"] { padding-left: 0.75rem; padding-right: 0.75rem; }
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
