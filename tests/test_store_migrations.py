@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import inspect
 
 from playground.client.run import RunError
-from playground.db import SCHEMA_VERSION, engine_for, migrate
+from playground.db import SCHEMA_VERSION, DatabaseUnavailable, engine_for, migrate
 from playground.db.schema import metadata
 from playground.experiments import ExperimentStore
 from playground.runs.store import RunStore
+from playground.sandbox.launcher import free_port
 from tests.postgres_support import postgres, postgres_url  # noqa: F401 (fixtures)
 from tests.test_runstore import stored_run
 
@@ -164,3 +165,12 @@ def test_a_new_database_goes_through_every_version(target) -> None:
     store = RunStore(target)
     assert migrate(store.engine) == SCHEMA_VERSION
     assert store.count() == 0 and store.list(search="anything") == []
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    url = f"postgresql://someone:hunter2-secret@127.0.0.1:{free_port()}/nowhere"  # nothing listens there
+    with pytest.raises(DatabaseUnavailable) as caught:
+        RunStore(url, timeout_s=2)
+    message = str(caught.value)
+    assert "cannot be reached" in message and "127.0.0.1" in message and "hunter2" not in message
+    assert "refused" in message.lower()  # the driver's own words

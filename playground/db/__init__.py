@@ -3,6 +3,6 @@
 the versions, run in order by both engines; rows: a Run's columns."""
 
 from playground.db.engine import describe, engine_for, is_url
-from playground.db.migrations import SCHEMA_VERSION, migrate
+from playground.db.migrations import SCHEMA_VERSION, DatabaseUnavailable, migrate
 
-__all__ = ["SCHEMA_VERSION", "describe", "engine_for", "is_url", "migrate"]
+__all__ = ["SCHEMA_VERSION", "DatabaseUnavailable", "describe", "engine_for", "is_url", "migrate"]

@@ -15,6 +15,7 @@ import logging
 from typing import Callable
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from playground.client.run import Run
 from playground.db.rows import run_columns
@@ -186,6 +187,15 @@ STEPS: list[Callable[[Connection], None]] = [_v1_runs, _v2_experiments, _v3_team
 SCHEMA_VERSION = len(STEPS)
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer: its own words, and where (never the password)."""
+
+    def __init__(self, engine: Engine, error: OperationalError) -> None:
+        where = engine.url.render_as_string(hide_password=True).replace("+psycopg", "")
+        reason = " ".join(str(error.orig).split()) if error.orig is not None else str(error)
+        super().__init__(f"The database at {where} cannot be reached: {reason}")
+
+
 def current_version(conn: Connection) -> int:
     if conn.dialect.name == "sqlite":
         return conn.exec_driver_sql("PRAGMA user_version").scalar_one()
@@ -209,9 +219,13 @@ def _set_version(conn: Connection, version: int) -> None:
 
 def migrate(engine: Engine, upto: int = SCHEMA_VERSION) -> int:
     """Bring the database to version `upto` (tests stop earlier to build old schemas); return
-    the version found. Cheap when nothing is to do: one read, no lock (pages make stores often)."""
-    with engine.connect() as conn:
-        found = current_version(conn)
+    the version found. Cheap when nothing is to do: one read, no lock (pages make stores often).
+    DatabaseUnavailable when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            found = current_version(conn)
+    except OperationalError as error:
+        raise DatabaseUnavailable(engine, error) from None
     if found >= upto:
         return found
     if engine.dialect.name == "sqlite":
