@@ -265,9 +265,19 @@ def put_preset(app_dir: Path, preset: dict, cases: str | None = None) -> Path:
 
 
 def choose(page, combobox, option: str) -> None:
-    """Pick `option` in a st.selectbox."""
-    combobox.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick `option` in a st.selectbox. A rerun that redraws the box as it is clicked closes its
+    list again (seen after a run finished): the click is made again, at most three times."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        combobox.click()
+        try:
+            wanted.wait_for(timeout=5_000 if attempt < 2 else PAGE_TIMEOUT_MS)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            wait_idle(page)
+    wanted.click()
 
 
 @contextmanager

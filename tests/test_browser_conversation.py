@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import USER_BOX, put_preset, run_prompt, screenshot, wait_answer, wait_idle
+from tests.browser_support import USER_BOX, choose, put_preset, run_prompt, screenshot, wait_answer, wait_idle
 from tests.scripted_server import Reply
 from tests.support import chat_requests, wait_for
 
@@ -75,8 +75,9 @@ def test_a_loaded_preset_folds_the_previous_answer(page, server, app_dir):
     run_prompt(page, "Anything")
     wait_answer(page, "a[0].includes('An old answer')")
     page.locator("summary").filter(has_text="Load preset").click()  # the expander
-    page.get_by_role("combobox", name="Preset").click()
-    page.get_by_role("option", name="Haiku maker", exact=True).click()
+    wait_idle(page)
+    choose(page, page.get_by_role("combobox", name="Preset"), "Haiku maker")
+    wait_idle(page)
     page.locator(".st-key-preset_load button").click()
     page.get_by_text("Previous answer, from the request before “Haiku maker” was loaded").wait_for()
     wait_idle(page)
