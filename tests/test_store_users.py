@@ -108,3 +108,10 @@ def test_a_preset_saved_by_a_signed_in_user_records_them(server: ScriptedServer,
     with store.database._reader.connect() as conn:
         rows = conn.execute(select(presets_table.c.name, presets_table.c.user_name, presets_table.c.user_email)).all()
     assert len(rows) == 1 and rows[0][0].endswith("(copy)") and rows[0][1:] == ("Ann Example", "ann@example.com")
+
+
+def test_login_configured_but_signed_out_offers_log_in_and_records_nobody(server: ScriptedServer) -> None:
+    """With [auth] in the secrets and nobody signed in, st.user is {"is_logged_in": False}."""
+    at = history(server, {"is_logged_in": False})
+    assert [b.label for b in at.button if b.key == "account.login"] == ["Log in"]
+    assert not [w for w in at.get("button_group") if w.key == "hist.whose"]  # no "Mine" without a user
