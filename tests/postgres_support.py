@@ -45,6 +45,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
 class PostgresServer:
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
@@ -70,6 +74,15 @@ class PostgresServer:
                          "--locale=C.UTF-8", "-E", "UTF8", "--no-sync")
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
+        for attempt in range(3):  # a free port can be taken between the probe and the bind (xdist workers)
+            try:
+                self._launch()
+                return
+            except PortTaken:
+                self.port = _free_port()
+        raise RuntimeError(f"PostgreSQL found no free port (log: {self.log})")
+
+    def _launch(self) -> None:
         # Durability off: a test server's data is thrown away; these make its writes quick.
         settings = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
@@ -82,7 +95,10 @@ class PostgresServer:
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"PostgreSQL exited: {self.log.read_text(errors='replace')[-2000:]}")
+            log = self.log.read_text(errors="replace")[-2000:]
+            if "could not bind" in log or "Address already in use" in log:
+                raise PortTaken(log)
+            raise RuntimeError(f"PostgreSQL exited: {log}")
         try:
             self.execute("SELECT 1")
         except Exception:  # noqa: BLE001 - not accepting connections yet
