@@ -501,7 +501,9 @@ def test_logprobs_heatmap_inspector_table_and_escaping(server):
     assert [round(token["p"], 3) for token in heatmap["tokens"]] == [0.905, 0.1, 0.99]
     assert heatmap["tokens"][1]["a"][1][:2] == [" other", -4.3] and heatmap["threshold"] == 0.3
     assert not [s for s in at.selectbox if s.key and s.key.endswith("_inspect")]
-    # every token in the table (spaces shown as ␣), with its bytes
+    # every token in the table (spaces shown as ␣), with its bytes: built when asked for
+    assert not at.dataframe
+    at.toggle(key="last_c0_table_on").set_value(True).run()
     [tokens] = at.dataframe
     assert tokens.value["token"].tolist() == ["<script>alert(1)</script>", "␣**bold**", "␣end"]
     assert tokens.value["bytes"].tolist()[2] == "20 65 6e 64"

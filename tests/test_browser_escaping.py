@@ -131,9 +131,10 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
         assert_shows(page.locator(".pg-unsure").first.inner_text(), visible_token(COMBO), where="the unsure line")
         assert_shows(page.locator(".pg-heatmap-tip").first.inner_text(), visible_token(HOSTILE_SCRIPT),
                      where="the hover tip")
-        # the logprob table, folded until asked for
-        page.get_by_text("Token table", exact=True).click()
-        table = page.get_by_test_id("stExpander").filter(has_text="Token table").get_by_test_id("stDataFrame")
+        # the logprob table, built when asked for
+        page.get_by_test_id("stCheckbox").filter(has_text="Token table").first.click()
+        table = page.locator(".st-key-last_c0_table_on ~ div [data-testid=stDataFrame]").first
+        expect(table).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         assert_shows(dataframe_text(table), visible_token(HOSTILE_IMG), visible_token(HOSTILE_SCRIPT),
                      where="the logprob table")
         screenshot(page, "escaping-playground.png", full_page=True)

@@ -180,9 +180,12 @@ def show_logprobs(tokens: list[TokenLogprob], key: str, *, ident: str | None = N
         ("Least likely", _token_label(lowest, tokens[lowest], shown[lowest]) if lowest is not None else "—",
          "The token the model was least sure of: its position, the token and its probability."),
     ]))
-    chosen = token_heatmap.token_heatmap(tokens, key, ident=ident, branch=branch, top_p=top_p)
+    chosen = token_heatmap.token_heatmap(tokens, key, ident=ident, branch=branch, top_p=top_p,
+                                         entropies=table["entropy"].tolist())
 
-    with st.expander("Token table", expanded=False):
+    # built only when asked for: 2,000 rows would cost every finished run's redraw their table
+    if st.toggle("Token table", key=f"{key}_table_on", help="Every token with its bytes, probability, logprob, "
+                 "entropy and alternatives, in one table."):
         table["token"] = [lp.visible_token(text) for text in shown]
         table.insert(2, "bytes", [lp.bytes_hex(token) for token in tokens])
         st.dataframe(

@@ -6,7 +6,7 @@
 //
 // data: {cells: [[text, probability|null, first token, end token]] (a cell is one piece of
 // text: a token, or the tokens one UTF-8 character was split across), tokens: [{t, lp, p, b, e?,
-// s?, tail?, a: [[t, lp, p, b]]}] (text, logprob, probability, bytes as hex, entropy of the top-k,
+// s?, tail?, a: [[t, lp, b]]}] (text, logprob, probability, bytes as hex, entropy of the top-k,
 // sampled logprob, why it was drawn from the tail, the top alternatives), threshold, palette: [[bound, colour]], unknown, ink, branch: {offered, reason}
 // (whether the inspector offers "Continue with this token", and why not), legend, holder}.
 const TIP_ALTERNATIVES = 5; // shown when hovering a token
@@ -36,15 +36,34 @@ function percent(p) {
   return (p * 100).toFixed(1) + "%";
 }
 
+function prob(lp) {
+  return lp === null ? null : Math.exp(Math.min(lp, 0));
+}
+
 function shown(text) {
   // whitespace made visible where a token stands alone (a list, the inspector)
   return text.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") || "\u2205";
 }
 
-function colour(data, p) {
-  if (p === null || p === undefined) return data.unknown;
-  for (const [bound, fill] of data.palette) if (p >= bound) return fill;
-  return data.palette[data.palette.length - 1][1];
+function bucketClasses(data) {
+  // one class per palette bucket, its rule in the heatmap's style sheet
+  const sheet = data.palette.map(([, fill], n) => `.pg-token.pg-b${n}{background:${fill};}`).join("")
+    + `.pg-token.pg-bu{background:${data.unknown};}`
+    + `.pg-token{color:${data.ink};border-radius:3px;padding:1px 0;margin:0 1px 0 0;cursor:pointer;}`
+    + ".pg-token.pg-unsure-token{outline:2px solid #c2410c;outline-offset:-1px;}"
+    + '.pg-token[aria-selected="true"]{box-shadow:0 0 0 2px #1f2328;}';
+  let style = document.getElementById("pg-heatmap-style");
+  if (!style) {
+    style = document.createElement("style");
+    style.id = "pg-heatmap-style";
+    document.head.append(style);
+  }
+  if (style.textContent !== sheet) style.textContent = sheet;
+  return (p) => {
+    if (p === null || p === undefined) return "pg-bu";
+    for (let n = 0; n < data.palette.length; n++) if (p >= data.palette[n][0]) return "pg-b" + n;
+    return "pg-b" + (data.palette.length - 1);
+  };
 }
 
 function build(data, setTriggerValue, previous) {
@@ -65,16 +84,19 @@ function build(data, setTriggerValue, previous) {
   map.setAttribute("role", "listbox");
   map.setAttribute("aria-label", "Answer tokens: click one, or move with the arrow keys");
   const fragment = document.createDocumentFragment();
+  const buckets = bucketClasses(data);
   data.cells.forEach(([text, p, first, end], index) => {
-    const cell = el("span", `background:${colour(data, p)};color:${data.ink};border-radius:3px;padding:1px 0;`
-      + "margin:0 1px 0 0;cursor:pointer;");
-    cell.className = "pg-token";
+    // styled by class (one style sheet, below): 2,000 inline styles cost the browser a parse each
+    const cell = document.createElement("span");
+    cell.className = "pg-token " + buckets(p);
     cell.dataset.pos = String(first);
     cell.dataset.cell = String(index);
     cell.setAttribute("role", "option");
     cell.textContent = text.replace(/\n/g, "\u21b5") || "\u200b";
     fragment.append(cell);
-    for (let n = text.split("\n").length - 1; n > 0; n--) fragment.append(document.createElement("br"));
+    if (text.includes("\n")) {
+      for (let n = text.split("\n").length - 1; n > 0; n--) fragment.append(document.createElement("br"));
+    }
     view.cells.push({ node: cell, text, p, first, end });
   });
   map.append(fragment);
@@ -171,9 +193,7 @@ function outline(view) {
   const low = [];
   view.cells.forEach((cell, index) => {
     const under = (cell.p === null ? 0 : cell.p) < view.threshold;
-    cell.node.classList.toggle("pg-unsure-token", under);
-    cell.node.style.outline = under ? "2px solid #c2410c" : "";
-    cell.node.style.outlineOffset = under ? "-1px" : "";
+    if (under || cell.node.classList.contains("pg-unsure-token")) cell.node.classList.toggle("pg-unsure-token", under);
     if (under) low.push(index);
   });
   view.unsure.replaceChildren();
@@ -200,7 +220,7 @@ function hover(view, index, node) {
   const cell = view.cells[index];
   const lines = [`#${cell.first}  ${shown(cell.text)}  ${percent(cell.p)}`];
   const token = view.data.tokens[cell.first];
-  for (const [text, , p] of token.a.slice(0, TIP_ALTERNATIVES)) lines.push(`  ${shown(text)}  ${percent(p)}`);
+  for (const [text, lp] of token.a.slice(0, TIP_ALTERNATIVES)) lines.push(`  ${shown(text)}  ${percent(prob(lp))}`);
   if (!token.a.length) lines.push("  (no alternatives: ask for top_logprobs)");
   view.tip.textContent = lines.join("\n");
   const box = node.getBoundingClientRect(), base = view.root.getBoundingClientRect();
@@ -213,7 +233,6 @@ function select(view, index, focus = true) {
   if (view.selected >= 0 && view.cells[view.selected]) {
     const old = view.cells[view.selected].node;
     old.removeAttribute("aria-selected");
-    old.style.boxShadow = "";
   }
   view.selected = index;
   if (index < 0 || !view.cells[index]) {
@@ -222,7 +241,6 @@ function select(view, index, focus = true) {
   }
   const cell = view.cells[index];
   cell.node.setAttribute("aria-selected", "true");
-  cell.node.style.boxShadow = "0 0 0 2px #1f2328";
   if (focus) {
     view.map.focus({ preventScroll: true });
     cell.node.scrollIntoView({ block: "nearest" });
@@ -278,25 +296,26 @@ function tokenPart(view, box, position, split) {
   table.className = "pg-alternatives";
   const header = el("tr");
   for (const name of ["rank", "token", "probability", "logprob", "bytes", ""]) {
-    header.append(el("th", "text-align:left;padding:2px 8px;opacity:0.7;font-weight:500;", name));
+    header.append(el("th", "text-align:left;padding:2px 8px;opacity:0.7;font-weight:500;white-space:nowrap;", name));
   }
   table.append(header);
-  token.a.forEach(([text, lp, p, hex], rank) => {
+  token.a.forEach(([text, lp, hex], rank) => {
+    const p = prob(lp);
     const chosen = text === token.t;
     const row = el("tr", chosen ? "background:rgba(127,127,127,0.12);" : "");
     const bar = el("span", `display:inline-block;height:0.55rem;width:${Math.round((p || 0) * 60)}px;`
       + "background:#60a5fa;border-radius:2px;margin-right:6px;vertical-align:middle;");
-    const prob = el("td", "padding:2px 8px;white-space:nowrap;font-variant-numeric:tabular-nums;");
-    prob.append(bar, document.createTextNode(percent(p)));
-    row.append(el("td", "padding:2px 8px;", String(rank + 1)),
+    const probCell = el("td", "padding:2px 8px;white-space:nowrap;font-variant-numeric:tabular-nums;");
+    probCell.append(bar, document.createTextNode(percent(p)));
+    row.append(el("td", "padding:2px 8px;white-space:nowrap;", String(rank + 1)),
       el("td", "padding:2px 8px;font-family:ui-monospace,monospace;word-break:break-all;",
         shown(text) + (chosen ? "  (chosen)" : "")),
-      prob,
-      el("td", "padding:2px 8px;font-variant-numeric:tabular-nums;", lp === null ? "—" : lp.toFixed(3)),
+      probCell,
+      el("td", "padding:2px 8px;font-variant-numeric:tabular-nums;white-space:nowrap;", lp === null ? "—" : lp.toFixed(3)),
       bytesCell(hex));
     const action = el("td", "padding:2px 8px;");
     if (!chosen && view.data.branch && view.data.branch.offered) {
-      const go = el("button", "font:inherit;font-size:0.8rem;padding:1px 8px;border-radius:0.4rem;cursor:pointer;"
+      const go = el("button", "font:inherit;font-size:0.8rem;padding:1px 8px;border-radius:0.4rem;cursor:pointer;white-space:nowrap;"
         + "border:1px solid rgba(127,127,127,0.45);background:transparent;color:inherit;", "Continue with this token");
       go.type = "button";
       go.className = "pg-branch";

@@ -61,16 +61,28 @@ def probability(token: TokenLogprob | TopLogprob) -> float | None:
 
 
 def heatmap_data(tokens: Sequence[TokenLogprob], ident: str, *, threshold: float = THRESHOLD,
-                 branch: Branching | None = None, top_p: float | None = None) -> dict:
+                 branch: Branching | None = None, top_p: float | None = None,
+                 entropies: Sequence[float] | None = None) -> dict:
     """What the component draws (token_heatmap.js says the shape). `ident` names the answer: the
-    component rebuilds its DOM only when it changes."""
+    component rebuilds its DOM only when it changes. `entropies`: the token table's column, when
+    the caller has it (one vectorised pass; entropy_of per token is slow)."""
     rows = []
-    entropies = lp.token_table(tokens)["entropy"].tolist()  # one vectorised pass (entropy_of per token is slow)
+    if entropies is None:
+        entropies = lp.token_table(tokens)["entropy"].tolist()
+    names: dict[tuple, tuple[str, str]] = {}  # an alternative's text and bytes: the same few come back
+
+    def name(alt: TopLogprob) -> tuple[str, str]:
+        key = (alt.token, None if alt.bytes is None else tuple(alt.bytes))
+        found = names.get(key)
+        if found is None:
+            found = names[key] = (lp.token_text(alt), lp.bytes_hex(alt))
+        return found
+
     for token, entropy in zip(tokens, entropies):
         row = {"t": lp.token_text(token), "lp": token.logprob if lp.known(token.logprob) else None,
                "p": probability(token), "b": lp.bytes_hex(token),
-               "a": [[lp.token_text(alt), alt.logprob if lp.known(alt.logprob) else None, probability(alt),
-                      lp.bytes_hex(alt)] for alt in token.top_logprobs]}
+               "a": [[text, alt.logprob if lp.SENTINEL < alt.logprob < math.inf else None, hexes]
+                     for alt in token.top_logprobs for text, hexes in (name(alt),)]}
         if not math.isnan(entropy):
             row["e"] = entropy
         sampled = lp.sampled_logprob(token)
@@ -93,12 +105,13 @@ def heatmap_data(tokens: Sequence[TokenLogprob], ident: str, *, threshold: float
 
 
 def token_heatmap(tokens: Sequence[TokenLogprob], key: str, *, ident: str | None = None,
-                  branch: Branching | None = None, top_p: float | None = None) -> dict | None:
+                  branch: Branching | None = None, top_p: float | None = None,
+                  entropies: Sequence[float] | None = None) -> dict | None:
     """Draw the heatmap and its inspector. Returns {position, rank, token} on the run where the
     user pressed "Continue with this token" on an alternative, else None."""
     safe = "heatmap_" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
-    result = _component(key=safe, data=heatmap_data(tokens, ident or key, branch=branch, top_p=top_p),
-                        on_branch_change=_ignore)
+    data = heatmap_data(tokens, ident or key, branch=branch, top_p=top_p, entropies=entropies)
+    result = _component(key=safe, data=data, on_branch_change=_ignore)
     chosen = result.get("branch") if result is not None else None
     return chosen if isinstance(chosen, dict) else None
 
