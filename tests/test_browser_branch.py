@@ -91,6 +91,21 @@ def test_a_split_character_and_a_branch_from_an_alternative(page, server, app_di
         latest = runs.get(runs.list(limit=1)[0].id)
         assert latest.branched_from is not None and latest.branched_from.position == 4
         assert latest.branched_from.token == " red"
+
+        # History: the branch names the run it came from, and that run names its branch
+        original = latest.branched_from.run_id
+        page.goto(page.url.rsplit("/", 1)[0] + "/history")
+        for needle, heading, line in (("and white", latest.id, f"Branched from run {original[:8]} at token 4"),
+                                      ("pink", original, f"Branches of this run: {latest.id[:8]} at token 4")):
+            search = page.get_by_role("textbox", name="Search")
+            search.fill(needle)
+            search.press("Enter")
+            expect(page.get_by_text("Runs 1-1 of 1")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            page.get_by_test_id("stSelectbox").filter(has_text="Open a run").click()
+            page.get_by_role("option").filter(has_text=needle).click()
+            expect(page.get_by_role("heading", name=f"Run {heading[:8]}")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            expect(page.get_by_text(line)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        screenshot(page, "branch-history.png", full_page=True)
     except Exception:
         screenshot(page, "branch-failure.png", full_page=True)
         raise

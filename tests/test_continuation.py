@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from playground.client.run import ChoiceResult, Run
+from playground.client.run import BranchOrigin, ChoiceResult, Run
 from playground.client.schema import ChatRequest, TokenLogprob, TopLogprob
 from playground.runs import continuation
+from playground.runs.store import RunStore
 from tests.scripted_server import Reply, ScriptedServer
 from tests.support import chat_requests
 
@@ -71,3 +72,19 @@ def test_the_probe_asks_once_per_endpoint_and_model(server, reply, offered, why)
     assert continuation.probe(endpoint, "m") == found == continuation.known(endpoint, "m")
     assert len(chat_requests(server)) == 1
     continuation.forget()
+
+
+def test_a_runs_branches_are_found_in_the_store(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite3")
+    original = Run(request=ChatRequest.from_wire({"model": "m", "messages": [{"role": "user", "content": "Hi"}]}))
+    other = Run(request=original.request)
+    store.save(original)
+    store.save(other)
+    for position, token, parent in ((4, " red", original), (2, " blue", original), (1, " x", other)):
+        branch = Run(request=original.request, branched_from=BranchOrigin(run_id=parent.id, position=position,
+                                                                          token=token))
+        store.save(branch, source=continuation.BRANCH_SOURCE)
+    store.save(Run(request=original.request), source="Playground")  # not a branch
+    found = continuation.branches_of(store, original.id)
+    assert [(run.branched_from.position, run.branched_from.token) for run in found] == [(4, " red"), (2, " blue")]
+    assert continuation.branches_of(store, "nobody") == []

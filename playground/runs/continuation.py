@@ -16,10 +16,12 @@ from playground.client.client import ChatClient
 from playground.client.endpoint import Endpoint
 from playground.client.run import BranchOrigin, Run
 from playground.client.schema import ChatRequest
+from playground.runs.store import RunStore
 
 CONTINUE_FIELDS = {"continue_final_message": True, "add_generation_prompt": False}
 PROBE_PREFIX = "1, 2, 3, 4, 5, 6,"  # an answer only a continuation goes on with " 7"
 PROBE_ANSWER = "7"
+BRANCH_SOURCE = "Branch"  # the run store's source of a branched run
 
 
 def branch_request(run: Run, position: int, rank: int, choice: int = 0) -> tuple[ChatRequest, BranchOrigin]:
@@ -91,3 +93,14 @@ def forget() -> None:
     """Drop what the probes found (a server was restarted or changed)."""
     with _LOCK:
         _PROBED.clear()
+
+
+def branches_of(store: RunStore, run_id: str, limit: int = 200) -> list[Run]:
+    """The runs branched from `run_id`, oldest first: among the latest `limit` runs saved as
+    branches (their source is BRANCH_SOURCE; the origin is read from each one's record)."""
+    found = []
+    for summary in store.list(source=BRANCH_SOURCE, limit=limit):
+        run = store.get(summary.id)
+        if run is not None and run.branched_from is not None and run.branched_from.run_id == run_id:
+            found.append(run)
+    return sorted(found, key=lambda run: run.started_at)

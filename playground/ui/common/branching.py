@@ -59,7 +59,7 @@ def start(run: Run, choice: int, chosen: dict) -> None:
         with ChatClient(endpoint) as client:
             branch = client.run(request, preset=run.preset)
     branch.branched_from = origin
-    save = history_saver([endpoint], source="Branch")
+    save = history_saver([endpoint], source=continuation.BRANCH_SOURCE)
     if default_store().get(run.id) is None:  # the original must be there for Compare to load it
         save(run)
     save(branch)
@@ -67,10 +67,14 @@ def start(run: Run, choice: int, chosen: dict) -> None:
     st.switch_page(COMPARE_PAGE)
 
 
-def family_line(run: Run) -> str | None:
-    """Markdown naming the run this one branched from, or None."""
+def show_family(run: Run) -> None:
+    """History's detail: the run this one branched from, and the runs branched from it."""
     origin = run.branched_from
-    if origin is None:
-        return None
-    return (f"Branched from run **{escape_markdown(origin.run_id[:8])}** at token {origin.position}, "
-            f"taking {escape_markdown(repr(origin.token))} there.")
+    if origin is not None:
+        st.caption(f"Branched from run **{escape_markdown(origin.run_id[:8])}** at token {origin.position}, "
+                   f"taking {escape_markdown(repr(origin.token))} there.")
+    children = continuation.branches_of(default_store(), run.id)
+    if children:
+        st.caption("Branches of this run: " + "; ".join(
+            f"**{escape_markdown(child.id[:8])}** at token {child.branched_from.position} "
+            f"({escape_markdown(repr(child.branched_from.token))})" for child in children))

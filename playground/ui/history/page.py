@@ -241,9 +241,7 @@ def show_opened(run: Run) -> None:
     if to_playground:
         load_into_playground(run)
         st.switch_page(PLAYGROUND_PAGE)
-    family = branching.family_line(run)
-    if family:  # a branch: where it came from (the original is a run in this history)
-        st.caption(family)
+    branching.show_family(run)  # where a branch came from, and the branches of this run
     feedback(run)
     run_view.show_run(run, key=f"hist_{run.id[:8]}")
     with st.expander("Request"):
