@@ -22,10 +22,12 @@ def entry(text: str, raw: bytes | None = None, alts: tuple = ()) -> TokenLogprob
                                       for n, t in enumerate(alts)])
 
 
-def completion(text: str) -> Reply:
+def completion(text: str, first_alternatives: tuple[tuple[str, float], ...] = ()) -> Reply:
+    top = [{"token": t, "logprob": v, "bytes": None} for t, v in first_alternatives]
+    logprobs = {"content": [{"token": text[:2], "logprob": -0.5, "bytes": None, "top_logprobs": top}]}
     return Reply.json(200, {"id": "c", "object": "chat.completion", "created": 0, "model": "scripted/model",
                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                         "finish_reason": "length"}],
+                                         "finish_reason": "length", "logprobs": logprobs}],
                             "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}})
 
 
@@ -55,7 +57,8 @@ def server():
 
 @pytest.mark.parametrize("reply, offered, why", [
     (completion(" 7, 8"), True, ""),
-    (completion("Sure! 1, 2, 3"), False, "does not continue a final assistant message"),
+    (completion(" seven", ((" seven", -0.5), (" 7", -1.0))), True, ""),  # it expected 7 (37%)
+    (completion("Sure! 1, 2, 3", (("Sure", -0.2), (" 7", -4.0))), False, "does not continue a final assistant"),
     (Reply.error(400, {"detail": "Unknown field continue_final_message"}), False, "Unknown field"),
 ])
 def test_the_probe_asks_once_per_endpoint_and_model(server, reply, offered, why):
@@ -67,6 +70,7 @@ def test_the_probe_asks_once_per_endpoint_and_model(server, reply, offered, why)
     assert found.offered is offered and why in found.reason
     sent = chat_requests(server)[-1].json
     assert sent["continue_final_message"] is True and sent["add_generation_prompt"] is False
+    assert sent["logprobs"] is True and sent["top_logprobs"] == 5
     assert sent["messages"][-1] == {"role": "assistant", "content": continuation.PROBE_PREFIX}
     # remembered: no second request
     assert continuation.probe(endpoint, "m") == found == continuation.known(endpoint, "m")

@@ -60,14 +60,16 @@ def _key(endpoint: Endpoint, model: str) -> tuple[str, str, str]:
 
 
 def probe(endpoint: Endpoint, model: str) -> Capability:
-    """Does this server continue a final assistant message? One tiny request (greedy, 3 tokens),
-    asked once per endpoint and model and remembered: a server that continues "1, 2, ..., 6,"
-    answers with 7; one that ignores the fields starts a new answer; one that refuses them says so."""
+    """Does this server continue a final assistant message? One tiny request (greedy, 3 tokens,
+    with logprobs: a branch needs them anyway), asked once per endpoint and model and remembered:
+    a server that continues "1, 2, ..., 6," answers with 7 (or expects it first); one that ignores
+    the fields starts a new answer; one that refuses them says so."""
     found = known(endpoint, model)
     if found is not None:
         return found
     request = ChatRequest.from_wire({
         "model": model, "temperature": 0, endpoint.token_limit_field: 3, **CONTINUE_FIELDS,
+        "logprobs": True, "top_logprobs": 5,
         "messages": [{"role": "user", "content": "Count from 1 to 10."},
                      {"role": "assistant", "content": PROBE_PREFIX}]})
     with ChatClient(endpoint, max_retries=0) as client:
@@ -82,11 +84,22 @@ def _judge(run: Run) -> Capability:
     if run.error is not None:
         return Capability(False, f"Not offered: {run.endpoint or 'this server'} refused continue_final_message "
                                  f"({run.error.status_code or run.error.kind}: {run.error.message[:200]}).")
-    if run.text.strip().startswith(PROBE_ANSWER):
+    if run.text.strip().startswith(PROBE_ANSWER) or _expected_next(run):
         return Capability(True)
     return Capability(False, "Not offered: this server does not continue a final assistant message (asked with "
                              f"continue_final_message, it answered {run.text[:40]!r} instead of going on with "
                              f"{PROBE_ANSWER!r}).")
+
+
+def _expected_next(run: Run) -> bool:
+    """A small model may not write 7 itself; a continuing one still expects it first (a
+    fresh answer to "Count from 1 to 10." expects "1" or a word): 7 among the first token's
+    top 5 with at least 20%."""
+    tokens = run.choices[0].logprobs if run.choices else []
+    if not tokens:
+        return False
+    return any(alt.token.strip().startswith(PROBE_ANSWER) and alt.logprob > -1.6  # e^-1.6 = 20%
+               for alt in tokens[0].top_logprobs)
 
 
 def forget() -> None:
