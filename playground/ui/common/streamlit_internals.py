@@ -34,9 +34,10 @@ LAYOUT_CSS = """<style>
   [data-testid="stSidebarUserContent"] { padding-left: 0.75rem; padding-right: 0.75rem; }
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
 }
-/* Columns stack below a width: a column narrower than a labelled number box wraps under the one
-   before instead of squeezing it (Streamlit's rows already wrap; they lacked a floor). */
-[data-testid="stColumn"] { min-width: min(100%, 10rem); }
+/* Columns stack below a width: a column holding a labelled field or a button with words,
+   narrower than a labelled number box, wraps under the one before instead of squeezing it
+   (Streamlit's rows already wrap; they lacked a floor). Columns of icon buttons keep their size. */
+[data-testid="stColumn"]:has([data-testid="stWidgetLabel"], button p:not(:empty)) { min-width: min(100%, 10rem); }
 /* A number box narrower than 12rem drops its -/+ buttons (the arrow keys still step), so its
    value keeps the room: Streamlit itself drops them only below 120 px. */
 [data-testid="stNumberInput"] { container-type: inline-size; }
