@@ -129,6 +129,9 @@ def test_a_run_past_its_limit_is_reported_as_ignored(server: ScriptedServer):
                                   "request": chat(max_tokens=20, n=2)})
     assert ignored_limit(two) is None
     assert ignored_limit(two.model_copy(update={"request": chat(max_tokens=19, n=2)})).allowed == 38
+    # without usage, streamed deltas are no token count: nothing is claimed
+    no_usage = over.model_copy(update={"usage": None, "content_deltas": 40})
+    assert no_usage.completion_tokens == 40 and ignored_limit(no_usage) is None
 
 
 # --- the pages (AppTest) --------------------------------------------------------------------

@@ -53,7 +53,7 @@ class IgnoredLimit:
     field: TokenLimitField  # the field the limit was sent in
     limit: int  # per choice, as asked
     choices: int
-    generated: int  # all choices together (usage's completion_tokens, else counted)
+    generated: int  # all choices together (usage's completion_tokens, else the logprobs' count)
 
     @property
     def allowed(self) -> int:
@@ -70,7 +70,12 @@ def ignored_limit(run: "Run") -> IgnoredLimit | None:
         return None
     limit, field = min(sent)
     choices = max(len(run.choices), 1)
-    generated = run.completion_tokens
+    # Counted tokens only: the server's usage, else one logprob per token. Streamed deltas are no
+    # count (a server may send several tokens, or pieces of one, per delta): no claim on a guess.
+    if run.usage is not None and run.usage.completion_tokens:
+        generated = run.usage.completion_tokens
+    else:
+        generated = sum(len(choice.logprobs) for choice in run.choices)
     if generated <= limit * choices:
         return None
     return IgnoredLimit(field, limit, choices, generated)
