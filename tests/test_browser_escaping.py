@@ -152,7 +152,7 @@ def test_playground_answer_heatmap_inspector_table_error_and_tool_call(page, bro
         server.add(Reply.stream_tool_call("lookup", [TOOL_ARGUMENTS[:20], TOOL_ARGUMENTS[20:]]))
         _run(page)
         page.get_by_text("Tool calls").wait_for()
-        code = page.get_by_test_id("stCode").filter(has_text="lookup")
+        code = page.get_by_test_id("stCode").filter(has_text="query")  # the arguments (the name is above them)
         assert_shows(code.inner_text(), "<img src=x onerror=", HOSTILE_SCRIPT, where="the tool call's arguments")
         assert_inert(page, browser)
     except Exception:
