@@ -79,6 +79,7 @@ def test_a_split_character_and_a_branch_from_an_alternative(page, server, app_di
         expect(page.get_by_text("Token diff", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         expect(page.get_by_text(re.compile(r"side by side \(from the branch point, token 4\)"))).to_be_visible(
             timeout=PAGE_TIMEOUT_MS)
+        expect(page.get_by_text("at token 4: the answer continues 'Sakura 桜 is red'")).to_be_visible()
         assert page.locator(".pg-text-diff-a").inner_text() == " pink"
         assert page.locator(".pg-text-diff-b").inner_text() == " red and white"
         headline = page.get_by_test_id("stMarkdownContainer").filter(has_text="First divergence")

@@ -78,3 +78,15 @@ def show_family(run: Run) -> None:
         st.caption("Branches of this run: " + "; ".join(
             f"**{escape_markdown(child.id[:8])}** at token {child.branched_from.position} "
             f"({escape_markdown(repr(child.branched_from.token))})" for child in children))
+
+
+def show_origin(run: Run) -> None:
+    """Above a branch's answer (Compare's pane): what it continues, and from which run."""
+    origin = run.branched_from
+    if origin is None:
+        return
+    messages = run.request.messages
+    prefix = messages[-1].content if messages and isinstance(messages[-1].content, str) else ""
+    shown = ("…" + prefix[-60:]) if len(prefix) > 60 else prefix
+    st.caption(f"Branch of run **{escape_markdown(origin.run_id[:8])}** at token {origin.position}: the answer "
+               f"continues {escape_markdown(repr(shown))}")

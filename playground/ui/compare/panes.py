@@ -15,7 +15,7 @@ from playground.client.run import Run
 from playground.client.schema import ChatRequest
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
-from playground.ui.common import branches, live_view, message_editor, run_view, token_heatmap, widget_sync
+from playground.ui.common import branches, branching, live_view, message_editor, run_view, token_heatmap, widget_sync
 from playground.ui.common.request_fields import BY_NAME
 from playground.ui.compare import conversation, sources, state
 
@@ -130,6 +130,7 @@ def pane_result(i: int, run: Run) -> None:
     and everything else (usage, every choice, tool calls, the token inspector) under Details."""
     run_view.show_error(run)
     run_view.show_status(run)
+    branching.show_origin(run)  # a branch: what it continues
     choice = run.choices[0] if run.choices else None
     if choice is not None and choice.logprobs:
         token_heatmap.token_heatmap(choice.logprobs, f"cmp{i}_{run.id[:8]}_glance", ident=f"{run.id}.0",
