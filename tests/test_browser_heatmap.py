@@ -163,10 +163,11 @@ def test_hostile_tokens_run_and_fetch_nothing(browser):
 
 def test_the_legend_wraps_in_a_narrow_column(browser):
     """A Compare pane of four is about 250 px wide: the legend must wrap, not overflow."""
-    tokens = [tok(word, math.exp(-0.5 * i)) for i, word in enumerate(["A", " narrow", " pane"])]
+    tokens = [tok(word, math.exp(-0.5 * i), {word: math.exp(-0.5 * i), " other": 0.1})
+              for i, word in enumerate(["A", " narrow", " pane"])]
     page = browser.new_page()
     try:
-        mount(page, token_heatmap.heatmap_data(tokens, "narrow"))
+        mount(page, token_heatmap.heatmap_data(tokens, "narrow", branch=token_heatmap.Branching(True)))
         page.evaluate("document.body.style.width = '240px'")
         legend = page.evaluate("""() => {
             const e = document.querySelector('.pg-heatmap-legend');
@@ -178,6 +179,10 @@ def test_the_legend_wraps_in_a_narrow_column(browser):
         assert legend["scroll"] <= legend["client"] and legend["right"] <= 248, legend
         assert legend["rows"] >= 2, legend  # it wrapped
         assert legend["tallest"] < 2 * 16, legend  # and no key was broken across lines
+        # the inspector (its alternatives and their buttons) stays inside the column: it scrolls
+        right = page.evaluate("document.querySelector('.pg-inspector').getBoundingClientRect().right")
+        assert right <= 248
+        screenshot(page, "heatmap-narrow.png")
     finally:
         page.close()
 

@@ -132,7 +132,7 @@ function build(data, setTriggerValue, previous) {
   tip.hidden = true;
 
   const inspector = el("div", "margin-top:0.6rem;padding:0.5rem 0.75rem;border:1px solid rgba(127,127,127,0.25);"
-    + "overflow-wrap:anywhere;max-width:100%;box-sizing:border-box;"
+    + "overflow-wrap:anywhere;max-width:100%;box-sizing:border-box;overflow-x:auto;"  // a narrow pane scrolls it
     + "border-radius:0.5rem;font-size:0.88rem;");
   inspector.className = "pg-inspector";
 
@@ -308,7 +308,7 @@ function tokenPart(view, box, position, split) {
     const probCell = el("td", "padding:2px 8px;white-space:nowrap;font-variant-numeric:tabular-nums;");
     probCell.append(bar, document.createTextNode(percent(p)));
     row.append(el("td", "padding:2px 8px;white-space:nowrap;", String(rank + 1)),
-      el("td", "padding:2px 8px;font-family:ui-monospace,monospace;word-break:break-all;",
+      el("td", "padding:2px 8px;font-family:ui-monospace,monospace;word-break:break-all;min-width:5rem;",
         shown(text) + (chosen ? "  (chosen)" : "")),
       probCell,
       el("td", "padding:2px 8px;font-variant-numeric:tabular-nums;white-space:nowrap;", lp === null ? "—" : lp.toFixed(3)),
