@@ -320,3 +320,17 @@ def test_experiment_cells_can_be_hidden_or_listed_by_their_experiment_run(store)
     assert store.count(hide_source="experiment") == 1
     assert [r.id for r in store.list(experiment_run=result.id)] == [cell_a.id]
     assert store.count(experiment_run=result.id) == 1
+
+
+def test_search_pages_are_the_same_whichever_way_sqlite_finds_them(store):
+    """A needle in every run (its newest page found among the newest runs) and one in a few
+    (found through the index), on the first pages and past the newest-runs window."""
+    store.save_many(stored_run(k, text=f"common words {'needle' if k % 97 == 0 else 'hay'} {k}") for k in range(700))
+    newest_first = list(range(699, -1, -1))
+    for needle, matching in (("common", newest_first), ("needle", [k for k in newest_first if k % 97 == 0]),
+                             ("COMMON WORDS", newest_first)):
+        for offset in (0, 20, 480, 600):
+            page = store.list(search=needle, limit=20, offset=offset)
+            assert [s.id for s in page] == [f"run-{k:05d}" for k in matching[offset:offset + 20]], (needle, offset)
+    assert [s.id for s in store.list(search="common", endpoint="Local sandbox", limit=3)] == [
+        "run-00699", "run-00698", "run-00697"]
