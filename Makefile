@@ -25,9 +25,13 @@ run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
+# Two workers (pytest-xdist), a test file each at a time (--dist loadfile: a file's module-scoped
+# app and browser stay shared within it): most of the suite waits on sockets, browsers and a
+# model, so two files at once on 2 cores took the suite from ... to ... (see the commit).
+TEST_WORKERS ?= 2
 test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 install: $(STAMP)
 
