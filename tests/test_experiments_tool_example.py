@@ -1,7 +1,8 @@
 """The shipped tool-calling example (presets/weather-tool-call.json and its cases) works: run
 through the real experiment engine, and through the CLI, against a loopback server that streams
-tool-call chunks as OpenAI does. The local model has no tool calling, so a scripted endpoint
-stands in for SGP here."""
+tool-call chunks as OpenAI does. The scripted endpoint can also answer with no call or with bad
+arguments, which the local model's grammar never lets through; tests/test_sandbox_tool_preset.py
+runs the preset on the local model."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from playground.client.endpoint import LOCAL_MODEL
 from playground.experiments import Case, Experiment, ExperimentRunner, cases_to_csv, load_cases
 from playground.experiments.cases import cases_path
 from playground.experiments.cli import main
-from playground.presets import Preset, PresetStore, fill_variables, preset_to_json
+from playground.presets import Preset, PresetStore, preset_to_json
 from tests.scripted_server import Reply, ScriptedServer
 
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"
@@ -63,16 +65,16 @@ def weather():
         server.close()
 
 
-def test_the_shipped_preset_is_a_tool_calling_example_for_sgp() -> None:
+def test_the_shipped_preset_is_a_tool_calling_example() -> None:
     preset, cases = shipped()
     assert PRESET_PATH.read_text(encoding="utf-8") == preset_to_json(preset)
     assert cases_path(PRESET_PATH).read_text(encoding="utf-8") == cases_to_csv(cases)
-    assert preset.endpoint.kind == "sgp" and preset.request.model == preset.endpoint.model == "openai/gpt-4o-mini"
+    assert preset.endpoint.kind == "local" and preset.request.model == preset.endpoint.model == LOCAL_MODEL
     assert [t.function.name for t in preset.request.tools] == ["get_weather"]
-    assert preset.request.tool_choice == "auto"
+    assert preset.request.tool_choice.function.name == "get_weather"
     assert [(c.kind, c.tool) for c in preset.checks][0] == ("tool_called", "get_weather")
     assert preset.defaults() == {"city": "Lisbon"} and len(cases) >= 5
-    assert "--endpoint" in preset.description and "cannot call tools" in preset.description
+    assert "--endpoint" in preset.description and "local model" in preset.description
 
 
 def test_the_engine_grades_each_city(weather) -> None:
@@ -86,8 +88,9 @@ def test_the_engine_grades_each_city(weather) -> None:
 
     sent = [r.json for r in server.requests]
     assert len(sent) == len(cases)
-    assert all(body["tools"] == preset.request.to_wire()["tools"] and body["tool_choice"] == "auto" for body in sent)
-    assert all(body["stream"] is True and body["model"] == "openai/gpt-4o-mini" for body in sent)
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert all(body["tools"] == preset.request.to_wire()["tools"] and body["tool_choice"] == named for body in sent)
+    assert all(body["stream"] is True and body["model"] == LOCAL_MODEL for body in sent)
 
     trials = {cases[t.case].values["city"]: t for t in result.trials}
     assert len(trials) == len(cases)
@@ -154,16 +157,3 @@ def test_the_cli_runs_the_shipped_file(weather, tmp_path: Path) -> None:
     code, text = cli("--cases", str(passing), "--no-save")
     assert code == 0, text
     assert f"{len(cases) - 2}/{len(cases) - 2}" in text and "100.0%" in text and "Failures" not in text
-
-
-@pytest.mark.sandbox
-def test_the_local_sandbox_refuses_it_in_its_own_words(sandbox) -> None:
-    from playground.client.client import ChatClient
-    from playground.sandbox.model import MODEL_ID
-
-    preset, _ = shipped()
-    request = fill_variables(preset.request, preset.defaults()).model_copy(update={"model": MODEL_ID})
-    with ChatClient(sandbox.endpoint) as client:
-        run = client.run(request)
-    assert run.error is not None and run.error.status_code == 400 and run.text == ""
-    assert run.error.message == "tools: the local sandbox model has no tool calling; the local model cannot honour it"

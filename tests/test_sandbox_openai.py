@@ -136,12 +136,13 @@ def test_max_completion_tokens_is_honoured(client):
     assert reply.choices[0].finish_reason == "length"
 
 
-def test_tools_are_refused_naming_the_field(client):
+def test_deprecated_functions_are_refused_naming_the_field(client):
+    # tools are honoured (tests/test_sandbox_tools.py); the deprecated functions are not
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=LOCAL_MODEL, messages=HELLO, tools=[
-            {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}])
+        client.chat.completions.create(model=LOCAL_MODEL, messages=HELLO, functions=[
+            {"name": "lookup", "parameters": {"type": "object"}}])
     assert caught.value.status_code == 400
-    assert caught.value.body["detail"].startswith("tools:")
+    assert caught.value.body["detail"].startswith("functions:")
 
 
 def test_unknown_model_is_404_listing_the_models(client):

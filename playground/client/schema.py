@@ -130,7 +130,9 @@ class FunctionDefinition(_Open):
 
 
 class Tool(_Open):
-    type: Literal["function"] = "function"
+    # Any type is kept (a server decides what it offers; the sandbox refuses all but "function"
+    # with a 400 naming it); every tool still carries a function, which the rest of the app reads.
+    type: str = "function"
     function: FunctionDefinition
 
 
@@ -210,6 +212,12 @@ class ChatRequest(_Open):
     top_k: int | None = Field(default=None, ge=-1)
     top_logprobs: int | None = None
     top_p: float | None = None
+    # vLLM's fields (the local sandbox honours them): end the prompt inside the last assistant
+    # message, which the model continues (continue_final_message with add_generation_prompt
+    # false), and the logprobs of every prompt token with the k most likely at each position.
+    add_generation_prompt: bool | None = None
+    continue_final_message: bool | None = None
+    prompt_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @field_validator(*RANGES)
     @classmethod
@@ -365,6 +373,23 @@ class TokenLogprob(_Open):
     logprob: float
     bytes: list[int] | None = None
     top_logprobs: list[TopLogprob] = Field(default_factory=list)
+    # The local sandbox's extra: the token's logprob in the distribution it was drawn from, after the
+    # sampler chain (bias, penalties, grammar, temperature, top_k, top_p, min_p); 0 for a greedy pick.
+    sampled_logprob: float | None = None
+
+
+class PromptTokenLogprob(_Open):
+    """One token of a prompt position in vLLM's prompt_logprobs: its logprob, its rank in the
+    model's distribution there (1: the most likely), its text."""
+
+    logprob: float
+    rank: int | None = None
+    decoded_token: str | None = None
+
+
+# vLLM's shape: one entry per prompt token, the first null (nothing precedes it), each a map
+# from token id to its logprob: the prompt's own token and the k most likely there.
+PromptLogprobs = list[Union[dict[int, PromptTokenLogprob], None]]
 
 
 class ChoiceLogprobs(_Open):
@@ -414,6 +439,7 @@ class ChatCompletion(_Open):
     usage: Usage | None = None
     service_tier: str | None = None
     system_fingerprint: str | None = None
+    prompt_logprobs: PromptLogprobs | None = None
 
 
 class FunctionCallDelta(_Open):
@@ -451,6 +477,7 @@ class ChatCompletionChunk(_Open):
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    prompt_logprobs: PromptLogprobs | None = None  # vLLM's, on a stream's last chunk
 
 
 Chunk = ChatCompletionChunk

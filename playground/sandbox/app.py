@@ -29,12 +29,17 @@ from playground.client.schema import (
     ChoiceLogprobs,
     ChunkChoice,
     Delta,
+    FunctionCall,
+    FunctionCallDelta,
     ResponseMessage,
     TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from playground.sandbox.model import MODEL_ID, MODEL_NAME, MODEL_VENDOR, Engine, Job, Outcome, Piece
 from playground.sandbox.params import RequestError, build_job
+from playground.sandbox.tool_calls import CallDelta, CallReader
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -130,6 +135,26 @@ def _usage(outcome: Outcome) -> Usage:
                  prompt_tokens_details={"cached_tokens": outcome.cached_tokens})
 
 
+def _answer(job: Job, text: str, finish: str | None) -> Choice:
+    """A finished choice's message: its tool calls when the answer is one (content null, as
+    OpenAI's), else its text."""
+    if job.tool_calls and text.startswith("{"):  # the grammar lets no text answer begin so
+        reader = CallReader()
+        reader.feed(text)
+        calls = [ToolCall(id=c.id, type="function", function=FunctionCall(name=c.name, arguments=c.arguments))
+                 for c in reader.calls]
+        return Choice(message=ResponseMessage(role="assistant", content=None, tool_calls=calls),
+                      finish_reason="tool_calls" if finish in (None, "stop") else finish)
+    return Choice(message=ResponseMessage(role="assistant", content=text), finish_reason=finish or "stop")
+
+
+def _call_delta(delta: CallDelta) -> ToolCallDelta:
+    if delta.id is not None:  # the call's first delta: OpenAI's carries id, type and name, arguments ""
+        return ToolCallDelta(index=delta.index, id=delta.id, type="function",
+                             function=FunctionCallDelta(name=delta.name, arguments=delta.arguments))
+    return ToolCallDelta(index=delta.index, function=FunctionCallDelta(arguments=delta.arguments))
+
+
 def _run_in_thread(target: Callable[[], None], name: str) -> None:
     threading.Thread(target=target, name=name, daemon=True).start()
 
@@ -174,23 +199,17 @@ async def _complete(engine: Engine, job: Job, meta: _Meta, request: Request) -> 
     outcome = done.result()
     if isinstance(outcome, BaseException):
         raise outcome
-    completion = ChatCompletion(
-        id=meta.id,
-        created=meta.created,
-        model=meta.model,
-        system_fingerprint=meta.fingerprint,
-        choices=[
-            Choice(
-                index=i,
-                message=ResponseMessage(role="assistant", content="".join(texts[i])),
-                finish_reason=finish[i] or "stop",
-                logprobs=ChoiceLogprobs(content=logprobs[i]) if job.logprobs else None,
-            )
-            for i in range(job.n)
-        ],
-        usage=_usage(outcome),
-    )
-    return JSONResponse(completion.model_dump(mode="json", exclude_none=True))
+    choices = [_answer(job, "".join(texts[i]), finish[i]) for i in range(job.n)]
+    for i, choice in enumerate(choices):
+        choice.index = i
+        choice.logprobs = ChoiceLogprobs(content=logprobs[i]) if job.logprobs else None
+    completion = ChatCompletion(id=meta.id, created=meta.created, model=meta.model,
+                                system_fingerprint=meta.fingerprint, choices=choices, usage=_usage(outcome),
+                                prompt_logprobs=outcome.prompt_logprobs)
+    body = completion.model_dump(mode="json", exclude_none=True)
+    for choice in body["choices"]:
+        choice["message"].setdefault("content", None)  # a tool call's content is null, not absent
+    return JSONResponse(body)
 
 
 async def _client_gone(request: Request) -> None:
@@ -218,6 +237,8 @@ class _Stream:
         self.done_marker = done_marker
         self.cancel = threading.Event()
         self._started: set[int] = set()
+        self._readers: dict[int, CallReader] = {}  # choices whose answer is tool calls
+        self._texts: set[int] = set()  # choices whose answer is text
         self._queue: asyncio.Queue[bytes | None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -247,29 +268,45 @@ class _Stream:
         except RuntimeError:  # the loop has closed: the server is shutting down
             self.cancel.set()
 
-    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> bytes:
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None,
+               prompt_logprobs: list | None = None) -> bytes:
         chunk = ChatCompletionChunk(id=self.meta.id, created=self.meta.created, model=self.meta.model,
-                                    system_fingerprint=self.meta.fingerprint, choices=choices, usage=usage)
+                                    system_fingerprint=self.meta.fingerprint, choices=choices, usage=usage,
+                                    prompt_logprobs=prompt_logprobs)
         return b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
 
     def _on_piece(self, piece: Piece) -> None:
         if self.cancel.is_set():
             return
-        delta = Delta(content=piece.text if piece.text or piece.finish_reason is None else None)
-        if piece.index not in self._started:
-            self._started.add(piece.index)
+        index, text = piece.index, piece.text
+        if self.job.tool_calls and text and index not in self._readers and index not in self._texts:
+            if text.startswith("{"):  # the first character tells a call from text (see grammars.py)
+                self._readers[index] = CallReader()
+            else:
+                self._texts.add(index)
+        reader = self._readers.get(index)
+        if reader is not None:
+            delta = Delta(tool_calls=[_call_delta(d) for d in reader.feed(text)] or None)
+        else:
+            delta = Delta(content=text if text or piece.finish_reason is None else None)
+        if index not in self._started:
+            self._started.add(index)
             delta.role = "assistant"
-            if delta.content is None:
+            if delta.content is None and reader is None:
                 delta.content = ""
-        choice = ChunkChoice(index=piece.index, delta=delta, finish_reason=piece.finish_reason,
+        finish = piece.finish_reason
+        if reader is not None and finish == "stop":
+            finish = "tool_calls"
+        choice = ChunkChoice(index=index, delta=delta, finish_reason=finish,
                              logprobs=ChoiceLogprobs(content=piece.logprobs) if piece.logprobs else None)
         self._push(self._chunk([choice]))
 
     def _work(self) -> None:
         try:
             outcome = self.engine.generate(self.job, self._on_piece, self.cancel)
-            if self.include_usage and not outcome.cancelled:
-                self._push(self._chunk([], _usage(outcome)))
+            wanted = self.include_usage or outcome.prompt_logprobs is not None
+            if wanted and not outcome.cancelled:  # the last chunk: usage, and the prompt's logprobs (as vLLM's)
+                self._push(self._chunk([], _usage(outcome) if self.include_usage else None, outcome.prompt_logprobs))
             if self.done_marker and not outcome.cancelled:
                 self._push(b"data: [DONE]\n\n")
         except Exception as error:  # the stream has begun: report in-band, as SSE servers do

@@ -24,6 +24,8 @@ class Job:
     logprobs: bool = False
     top_logprobs: int = 0
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    prompt_logprobs: int | None = None  # vLLM's: each prompt token's logprob, and the k most likely there
+    tool_calls: bool = False  # the answer may be tool calls (tool_calls.py's format): the server reads it so
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Outcome:
     completion_tokens: int = 0
     cancelled: bool = False
     cached_tokens: int = 0  # prompt tokens whose cells were reused, not evaluated
+    prompt_logprobs: list[Any] | None = None  # vLLM's shape (see Job.prompt_logprobs), when asked
 
 
 class Ticket:

@@ -141,7 +141,7 @@ class Engine:
         self.n_ctx = self.llm.n_ctx()  # per sequence
         self.n_vocab = self.llm.n_vocab()
         self.vocab = self.llm._model.vocab
-        self._formatter = self._chat_formatter()
+        self._formatters = {ending: self._chat_formatter(ending) for ending in (True, False)}
         self._pieces: dict[int, bytes] = {}
         self._piece_buffer = ctypes.create_string_buffer(256)
         self.tokens_generated = 0  # over the life of the process: for /healthz and tests
@@ -164,7 +164,7 @@ class Engine:
 
     # --- prompt ----------------------------------------------------------------------------
 
-    def _chat_formatter(self) -> Jinja2ChatFormatter:
+    def _chat_formatter(self, add_generation_prompt: bool) -> Jinja2ChatFormatter:
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise RuntimeError(f"{self.model_path} has no chat template in its GGUF metadata")
@@ -174,13 +174,23 @@ class Engine:
             template=template,
             eos_token=model.token_get_text(eos) if eos != -1 else "",
             bos_token=model.token_get_text(bos) if bos != -1 else "",
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
             stop_token_ids=[eos],
         )
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """Messages ({role, content}) through the chat template, tokenized. Raises PromptTooLong."""
-        prompt = self._formatter(messages=messages).prompt
+    def prompt_tokens(self, messages: list[dict[str, str]], add_generation_prompt: bool = True,
+                      continue_final: bool = False) -> list[int]:
+        """Messages ({role, content}) through the chat template, tokenized. Raises PromptTooLong.
+
+        continue_final: the prompt ends inside the last message, right after its text, for the
+        model to continue it (vLLM's continue_final_message: the template rendered without the
+        generation prompt, cut after the last occurrence of that text)."""
+        if continue_final and not messages[-1]["content"]:  # nothing to continue: a fresh answer
+            messages, continue_final, add_generation_prompt = messages[:-1], False, True
+        prompt = self._formatters[add_generation_prompt and not continue_final](messages=messages).prompt
+        if continue_final:
+            final = messages[-1]["content"]
+            prompt = prompt[: prompt.rfind(final) + len(final)]
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         bos = self.llm.token_bos()
         if self.llm._model.add_bos_token() and bos != -1 and tokens[:1] != [bos]:
@@ -231,6 +241,30 @@ class Engine:
         return TokenLogprob(
             token=_token_text(raw), logprob=float(logits[token]) - log_total, bytes=list(raw), top_logprobs=alternatives
         )
+
+    def prompt_logprob_entries(self, logits: np.ndarray, targets: list[int], k: int) -> list[dict]:
+        """vLLM's prompt_logprobs entries: row i of `logits` is the model's distribution where the
+        prompt has targets[i]; each entry maps token id -> {logprob, rank, decoded_token} for that
+        token and the k most likely (rank 1 the most likely; ties by id)."""
+        n = len(targets)
+        rows = logits[:n]
+        peak = rows.max(axis=1)
+        log_total = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1, dtype=np.float64))
+        tokens = np.asarray(targets, dtype=np.int64)
+        chosen = rows[np.arange(n), tokens]
+        ranks = (rows > chosen[:, None]).sum(axis=1) + 1
+        entries = []
+        for i, token in enumerate(targets):
+            entry = {token: self._prompt_entry(token, float(chosen[i]) - float(log_total[i]), int(ranks[i]))}
+            if k:
+                for rank, alt in enumerate(top_k_ids(rows[i], float(peak[i]), k).tolist(), start=1):
+                    if alt not in entry:
+                        entry[alt] = self._prompt_entry(alt, float(rows[i, alt]) - float(log_total[i]), rank)
+            entries.append(entry)
+        return entries
+
+    def _prompt_entry(self, token: int, logprob: float, rank: int) -> dict:
+        return {"logprob": logprob, "rank": rank, "decoded_token": _token_text(self.piece(token))}
 
     def _top(self, token: int, logprob: float) -> TopLogprob:
         raw = self.piece(token)

@@ -30,7 +30,7 @@ import numpy as np
 
 from playground.sandbox.jobs import Job, Outcome, Piece, Seq, Ticket
 from playground.sandbox.prefix import SlotCache, common_prefix
-from playground.sandbox.sampling import build_sampler
+from playground.sandbox.sampling import Sampler
 
 __all__ = ["Job", "Outcome", "Piece", "Scheduler", "Ticket"]
 
@@ -179,14 +179,18 @@ class Scheduler:
             budget -= take
             chunk, seq.prompt_left = seq.prompt_left[:take], seq.prompt_left[take:]
             self._cache.tokens[seq.slot].extend(chunk)
+            every = seq.ticket.job.prompt_logprobs is not None  # each prompt position's logits are wanted
+            last = take - 1 if not seq.prompt_left else -1
             for i, token in enumerate(chunk):
-                put_token(self._batch, i, token, seq.pos + i, seq.slot, i == take - 1 and not seq.prompt_left)
-            seq.pos += take
+                put_token(self._batch, i, token, seq.pos + i, seq.slot, every or i == last)
+            start, seq.pos = seq.pos, seq.pos + take
             seq.row = take - 1
             self._batch.n_tokens = take
             self._set_threads(self.engine.n_threads if take < SMALL_CHUNK else self.engine.n_threads_batch)
             if self._decode([seq]):
                 self.prompt_tokens_evaluated += take
+                if every:
+                    self._prompt_logprobs(seq, start, take)
                 if not seq.prompt_left:
                     self._sampled(seq)
 
@@ -246,8 +250,8 @@ class Scheduler:
             seqs: list[Seq] = []
             try:
                 for slot, index in zip(slots, group):
-                    sampler = build_sampler(self.engine.vocab, self.engine.n_vocab, self.engine.n_ctx,
-                                            job.sampling, ticket.seed + index)
+                    sampler = Sampler(self.engine.vocab, self.engine.n_vocab, self.engine.n_ctx,
+                                      job.sampling, ticket.seed + index)
                     seq = Seq(ticket, index, slot, sampler, limit)
                     self._slots[slot] = seq
                     self._cache.touch(slot)
@@ -274,7 +278,9 @@ class Scheduler:
                 continue  # (a follower's or a waiting choice's cells are about to be replaced)
             others[slot] = (self._cache.tokens[slot], other.prompt_left if other is not None else [])
         plan = self._cache.plan(seq.ticket.job.prompt_tokens, seq.slot, others)
-        if plan.source is None:
+        if seq.ticket.job.prompt_logprobs is not None:  # every prompt token's logits: read it all
+            self._start(seq, self._cut(seq.slot, 0))
+        elif plan.source is None:
             self._start(seq, self._cut(seq.slot, plan.keep))
         elif plan.ready:
             self._copy(plan.source, seq.slot, plan.share)
@@ -308,6 +314,16 @@ class Scheduler:
             seq.ticket.placed = True
             seq.ticket.outcome.cached_tokens = reused
 
+    def _prompt_logprobs(self, seq: Seq, start: int, take: int) -> None:
+        """vLLM's prompt_logprobs for the chunk just read (positions start..start+take-1): row i
+        holds the model's distribution for the token after position start+i."""
+        job, outcome = seq.ticket.job, seq.ticket.outcome
+        if outcome.prompt_logprobs is None:
+            outcome.prompt_logprobs = [None]  # the first token: nothing before it
+        targets = job.prompt_tokens[start + 1: start + take + 1]
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx), shape=(take, self.engine.n_vocab))
+        outcome.prompt_logprobs.extend(self.engine.prompt_logprob_entries(logits, targets, job.prompt_logprobs))
+
     def _cut(self, slot: int, keep: int) -> int:
         """Drop the slot's cells from position `keep` on; how many it kept."""
         if keep > 0 and not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1):
@@ -330,17 +346,20 @@ class Scheduler:
         if seq.generated >= seq.limit:
             self._finish(seq, "length")
             return
-        token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self._ctx, seq.row)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, seq.row), shape=(engine.n_vocab,))
+        token, sampled_logprob = seq.sampler.sample(logits)
         if engine.is_end(token):
             self._finish(seq, "stop")
             return
+        if seq.generated == 0 and job.sampling.grammar_until_text and not engine.piece(token).startswith(b"{"):
+            seq.sampler.drop_grammar()  # the answer is text, not a call: nothing left to constrain
         seq.generated += 1
         seq.ticket.outcome.completion_tokens += 1
         engine.tokens_generated += 1
         entry = None
         if job.logprobs:
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, seq.row), shape=(engine.n_vocab,))
             entry = engine.logprob_entry(token, job.top_logprobs, logits)
+            entry.sampled_logprob = sampled_logprob
         delta = seq.text.add(engine.piece(token), entry)
         if delta.text or delta.logprobs:
             if not self._emit(seq, Piece(seq.index, delta.text, delta.logprobs if job.logprobs else None)):
