@@ -300,6 +300,12 @@ def test_search_takes_quotes_short_needles_and_any_case(store):
     assert [s.id for s in store.list(search="ça va")] == ["run-00002"]  # beyond ASCII, any case
 
 
+def test_a_capped_count_stops_past_its_cap(store) -> None:
+    store.save_many(stored_run(k, text="same words") for k in range(12))
+    assert store.count(search="same words", cap=5) == 6  # more than 5
+    assert store.count(search="same words", cap=50) == store.count(search="same words") == 12
+
+
 def test_experiment_cells_can_be_hidden_or_listed_by_their_experiment_run(store) -> None:
     """History hides experiment cells by default, and lists one experiment run's cells on demand."""
     from playground.experiments import Case, Experiment, ExperimentResult, ExperimentStore, Variant

@@ -187,11 +187,16 @@ class RunStore:
     def count(self, endpoint: str | None = None, model: str | None = None, preset: str | None = None,
               since: TimeBound = None, until: TimeBound = None, search: str | None = None, *,
               source: str | None = None, user_email: str | None = None, hide_source: str | None = None,
-              experiment_run: str | None = None) -> int:
+              experiment_run: str | None = None, cap: int | None = None) -> int:
+        """How many runs match. With `cap`, counting stops past it (the result is then cap + 1):
+        an exact count reads every matching run, and a search for a common word matches most."""
         where = self._filters(endpoint, model, preset, since, until, search, source, user_email, hide_source,
                               experiment_run)
+        matching = select(_runs.c.id).where(*where)
+        if cap is not None:
+            matching = matching.limit(int(cap) + 1)
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(_runs).where(*where)).scalar_one()
+            return conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
 
     def distinct(self, column: str) -> list[str]:
         """The values of endpoint, model, preset, source or user_email in use, for filter pickers."""

@@ -20,6 +20,7 @@ from playground.ui.history import state
 from playground.ui.playground import state as playground_state
 
 PAGE_SIZE = 25
+COUNT_CAP = 1000  # the pager counts this far ("of 1,000+"): an exact count of a common word's runs reads them all
 KEEP = "session"  # filters keep their values across page switches
 COMPARE_PAGE = "pages/compare.py"
 PLAYGROUND_PAGE = "pages/playground.py"
@@ -95,9 +96,10 @@ def render() -> None:
     runs = state.store()
     filter_bar(runs)
     filters = state.filters()
-    total = runs.count(**filters)
+    total = runs.count(**filters, cap=COUNT_CAP)
+    capped = total > COUNT_CAP  # more than the pager counts: it pages on while pages are full
     pages = max(1, -(-total // PAGE_SIZE))
-    page = state.page_number(pages)
+    page = state.page_number(pages if not capped else 10**9)
     rows = runs.list(**filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     if not rows:
         filtered = any(filters.values())
@@ -107,8 +109,10 @@ def render() -> None:
         left, middle, right = st.columns([1, 3, 1], vertical_alignment="center")
         left.button("Newer", key="hist.newer", on_click=state.turn, args=(-1,), disabled=page == 0,
                     icon=":material/chevron_left:")
-        middle.caption(f"Runs {first}-{last} of {total} · page {page + 1} of {pages}")
-        right.button("Older", key="hist.older", on_click=state.turn, args=(1,), disabled=page >= pages - 1,
+        middle.caption(f"Runs {first}-{last} of {COUNT_CAP:,}+ · page {page + 1}" if capped
+                       else f"Runs {first}-{last} of {total} · page {page + 1} of {pages}")
+        last_page = len(rows) < PAGE_SIZE if capped else page >= pages - 1
+        right.button("Older", key="hist.older", on_click=state.turn, args=(1,), disabled=last_page,
                      icon=":material/chevron_right:")
         state.show_ids([row.id for row in rows])
         st.dataframe(list_frame(rows), hide_index=True, key=state.TABLE, on_select=state.on_table_select,
