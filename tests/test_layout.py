@@ -24,6 +24,7 @@ LIBRARY_LAYERS = [  # each may import those below it, never those above
     "playground.ui",
     "playground.experiments",
     "playground.runs",
+    "playground.db",  # the store's engines, tables and migrations (runs, experiments and presets use it)
     "playground.analysis",
     "playground.client",
 ]
