@@ -115,3 +115,41 @@ def test_login_configured_but_signed_out_offers_log_in_and_records_nobody(server
     at = history(server, {"is_logged_in": False})
     assert [b.label for b in at.button if b.key == "account.login"] == ["Log in"]
     assert not [w for w in at.get("button_group") if w.key == "hist.whose"]  # no "Mine" without a user
+
+
+
+def test_experiments_compares_against_mine_or_everyones_earlier_runs(server: ScriptedServer, tmp_path: Path) -> None:
+    """Signed in, the Compare against picker lists everyone's earlier runs of the experiment, or
+    only mine; each says who ran it."""
+    import dataclasses
+    import json
+
+    from playground.experiments import ExperimentStore
+    from playground.ui.experiments import state as exp_state
+    from tests import test_experiments_page as pages
+
+    (tmp_path / "presets" / "colour-of-a-thing.json").write_text(json.dumps(pages.PRESET), encoding="utf-8")
+    (tmp_path / "presets" / "colour-of-a-thing.cases.csv").write_text(pages.CASES, encoding="utf-8")
+    server.route(pages.PATH_A, Reply.stream_text(["Red", "."]))
+    at = app_test("experiments.py")
+    at.user = ANN
+    at.secrets["endpoints"] = {"A": {"base_url": server.base_url, "chat_path": pages.PATH_A, "auth": "x-api-key"}}
+    at.session_state["endpoint_name"] = "A"
+    at.session_state["model"] = "scripted/model"
+    at.run()
+    pages.run_experiment(at)  # Ann's first run
+    experiments = ExperimentStore(runs_db_path())
+    anns = experiments.get(experiments.list()[0].id)
+    assert anns.user == User("Ann Example", "ann@example.com")
+    experiments.save(dataclasses.replace(anns, id="bo-run-0001", user=User("Bo", "bo@example.com"),
+                                         started_at=anns.started_at + 1))
+    pages.run_experiment(at)  # Ann's second: compared with Bo's, the newest finished one
+    picker = widget(at.selectbox, exp_state.BASELINE_PICK)
+    assert picker.value == "bo-run-0001" and len(picker.options) == 2  # the options as shown: who ran each
+    assert [option.rsplit(" · by ", 1)[1] for option in picker.options] == ["Bo", "Ann Example"]
+    widget(at.get("button_group"), exp_state.BASELINE_WHOSE).set_value("Mine").run()
+    assert not at.exception, at.exception
+    picker = widget(at.selectbox, exp_state.BASELINE_PICK)
+    assert len(picker.options) == 1 and picker.options[0].endswith(f"{anns.id[:8]} · by Ann Example")
+    assert picker.value == anns.id  # the comparison follows: Ann's own run
+    assert any(t.startswith(f"Run {anns.id[:8]} of ") for t in texts(at.caption))

@@ -37,6 +37,7 @@ from playground.experiments.model import Case
 from playground.presets import Preset, slugify
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, notices, run_view, widget_sync
+from playground.ui.common.user import current_user
 from playground.ui.experiments import checks_form, state, tables
 from playground.ui.experiments.variants import variants_section
 
@@ -260,15 +261,18 @@ def baseline_label(run: ExperimentRunSummary) -> str:
     cases = state.case_count(run.id)
     return (f"{run.started_at:%Y-%m-%d %H:%M} UTC · {run.status} · "
             + (f"{cases} case(s), " if cases is not None else "") + f"{run.done} of {run.total} cell(s) done, "
-            f"{run.passed} passed · {run.id[:8]}")
+            f"{run.passed} passed · {run.id[:8]}" + (f" · by {run.user_name}" if run.user_name else ""))
 
 
 def comparison_section(baseline: ExperimentResult, comparison) -> None:
     st.markdown("**Against an earlier run**")
     result = state.result()
+    if current_user() is not None:  # signed in: whose earlier runs to compare with
+        st.segmented_control("Runs of", [state.EVERYONE, state.MINE], default=state.EVERYONE,
+                             key=state.BASELINE_WHOSE, persist_state=state.KEEP, on_change=state.follow_whose)
     earlier = state.baseline_choices(result) if result is not None else []
     labels = {run.id: baseline_label(run) for run in earlier}
-    if len(labels) > 1:
+    if labels:
         st.selectbox("Compare against", list(labels), key=state.BASELINE_PICK, format_func=labels.get,
                      on_change=state.choose_baseline,
                      help="Any earlier run of this experiment: the newest finished one is chosen first (a stopped "

@@ -392,9 +392,17 @@ BASELINE_PICK = "exp.baseline_pick"  # the earlier run the result is compared wi
 _CASE_COUNTS = "exp.case_counts"  # experiment run id -> its number of cases (read once)
 
 
+BASELINE_WHOSE = "exp.baseline_whose"  # EVERYONE or MINE: whose earlier runs the picker lists (signed in)
+EVERYONE, MINE = "Everyone", "Mine"
+
+
 def baseline_choices(result: ExperimentResult) -> list[ExperimentRunSummary]:
-    """The earlier runs of the same experiment, newest first (the result itself left out)."""
-    return [run for run in store().list(result.experiment.id, limit=20) if run.id != result.id]
+    """The earlier runs of the same experiment, newest first (the result itself left out); only
+    the signed-in user's when they chose Mine."""
+    me = current_user()
+    mine = me is not None and me.email and st.session_state.get(BASELINE_WHOSE) == MINE
+    earlier = store().list(result.experiment.id, limit=20, user_email=me.email if mine else None)
+    return [run for run in earlier if run.id != result.id]
 
 
 def case_count(run_id: str) -> int | None:
@@ -409,6 +417,16 @@ def _set_baseline(result: ExperimentResult, baseline: ExperimentResult | None) -
     st.session_state[_COMPARISON] = (baseline, compare(baseline, result)) if baseline is not None else None
     if baseline is not None:
         st.session_state[BASELINE_PICK] = baseline.id
+
+
+def follow_whose() -> None:
+    """Everyone/Mine changed: a baseline no longer listed gives way to the newest listed run."""
+    current = result()
+    if current is None:
+        return
+    listed = baseline_choices(current)
+    if listed and st.session_state.get(BASELINE_PICK) not in {run.id for run in listed}:
+        _set_baseline(current, store().get(listed[0].id))
 
 
 def choose_baseline() -> None:
