@@ -102,3 +102,13 @@ def test_revert_drops_the_draft_for_the_request(server):
     assert json.loads(json_text(at)) == before.to_wire()
     assert not at.error
     assert [b.key for b in at.button if b.key == "json_revert"] == []
+
+
+def test_a_form_json_field_shows_its_broken_line_with_a_caret(server):
+    """The form's JSON fields (logit_bias, metadata, ...) name the place the same way as the JSON view."""
+    at = open_app()
+    widget(at.text_area, "p_logit_bias").set_value('{"42": -100,\n "7" 5}').run()
+    assert any("invalid JSON at line 2, column 6" in unescaped(e.value) for e in at.error)
+    assert [c.value for c in at.code if c.value.startswith("2 | ")] == ['2 |  "7" 5}\n  |      ^']
+    widget(at.text_area, "p_logit_bias").set_value('{"42": -100, "7": 5}').run()
+    assert not [c for c in at.code if c.value.startswith("2 | ")]

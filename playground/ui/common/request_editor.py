@@ -26,10 +26,11 @@ from typing import Any, Callable
 import streamlit as st
 from pydantic import ValidationError
 
+from playground import json_errors
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
-from playground.ui.common import branches, message_editor, request_form, request_json
+from playground.ui.common import branches, message_editor, request_form, request_json, widget_sync
 from playground.ui.common.request_sync import FORM_VIEW, JSON_VIEW
 
 NO_USER_TEXT = "Write a user message first."
@@ -136,6 +137,10 @@ class RequestEditor:
         message = self.errors().get(source)
         if message:
             st.error(escape_markdown(message), icon=":material/error:")
+            if "invalid JSON at line" in message:  # a JSON field: its line, a caret under the column
+                _, broken = json_errors.parse(widget_sync.value(self.key(source)) or "")
+                if broken is not None:
+                    st.code(broken.excerpt, language=None)
 
     def blockers(self) -> list[str]:
         """A view holding a value that is not valid: the request shown is not the one kept."""
