@@ -21,7 +21,7 @@ from playground.runs.store import RunStore
 CONTINUE_FIELDS = {"continue_final_message": True, "add_generation_prompt": False}
 PROBE_PREFIX = "1, 2, 3, 4, 5, 6,"  # an answer only a continuation goes on with " 7"
 PROBE_ANSWER = "7"
-BRANCH_SOURCE = "Branch"  # the run store's source of a branched run
+BRANCH_SOURCE = "branch"  # the run store's source of a branched run (runs.store.SOURCES)
 
 
 def branch_request(run: Run, position: int, rank: int, choice: int = 0) -> tuple[ChatRequest, BranchOrigin]:

@@ -28,7 +28,7 @@ from playground.db.user import User
 from playground.secrets_check import find_secrets
 from playground.settings import database_target
 
-SOURCES = ("playground", "compare", "repeat", "experiment", "cli")
+SOURCES = ("playground", "compare", "repeat", "experiment", "cli", "branch")
 _DISTINCT = ("endpoint", "model", "preset", "source", "user_email")
 _FEEDBACK_UNSET = object()
 
