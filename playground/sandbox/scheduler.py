@@ -347,7 +347,7 @@ class Scheduler:
             self._finish(seq, "length")
             return
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, seq.row), shape=(engine.n_vocab,))
-        token, sampled_logprob = seq.sampler.sample(logits)
+        token, sampled_logprob = seq.sampler.sample(self._ctx, seq.row, logits, job.logprobs)
         if engine.is_end(token):
             self._finish(seq, "stop")
             return
