@@ -185,10 +185,11 @@ def test_the_run_bar_stays_in_view_beside_a_long_conversation(browser, app_url):
 
     with open_page(browser, app_url, "Playground", viewport=(1400, 700)) as page:
         page.locator(USER_BOX).first.wait_for()
+        boxes = page.locator("textarea[aria-label='Message text']")  # not the form's boxes, drawn as they come
         for _ in range(4):  # the messages reach far below the window
-            count = page.locator("textarea").count()
+            count = boxes.count()
             page.get_by_role("button", name="Add message").click()
-            expect(page.locator("textarea")).to_have_count(count + 1)
+            expect(boxes).to_have_count(count + 1)
         page.get_by_role("heading", name="Playground").scroll_into_view_if_needed()
         user_box = page.locator(USER_BOX).first.bounding_box()
         assert page.get_by_role("button", name="Add message").bounding_box()["y"] > 700  # the talk goes on below

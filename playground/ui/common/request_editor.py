@@ -144,7 +144,8 @@ class RequestEditor:
 
     def blockers(self) -> list[str]:
         """A view holding a value that is not valid: the request shown is not the one kept."""
-        return [f"Fix {where(source)} first: {message}" for source, message in self.errors().items()]
+        # The first line: a JSON error's excerpt (its line and caret) is shown under its own box.
+        return [f"Fix {where(source)} first: {message.splitlines()[0]}" for source, message in self.errors().items()]
 
     def problems(self, request: ChatRequest | None = None) -> list[str]:
         """What stops `request` (default: the edited one) from running, by the one rule every page
