@@ -27,8 +27,8 @@ run: $(STAMP)
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
 # Two workers (pytest-xdist), a test file each at a time (--dist loadfile: a file's module-scoped
 # app and browser stay shared within it): most of the suite waits on sockets, browsers and a
-# model. 1,076 tests took 6 min 45 s this way on 2 quiet cores (a fresh clone's .ci/run: 6 min
-# 50 s in all). One worker took 5 min for 840 tests before this session's heavier ones (tools on
+# model. 1,076 tests took 7 min 17 s this way on 2 quiet cores (a fresh clone's .ci/run: 7 min
+# 22 s in all). One worker took 5 min for 840 tests before this session's heavier ones (tools on
 # the local model, PostgreSQL, five window widths); the suite grows, two workers keep it under 10.
 TEST_WORKERS ?= 2
 test: $(DEV_STAMP) system-deps
