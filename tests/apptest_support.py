@@ -112,6 +112,16 @@ def open_groups(at: AppTest, prefix: str = "") -> None:
         at.session_state[RequestEditor(prefix=prefix).group_key(title)] = True
 
 
+def open_app() -> AppTest:
+    """The whole app run once on the Playground, every parameter group open (a folded group's
+    widgets are not built)."""
+    at = whole_app()
+    open_groups(at)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def send_stale(at: AppTest, *echoes) -> AppTest:
     """Run the app as a browser that has not drawn the latest page yet would: for each
     (old widget, value) it sends that value for a widget taken from an earlier run's tree (one

@@ -22,7 +22,7 @@ from playground.presets import Preset, PresetStore, Variable, read_variables
 from playground.presets.sharelink import decode_token
 from playground.runs.store import RunStore
 from playground.settings import configured_endpoints
-from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
+from tests.apptest_support import open_app, sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, ScriptedServer, make_chunk
 from tests.support import chat_requests, wait_for
 
@@ -39,15 +39,6 @@ def server(monkeypatch, tmp_path):
 def new_app() -> AppTest:
     """The whole app, sidebar included, as `streamlit run app.py` runs it (apptest_support)."""
     return whole_app()
-
-
-def open_app() -> AppTest:
-    """The app run once, every parameter group open (a folded group's widgets are not built)."""
-    at = new_app()
-    open_groups(at)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def request_of(at: AppTest) -> ChatRequest:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground.client.schema import ChatRequest
 from playground.presets import Preset, PresetStore
-from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
+from tests.apptest_support import open_app, sandbox_stand_in, whole_app, widget
 from tests.scripted_server import Reply, make_chunk
 from tests.support import chat_requests
 
@@ -29,14 +29,6 @@ def server(monkeypatch, tmp_path):
     with sandbox_stand_in(tmp_path, monkeypatch, models=[("scripted-model", "scripted")]) as scripted:
         scripted.default = Reply.stream_text(["It is 21 degrees and sunny in Oslo."])
         yield scripted
-
-
-def open_app() -> AppTest:
-    at = whole_app()
-    open_groups(at)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def shown(elements) -> list[str]:

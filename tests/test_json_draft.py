@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from playground.json_errors import JSONErrorAt, parse
-from tests.apptest_support import open_groups, sandbox_stand_in, whole_app, widget
+from tests.apptest_support import open_app, sandbox_stand_in, widget
 
 BROKEN = '{\n  "model": "scripted/scripted-model",\n  "temperature": 0.3\n  "messages": []\n}'
 
@@ -47,14 +47,6 @@ def test_tabs_and_numbers_of_two_digits_keep_the_caret_in_place():
     shown, caret = error.excerpt.split("\n")
     assert shown.startswith("12 | ") and caret.startswith("   | ")
     assert shown[caret.index("^")] == '"' and shown[caret.index("^") + 1] == "b"
-
-
-def open_app() -> AppTest:
-    at = whole_app()
-    open_groups(at)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def unescaped(text) -> str:
