@@ -182,8 +182,16 @@ class RequestEditor:
         return message_editor.request_messages(self.get())
 
     def _commit_messages(self, messages: list[dict[str, Any]], source: str) -> bool:
+        return self.commit_field("messages", messages, source)
+
+    def commit_field(self, name: str, value: Any, source: str) -> bool:
+        """A form widget's change of one wire field (None: the field is not sent), committed;
+        False, and the API's reason under `source`, when the request does not validate."""
         body = self.get().to_wire()
-        body["messages"] = messages
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = value
         try:
             new = ChatRequest.from_wire(body)
         except ValidationError as error:

@@ -16,9 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from pydantic import ValidationError
 
-from playground.client.schema import ChatRequest, describe_error
 from playground.textsafe import escape_markdown
 from playground.tool_specs import (
     TEMPLATES,
@@ -49,19 +47,7 @@ def _tools(editor: RequestEditor) -> list[dict[str, Any]]:
 def _store(editor: RequestEditor, tools: list[dict[str, Any]], source: str) -> bool:
     """Commit the request with these tools (none: the field is not sent); False and the reason
     under `source` when it does not validate."""
-    body = editor.get().to_wire()
-    if tools:
-        body["tools"] = tools
-    else:
-        body.pop("tools", None)
-    try:
-        request = ChatRequest.from_wire(body)
-    except ValidationError as error:
-        editor.set_error(source, "; ".join(describe_error(error)))
-        return False
-    editor.set_error(source, None)
-    editor.commit(request, source="form")
-    return True
+    return editor.commit_field("tools", tools or None, source)
 
 
 def _restart(editor: RequestEditor) -> None:
