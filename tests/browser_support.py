@@ -264,10 +264,11 @@ def put_preset(app_dir: Path, preset: dict, cases: str | None = None) -> Path:
     return folder
 
 
-def choose(page, combobox, option: str) -> None:
-    """Pick `option` in a st.selectbox. A rerun that redraws the box as it is clicked closes its
-    list again (seen after a run finished): the click is made again, at most three times."""
-    wanted = page.get_by_role("option", name=option, exact=True)
+def choose(page, combobox, option) -> None:
+    """Pick `option` (its exact name, or a locator of the option) in a st.selectbox. A rerun that
+    redraws the box as it is clicked closes its list again (seen after a run finished): the click
+    is made again, at most three times."""
+    wanted = page.get_by_role("option", name=option, exact=True) if isinstance(option, str) else option
     for attempt in range(3):
         combobox.click()
         try:

@@ -12,7 +12,7 @@ import pytest
 
 from playground.runs import continuation
 from playground.runs.store import RunStore
-from tests.browser_support import PAGE_TIMEOUT_MS, run_prompt, screenshot, wait_idle
+from tests.browser_support import PAGE_TIMEOUT_MS, choose, run_prompt, screenshot, wait_idle
 from tests.scripted_server import Reply, make_chunk
 from tests.support import chat_requests, wait_for
 
@@ -102,8 +102,8 @@ def test_a_split_character_and_a_branch_from_an_alternative(page, server, app_di
             search.fill(needle)
             search.press("Enter")
             expect(page.get_by_text("Runs 1-1 of 1")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-            page.get_by_test_id("stSelectbox").filter(has_text="Open a run").click()
-            page.get_by_role("option").filter(has_text=needle).click()
+            choose(page, page.get_by_test_id("stSelectbox").filter(has_text="Open a run"),
+                   page.get_by_role("option").filter(has_text=needle))
             expect(page.get_by_role("heading", name=f"Run {heading[:8]}")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             expect(page.get_by_text(line)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         screenshot(page, "branch-history.png", full_page=True)

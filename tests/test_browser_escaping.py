@@ -266,6 +266,9 @@ def test_history_list_and_detail(page, browser, server, app_url, app_dir):
         option.click()
         # the detail: its caption, the answer, the heatmap
         expect(page.get_by_role("heading", name=f"Run {run.id[:8]}")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        # the heading is drawn before the caption under it: wait for the caption, then read it
+        expect(page.get_by_test_id("stMain")).to_contain_text(f"{HOSTILE_MODEL} · {HOSTILE_MODEL}",
+                                                              timeout=PAGE_TIMEOUT_MS)
         assert_shows(page.get_by_test_id("stMain").inner_text(), f"{HOSTILE_MODEL} · {HOSTILE_MODEL}",
                      where="the run's caption")
         drawn(page, ".pg-answer")

@@ -20,7 +20,7 @@ import pytest
 from playground.client.run import ChoiceResult, Run, RunError
 from playground.client.schema import ChatRequest, Usage
 from playground.runs.store import RunStore
-from tests.browser_support import dataframe_text, open_page, screenshot, wait_idle
+from tests.browser_support import choose, dataframe_text, open_page, screenshot, wait_idle
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.browser
@@ -90,8 +90,8 @@ def test_send_to_compare_then_run_all_and_the_tables_fit_at_1440(browser, server
     RunStore(app_dir / "data" / "runs.sqlite3").save(past)
     with open_page(browser, f"{app_url}/history", "History", viewport=VIEWPORT) as page:
         try:
-            page.get_by_test_id("stSelectbox").filter(has_text="Open a run").click()
-            page.get_by_role("option").filter(has_text="Orange.").click()
+            choose(page, page.get_by_test_id("stSelectbox").filter(has_text="Open a run"),
+                   page.get_by_role("option").filter(has_text="Orange."))
             page.get_by_role("button", name="Send to Compare").click()
             expect(page.get_by_text(f"Past run {past.id[:8]}")).to_be_visible()
             # nothing tried yet: no warning, red or otherwise
@@ -100,7 +100,10 @@ def test_send_to_compare_then_run_all_and_the_tables_fit_at_1440(browser, server
             page.get_by_role("button", name="Run all").click()
             expect(page.get_by_text("Every run was asked: Name a warm colour.")).to_be_visible()
             wait_idle(page)
-            # the one note left is the token diff's hint (neither run has logprobs): no error, no warning
+            # the one note left is the token diff's hint (neither run has logprobs): no error, no warning.
+            # It is drawn below the runs, so it can come after the page first looks idle: wait for it.
+            expect(page.get_by_test_id("stAlert").filter(has_text="The token diff needs logprobs")).to_be_visible()
+            wait_idle(page)
             alerts = page.get_by_test_id("stAlert").all_inner_texts()
             assert [text.startswith("The token diff needs logprobs") for text in alerts] == [True], alerts
             sent = [r.json for r in server.requests if r.path == CHAT_PATH][sent_before:]

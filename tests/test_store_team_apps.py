@@ -71,8 +71,8 @@ def test_a_run_made_in_one_replica_shows_in_the_others_history(team: Team, brows
     assert [s.text_preview for s in store.list(search="Which replica answers")] == ["Made on replica A."]
     with open_page(browser, f"{team.b}/history", "History") as page:
         try:
-            page.get_by_test_id("stSelectbox").filter(has_text="Open a run").click()
-            page.get_by_role("option").filter(has_text="Made on replica A.").click()
+            choose(page, page.get_by_test_id("stSelectbox").filter(has_text="Open a run"),
+                   page.get_by_role("option").filter(has_text="Made on replica A."))
             wait_answer(page, "a.some(t => t.includes('Made on replica A.'))")  # the opened run's answer
             wait_idle(page)
             screenshot(page, "team-history-on-b.png", full_page=True)
