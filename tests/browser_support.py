@@ -272,13 +272,15 @@ def choose(page, combobox, option) -> None:
     for attempt in range(3):
         combobox.click()
         try:
-            wanted.wait_for(timeout=5_000 if attempt < 2 else PAGE_TIMEOUT_MS)
-            break
+            timeout = 5_000 if attempt < 2 else PAGE_TIMEOUT_MS
+            wanted.wait_for(timeout=timeout)
+            wanted.click(timeout=timeout)  # the list can close again between these two
+            return
         except Exception:
             if attempt == 2:
                 raise
+            page.keyboard.press("Escape")  # a list left open would close on the next click
             wait_idle(page)
-    wanted.click()
 
 
 @contextmanager
@@ -312,10 +314,29 @@ def run_prompt(page, text: str) -> None:
     run.click()
 
 
+# True once the app's script state (Streamlit marks its root with it) has been "notRunning" for
+# quietMs: the observer notes when the state last changed, per root (a reload makes a new one).
+_QUIET_JS = """quietMs => {
+  const root = document.querySelector('[data-test-script-state]');
+  if (!root) return false;
+  if (window.__pgRoot !== root) {
+    window.__pgRoot = root;
+    window.__pgSince = performance.now();
+    new MutationObserver(() => { window.__pgSince = performance.now(); })
+      .observe(root, {attributes: true, attributeFilter: ['data-test-script-state']});
+  }
+  return root.getAttribute('data-test-script-state') === 'notRunning'
+      && performance.now() - window.__pgSince >= quietMs;
+}"""
+QUIET_MS = 300
+
+
 def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Until the app's script run is over: an element found while a rerun redraws the page can be
-    replaced under the test ("not attached to the DOM"). Streamlit marks its root with the state."""
-    page.locator('[data-test-script-state="notRunning"]').first.wait_for(state="attached", timeout=timeout_ms)
+    """Until the app's script run is over and no other has started for QUIET_MS: an element
+    found while a rerun redraws the page can be replaced under the test ("not attached to the
+    DOM"). A finished stream is followed by a rerun or two (the run saved, the page redrawn) a
+    moment later, so a single look at "notRunning" can fall between them."""
+    page.wait_for_function(_QUIET_JS, arg=QUIET_MS, timeout=timeout_ms, polling=50)
 
 
 def rendered_hostile(page) -> dict[str, dict]:

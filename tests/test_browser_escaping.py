@@ -172,10 +172,13 @@ def test_compare_panes_summary_logprobs_diff_and_repeat(page, browser, server, a
         page.get_by_text("Shared conversation", exact=True).click()
     message.fill(USER_TEXT)
     message.press("Tab")
+    wait_idle(page)  # the message's rerun redraws the panes: a box typed in meanwhile can lose it
     # pane 2 asks for a model whose name is hostile user text (its label is shown everywhere)
     model = page.get_by_test_id("stMain").get_by_role("textbox", name="Model").nth(1)
     model.fill(HOSTILE_MODEL)
     model.press("Tab")
+    wait_idle(page)
+    expect(model).to_have_value(HOSTILE_MODEL)
     # the two answers differ in one token (a script where the other has an image): a diff to show
     other = [HOSTILE_SCRIPT if token == HOSTILE_IMG else token for token in TOKENS]
     server.add(hostile_answer())
