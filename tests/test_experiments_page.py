@@ -27,6 +27,7 @@ from tests.apptest_support import (
     app_test,
     capture_downloads,
     frame,
+    open_groups,
     sandbox_stand_in,
     texts,
     widget,
@@ -350,3 +351,56 @@ def test_a_variant_on_the_pages_preset_follows_it_when_the_preset_changes(server
     bodies = [r.json for r in server.requests if r.path == PATH_A]
     assert [b["messages"] for b in bodies] == [[{"role": "system", "content": "Answer with one shape."},
                                                 {"role": "user", "content": "Shape of a wheel?"}]]
+
+
+def _variant_limits(at: AppTest, i: int) -> dict[str, int | None]:
+    """Variant i's token-limit boxes by field."""
+    prefix = exp_state.variant_key(i, "")
+    return {w.key.split("@")[0][len(prefix):]: w.value for w in at.number_input
+            if w.key and w.key.split("@")[0] in (prefix + "p_max_tokens", prefix + "p_max_completion_tokens")}
+
+
+def test_a_variants_token_limit_is_in_the_field_its_endpoint_reads(server: ScriptedServer, tmp_path: Path) -> None:
+    """Issue 22 on Experiments: B reads max_completion_tokens (SGP's), A max_tokens (its
+    token_limit_field). Each variant's form shows one limit box, in its endpoint's field, and its caption
+    names no change; an edited limit follows the variant to another endpoint."""
+    preset = dict(PRESET, request=dict(PRESET["request"], max_completion_tokens=64))
+    (tmp_path / "presets" / "colour-of-a-thing.json").write_text(json.dumps(preset), encoding="utf-8")
+    server.route(PATH_A, Reply.stream_text(["Red"]))
+    server.route(PATH_B, Reply.stream_text(["Blue"]))
+    at = app_test("experiments.py")
+    at.secrets["endpoints"] = {
+        "A": {"base_url": server.base_url, "chat_path": PATH_A, "auth": "x-api-key", "token_limit_field": "max_tokens"},
+        "B": {"base_url": server.base_url, "chat_path": PATH_B, "auth": "x-api-key"},  # SGP's path: SGP's field
+    }
+    at.session_state["endpoint_name"] = "A"
+    for i in range(2):
+        open_groups(at, exp_state.variant_key(i, ""))
+    at.run()
+    assert not at.exception, at.exception
+    two_variants(at)
+    assert _variant_limits(at, 0) == {"p_max_tokens": 64}
+    assert _variant_limits(at, 1) == {"p_max_completion_tokens": 64}
+    captions = texts(at.caption)
+    assert captions.count("Sends the source's request as it is.") == 2  # a model is named in the label, not here
+    assert not [c for c in captions if c.startswith("Changes:")], captions
+    assert [c for c in captions if c.startswith("The token limit is sent as")] == [
+        "The token limit is sent as `max_tokens`: the field A reads (its token_limit_field).",
+        "The token limit is sent as `max_completion_tokens`: the field B reads (its token_limit_field)."]
+    run_experiment(at)
+    sent = {(r.path, r.json.get("max_tokens"), r.json.get("max_completion_tokens")) for r in server.requests
+            if r.path in (PATH_A, PATH_B)}
+    assert sent == {(PATH_A, 64, None), (PATH_B, None, 64)}
+
+    # variant 1's limit edited on A, then the variant moved to B: the edit goes with it
+    widget(at.number_input, exp_state.variant_key(0, "p_max_tokens")).set_value(10).run()
+    assert "Changes: max_tokens=10" in texts(at.caption)
+    widget(at.selectbox, exp_state.variant_key(0, "endpoint")).select("B").run()
+    assert not at.exception, at.exception
+    assert _variant_limits(at, 0) == {"p_max_completion_tokens": 10}
+    assert "Changes: max_completion_tokens=10" in texts(at.caption)
+    before = len(server.requests)
+    run_experiment(at)
+    sent = [(r.json.get("max_tokens"), r.json.get("max_completion_tokens")) for r in server.requests[before:]
+            if r.path == PATH_B and r.json["model"] == "scripted/model"]
+    assert sent == [(None, 10), (None, 10)]

@@ -12,8 +12,8 @@ import pytest
 from playground import codegen
 from playground.client.client import ChatClient
 from playground.client.endpoint import Endpoint
-from playground.client.schema import ChatRequest
-from playground.client.token_limit import IgnoredLimit, ignored_limit, with_token_limit_field
+from playground.client.schema import REMOVED, ChatRequest
+from playground.client.token_limit import IgnoredLimit, changes_in_field, ignored_limit, with_token_limit_field
 from playground.settings import configured_endpoints
 from tests.scripted_server import Reply, ScriptedServer
 
@@ -78,6 +78,15 @@ def test_the_limit_moves_to_the_endpoints_field_unless_both_are_set():
     assert with_token_limit_field(both, "max_tokens") is both
     none = chat()
     assert with_token_limit_field(none, "max_tokens") is none
+
+
+def test_an_edited_limit_moves_with_the_request_to_another_field():
+    assert changes_in_field({"max_tokens": 10, "seed": 1}, "max_completion_tokens") == {
+        "max_completion_tokens": 10, "seed": 1}
+    assert changes_in_field({"max_tokens": REMOVED}, "max_completion_tokens") == {"max_completion_tokens": REMOVED}
+    both = {"max_tokens": 10, "max_completion_tokens": 20}  # both edited: as typed
+    assert changes_in_field(both, "max_tokens") is both
+    assert changes_in_field({"max_tokens": 10}, "max_tokens") == {"max_tokens": 10}
 
 
 @pytest.mark.parametrize("stream", [False, True])

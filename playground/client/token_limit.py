@@ -46,6 +46,17 @@ def with_token_limit_field(request: ChatRequest, field: TokenLimitField) -> Chat
     return request.model_copy(update={field: limit, other: None})
 
 
+def changes_in_field(changes: dict, field: TokenLimitField) -> dict:
+    """Changes to a request (ChatRequest.changes_from) with a token limit edited in the other
+    field moved to `field`: an edit made for one endpoint follows the request to another."""
+    other = other_field(field)
+    if other not in changes or field in changes:
+        return changes
+    moved = dict(changes)
+    moved[field] = moved.pop(other)
+    return moved
+
+
 @dataclass(frozen=True)
 class IgnoredLimit:
     """A run that generated more tokens than its request's limit allows."""

@@ -25,6 +25,7 @@ import streamlit as st
 from playground import settings
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest
+from playground.client.token_limit import changes_in_field
 from playground.experiments import (
     CaseImport,
     CasesFileError,
@@ -47,6 +48,7 @@ from playground.settings import database_target
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
+from playground.ui.common.request_sync import endpoint_of
 from playground.ui.common.run_slot import RunSlot
 from playground.ui.common.user import current_user
 from playground.ui.playground import state as playground_state
@@ -270,8 +272,10 @@ def playground_request() -> ChatRequest | None:
 
 
 def variant_editor(i: int) -> RequestEditor:
-    """Variant i's request editor: its source's request with this variant's changes on top."""
-    return RequestEditor(prefix=variant_key(i, ""), open_groups=False, show_model=True)
+    """Variant i's request editor: its source's request with this variant's changes on top, its
+    token limit in the field the variant's endpoint reads (issue 22)."""
+    return RequestEditor(prefix=variant_key(i, ""), open_groups=False, show_model=True,
+                         endpoint=lambda: endpoints().get(widget_sync.value(variant_key(i, "endpoint")) or ""))
 
 
 def follow_page_preset(preset: str) -> None:
@@ -293,6 +297,9 @@ def variant_request(i: int, source: str, source_request: ChatRequest) -> tuple[C
     preset's file, the Playground's request edited) keeps the changes on top of the new one, and
     a change that no longer fits it is dropped (said once)."""
     editor = variant_editor(i)
+    endpoint = endpoint_of(editor)
+    if endpoint is not None:  # the source as this variant's endpoint is sent it: no limit shown twice
+        source_request = endpoint.prepare(source_request)
     base_key = variant_key(i, "base")
     base_source, base = st.session_state.get(base_key, (None, None))
     current = editor.request()
@@ -300,6 +307,8 @@ def variant_request(i: int, source: str, source_request: ChatRequest) -> tuple[C
         editor.load(source_request)
     elif base != source_request:
         changes = current.changes_from(base)
+        if endpoint is not None:
+            changes = changes_in_field(changes, endpoint.token_limit_field)
         try:
             editor.load(source_request.with_changes(changes))
         except ValueError as error:  # ValidationError: e.g. a temperature the new request's model cannot take
