@@ -404,3 +404,26 @@ def test_a_variants_token_limit_is_in_the_field_its_endpoint_reads(server: Scrip
     sent = [(r.json.get("max_tokens"), r.json.get("max_completion_tokens")) for r in server.requests[before:]
             if r.path == PATH_B and r.json["model"] == "scripted/model"]
     assert sent == [(None, 10), (None, 10)]
+
+
+def test_a_variants_model_follows_its_endpoint(server: ScriptedServer) -> None:
+    """As a Compare pane's (issue 22): C lists its models, A none."""
+    server.route("/c/v1/models", Reply.json(200, {"object": "list", "data": [{"id": "c-first"}, {"id": "c-second"}]}))
+    server.route("/c/v1/chat/completions", Reply.stream_text(["Red"]))
+    at = app(server)
+    at.secrets["endpoints"]["C"] = {"base_url": server.base_url, "chat_path": "/c/v1/chat/completions",
+                                    "models_path": "/c/v1/models", "auth": "bearer"}
+    at.run()
+    model = exp_state.variant_key(0, "p_model")
+    assert widget_value(at, model) == "scripted/model"
+    widget(at.selectbox, exp_state.variant_key(0, "endpoint")).select("C").run()
+    assert not at.exception, at.exception
+    assert widget_value(at, model) == "c-first"  # the old server's model is not C's
+    widget(at.text_input, model).input("c-second").run()
+    widget(at.selectbox, exp_state.variant_key(0, "endpoint")).select("A").run()
+    assert widget_value(at, model) == "c-second"  # A lists nothing: kept
+    widget(at.selectbox, exp_state.variant_key(0, "endpoint")).select("C").run()
+    assert widget_value(at, model) == "c-second"  # C lists it: the same name
+    run_experiment(at)
+    bodies = [r.json for r in server.requests if r.path == "/c/v1/chat/completions"]
+    assert [b["model"] for b in bodies] == ["c-second", "c-second"]  # both cases, on C

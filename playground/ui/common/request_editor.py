@@ -30,6 +30,7 @@ from playground import json_errors
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
+from playground.ui import sidebar
 from playground.ui.common import branches, message_editor, request_form, request_json, widget_sync
 from playground.ui.common.request_sync import FORM_VIEW, JSON_VIEW
 
@@ -102,6 +103,18 @@ class RequestEditor:
         request = ChatRequest.from_wire(body)
         self.load(request)
         return request
+
+    def follow_endpoint(self) -> None:
+        """The endpoint changed (a Compare pane's, a variant's): the model becomes one the new
+        server has (sidebar.pick_model's rule), or History would record the old server's model
+        against the new one."""
+        endpoint = self.endpoint() if self.endpoint is not None else None
+        request = self.request()
+        if endpoint is None or request is None:
+            return
+        model = sidebar.model_on(endpoint, request.model)
+        if model and model != request.model:
+            self.update(model=model)
 
     def needs_sync(self, view: str) -> bool:
         """Called by a view before it draws its widgets: True (once) when the request changed in a

@@ -156,7 +156,7 @@ def pane_setup(i: int, recent: dict[str, str], disabled: bool) -> None:
         return widget_key(i, name)
 
     st.selectbox("Endpoint", names, key=k("endpoint"), disabled=disabled, persist_state=state.KEEP,
-                 on_change=follow_endpoint, args=(i,))
+                 on_change=state.pane_editor(i).follow_endpoint)
     st.checkbox("Include in Run all", key=k("include"), disabled=disabled, persist_state=state.KEEP)
     st.toggle("Use the shared conversation", key=k("linked"), disabled=disabled, persist_state=state.KEEP,
               help="On: this pane sends the shared conversation. Off: its own messages, starting from a copy.")
@@ -171,18 +171,6 @@ def pane_setup(i: int, recent: dict[str, str], disabled: bool) -> None:
         editor.json(disabled=disabled)
     with st.popover("Load a preset or a past run", disabled=disabled, width="stretch"):
         sources.source_picker(i, recent)
-
-
-def follow_endpoint(i: int) -> None:
-    """Pane i's endpoint changed: its model becomes one the new server has (the same name when
-    listed), or History would record the old server's model against the new one."""
-    endpoint = state.endpoints().get(state.pane_value(i, "endpoint") or "")
-    request = state.pane_editor(i).request()
-    if endpoint is None or request is None:
-        return
-    model = sidebar.model_on(endpoint, request.model)
-    if model and model != request.model:
-        state.pane_editor(i).update(model=model)
 
 
 def widget_key(i: int, name: str) -> str:

@@ -52,9 +52,10 @@ def _variant(i: int, preset: Preset, presets: dict[str, Preset], sources: list[s
                       "fills the {{variables}} it has. Change anything below: the rest stays the source's.")
     source = widget_sync.value(source_key)
     base = variant_base(source, preset, presets)
-    st.selectbox("Endpoint", names, key=widget_sync.key(endpoint_key), disabled=busy, persist_state=state.KEEP)
-    request, changes = state.variant_request(i, source, base.request)
     editor = state.variant_editor(i)
+    st.selectbox("Endpoint", names, key=widget_sync.key(endpoint_key), disabled=busy, persist_state=state.KEEP,
+                 on_change=editor.follow_endpoint)
+    request, changes = state.variant_request(i, source, base.request)
     changed = _changed_names(changes, base.request)
     st.caption("Changes: " + ", ".join(changed) if changed else "Sends the source's request as it is.")
     with st.expander("Edit this variant's request", expanded=False):
