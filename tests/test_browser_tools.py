@@ -11,7 +11,17 @@ import json
 
 import pytest
 
-from tests.browser_support import USER_BOX, answers, run_prompt, screenshot, wait_answer, wait_idle
+from tests.browser_support import (
+    RUN_BUTTON,
+    USER_BOX,
+    answers,
+    choose,
+    put_preset,
+    run_prompt,
+    screenshot,
+    wait_answer,
+    wait_idle,
+)
 from tests.scripted_server import Reply
 from tests.support import chat_requests
 
@@ -91,3 +101,45 @@ def test_a_schema_typo_is_named_where_it_is(page, server):
     expect(page.get_by_text("Fix function 1 first: Invalid JSON at line 4")).to_be_visible()  # Run says why
     expect(page.get_by_text('4 |   "required": ["city"]')).to_be_visible()
     screenshot(page, "tools-schema-error.png", full_page=True)
+
+
+def test_stop_generating_ends_auto_continue_and_keeps_the_partial_answer(page, server, app_dir):
+    """A preset's tool_results answer the first call; the round after streams slowly, and Stop
+    generating ends the loop there: the partial text stays, the note says why, nothing more is sent."""
+    from playwright.sync_api import expect
+
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    put_preset(app_dir, {"schema_version": 1, "name": "Weather loop",
+                         "request": {"model": "scripted/scripted-model", "stream": True, "tools": [weather],
+                                     "tool_choice": "auto",
+                                     "messages": [{"role": "user", "content": "Weather in Oslo?"}]},
+                         "tool_results": {"get_weather": {"city": "{{arguments.city}}", "temperature_c": 21}}})
+    server.add(Reply.stream_tool_call("get_weather", ['{"city": ', '"Oslo"}'], call_id="call_oslo"))
+    server.add(Reply.stream_text([f"w{n:02d} " for n in range(60)], delay_s=0.1))  # six seconds, unless stopped
+    page.reload()  # the page was drawn before the preset was written: a new page lists it
+    page.locator(USER_BOX).first.wait_for()
+    page.locator("summary").filter(has_text="Load preset").click()  # the expander
+    wait_idle(page)
+    choose(page, page.get_by_role("combobox", name="Preset"), "Weather loop")
+    page.locator(".st-key-preset_load button").click()
+    expect(page.get_by_text("Loaded “Weather loop”")).to_be_visible()
+    wait_idle(page)
+    page.locator(RUN_BUTTON).click()
+    box = page.get_by_role("textbox", name="Result")
+    expect(box).to_have_value('{"city": "Oslo", "temperature_c": 21}')  # pre-filled from tool_results
+    wait_idle(page)
+    before = len(chat_requests(server))
+    page.get_by_role("button", name="Auto-continue").click()
+    wait_answer(page, "a[0].includes('w03')")
+    page.get_by_role("button", name="Stop generating").click()
+    expect(page.get_by_text("Auto-continue stopped after 1 round: you stopped the run.")).to_be_visible()
+    wait_idle(page)
+    text = answers(page)[0].strip()
+    assert text.startswith("w00 w01 w02 w03") and "w59" not in text
+    assert len(chat_requests(server)) == before + 1  # the one round, stopped: no other run started
+    sent = chat_requests(server)[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+    expect(page.locator(RUN_BUTTON)).to_be_enabled()
+    expect(page.get_by_role("button", name="Stop generating")).to_have_count(0)
+    screenshot(page, "tools-auto-continue-stopped.png", full_page=True)
