@@ -90,6 +90,7 @@ def fill_every_field(at: AppTest) -> None:
     widget(at.text_area, "p_logit_bias").set_value('{"42": -100}').run()
     widget(at.selectbox, "p_logprobs").set_value(True).run()
     widget(at.number_input, "p_top_logprobs").set_value(5).run()
+    widget(at.number_input, "p_prompt_logprobs").set_value(2).run()
     widget(at.selectbox, "p_response_format_type").set_value("json_schema").run()
     widget(at.text_input, "p_response_format_name").set_value("person").run()
     widget(at.text_area, "p_response_format_schema").set_value('{"type": "object"}').run()
@@ -124,7 +125,7 @@ EXPECTED = {
     "temperature": 0.8, "top_p": 0.9, "top_k": 40, "seed": 7, "n": 2,
     "max_tokens": 120, "stop": ["END", "\n\n"],  # (the sandbox's token limit field: test_token_limit)
     "frequency_penalty": 0.5, "presence_penalty": -0.5, "logit_bias": {"42": -100},
-    "logprobs": True, "top_logprobs": 5,
+    "logprobs": True, "top_logprobs": 5, "prompt_logprobs": 2,
     "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": {"type": "object"},
                                                                "strict": True}},
     "modalities": ["text"], "audio": {"voice": "alloy", "format": "wav"},
@@ -242,6 +243,7 @@ OUT_OF_RANGE = [
     ("frequency_penalty", 2.5, "frequency_penalty must be between -2 and 2, got 2.5"),
     ("presence_penalty", -3.0, "presence_penalty must be between -2 and 2, got -3"),
     ("top_logprobs", 21, "top_logprobs must be between 0 and 20, got 21"),
+    ("prompt_logprobs", 21, "prompt_logprobs must be between 0 and 20, got 21"),
 ]
 
 
@@ -264,7 +266,7 @@ def test_out_of_range_form_value_blocks_run_until_fixed(server, name, bad, messa
                                                                       + shown(at.markdown) + shown(at.error))
 
     good = {"temperature": 0.9, "top_p": 0.5, "top_k": 5, "n": 1, "max_completion_tokens": 20, "max_tokens": 20,
-            "frequency_penalty": 0.5, "presence_penalty": -0.5, "top_logprobs": 3}[name]
+            "frequency_penalty": 0.5, "presence_penalty": -0.5, "top_logprobs": 3, "prompt_logprobs": 1}[name]
     widget(at.number_input, key).set_value(good).run()
     assert message not in errors_text(at)
     assert not at.button(key="run").disabled

@@ -46,7 +46,7 @@ def test_each_range_is_enforced_and_named(name: str) -> None:
     extra = {"logprobs": True} if name == "top_logprobs" else {}
     request(**{name: low}, **extra)
     request(**{name: high}, **extra)
-    for bad in (low - 1, high + 1) if name in ("top_logprobs", "n") else (low - 0.01, high + 0.01):
+    for bad in (low - 1, high + 1) if name in ("top_logprobs", "prompt_logprobs", "n") else (low - 0.01, high + 0.01):
         message = rejected(**{name: bad}, **extra)
         assert name in message
         assert f"between {low:g} and {high:g}" in message

@@ -18,6 +18,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "frequency_penalty": (-2.0, 2.0),
     "presence_penalty": (-2.0, 2.0),
     "top_logprobs": (0, 20),
+    "prompt_logprobs": (0, 20),
     "n": (1, 128),
 }
 LOGIT_BIAS_RANGE = (-100.0, 100.0)
@@ -217,7 +218,7 @@ class ChatRequest(_Open):
     # false), and the logprobs of every prompt token with the k most likely at each position.
     add_generation_prompt: bool | None = None
     continue_final_message: bool | None = None
-    prompt_logprobs: int | None = Field(default=None, ge=0, le=20)
+    prompt_logprobs: int | None = None
 
     @field_validator(*RANGES)
     @classmethod

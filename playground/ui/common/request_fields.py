@@ -63,6 +63,9 @@ GROUPS: dict[str, list[Field]] = {
         Field("logprobs", "tri", "Return the log probability of every generated token."),
         Field("top_logprobs", "int",
               "Also return the k most likely alternatives at each position (0 to 20; needs logprobs)."),
+        Field("prompt_logprobs", "int",
+              "Also return the logprob of every prompt token, with k alternatives each (0 to 20): vLLM's "
+              "field, which the local sandbox reads too. The prompt is then coloured by surprisal."),
     ],
     "Output": [
         Field("modalities", "multi", "Output types to generate: text, and audio on models that speak.",
