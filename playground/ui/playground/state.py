@@ -37,7 +37,7 @@ from playground.presets import (
 from playground.presets.sharelink import ShareLinkError, decode_token, encode_token
 from playground.runs.batch import Batch
 from playground.secrets_check import find_secrets
-from playground.textsafe import escape_markdown
+from playground.textsafe import code_span, escape_markdown
 from playground.tools import continued
 from playground.ui import sidebar
 from playground.ui.common import branches, notices
@@ -280,8 +280,8 @@ def load_preset(preset: Preset, source: str, digest: str | None = None) -> None:
         model = sidebar.current_model()
         load(preset.request.model_copy(update={"model": model or preset.request.model}))
         say("warning", f"“{escape_markdown(preset.name)}” was made for {KIND_NAMES[made_for]} "
-            f"(model `{escape_markdown(preset.request.model)}`), and none is configured here. It is loaded on "
-            f"{escape_markdown(sidebar.current_endpoint().name)} with its model, `{escape_markdown(model)}`: "
+            f"(model {code_span(preset.request.model)}), and none is configured here. It is loaded on "
+            f"{escape_markdown(sidebar.current_endpoint().name)} with its model, {code_span(model)}: "
             "Run sends it there. To use the preset's own model, configure that endpoint (README, Endpoints) "
             "and choose it in the sidebar.")
     remember_preset_file(preset, digest)
