@@ -25,7 +25,7 @@ from streamlit.components.v2.component_manager import BidiComponentManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -100,6 +100,16 @@ def widget(listing, base: str):
     found = [w for w in listing if w.key == base or (w.key or "").split("@")[0] == base]
     assert len(found) == 1, f"{len(found)} widgets for {base!r}: {[w.key for w in listing]}"
     return found[0]
+
+
+def listing_endpoint(at: AppTest, server: ScriptedServer, answer: list[str]) -> None:
+    """[endpoints.C] on `server`: it lists two models (c-first, c-second; OpenAI's shape) and
+    streams `answer`. The scripted server has no models route on other paths: they list none."""
+    server.route("/c/v1/models", Reply.json(200, {"object": "list", "data": [{"id": "c-first"}, {"id": "c-second"}]}))
+    server.route("/c/v1/chat/completions", Reply.stream_text(answer))
+    at.secrets["endpoints"]["C"] = {"base_url": server.base_url, "chat_path": "/c/v1/chat/completions",
+                                    "models_path": "/c/v1/models", "auth": "bearer"}
+    at.run()
 
 
 def open_groups(at: AppTest, prefix: str = "") -> None:

@@ -25,6 +25,7 @@ from playground.ui.playground import state as playground_state
 from tests.apptest_support import (
     app_test,
     frame,
+    listing_endpoint,
     open_groups,
     sandbox_stand_in,
     send_stale,
@@ -467,13 +468,8 @@ def test_a_run_carrying_its_endpoints_key_is_not_saved(server: ScriptedServer) -
 
 
 def test_a_panes_model_follows_its_endpoint(server: ScriptedServer) -> None:
-    # C lists its models (OpenAI's shape); A and B list none (the scripted server has no such route).
-    server.route("/c/v1/models", Reply.json(200, {"object": "list", "data": [{"id": "c-first"}, {"id": "c-second"}]}))
-    server.route("/c/v1/chat/completions", Reply.stream_text(["ok"]))
     at = app(server)
-    at.secrets["endpoints"]["C"] = {"base_url": server.base_url, "chat_path": "/c/v1/chat/completions",
-                                    "models_path": "/c/v1/models", "auth": "bearer"}
-    at.run()
+    listing_endpoint(at, server, ["ok"])
     assert widget_value(at, "cmp.0.p_model") == "scripted/model"
     widget(at.selectbox, "cmp.0.endpoint").select("C").run()
     assert widget_value(at, "cmp.0.p_model") == "c-first"  # the old server's model is not C's

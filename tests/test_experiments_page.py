@@ -27,6 +27,7 @@ from tests.apptest_support import (
     app_test,
     capture_downloads,
     frame,
+    listing_endpoint,
     open_groups,
     sandbox_stand_in,
     texts,
@@ -408,12 +409,8 @@ def test_a_variants_token_limit_is_in_the_field_its_endpoint_reads(server: Scrip
 
 def test_a_variants_model_follows_its_endpoint(server: ScriptedServer) -> None:
     """As a Compare pane's (issue 22): C lists its models, A none."""
-    server.route("/c/v1/models", Reply.json(200, {"object": "list", "data": [{"id": "c-first"}, {"id": "c-second"}]}))
-    server.route("/c/v1/chat/completions", Reply.stream_text(["Red"]))
     at = app(server)
-    at.secrets["endpoints"]["C"] = {"base_url": server.base_url, "chat_path": "/c/v1/chat/completions",
-                                    "models_path": "/c/v1/models", "auth": "bearer"}
-    at.run()
+    listing_endpoint(at, server, ["Red"])
     model = exp_state.variant_key(0, "p_model")
     assert widget_value(at, model) == "scripted/model"
     widget(at.selectbox, exp_state.variant_key(0, "endpoint")).select("C").run()
