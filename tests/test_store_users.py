@@ -4,8 +4,8 @@ offers Mine beside Everyone, and a preset saved from the Presets page records wh
 Without a sign-in (AppTest's default user has no is_logged_in, as a server without [auth])
 nothing is recorded and no filter is offered.
 
-Not covered here: the OIDC round trip itself (st.login's redirect to a provider and back),
-which needs a real identity provider."""
+The OIDC round trip itself (st.login's redirect to a provider and back) is proved in the browser
+against a scripted provider: tests/test_browser_login.py."""
 
 from __future__ import annotations
 
@@ -83,6 +83,22 @@ def test_without_a_sign_in_nothing_is_recorded_and_no_filter(server: ScriptedSer
     at.button(key="hist.rerun").click().run()
     newest = store.list(limit=1)[0]
     assert newest.text_preview == "plain" and newest.user_email is None and newest.user_name is None
+
+
+def test_a_sign_in_without_an_email_has_no_mine_and_records_its_name(server: ScriptedServer) -> None:
+    """Runs are told apart by email: a provider that sends only a name gives no "Mine" (which
+    would list everyone's runs), and the runs still carry the name."""
+    store = RunStore(runs_db_path())
+    bos = history_run(1)
+    store.save(bos, user=User("Bo", "bo@example.com"))
+    at = history(server, {"is_logged_in": True, "name": "No Mail"})
+    assert "No Mail" in " ".join(texts(at.caption))  # signed in
+    assert not [w for w in at.get("button_group") if w.key == "hist.whose"]
+    server.route("/a/chat", Reply.stream_text(["named"], delay_s=0.01))
+    open_run(at, bos.id)
+    at.button(key="hist.rerun").click().run()
+    newest = store.list(limit=1)[0]
+    assert (newest.text_preview, newest.user_name, newest.user_email) == ("named", "No Mail", None)
 
 
 def test_a_preset_saved_by_a_signed_in_user_records_them(server: ScriptedServer, tmp_path: Path,

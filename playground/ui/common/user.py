@@ -39,6 +39,13 @@ def current_user() -> User | None:
     return User(name=str(name) if name else None, email=str(email) if email else None)
 
 
+def runs_owner() -> User | None:
+    """The signed-in user whose runs "Mine" lists, or None. Runs are told apart by email, so a
+    sign-in whose provider sent no email has no "Mine" (it would list everyone's runs)."""
+    me = current_user()
+    return me if me is not None and me.email else None
+
+
 def account_box() -> None:
     """The sidebar's sign-in line (drawn only when login is configured)."""
     if not login_configured():

@@ -37,7 +37,7 @@ from playground.experiments.model import Case
 from playground.presets import Preset, slugify
 from playground.textsafe import escape_markdown
 from playground.ui.common import live_view, notices, run_view, widget_sync
-from playground.ui.common.user import current_user
+from playground.ui.common.user import runs_owner
 from playground.ui.experiments import checks_form, state, tables
 from playground.ui.experiments.variants import variants_section
 
@@ -267,7 +267,7 @@ def baseline_label(run: ExperimentRunSummary) -> str:
 def comparison_section(baseline: ExperimentResult, comparison) -> None:
     st.markdown("**Against an earlier run**")
     result = state.result()
-    if current_user() is not None:  # signed in: whose earlier runs to compare with
+    if runs_owner() is not None:  # signed in: whose earlier runs to compare with
         st.segmented_control("Runs of", [state.EVERYONE, state.MINE], default=state.EVERYONE,
                              key=state.BASELINE_WHOSE, persist_state=state.KEEP, on_change=state.follow_whose)
     earlier = state.baseline_choices(result) if result is not None else []

@@ -50,7 +50,7 @@ from playground.ui.common import notices, widget_sync
 from playground.ui.common.request_editor import RequestEditor
 from playground.ui.common.request_sync import endpoint_of
 from playground.ui.common.run_slot import RunSlot
-from playground.ui.common.user import current_user
+from playground.ui.common.user import current_user, runs_owner
 from playground.ui.playground import state as playground_state
 
 PRESET = "exp.preset"
@@ -408,8 +408,8 @@ EVERYONE, MINE = "Everyone", "Mine"
 def baseline_choices(result: ExperimentResult) -> list[ExperimentRunSummary]:
     """The earlier runs of the same experiment, newest first (the result itself left out); only
     the signed-in user's when they chose Mine."""
-    me = current_user()
-    mine = me is not None and me.email and st.session_state.get(BASELINE_WHOSE) == MINE
+    me = runs_owner()
+    mine = me is not None and st.session_state.get(BASELINE_WHOSE) == MINE
     earlier = store().list(result.experiment.id, limit=20, user_email=me.email if mine else None)
     return [run for run in earlier if run.id != result.id]
 

@@ -14,7 +14,7 @@ from playground.runs.store import RunStore, RunSummary
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import branching, live_view, notices, run_view, widget_sync
-from playground.ui.common.user import current_user
+from playground.ui.common.user import runs_owner
 from playground.ui.compare import state as compare_state
 from playground.ui.history import state
 from playground.ui.playground import state as playground_state
@@ -165,7 +165,7 @@ def filter_bar(runs: RunStore) -> None:
             else:
                 st.text_input(label, key=state.filter_key(name), on_change=state.first_page, placeholder="any",
                               persist_state=KEEP)
-    if current_user() is not None:  # signed in: whose runs (everyone's, as without login, by default)
+    if runs_owner() is not None:  # signed in: whose runs (everyone's, as without login, by default)
         st.segmented_control("Runs of", [state.EVERYONE, state.MINE], default=state.EVERYONE, key=state.WHOSE,
                              on_change=state.first_page, persist_state=KEEP)
     experiment_cells(runs)

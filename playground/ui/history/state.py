@@ -16,7 +16,7 @@ from playground.runs.store import default_store
 from playground.ui import sidebar
 from playground.ui.common import notices, widget_sync
 from playground.ui.common.run_slot import RunSlot
-from playground.ui.common.user import current_user
+from playground.ui.common.user import runs_owner
 
 ANY = "(any)"
 FILTERS = ("endpoint", "model", "preset", "source")  # the select/text filters; their keys are filter_key(name)
@@ -54,8 +54,8 @@ def filters() -> dict[str, Any]:
     state = st.session_state
     since, until = day_bounds(state.get(SINCE), state.get(UNTIL))
     chosen = {name: state.get(filter_key(name)) for name in FILTERS}
-    me = current_user()
-    mine = me is not None and me.email and state.get(WHOSE) == MINE
+    me = runs_owner()
+    mine = me is not None and state.get(WHOSE) == MINE
     cells = state.get(CELLS)
     listed = {"experiment_run": cells} if cells else (
         {} if chosen.get("source") == "experiment" else {"hide_source": "experiment"})
