@@ -53,7 +53,8 @@ def account_box() -> None:
     user = current_user()
     if user is None:
         st.button("Log in", key="account.login", on_click=st.login, icon=":material/login:",
-                  help="Sign in, so that your runs and presets carry your name and History can show yours.")
+                  help="Sign in, so that your runs and presets carry your name and History can show yours. "
+                       "Signing in (and out) reloads the app on the Playground, without a message not yet run.")
         return
     left, right = st.columns([3, 2], vertical_alignment="center")
     left.caption(f":material/person: {escape_markdown(user.label)}")
