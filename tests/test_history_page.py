@@ -291,7 +291,8 @@ def test_came_from_filter_and_experiment_cells_hidden_until_their_run_is_chosen(
 
     at = page(server)
     assert sorted(listed(at)["answer"]) == ["side by side", "typed by hand"]  # the cells are not in the way
-    assert widget(at.selectbox, "hist.source").options == ["(any)", "compare", "experiment", "playground"]
+    # shown named as the pages are; the values picked stay the sources
+    assert widget(at.selectbox, "hist.source").options == ["(any)", "Compare", "Experiment", "Playground"]
     widget(at.selectbox, "hist.source").select("compare").run()
     assert listed(at)["answer"].tolist() == ["side by side"]
     widget(at.selectbox, "hist.source").select("(any)").run()

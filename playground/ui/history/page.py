@@ -42,6 +42,8 @@ LIST_CONFIG = {
     "preset": st.column_config.TextColumn(width=60),
 }
 LIST_SHOWN = [column for column in LIST_COLUMNS if column != "id"]
+SOURCE_LABELS = {state.ANY: state.ANY, "playground": "Playground", "compare": "Compare", "repeat": "Repeat",
+                 "experiment": "Experiment", "cli": "CLI", "branch": "Branch"}  # "Came from", as the pages are named
 
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -160,8 +162,9 @@ def filter_bar(runs: RunStore) -> None:
             if choices:
                 options = [state.ANY, *choices]
                 state.keep_filter_valid(name, options)
+                shown = (lambda v: SOURCE_LABELS.get(v, v)) if name == "source" else str
                 st.selectbox(label, options, key=state.filter_key(name), on_change=state.first_page,
-                             persist_state=KEEP)
+                             persist_state=KEEP, format_func=shown)
             else:
                 st.text_input(label, key=state.filter_key(name), on_change=state.first_page, placeholder="any",
                               persist_state=KEEP)
@@ -181,7 +184,10 @@ def experiment_cells(runs: RunStore) -> None:
     experiment_runs = ExperimentStore(runs).list(limit=30)
     if not experiment_runs:
         return
-    labels = {run.id: f"{run.name} · {run.started_at:%Y-%m-%d %H:%M} · {run.done} cell(s)" for run in experiment_runs}
+    # the id too: two runs of one experiment in one minute must not share a label (Streamlit
+    # matches a selectbox's choice by its label, so the second could not be picked)
+    labels = {run.id: f"{run.name} · {run.started_at:%Y-%m-%d %H:%M} · {run.done} cell(s) · {run.id[:8]}"
+              for run in experiment_runs}
     state.keep_cells_valid(list(labels))
     st.selectbox("Experiment cells", [None, *labels], key=state.CELLS, on_change=state.first_page,
                  format_func=lambda i: "Hidden (choose an experiment run to list its cells)" if i is None
