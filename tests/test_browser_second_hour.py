@@ -445,10 +445,21 @@ def test_compare_shows_a_character_split_across_byte_tokens(page, server):
         expect(page.get_by_text("Token diff", exact=True)).to_be_visible()
         wait_idle(page)
         tables = page.get_by_test_id("stDataFrame")
-        texts = [dataframe_text(tables.nth(i)) for i in range(tables.count())]
-        token_tables = [t for t in texts if "bytes" in t.splitlines()[0]]
-        diff = [t for t in texts if "token_a" in t.splitlines()[0]]
-        assert len(token_tables) == 2 and len(diff) == 1, texts
+        found: dict[str, list[str]] = {}
+
+        def drawn() -> bool:
+            """Every table read once the page has drawn them all (the two token tables and the
+            diff come in later redraws than the heatmaps; a table replaced while read is read again)."""
+            try:
+                texts = [dataframe_text(tables.nth(i)) for i in range(tables.count())]
+            except Exception:  # noqa: BLE001 - detached by a redraw
+                return False
+            found["tokens"] = [t for t in texts if t and "bytes" in t.splitlines()[0]]
+            found["diff"] = [t for t in texts if t and "token_a" in t.splitlines()[0]]
+            return len(found["tokens"]) == 2 and len(found["diff"]) == 1
+
+        wait_for(drawn, 30, "the two token tables and the token diff")
+        token_tables, diff = found["tokens"], found["diff"]
         for text in [*token_tables, *diff]:
             assert "桜" in text and "\\xe6" not in text and "\\x9c" not in text, text
         assert all("桜‹1/2›" in t and "\te6 a1\t" in t and "\t9c\t" in t for t in token_tables), token_tables
