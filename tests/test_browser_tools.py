@@ -40,10 +40,10 @@ def define_weather_tool(page) -> None:
     add.click()  # the first template is get_weather
     expect(page.locator(".st-key-p_tool0_card input[aria-label='Name']")).to_have_value("get_weather")
     wait_idle(page)
-    page.get_by_role("combobox", name="tool_choice").click()
-    page.keyboard.press("ArrowDown")  # a click alone leaves this list closed at times; the arrow opens it
-    page.get_by_role("option", name="required", exact=True).click()
+    tool_choice = page.get_by_role("combobox", name="tool_choice")
+    choose(page, tool_choice, "required")
     wait_idle(page)
+    expect(tool_choice).to_have_value("required")  # a pick lost to a rerun would send "auto"
 
 
 def test_a_weather_tool_call_answered_and_continued(page, server):

@@ -52,7 +52,13 @@ def test_a_weather_tool_on_the_local_model(page, app_dir):
     define_weather_tool(page)
     run_prompt(page, "What is the weather in Lisbon right now?")
     call = page.locator("[class*='st-key-last_c0_call_0']")
-    call.wait_for(timeout=120_000)
+    try:
+        call.wait_for(timeout=120_000)
+    except Exception:
+        screenshot(page, "tools-local-call-failure.png", full_page=True)
+        sent = last_runs(app_dir, 1)
+        raise AssertionError(f"no tool call shown; the last run saved: "
+                             f"{[(r.request.tool_choice, r.text[:80], r.error) for r in sent]}") from None
     expect(call).to_contain_text("get_weather")
     expect(call).to_contain_text("Arguments fit the tool's schema.")  # the grammar's doing
     wait_idle(page)
