@@ -27,9 +27,11 @@ run: $(STAMP)
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
 # Two workers (pytest-xdist), a test file each at a time (--dist loadfile: a file's module-scoped
 # app and browser stay shared within it): most of the suite waits on sockets, browsers and a
-# model. 1,076 tests took 7 min 17 s this way on 2 quiet cores (a fresh clone's .ci/run: 7 min
-# 22 s in all). One worker took 5 min for 840 tests before this session's heavier ones (tools on
-# the local model, PostgreSQL, five window widths); the suite grows, two workers keep it under 10.
+# model. 1,101 tests took 9 min 15 s this way on 2 quiet cores (1,076 took 7 min 17 s; the 25
+# since are browser tests, and wait_idle now waits out 300 ms of quiet). The two cores are busy
+# throughout (vmstat: 90-100% user), so a third worker does not help: -n 3 took longer than 10 min.
+# One worker took 5 min for 840 tests, before the heavier ones (tools on the local model,
+# PostgreSQL, five window widths). Next, to stay under 10 min: one Chromium per worker, not per file.
 TEST_WORKERS ?= 2
 test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
