@@ -16,6 +16,7 @@ import pytest
 from tests.browser_support import (
     HOSTILE_SCRIPT,
     assert_inert,
+    choose,
     dataframe_text,
     open_page,
     put_preset,
@@ -24,6 +25,7 @@ from tests.browser_support import (
     wait_idle,
 )
 from tests.scripted_server import Reply
+from tests.support import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -224,16 +226,16 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             marks = [cell[:1] for row in rows for cell in row[-2:]]
             assert len(marks) == 6 and all(mark in ("✅", "❌") for mark in marks), matrix  # every cell graded
             # a cell's run: the Playground's run view with its token heatmap
-            page.get_by_role("combobox", name="Case", exact=True).click()
-            page.keyboard.press("ArrowDown")  # the list opens on the key when the click only focused it
-            page.get_by_role("option").filter(has_text="Case 2").first.click()
-            expect(page.get_by_role("combobox", name="Case", exact=True)).to_have_value(re.compile(r"^Case 2"))
+            case = page.get_by_role("combobox", name="Case", exact=True)
+            choose(page, case, page.get_by_role("option").filter(has_text="Case 2").first)
+            expect(case).to_have_value(re.compile(r"^Case 2"))
             expect(page.locator(".pg-heatmap").first).to_be_visible()
             tokens = cell_run(local_dir, case=1, variant=0).choices[0].logprobs  # the picked cell's stored run
             spans = page.locator(".pg-heatmap span[data-pos]")
             assert len(tokens) >= 1
-            expect(spans).to_have_count(len(tokens))  # the component builds its tokens after its box shows
-            assert spans.all_text_contents() == [t.token.replace("\n", "\u21b5") or "\u200b" for t in tokens]
+            shown = [t.token.replace("\n", "\u21b5") or "\u200b" for t in tokens]
+            # the component builds its tokens after its box shows, and a redraw builds them again
+            wait_for(lambda: spans.all_text_contents() == shown, 30, f"the heatmap to show {shown}")
             assert page.locator("[data-testid=stException]").count() == 0
             assert_inert(page, browser)  # the case text with a <script> in it ran nothing
         except Exception:
