@@ -392,6 +392,21 @@ def shown_text(page, selector: str) -> str:
     return "\n".join(texts)
 
 
+def expect_texts(locator, expected: list[str], timeout_s: float = PAGE_TIMEOUT_MS / 1000) -> None:
+    """Until the elements' text contents are exactly `expected`. Not a count and then a read: a
+    redraw can rebuild the elements (a component's tokens) between the two."""
+    seen: list[list[str]] = [[]]
+
+    def shown() -> bool:
+        seen[0] = locator.all_text_contents()
+        return seen[0] == expected
+
+    try:
+        wait_for(shown, timeout_s, f"the texts {expected}")
+    except BaseException:
+        raise AssertionError(f"expected the texts {expected}, the page shows {seen[0]}") from None
+
+
 def dataframe_text(locator) -> str:
     """A st.dataframe's cells as text, a tab between cells. The grid draws on a canvas; its
     accessible copy (a table inside the canvas element, the rows on screen) holds the cells as

@@ -12,7 +12,7 @@ import pytest
 
 from playground.runs import continuation
 from playground.runs.store import RunStore
-from tests.browser_support import PAGE_TIMEOUT_MS, choose, run_prompt, screenshot, wait_idle
+from tests.browser_support import PAGE_TIMEOUT_MS, choose, expect_texts, run_prompt, screenshot, wait_idle
 from tests.scripted_server import Reply, make_chunk
 from tests.support import chat_requests, wait_for
 
@@ -47,8 +47,7 @@ def test_a_split_character_and_a_branch_from_an_alternative(page, server, app_di
     run_prompt(page, "What is sakura?")
     cells = page.locator(".pg-heatmap .pg-token")
     try:
-        expect(cells).to_have_count(4, timeout=PAGE_TIMEOUT_MS)
-        assert cells.all_text_contents() == ["Sakura ", "桜", " is", " pink"]
+        expect_texts(cells, ["Sakura ", "桜", " is", " pink"])
         cells.nth(1).click()
         inspector = page.locator(".pg-inspector").first
         assert "one character in 2 tokens" in inspector.inner_text()

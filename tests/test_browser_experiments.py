@@ -18,6 +18,7 @@ from tests.browser_support import (
     assert_inert,
     choose,
     dataframe_text,
+    expect_texts,
     open_page,
     put_preset,
     screenshot,
@@ -25,7 +26,6 @@ from tests.browser_support import (
     wait_idle,
 )
 from tests.scripted_server import Reply
-from tests.support import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -233,9 +233,7 @@ def test_import_cases_run_two_variants_on_the_local_model_and_see_a_cells_heatma
             tokens = cell_run(local_dir, case=1, variant=0).choices[0].logprobs  # the picked cell's stored run
             spans = page.locator(".pg-heatmap span[data-pos]")
             assert len(tokens) >= 1
-            shown = [t.token.replace("\n", "\u21b5") or "\u200b" for t in tokens]
-            # the component builds its tokens after its box shows, and a redraw builds them again
-            wait_for(lambda: spans.all_text_contents() == shown, 30, f"the heatmap to show {shown}")
+            expect_texts(spans, [t.token.replace("\n", "\u21b5") or "\u200b" for t in tokens])
             assert page.locator("[data-testid=stException]").count() == 0
             assert_inert(page, browser)  # the case text with a <script> in it ran nothing
         except Exception:
