@@ -32,7 +32,7 @@ from playground.client.schema import ChatRequest, describe_error, message_text
 from playground.textsafe import escape_markdown
 from playground.ui import sidebar
 from playground.ui.common import branches, message_editor, request_form, request_json, widget_sync
-from playground.ui.common.request_sync import FORM_VIEW, JSON_VIEW
+from playground.ui.common.request_sync import FORM_VIEW, JSON_VIEW, endpoint_of
 
 NO_USER_TEXT = "Write a user message first."
 
@@ -108,7 +108,7 @@ class RequestEditor:
         """The endpoint changed (a Compare pane's, a variant's): the model becomes one the new
         server has (sidebar.pick_model's rule), or History would record the old server's model
         against the new one."""
-        endpoint = self.endpoint() if self.endpoint is not None else None
+        endpoint = endpoint_of(self)
         request = self.request()
         if endpoint is None or request is None:
             return

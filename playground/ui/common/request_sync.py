@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from playground.client.endpoint import Endpoint
 from playground.client.schema import ChatRequest, describe_error
-from playground.client.token_limit import with_token_limit_field
 from playground.ui.common import widget_sync
 from playground.ui.common.request_fields import BY_NAME, decode_line, parse_json, widget_values
 
@@ -48,9 +47,9 @@ def follow_token_limit_field(editor: RequestEditor) -> Endpoint | None:
     not read moves to the one it reads (a preset made for SGP, opened on the sandbox; an endpoint
     changed), so every view shows the body that is sent. Returns the endpoint."""
     endpoint = endpoint_of(editor)
-    if endpoint is not None and endpoint.token_limit_field is not None:
+    if endpoint is not None:
         request = editor.get()
-        moved = with_token_limit_field(request, endpoint.token_limit_field)
+        moved = endpoint.prepare(request)  # the limit in the endpoint's field, as the client sends it
         if moved is not request:
             editor.load(moved)
     return endpoint
