@@ -143,6 +143,7 @@ class Browser:
         self._browser = browser
         self.requests: list[str] = []  # URLs not yet checked by check_offline()
         self._shared: dict[tuple[int, int], object] = {}
+        self._contexts: list = []  # this view's own (cookies, storage, cache): closed by close_contexts()
 
     def shared_context(self, viewport: tuple[int, int]):
         """One context per window size, kept for the module: its pages share the HTTP cache, so
@@ -156,12 +157,23 @@ class Browser:
     def new_context(self, **options):
         context = self._browser.new_context(**options)
         context.on("request", self._record)
+        self._contexts.append(context)
         return context
 
     def new_page(self, **options):
         page = self._browser.new_page(**options)  # about:blank: nothing requested yet
         page.context.on("request", self._record)
+        self._contexts.append(page.context)
         return page
+
+    def close_contexts(self) -> None:
+        """Close what this view opened; the Chromium process stays for the next test file."""
+        for context in self._contexts:
+            context.close()
+        self._contexts, self._shared = [], {}
+
+    def close(self) -> None:
+        self.close_contexts()  # never the process: other files' views share it
 
     def _record(self, request) -> None:
         self.requests.append(request.url)
@@ -179,24 +191,51 @@ class Browser:
         return getattr(self._browser, name)
 
 
+# The test process's one Playwright and Chromium, started on first use and stopped by
+# stop_chromium() (tests/conftest.py, at the session's end). Launching Chromium for each test file
+# cost about 1 s of the two busy cores each time; a context per file keeps the files apart.
+_LAUNCHED: dict[str, object] = {}
+
+
+def _process_chromium():
+    from playwright.sync_api import sync_playwright
+
+    launched = _LAUNCHED.get("chromium")
+    if launched is None or not launched.is_connected():  # a crashed Chromium is not reused
+        if "playwright" not in _LAUNCHED:
+            _LAUNCHED["playwright"] = sync_playwright().start()
+        launched = _LAUNCHED["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _LAUNCHED["chromium"] = launched
+    return launched
+
+
+def stop_chromium() -> None:
+    """Close the process's Chromium and Playwright, when they were started."""
+    launched, playwright = _LAUNCHED.pop("chromium", None), _LAUNCHED.pop("playwright", None)
+    if launched is not None:
+        launched.close()
+    if playwright is not None:
+        playwright.stop()
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
-    """Headless Chromium from /usr/bin (no browser download), closed at the end; fails when
-    its pages requested an outside host."""
+    """Headless Chromium from /usr/bin (no browser download), seen through a `Browser` of its own:
+    its contexts (cookies, storage, cache) are new and closed at the end, and it fails when its
+    pages requested an outside host. The process itself is shared by the test files of a worker."""
     require_browser()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     # Playwright's 5 s for an expect() is tight on 2 busy cores (a rerun can take that long to draw
     # under load); a passing check returns as soon as it holds, so a longer wait costs nothing.
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
-    with sync_playwright() as playwright:
-        browser = Browser(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
-        try:
-            yield browser
-            browser.check_offline()
-        finally:
-            browser.close()
+    browser = Browser(_process_chromium())
+    try:
+        yield browser
+        browser.check_offline()
+    finally:
+        browser.close_contexts()
 
 
 # --- hostile text: every view that shows model or user text must show it as text ----------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port, sandbox_available
-from tests.browser_support import USER_BOX, chromium, in_ci, open_page, scripted_sandbox, streamlit_app
+from tests.browser_support import USER_BOX, chromium, in_ci, open_page, scripted_sandbox, stop_chromium, streamlit_app
 
 SANDBOX_TEST_KEY = "sandbox-test-key"
 
@@ -52,7 +52,7 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"CI=true: a test may not skip ({reason})"
 
 
-# --- browser tests: one app and one Chromium per test module (a module may override any of them) ---
+# --- browser tests: one app per test module, one Chromium per worker (a module may override any of them) ---
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,15 @@ def app_url(server, app_dir):
 
 @pytest.fixture(scope="module")
 def browser():
+    """The worker's Chromium, with contexts (cookies, cache) of this module's own."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_chromium_at_the_end():
+    yield
+    stop_chromium()
 
 
 @pytest.fixture

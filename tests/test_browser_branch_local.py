@@ -34,9 +34,14 @@ def test_continue_with_another_token_on_the_local_model(browser, local_app):
             cells.nth(2).click()
             inspector = page.locator(".pg-inspector").first
             expect(inspector).to_contain_text("Position 2:")
-            go = inspector.get_by_role("button", name="Continue with this token").first
-            alternative = go.locator("xpath=ancestor::tr").locator("td").nth(1).inner_text()
-            go.click()
+            rows = inspector.locator("tr").filter(has=page.get_by_role("button", name="Continue with this token"))
+            expect(rows.first).to_be_visible()
+            shown = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
+            # an empty token (shown as ∅) is a real choice, but it leaves no text to find on the right
+            pick = next((i for i, text in enumerate(shown) if text != "\u2205"), None)
+            assert pick is not None, f"every alternative at position 2 is empty: {shown}"
+            alternative = shown[pick]
+            rows.nth(pick).get_by_role("button", name="Continue with this token").click()
             expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=120_000)
             expect(page.get_by_text(re.compile(r"side by side \(from the branch point, token 2\)"))).to_be_visible(
                 timeout=PAGE_TIMEOUT_MS)

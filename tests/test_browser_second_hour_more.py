@@ -374,6 +374,8 @@ def test_history_lists_the_cells_of_each_of_two_runs_made_in_one_minute(browser,
     """An experiment run twice in the same minute (a third time when the first two fell on either
     side of a minute): each run is offered, and picking each lists that run's own answers (their
     labels once were the same, and either pick listed the older run's cells)."""
+    from playwright.sync_api import expect
+
     answer = {}
     server.respond = lambda received: Reply.stream_text([answer["text"]])
     with open_page(browser, f"{app_url}/experiments", "Experiments") as page:
@@ -391,15 +393,13 @@ def test_history_lists_the_cells_of_each_of_two_runs_made_in_one_minute(browser,
             cells = page.get_by_role("combobox", name="Experiment cells")
             twins = [name for name in options_of(page, cells) if name.startswith(f"{TWINS['name']} · ")]
             assert len(twins) == len(made), twins
-            seen = set()
-            for n in range(2):  # the two newest runs, newest first
-                choose(page, cells, page.get_by_role("option").filter(has_text=f"{TWINS['name']} · ").nth(n))
-                page.get_by_text("Runs 1-1 of 1").wait_for()
-                wait_idle(page)
-                [row] = table(page, "prompt")
-                seen.add(row["answer"])
+            for n, label in enumerate(twins[:2]):  # the two newest runs, newest first
+                choose(page, cells, label)
+                expect(cells).to_have_value(label)
+                # the run's own answer, waited for: the table before the pick also reads "Runs 1-1 of 1"
+                [row] = table(page, "prompt", until=f"twin answer {len(made) - n}")
+                assert row["answer"] == f"twin answer {len(made) - n}", (twins, label, row)
             screenshot(page, "second-hour-more-twin-runs.png", full_page=True)
-            assert seen == {f"twin answer {len(made)}", f"twin answer {len(made) - 1}"}, (twins, seen)
         except Exception:
             screenshot(page, "second-hour-more-twin-runs-failure.png", full_page=True)
             raise
