@@ -26,16 +26,16 @@ run: $(STAMP)
 
 # -rs: every skip is listed with its reason, so a skipped check is never silent.
 # Two workers (pytest-xdist), a test file each at a time (--dist loadfile: a file's module-scoped
-# app and browser stay shared within it): most of the suite waits on sockets, browsers and a
-# model. 1,101 tests took 9 min 15 s this way on 2 quiet cores (1,076 took 7 min 17 s; the 25
-# since are browser tests, and wait_idle now waits out 300 ms of quiet). The two cores are busy
-# throughout (vmstat: 90-100% user), so a third worker does not help: -n 3 took longer than 10 min.
-# One worker took 5 min for 840 tests, before the heavier ones (tools on the local model,
-# PostgreSQL, five window widths). Next, to stay under 10 min: one Chromium per worker, not per file.
+# app stays shared within it), handed out in the suite's own order (--no-loadscope-reorder:
+# tests/conftest.py puts the files that drive Chromium or the local model first, so the workers
+# end together on quick files). Both cores are busy throughout (vmstat: 0% idle), so a third
+# worker does not help (-n 3 took 10 min 39 s against 11 min 3 s). What brought 1,101 tests from
+# 11 min 29 s to 8 min 21 s on 2 quiet cores: apps forked from a warm zygote (tests/app_zygote.py,
+# -134 s), one Chromium per worker, and the widths test resizing one page instead of opening 25.
 TEST_WORKERS ?= 2
 test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 install: $(STAMP)
 

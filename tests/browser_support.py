@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,12 +115,9 @@ def streamlit_app(tmp: Path, sandbox: ScriptedServer | None = None,
         full_env["PLAYGROUND_SANDBOX_PORT"] = str(sandbox.port)
     full_env.update(env or {})
     log_path = tmp / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_streamlit(
+        ["run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"], full_env, log_path)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: proc.poll() is not None or healthy(base + "/_stcore/health"), START_TIMEOUT_S,
@@ -126,56 +125,98 @@ def streamlit_app(tmp: Path, sandbox: ScriptedServer | None = None,
         assert proc.poll() is None, log_path.read_text(errors="replace")
         yield base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        proc.stop()
+
+
+class AppProcess:
+    """A started `streamlit` in a process group of its own: Popen's, or a child of the zygote
+    (tests/app_zygote.py), which the zygote reaps: gone from the process table means exited."""
+
+    def __init__(self, pid: int, popen: subprocess.Popen | None = None) -> None:
+        self.pid, self._popen = pid, popen
+
+    def poll(self) -> int | None:
+        """None while it runs, else its exit code (-1 when the zygote reaped it: code unknown)."""
+        if self._popen is not None:
+            return self._popen.poll()
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return -1
+        return None
+
+    def stop(self) -> None:
+        """SIGTERM to the group (streamlit and anything it started), SIGKILL after 15 s."""
+        for sig, grace_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            if self.poll() is not None:
+                return
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                wait_for(lambda: self.poll() is not None, grace_s, "streamlit to stop")
+            except BaseException:
+                if sig == signal.SIGKILL:
+                    raise
+
+
+_ZYGOTE: dict[str, subprocess.Popen] = {}
+COLD_START_ENV = "PLAYGROUND_TESTS_COLD_START"  # set to 1: every app is a plain `python -m streamlit`
+
+
+def start_streamlit(argv: list[str], env: Mapping[str, str], log_path: Path) -> AppProcess:
+    """`python -m streamlit <argv>` in REPO with `env`, its output in `log_path`: forked from the
+    test process's zygote (started on first use; see tests/app_zygote.py for why), or a plain
+    subprocess when $PLAYGROUND_TESTS_COLD_START is 1."""
+    if os.environ.get(COLD_START_ENV) != "1":
+        zygote = _ZYGOTE.get("process")
+        if zygote is None or zygote.poll() is not None:
+            zygote = subprocess.Popen([sys.executable, str(REPO / "tests" / "app_zygote.py")], cwd=REPO,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            assert json.loads(zygote.stdout.readline()) == {"ready": True}, "the app zygote did not start"
+            _ZYGOTE["process"] = zygote
+        zygote.stdin.write(json.dumps({"argv": argv, "env": dict(env), "cwd": str(REPO), "log": str(log_path)}) + "\n")
+        zygote.stdin.flush()
+        return AppProcess(json.loads(zygote.stdout.readline())["pid"])
+    with open(log_path, "wb") as log:
+        popen = subprocess.Popen([sys.executable, "-m", "streamlit", *argv], cwd=REPO, env=dict(env), stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    return AppProcess(popen.pid, popen)
+
+
+def stop_zygote() -> None:
+    """Close the zygote's stdin: it exits (its apps were stopped by their tests)."""
+    zygote = _ZYGOTE.pop("process", None)
+    if zygote is not None:
+        zygote.stdin.close()
+        try:
+            zygote.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            zygote.kill()
 
 
 class Browser:
-    """Playwright's Browser whose every page logs its requests (all frames, popups too).
-    Anything not defined here is the wrapped Browser's."""
+    """A view of the test process's Chromium (see chromium()): the pages it opens, closed by
+    close() with every cookie the context holds, and the URL of every request made while it is
+    open (all pages, frames and popups), for check_offline()."""
 
-    def __init__(self, browser) -> None:
-        self._browser = browser
+    def __init__(self, context) -> None:
+        self._context = context
         self.requests: list[str] = []  # URLs not yet checked by check_offline()
-        self._shared: dict[tuple[int, int], object] = {}
-        self._contexts: list = []  # this view's own (cookies, storage, cache): closed by close_contexts()
+        self._pages: list = []
 
-    def shared_context(self, viewport: tuple[int, int]):
-        """One context per window size, kept for the module: its pages share the HTTP cache, so
-        the app's script bundle is fetched and compiled once, not once per test (about 0.7 s a
-        page on 2 cores). Each page is still its own Streamlit session (a session is a page's
-        websocket, not a cookie)."""
-        if viewport not in self._shared:
-            self._shared[viewport] = self.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        return self._shared[viewport]
-
-    def new_context(self, **options):
-        context = self._browser.new_context(**options)
-        context.on("request", self._record)
-        self._contexts.append(context)
-        return context
-
-    def new_page(self, **options):
-        page = self._browser.new_page(**options)  # about:blank: nothing requested yet
-        page.context.on("request", self._record)
-        self._contexts.append(page.context)
+    def new_page(self, viewport: Mapping[str, int] | None = None):
+        """A new page (about:blank: nothing requested yet), `viewport` in size (Playwright's
+        default, 1280 x 720, when not given). Each page is its own Streamlit session (a session
+        is a page's websocket, not a cookie)."""
+        page = self._context.new_page()
+        page.set_viewport_size(dict(viewport or DEFAULT_VIEWPORT))
+        self._pages.append(page)
         return page
 
-    def close_contexts(self) -> None:
-        """Close what this view opened; the Chromium process stays for the next test file."""
-        for context in self._contexts:
-            context.close()
-        self._contexts, self._shared = [], {}
-
-    def close(self) -> None:
-        self.close_contexts()  # never the process: other files' views share it
-
-    def _record(self, request) -> None:
+    def record(self, request) -> None:
         self.requests.append(request.url)
 
     def outside_requests(self) -> list[str]:
@@ -187,42 +228,62 @@ class Browser:
         if outside:
             pytest.fail(f"the browser requested outside hosts: {sorted(set(outside))}")
 
-    def __getattr__(self, name: str):
-        return getattr(self._browser, name)
+    def close(self) -> None:
+        """Close this view's pages and clear the cookies: cookies do not keep to a port, so one
+        app's (a sign-in) would reach the next file's app on 127.0.0.1. Chromium stays."""
+        for page in self._pages:
+            if not page.is_closed():
+                page.close()
+        self._pages = []
+        if self._context in _LAUNCHED.values():
+            self._context.clear_cookies()
 
+
+DEFAULT_VIEWPORT = {"width": 1280, "height": 720}
 
 # The test process's one Playwright and Chromium, started on first use and stopped by
-# stop_chromium() (tests/conftest.py, at the session's end). Launching Chromium for each test file
-# cost about 1 s of the two busy cores each time; a context per file keeps the files apart.
+# stop_chromium() (tests/conftest.py, at the session's end), and the views open on it.
+# - One Chromium, not one per test file: a launch cost about 1 s of the two busy cores.
+# - One persistent context (a profile on disk), not a new incognito context per file: Chromium keeps
+#   compiled JavaScript (V8's code cache) only in a profile on disk, and Streamlit's bundle is
+#   compiled at every page load without it. A page load took 3.3 s of CPU in an incognito context,
+#   2.2 s in a profile (/tmp measurements on 2 quiet cores, the Playground, six loads each).
 _LAUNCHED: dict[str, object] = {}
+_VIEWS: list[Browser] = []
 
 
-def _process_chromium():
+def _process_context():
     from playwright.sync_api import sync_playwright
 
-    launched = _LAUNCHED.get("chromium")
-    if launched is None or not launched.is_connected():  # a crashed Chromium is not reused
+    if "context" not in _LAUNCHED:
         if "playwright" not in _LAUNCHED:
             _LAUNCHED["playwright"] = sync_playwright().start()
-        launched = _LAUNCHED["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        _LAUNCHED["chromium"] = launched
-    return launched
+        profile = tempfile.mkdtemp(prefix="playground-chromium-")
+        context = _LAUNCHED["playwright"].chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=DEFAULT_VIEWPORT)
+        context.on("request", lambda request: [view.record(request) for view in _VIEWS])
+        context.on("close", lambda _: _LAUNCHED.pop("context", None))  # crashed: launched again next time
+        _LAUNCHED.update(context=context, profile=profile)
+    return _LAUNCHED["context"]
 
 
 def stop_chromium() -> None:
-    """Close the process's Chromium and Playwright, when they were started."""
-    launched, playwright = _LAUNCHED.pop("chromium", None), _LAUNCHED.pop("playwright", None)
-    if launched is not None:
-        launched.close()
+    """Close the process's Chromium and Playwright, when they were started, and its profile."""
+    context, playwright = _LAUNCHED.pop("context", None), _LAUNCHED.pop("playwright", None)
+    profile = _LAUNCHED.pop("profile", None)
+    if context is not None:
+        context.close()
     if playwright is not None:
         playwright.stop()
+    if profile is not None:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Headless Chromium from /usr/bin (no browser download), seen through a `Browser` of its own:
-    its contexts (cookies, storage, cache) are new and closed at the end, and it fails when its
-    pages requested an outside host. The process itself is shared by the test files of a worker."""
+    its pages are closed at the end, with the cookies, and it fails when a page requested an
+    outside host meanwhile. The process itself is shared by the test files of a worker."""
     require_browser()
     from playwright.sync_api import expect
 
@@ -230,12 +291,14 @@ def chromium() -> Iterator[Browser]:
     # under load); a passing check returns as soon as it holds, so a longer wait costs nothing.
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
-    browser = Browser(_process_chromium())
+    browser = Browser(_process_context())
+    _VIEWS.append(browser)
     try:
         yield browser
         browser.check_offline()
     finally:
-        browser.close_contexts()
+        _VIEWS.remove(browser)
+        browser.close()
 
 
 # --- hostile text: every view that shows model or user text must show it as text ----------
@@ -325,10 +388,10 @@ def choose(page, combobox, option) -> None:
 @contextmanager
 def open_page(browser: Browser, url: str | None = None, title: str | None = None,
               viewport: tuple[int, int] = (1440, 1600), timeout_ms: int = PAGE_TIMEOUT_MS) -> Iterator["object"]:
-    """A new page (its own Streamlit session) in the module's context of that size, opened at
+    """A new page (its own Streamlit session) of that size, opened at
     `url` and waited on until the heading `title` shows. Afterwards: the page is closed, and no
     page of the test asked an outside host for anything."""
-    page = browser.shared_context(viewport).new_page()
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     page.set_default_timeout(timeout_ms)
     if url is not None:
         page.goto(url)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import pytest
 
 from playground.sandbox.launcher import SandboxHandle, ensure_sandbox, free_port, sandbox_available
-from tests.browser_support import USER_BOX, chromium, in_ci, open_page, scripted_sandbox, stop_chromium, streamlit_app
+from tests.browser_support import (
+    USER_BOX,
+    chromium,
+    in_ci,
+    open_page,
+    scripted_sandbox,
+    stop_chromium,
+    stop_zygote,
+    streamlit_app,
+)
 
 SANDBOX_TEST_KEY = "sandbox-test-key"
 
@@ -39,6 +48,16 @@ def sandbox_with_key():
     handle = _start(api_key=SANDBOX_TEST_KEY)
     yield handle
     handle.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files that drive Chromium or the local model first, the quick ones after, each file's
+    tests in their order: the two workers then end on quick files and finish together. `make test`
+    runs xdist with --no-loadscope-reorder, so it hands files out in this order (its own order, the
+    files with the most tests first, left the slowest files, a test or two each, for the end)."""
+    slow = {item.module.__name__ for item in items
+            if item.get_closest_marker("browser") or item.get_closest_marker("sandbox")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)  # a stable sort
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -83,9 +102,10 @@ def browser():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _stop_chromium_at_the_end():
+def _stop_chromium_and_the_app_zygote_at_the_end():
     yield
     stop_chromium()
+    stop_zygote()
 
 
 @pytest.fixture
