@@ -156,7 +156,7 @@ class AppProcess:
                 return
             try:
                 wait_for(lambda: self.poll() is not None, grace_s, "streamlit to stop")
-            except BaseException:
+            except pytest.fail.Exception:  # still running: SIGKILL next, or the test fails
                 if sig == signal.SIGKILL:
                     raise
 
@@ -382,6 +382,23 @@ def choose(page, combobox, option) -> None:
             if attempt == 2:
                 raise
             page.keyboard.press("Escape")  # a list left open would close on the next click
+            wait_idle(page)
+
+
+def open_tab(page, name: str, showing) -> None:
+    """Click the tab `name` until `showing` (a locator inside it) is visible. A rerun that redraws
+    the tabs as the click lands shows the first tab again (seen as a run's answer was saved): the
+    click is made again, at most three times."""
+    from playwright.sync_api import expect
+
+    for attempt in range(3):
+        page.get_by_role("tab", name=name).click()
+        try:
+            expect(showing).to_be_visible(timeout=5_000 if attempt < 2 else PAGE_TIMEOUT_MS)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
             wait_idle(page)
 
 

@@ -96,7 +96,8 @@ def app_url(server, app_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    """The worker's Chromium, with contexts (cookies, cache) of this module's own."""
+    """The worker's Chromium, seen by this module alone: its pages closed and the cookies cleared
+    at the module's end, and its own check that no page asked an outside host."""
     with chromium() as launched:
         yield launched
 

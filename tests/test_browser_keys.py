@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from playground.presets import from_share_token, preset_to_json
-from tests.browser_support import PAGE_TIMEOUT_MS, choose, open_page, run_prompt, screenshot, wait_idle
+from tests.browser_support import PAGE_TIMEOUT_MS, choose, open_page, open_tab, run_prompt, screenshot, wait_idle
 from tests.scripted_server import Reply, ScriptedServer
 
 pytestmark = pytest.mark.browser
@@ -92,7 +92,8 @@ def test_a_custom_endpoints_key_is_sent_and_kept_nowhere(browser, app_url, app_d
                 assert sent[0].headers.get("authorization") == f"Bearer {KEY}"
 
                 # Get code: the exact request, the key read from an environment variable.
-                page.get_by_role("tab", name="Get code").click()  # its snippets are built when it opens
+                # its snippets are built when it opens
+                open_tab(page, "Get code", page.get_by_text("The exact request below, ready to paste."))
                 page.wait_for_function(f"() => {CODE_JS}.length === 3")
                 snippets = code_blocks(page)
                 assert len(snippets) == 3 and all(custom_url in s for s in snippets), snippets

@@ -28,6 +28,7 @@ from tests.browser_support import (
     RUN_BUTTON,
     choose,
     open_page,
+    open_tab,
     screenshot,
     scripted_sandbox,
     streamlit_app,
@@ -140,7 +141,7 @@ def test_variables_stay_placeholders_and_run_sends_their_values(app, page) -> No
         # The editor still holds the template, ready for other values; the JSON tab shows both.
         values = page.evaluate("[...document.querySelectorAll('textarea')].map(t => t.value)")
         assert template in values and "Write one line about tide pools for a child." not in values
-        page.get_by_role("tab", name="JSON").click()
+        open_tab(page, "JSON", page.locator(".st-key-request_json textarea"))
         sent = page.get_by_test_id("stExpander").filter(has_text="Request as sent")
         expect(sent.get_by_test_id("stCode")).to_contain_text("Write one line about tide pools for a child.")
         shown = json.loads(page.locator(".st-key-request_json textarea").input_value())

@@ -24,6 +24,7 @@ from tests.browser_support import (
     dataframe_text,
     expect_texts,
     open_page,
+    open_tab,
     put_preset,
     run_prompt,
     screenshot,
@@ -232,7 +233,7 @@ def test_sgp_receives_max_completion_tokens_and_json_and_code_name_the_field_sen
     for endpoint, field, other_field in (("SGP", "max_completion_tokens", "max_tokens"),
                                          ("Local sandbox", "max_tokens", "max_completion_tokens")):
         if endpoint != "SGP":
-            page.get_by_role("tab", name="Messages").click()
+            open_tab(page, "Messages", page.locator(USER_BOX).first)
             sidebar_endpoint(page, endpoint)
         expect(page.get_by_text(f"The token limit is sent as {field}: the field {endpoint} reads")).to_be_visible()
         limit = page.locator(f"[class*='st-key-p_{field}'] input").first
@@ -248,12 +249,12 @@ def test_sgp_receives_max_completion_tokens_and_json_and_code_name_the_field_sen
         received = chat_requests(server)[before]
         assert body[field] == 9 and other_field not in body, body
         assert (received.headers.get("x-api-key") == SGP_KEY) == (endpoint == "SGP")
-        page.get_by_role("tab", name="JSON").click()
+        wait_idle(page)
         box = page.locator("[class*='st-key-request_json'] textarea")
+        open_tab(page, "JSON", box)
         expect(box).to_contain_text(f'"{field}": 9')
         assert f'"{other_field}"' not in box.input_value()
-        page.get_by_role("tab", name="Get code").click()
-        page.get_by_text("The exact request below, ready to paste.").wait_for()
+        open_tab(page, "Get code", page.get_by_text("The exact request below, ready to paste."))
         wait_for(lambda: f'"{field}": 9' in code_text(page), 15, f"Get code to show {field}")
         assert f'"{other_field}"' not in code_text(page)
         screenshot(page, f"second-hour-limit-{field}.png", full_page=True)
