@@ -30,7 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground.client.schema import TokenLogprob, TopLogprob  # noqa: E402
 from playground.ui.common import token_heatmap  # noqa: E402
-from tests.browser_support import chromium, run_prompt, scripted_sandbox, streamlit_app  # noqa: E402
+from tests.browser_support import (  # noqa: E402
+    chromium,
+    run_prompt,
+    scripted_sandbox,
+    stop_chromium,
+    stop_zygote,
+    streamlit_app,
+)
 from tests.scripted_server import Reply  # noqa: E402
 
 N_TOKENS = 2000
@@ -99,12 +106,11 @@ def in_app(rounds: int) -> tuple[list[float], list[float], list[float]]:
     observer = OBSERVER % {"last": json.dumps(LAST), "cells": N_TOKENS}
     with tempfile.TemporaryDirectory() as tmp, scripted_sandbox() as server, \
             streamlit_app(Path(tmp), server) as base, chromium() as browser:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.add_init_script(observer)
         for round_ in range(rounds + 1):  # the first round warms the app up
             for with_logprobs in (True, False):
                 server.add(Reply.stream_text(texts, logprobs=entries if with_logprobs else None))
-                page = context.new_page()
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.add_init_script(observer)
                 page.goto(base)
                 page.get_by_role("heading", name="Playground", exact=True).wait_for(timeout=90_000)
                 run_prompt(page, "Tell me about the cat.")
@@ -119,7 +125,8 @@ def in_app(rounds: int) -> tuple[list[float], list[float], list[float]]:
                     else:
                         plain.append(marks[mark] - marks["click"])
                 page.close()
-        context.close()
+    stop_chromium()  # and its Playwright: this process is done with the browser
+    stop_zygote()
     return heatmap, clicked, plain
 
 
