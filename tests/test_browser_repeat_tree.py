@@ -26,11 +26,16 @@ def test_repeat_draws_the_prefix_tree_and_a_leaf_shows_its_sample(browser, serve
         message = page.locator(USER_BOX).last
         if not message.is_visible():
             page.get_by_text("Shared conversation", exact=True).click()
+        # each edit waits out the rerun it starts: one typed during another's rerun could be lost
+        wait_idle(page)
         message.fill("Colour of the sky?")
         message.press("Tab")
+        wait_idle(page)
         model = page.get_by_test_id("stMain").get_by_role("textbox", name="Model").first  # Repeat sends pane 1's
         model.fill("scripted/scripted-model")
         model.press("Tab")
+        wait_idle(page)
+        expect(model).to_have_value("scripted/scripted-model")
         k = page.get_by_role("spinbutton", name="k")
         k.fill("3")
         k.press("Tab")
